@@ -1,0 +1,1 @@
+"""The ``gmai-eval`` command line."""

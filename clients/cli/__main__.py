@@ -1,0 +1,5 @@
+"""``python -m gmai_eval.clients.cli``."""
+
+from .main import main
+
+main()

@@ -1,0 +1,457 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_STATE_UNSPECIFIED: _ClassVar[RunState]
+    RUN_STATE_QUEUED: _ClassVar[RunState]
+    RUN_STATE_RUNNING: _ClassVar[RunState]
+    RUN_STATE_SUCCEEDED: _ClassVar[RunState]
+    RUN_STATE_FAILED: _ClassVar[RunState]
+    RUN_STATE_CANCELLED: _ClassVar[RunState]
+    RUN_STATE_INTERRUPTED: _ClassVar[RunState]
+RUN_STATE_UNSPECIFIED: RunState
+RUN_STATE_QUEUED: RunState
+RUN_STATE_RUNNING: RunState
+RUN_STATE_SUCCEEDED: RunState
+RUN_STATE_FAILED: RunState
+RUN_STATE_CANCELLED: RunState
+RUN_STATE_INTERRUPTED: RunState
+
+class Benchmark(_message.Message):
+    __slots__ = ("name", "digest", "question_count", "flagged_count", "layout", "source_files", "created_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FILES_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    digest: str
+    question_count: int
+    flagged_count: int
+    layout: str
+    source_files: _containers.RepeatedCompositeFieldContainer[SourceFile]
+    created_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., question_count: _Optional[int] = ..., flagged_count: _Optional[int] = ..., layout: _Optional[str] = ..., source_files: _Optional[_Iterable[_Union[SourceFile, _Mapping]]] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SourceFile(_message.Message):
+    __slots__ = ("name", "sha256", "rows", "size_bytes")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    sha256: str
+    rows: int
+    size_bytes: int
+    def __init__(self, name: _Optional[str] = ..., sha256: _Optional[str] = ..., rows: _Optional[int] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class ImportDefect(_message.Message):
+    __slots__ = ("file", "row", "column", "message")
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    file: str
+    row: int
+    column: str
+    message: str
+    def __init__(self, file: _Optional[str] = ..., row: _Optional[int] = ..., column: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ImportHeader(_message.Message):
+    __slots__ = ("name", "strict", "file_names")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STRICT_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    strict: bool
+    file_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., strict: _Optional[bool] = ..., file_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class FileChunk(_message.Message):
+    __slots__ = ("file_name", "data")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    data: bytes
+    def __init__(self, file_name: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ImportBenchmarkRequest(_message.Message):
+    __slots__ = ("header", "chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: ImportHeader
+    chunk: FileChunk
+    def __init__(self, header: _Optional[_Union[ImportHeader, _Mapping]] = ..., chunk: _Optional[_Union[FileChunk, _Mapping]] = ...) -> None: ...
+
+class ImportBenchmarkResponse(_message.Message):
+    __slots__ = ("benchmark", "already_imported", "imported_rows", "skipped_rows", "defects")
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_IMPORTED_FIELD_NUMBER: _ClassVar[int]
+    IMPORTED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    DEFECTS_FIELD_NUMBER: _ClassVar[int]
+    benchmark: Benchmark
+    already_imported: bool
+    imported_rows: int
+    skipped_rows: int
+    defects: _containers.RepeatedCompositeFieldContainer[ImportDefect]
+    def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., already_imported: _Optional[bool] = ..., imported_rows: _Optional[int] = ..., skipped_rows: _Optional[int] = ..., defects: _Optional[_Iterable[_Union[ImportDefect, _Mapping]]] = ...) -> None: ...
+
+class ListBenchmarksRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListBenchmarksResponse(_message.Message):
+    __slots__ = ("benchmarks",)
+    BENCHMARKS_FIELD_NUMBER: _ClassVar[int]
+    benchmarks: _containers.RepeatedCompositeFieldContainer[Benchmark]
+    def __init__(self, benchmarks: _Optional[_Iterable[_Union[Benchmark, _Mapping]]] = ...) -> None: ...
+
+class TaxonomyNode(_message.Message):
+    __slots__ = ("path", "count")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    path: _containers.RepeatedScalarFieldContainer[str]
+    count: int
+    def __init__(self, path: _Optional[_Iterable[str]] = ..., count: _Optional[int] = ...) -> None: ...
+
+class GetBenchmarkRequest(_message.Message):
+    __slots__ = ("name", "filter")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    filter: str
+    def __init__(self, name: _Optional[str] = ..., filter: _Optional[str] = ...) -> None: ...
+
+class GetBenchmarkResponse(_message.Message):
+    __slots__ = ("benchmark", "nodes", "selected_count")
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    SELECTED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    benchmark: Benchmark
+    nodes: _containers.RepeatedCompositeFieldContainer[TaxonomyNode]
+    selected_count: int
+    def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., nodes: _Optional[_Iterable[_Union[TaxonomyNode, _Mapping]]] = ..., selected_count: _Optional[int] = ...) -> None: ...
+
+class TlsConfig(_message.Message):
+    __slots__ = ("ca_file", "cert_file", "key_file", "server_name")
+    CA_FILE_FIELD_NUMBER: _ClassVar[int]
+    CERT_FILE_FIELD_NUMBER: _ClassVar[int]
+    KEY_FILE_FIELD_NUMBER: _ClassVar[int]
+    SERVER_NAME_FIELD_NUMBER: _ClassVar[int]
+    ca_file: str
+    cert_file: str
+    key_file: str
+    server_name: str
+    def __init__(self, ca_file: _Optional[str] = ..., cert_file: _Optional[str] = ..., key_file: _Optional[str] = ..., server_name: _Optional[str] = ...) -> None: ...
+
+class Model(_message.Message):
+    __slots__ = ("name", "endpoints", "version", "tls", "updated_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TLS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    endpoints: _containers.RepeatedScalarFieldContainer[str]
+    version: str
+    tls: TlsConfig
+    updated_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., endpoints: _Optional[_Iterable[str]] = ..., version: _Optional[str] = ..., tls: _Optional[_Union[TlsConfig, _Mapping]] = ..., updated_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RegisterModelRequest(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: Model
+    def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
+
+class RegisterModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: Model
+    def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
+
+class ListModelsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListModelsResponse(_message.Message):
+    __slots__ = ("models",)
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    models: _containers.RepeatedCompositeFieldContainer[Model]
+    def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ...) -> None: ...
+
+class RunParameters(_message.Message):
+    __slots__ = ("filter", "concurrency", "deadline_seconds", "max_attempts", "max_error_fraction", "extraction_era", "model_parameters_json", "limit", "seed")
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ERROR_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    MODEL_PARAMETERS_JSON_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    filter: str
+    concurrency: int
+    deadline_seconds: float
+    max_attempts: int
+    max_error_fraction: float
+    extraction_era: str
+    model_parameters_json: str
+    limit: int
+    seed: int
+    def __init__(self, filter: _Optional[str] = ..., concurrency: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ..., max_error_fraction: _Optional[float] = ..., extraction_era: _Optional[str] = ..., model_parameters_json: _Optional[str] = ..., limit: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class RunProgress(_message.Message):
+    __slots__ = ("total", "done", "errors", "retries", "correct", "rate_per_second", "eta_seconds")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    RATE_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    done: int
+    errors: int
+    retries: int
+    correct: int
+    rate_per_second: float
+    eta_seconds: float
+    def __init__(self, total: _Optional[int] = ..., done: _Optional[int] = ..., errors: _Optional[int] = ..., retries: _Optional[int] = ..., correct: _Optional[int] = ..., rate_per_second: _Optional[float] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
+
+class Run(_message.Message):
+    __slots__ = ("id", "model", "benchmark", "benchmark_digest", "state", "parameters", "progress", "model_info_json", "evaluator_version", "error_message", "created_time", "finished_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    BENCHMARK_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_INFO_JSON_FIELD_NUMBER: _ClassVar[int]
+    EVALUATOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    model: str
+    benchmark: str
+    benchmark_digest: str
+    state: RunState
+    parameters: RunParameters
+    progress: RunProgress
+    model_info_json: str
+    evaluator_version: str
+    error_message: str
+    created_time: _timestamp_pb2.Timestamp
+    finished_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., benchmark: _Optional[str] = ..., benchmark_digest: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., parameters: _Optional[_Union[RunParameters, _Mapping]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., model_info_json: _Optional[str] = ..., evaluator_version: _Optional[str] = ..., error_message: _Optional[str] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateRunRequest(_message.Message):
+    __slots__ = ("model", "benchmark", "parameters", "request_id")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    benchmark: str
+    parameters: RunParameters
+    request_id: str
+    def __init__(self, model: _Optional[str] = ..., benchmark: _Optional[str] = ..., parameters: _Optional[_Union[RunParameters, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class CreateRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class GetRunRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class ListRunsRequest(_message.Message):
+    __slots__ = ("model", "benchmark", "page_size")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    benchmark: str
+    page_size: int
+    def __init__(self, model: _Optional[str] = ..., benchmark: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+
+class ListRunsResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[Run]
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+
+class WatchRunRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class WatchRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class CancelRunRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class CancelRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class ResumeRunRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class ResumeRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class NodeScore(_message.Message):
+    __slots__ = ("dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "refused", "errors")
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    ABBREVIATION_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    UNPARSED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    dimension: str
+    path: _containers.RepeatedScalarFieldContainer[str]
+    abbreviation: str
+    n: int
+    correct: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    unparsed: int
+    refused: int
+    errors: int
+    def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., abbreviation: _Optional[str] = ..., n: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., unparsed: _Optional[int] = ..., refused: _Optional[int] = ..., errors: _Optional[int] = ...) -> None: ...
+
+class GetRunScoresRequest(_message.Message):
+    __slots__ = ("id", "dimensions", "extraction_era")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    dimensions: _containers.RepeatedScalarFieldContainer[str]
+    extraction_era: str
+    def __init__(self, id: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., extraction_era: _Optional[str] = ...) -> None: ...
+
+class GetRunScoresResponse(_message.Message):
+    __slots__ = ("nodes", "macro_accuracy", "extraction_era")
+    class MacroAccuracyEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    MACRO_ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeScore]
+    macro_accuracy: _containers.ScalarMap[str, float]
+    extraction_era: str
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeScore, _Mapping]]] = ..., macro_accuracy: _Optional[_Mapping[str, float]] = ..., extraction_era: _Optional[str] = ...) -> None: ...
+
+class NodeComparison(_message.Message):
+    __slots__ = ("dimension", "path", "n", "accuracy_a", "accuracy_b", "a_only", "b_only", "p_value", "significant")
+    DIMENSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_A_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_B_FIELD_NUMBER: _ClassVar[int]
+    A_ONLY_FIELD_NUMBER: _ClassVar[int]
+    B_ONLY_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SIGNIFICANT_FIELD_NUMBER: _ClassVar[int]
+    dimension: str
+    path: _containers.RepeatedScalarFieldContainer[str]
+    n: int
+    accuracy_a: float
+    accuracy_b: float
+    a_only: int
+    b_only: int
+    p_value: float
+    significant: bool
+    def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., accuracy_a: _Optional[float] = ..., accuracy_b: _Optional[float] = ..., a_only: _Optional[int] = ..., b_only: _Optional[int] = ..., p_value: _Optional[float] = ..., significant: _Optional[bool] = ...) -> None: ...
+
+class CompareRunsRequest(_message.Message):
+    __slots__ = ("run_a", "run_b", "alpha")
+    RUN_A_FIELD_NUMBER: _ClassVar[int]
+    RUN_B_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    run_a: str
+    run_b: str
+    alpha: float
+    def __init__(self, run_a: _Optional[str] = ..., run_b: _Optional[str] = ..., alpha: _Optional[float] = ...) -> None: ...
+
+class CompareRunsResponse(_message.Message):
+    __slots__ = ("nodes", "flipped_to_wrong", "flipped_to_right")
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    FLIPPED_TO_WRONG_FIELD_NUMBER: _ClassVar[int]
+    FLIPPED_TO_RIGHT_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[NodeComparison]
+    flipped_to_wrong: _containers.RepeatedScalarFieldContainer[str]
+    flipped_to_right: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeComparison, _Mapping]]] = ..., flipped_to_wrong: _Optional[_Iterable[str]] = ..., flipped_to_right: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RescoreRunRequest(_message.Message):
+    __slots__ = ("id", "extraction_era", "judge_model")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    extraction_era: str
+    judge_model: str
+    def __init__(self, id: _Optional[str] = ..., extraction_era: _Optional[str] = ..., judge_model: _Optional[str] = ...) -> None: ...
+
+class RescoreRunResponse(_message.Message):
+    __slots__ = ("scores", "changed")
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    scores: GetRunScoresResponse
+    changed: int
+    def __init__(self, scores: _Optional[_Union[GetRunScoresResponse, _Mapping]] = ..., changed: _Optional[int] = ...) -> None: ...

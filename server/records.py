@@ -1,0 +1,145 @@
+"""Typed records shared by the evaluator's stages.
+
+Frozen dataclasses, no I/O. Each stage module may define further records of its own
+concept (scoring defines its node scores, for example); what more than one stage reads
+lives here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+OPTION_LABELS: tuple[str, ...] = ("A", "B", "C", "D", "E")
+"""The option columns of GMAI-MMBench, in order."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """One benchmark question, with every field of its TSV row."""
+
+    benchmark_id: int
+    """Owning benchmark."""
+    index: int
+    """The TSV ``index`` value (VLMEvalKit keys everything by it)."""
+    question: str
+    """Question text."""
+    options: tuple[tuple[str, str], ...]
+    """Non-empty options as (label, text), in label order (2 to 5)."""
+    answer: str | None
+    """Correct label; None when it could not be derived (TEST rows, flagged)."""
+    category: str
+    """The ``category`` column: the correct option's label text."""
+    clinical_task: str
+    """``clinical VQA task``."""
+    department: str
+    """``department``; empty for the N/A node."""
+    granularity: str
+    """``perceptual granularity``, for example ``"Mask level"``."""
+    modality: str
+    """``modality``."""
+    original_task: str = ""
+    """``original task``."""
+    image_path: str = ""
+    """``image_path``, kept as metadata only."""
+    image_sha256: str = ""
+    """Key of the image in the image table."""
+    source_file: str = ""
+    """File the row came from."""
+    source_row: int = 0
+    """1-based data row in that file."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Columns beyond the official layout, kept verbatim."""
+
+    def option_text(self, label: str) -> str | None:
+        """Text of option ``label``, or None if the question has no such option."""
+        for lab, text in self.options:
+            if lab == label:
+                return text
+        return None
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image stored once by content hash."""
+
+    sha256: str
+    """Lower-case hex digest of ``data``."""
+    media_type: str
+    """``image/png`` or ``image/jpeg``."""
+    data: bytes
+    """Encoded bytes exactly as imported."""
+    width: int = 0
+    """Pixels."""
+    height: int = 0
+    """Pixels."""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """An imported benchmark."""
+
+    id: int
+    """Row id."""
+    name: str
+    """Unique name."""
+    digest: str
+    """``sha256:<hex>`` over the source files' bytes, in order."""
+    layout: str
+    """``VAL`` or ``TEST``."""
+    question_count: int
+    """Questions imported."""
+    flagged_count: int
+    """Rows imported without a usable answer."""
+    created_at: str
+    """ISO-8601 UTC."""
+    source_files: tuple[SourceFile, ...] = ()
+    """Imported files, in order."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One imported TSV file."""
+
+    name: str
+    """File name as given."""
+    sha256: str
+    """``sha256:<hex>`` of the bytes."""
+    rows: int
+    """Data rows."""
+    size_bytes: int
+    """Bytes."""
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    """How to reach a model over TLS; all empty means plaintext."""
+
+    ca_file: str = ""
+    """CA bundle that signed the server certificate."""
+    cert_file: str = ""
+    """Client certificate, for mutual TLS."""
+    key_file: str = ""
+    """Client key, for mutual TLS."""
+    server_name: str = ""
+    """Override of the name checked in the server certificate."""
+
+    @property
+    def enabled(self) -> bool:
+        """True when TLS is configured."""
+        return bool(self.ca_file or self.cert_file)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model service."""
+
+    name: str
+    """Unique name."""
+    endpoints: tuple[str, ...]
+    """HOST:PORT replicas, or one ``dns:///`` target."""
+    version: str = ""
+    """Expected version (informational)."""
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    """TLS settings."""
+    updated_at: str = ""
+    """ISO-8601 UTC."""

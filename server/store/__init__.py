@@ -1,0 +1,5 @@
+"""The SQLite store: the only package that imports sqlite_utils."""
+
+from .database import Database
+
+__all__ = ["Database"]

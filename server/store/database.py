@@ -1,0 +1,187 @@
+"""One SQLite file with one writer thread and thread-local readers.
+
+All writes go through :meth:`Database.write` (or :meth:`Database.awrite` from asyncio):
+the callable runs on the single writer thread inside a SAVEPOINT, so it is atomic on its
+own. Writes queued while another is running are committed together (group commit), so a
+burst of answers costs one fsync, and each caller is woken only after its write is
+committed. Reads run on the calling thread (or an executor, from asyncio) with a
+thread-local connection and never block the writer (WAL).
+
+Only the ``store`` package imports ``sqlite_utils``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from ..errors import EvalError, StoreError
+from .migrations import apply_migrations
+
+T = TypeVar("T")
+
+_MAX_GROUP = 512
+"""Most queued writes committed in one transaction."""
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class Database:
+    """A gmai-eval database file.
+
+    Args:
+        path: the SQLite file; created (with its schema) if missing.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._queue: queue.Queue[tuple[Callable[[sqlite_utils.Database], Any], concurrent.futures.Future[Any]] | None] = queue.Queue()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="gmai-read")
+        self._closed = False
+        try:
+            self._wconn = _connect(self.path)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+        self._wdb = sqlite_utils.Database(self._wconn)
+        try:
+            apply_migrations(self._wdb)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot migrate database {self.path}: {exc}") from exc
+        self._thread = threading.Thread(target=self._writer, name="gmai-writer", daemon=True)
+        self._thread.start()
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``fn`` on the writer thread, atomically, and return its result once committed."""
+        return self.submit(fn).result()
+
+    async def awrite(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Like :meth:`write`, awaitable."""
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def submit(self, fn: Callable[[sqlite_utils.Database], T]) -> concurrent.futures.Future[T]:
+        """Queue ``fn`` for the writer thread; the future resolves after commit."""
+        if self._closed:
+            raise StoreError(f"database {self.path} is closed")
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._queue.put((fn, fut))
+        return fut
+
+    def _writer(self) -> None:
+        conn = self._wconn
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            stop = False
+            while len(batch) < _MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                batch.append(nxt)
+            done: list[tuple[concurrent.futures.Future[Any], bool, Any]] = []
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for fn, fut in batch:
+                    conn.execute("SAVEPOINT w")
+                    try:
+                        result = fn(self._wdb)
+                    except BaseException as exc:
+                        conn.execute("ROLLBACK TO w")
+                        conn.execute("RELEASE w")
+                        done.append((fut, False, exc))
+                    else:
+                        conn.execute("RELEASE w")
+                        done.append((fut, True, result))
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                err = StoreError(f"write to {self.path} failed: {exc}")
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(err)
+                continue
+            for fut, ok, value in done:
+                if ok:
+                    fut.set_result(value)
+                elif isinstance(value, (EvalError, Exception)):
+                    fut.set_exception(value)
+                else:  # pragma: no cover - KeyboardInterrupt and friends
+                    fut.set_exception(StoreError(repr(value)))
+            if stop:
+                return
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def _reader(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            conn = _connect(self.path)
+            with self._readers_lock:
+                self._readers.append(conn)
+            db = sqlite_utils.Database(conn)
+            self._local.db = db
+        return db
+
+    def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Run ``fn`` with this thread's read connection, in one read transaction."""
+        db = self._reader()
+        db.conn.execute("BEGIN")
+        try:
+            return fn(db)
+        finally:
+            db.conn.execute("COMMIT")
+
+    async def aread(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+        """Like :meth:`read`, on a reader thread, awaitable."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.read, fn)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish queued writes, then close every connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+        self._executor.shutdown(wait=True)
+        self._wconn.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

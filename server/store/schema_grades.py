@@ -1,0 +1,36 @@
+"""Schema of grading: extracted labels and verdicts, judge calls (written by grading)."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def _initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE grades (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            era TEXT NOT NULL,                 -- 2024 | 2025-08 | 2026-06
+            judge TEXT NOT NULL DEFAULT '',    -- registered judge model, '' for none
+            extracted TEXT NOT NULL DEFAULT '',-- letter, 'Z', or '' (none)
+            method TEXT NOT NULL,              -- label|option|text|refusal|judge|none|error
+            verdict TEXT NOT NULL,             -- correct|incorrect|unparsed|refused|error
+            log TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (run_id, idx, era, judge)
+        );
+        CREATE TABLE judge_calls (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            judge TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            prompt TEXT NOT NULL,
+            reply TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, idx, judge, attempt)
+        );
+        """
+    )
+
+
+MIGRATIONS = [("grades_0001_initial", _initial)]

@@ -1,0 +1,71 @@
+"""Schema of models, runs, the questions of each run and every answer attempt."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+
+def _initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE models (
+            name TEXT PRIMARY KEY,
+            endpoints TEXT NOT NULL,           -- JSON list
+            version TEXT NOT NULL DEFAULT '',
+            tls TEXT NOT NULL DEFAULT '{}',    -- JSON TlsSettings
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            benchmark_id INTEGER NOT NULL REFERENCES benchmarks(id),
+            benchmark_digest TEXT NOT NULL,
+            state TEXT NOT NULL,               -- queued|running|succeeded|failed|cancelled|interrupted
+            params TEXT NOT NULL,              -- JSON RunParameters
+            model_spec TEXT NOT NULL,          -- JSON of the registered model at creation
+            model_info TEXT NOT NULL DEFAULT '{}',  -- JSON GetModelInfo from the pre-flight
+            evaluator_version TEXT NOT NULL,
+            request_id TEXT,
+            salt TEXT NOT NULL,                -- per-run secret for opaque question ids
+            total INTEGER NOT NULL,
+            error_message TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT
+        );
+        CREATE UNIQUE INDEX runs_request_id ON runs (request_id) WHERE request_id IS NOT NULL;
+        CREATE TABLE run_questions (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,              -- questions.idx
+            qid TEXT NOT NULL,                 -- opaque id sent on the wire
+            position INTEGER NOT NULL,         -- order of asking
+            PRIMARY KEY (run_id, idx)
+        );
+        CREATE UNIQUE INDEX run_questions_qid ON run_questions (run_id, qid);
+        CREATE TABLE attempts (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            attempt INTEGER NOT NULL,          -- 1-based
+            request_id TEXT NOT NULL,
+            outcome TEXT NOT NULL,             -- answered | error
+            final INTEGER NOT NULL,            -- 1: the question's final attempt
+            code TEXT NOT NULL DEFAULT 'OK',   -- gRPC status name or local reason
+            error TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT '',   -- answered|abstained|refused|input_unsupported
+            labels TEXT NOT NULL DEFAULT '[]', -- JSON list of selected labels
+            text TEXT NOT NULL DEFAULT '',
+            option_scores TEXT NOT NULL DEFAULT '{}',  -- JSON label -> probability
+            model_version TEXT NOT NULL DEFAULT '',
+            endpoint TEXT NOT NULL DEFAULT '',
+            latency_s REAL NOT NULL DEFAULT 0,
+            request_bytes INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, idx, attempt)
+        );
+        CREATE INDEX attempts_final ON attempts (run_id, final);
+        """
+    )
+
+
+MIGRATIONS = [("runs_0001_initial", _initial)]
