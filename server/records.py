@@ -143,3 +143,83 @@ class ModelSpec:
     """TLS settings."""
     updated_at: str = ""
     """ISO-8601 UTC."""
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Parameters of a run; zero values are replaced by defaults at creation."""
+
+    filter: str = ""
+    """Subset filter (server/taxonomy.py syntax); empty for all questions."""
+    concurrency: int = 16
+    """Maximum requests in flight."""
+    deadline_s: float = 60.0
+    """Deadline of each AnswerVQA attempt."""
+    max_attempts: int = 4
+    """Attempts per question for retryable errors, the first included."""
+    max_error_fraction: float = 0.1
+    """The run fails when more than this fraction of questions end in error."""
+    extraction_era: str = "2024"
+    """Extraction rule era for free-text answers: 2024, 2025-08 or 2026-06."""
+    model_parameters: dict[str, object] = field(default_factory=dict)
+    """Passed to the model in every request (AnswerVQARequest.parameters)."""
+    limit: int = 0
+    """Ask at most this many questions (0 = all), sampled by ``seed``."""
+    seed: int = 0
+    """Seed for sampling with ``limit``."""
+
+
+RUN_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+"""Run life cycle; succeeded, failed and cancelled are final (failed and cancelled resumable)."""
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """Counts of a run's questions."""
+
+    total: int
+    """Questions in the run."""
+    done: int = 0
+    """Questions with a final attempt."""
+    errors: int = 0
+    """Questions whose final attempt is an error."""
+    retries: int = 0
+    """Attempts that were retried."""
+    correct: int = 0
+    """Questions graded correct so far (the run's era)."""
+    rate_per_s: float = 0.0
+    """Recent answers per second."""
+    eta_s: float = 0.0
+    """Estimated seconds left (0 = unknown)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as stored."""
+
+    id: str
+    """Run id, ``r-<12 hex>``."""
+    model: str
+    """Registered model name."""
+    benchmark: str
+    """Benchmark name."""
+    benchmark_id: int
+    """Benchmark row id."""
+    benchmark_digest: str
+    """Benchmark digest at creation."""
+    state: str
+    """One of RUN_STATES."""
+    params: RunParams
+    """Parameters."""
+    progress: RunProgress
+    """Progress counts."""
+    model_info: dict[str, object] = field(default_factory=dict)
+    """GetModelInfo from the pre-flight handshake."""
+    evaluator_version: str = ""
+    """gmai-eval version that created the run."""
+    error_message: str = ""
+    """Why the run failed."""
+    created_at: str = ""
+    """ISO-8601 UTC."""
+    finished_at: str = ""
+    """ISO-8601 UTC, when final."""
