@@ -20,6 +20,9 @@ test: venv tools
 lint: venv
 	$(PY) -m ruff check .
 
+typecheck: venv
+	.ci/typecheck
+
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
