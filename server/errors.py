@@ -147,3 +147,7 @@ class ModelInputRejected(ModelCallError):
 
 class ModelProtocolError(ModelCallError):
     """The response breaks the contract (unknown label, wrong question id...)."""
+
+
+class ShuttingDown(EvalError):
+    """The evaluator is draining for shutdown; the call may be retried after the restart."""
