@@ -1,0 +1,312 @@
+"""Accuracy metrics computed from SQLite at scrape time (a prometheus_client Collector).
+
+For every (model, benchmark) the collector exports the latest succeeded run of the two
+most recent model versions: ``release="latest"`` and ``release="previous"``. Older
+versions simply stop being exported, so series do not pile up; the history stays in
+SQLite and in Prometheus' own storage. Per run it exports accuracy with its 95 % Wilson
+interval and ``n`` for every top-level taxonomy node (``dimension`` = overall, task,
+department, granularity or modality), refusal / unparsed / error ratios, and the expected
+calibration error when the model returned option scores.
+
+Finished runs never change, so a run's numbers are computed once and cached by
+(run id, era, completion time); a scrape then costs two small queries. Reads go through
+one dedicated thread so the HTTP server's thread-per-request does not open a SQLite
+connection per scrape. See docs/metrics.md for names, labels and the cardinality bound.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from gmai_eval import __version__
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .metrics import EvaluatorMetrics
+from .records import RUN_STATES
+from .stats import wilson_interval
+from .store import Database
+from .store import metrics_reads as reads
+from .taxonomy import abbreviation
+
+T = TypeVar("T")
+
+RELEASES_KEPT = 2
+"""Model versions exported per (model, benchmark): the latest and the previous release."""
+
+ECE_BINS = 10
+"""Equal-width confidence bins of the expected calibration error."""
+
+DIMENSIONS = ("overall", "task", "department", "granularity", "modality")
+"""Values of the ``dimension`` label."""
+
+_RUN_LABELS = ["model", "model_version", "benchmark", "release"]
+_NODE_LABELS = [*_RUN_LABELS, "dimension", "node"]
+
+
+@dataclass(frozen=True)
+class NodeCount:
+    """Questions and correct answers of one top-level node of one run."""
+
+    dimension: str
+    """``overall``, ``task``, ``department``, ``granularity`` or ``modality``."""
+    node: str
+    """``all``, a task or department abbreviation, a granularity short form or a modality."""
+    n: int
+    """Questions."""
+    correct: int
+    """Correct answers."""
+
+
+@dataclass(frozen=True)
+class RunScores:
+    """What the collector exports for one finished run."""
+
+    nodes: tuple[NodeCount, ...]
+    """Overall first, then each dimension in paper order of first appearance."""
+    n: int
+    """Questions in the run."""
+    refused: int
+    """Refusals."""
+    unparsed: int
+    """Answers no option could be extracted from."""
+    error: int
+    """Questions whose final attempt failed."""
+    ece: float | None
+    """Expected calibration error, or None when no option scores were returned."""
+
+
+def node_counts(cells: Iterable[reads.CellCount]) -> tuple[NodeCount, ...]:
+    """Roll (task, department, granularity, modality) cells up to the top-level nodes.
+
+    Args:
+        cells: per-cell counts of one run.
+
+    Returns:
+        The overall node (``all``) and one node per task, department, granularity and
+        modality present, named by their paper abbreviations.
+    """
+    acc: dict[tuple[str, str], list[int]] = {}
+    order: list[tuple[str, str]] = [("overall", "all")]
+    acc[("overall", "all")] = [0, 0]
+    for c in cells:
+        keys = [
+            ("overall", "all"),
+            ("task", abbreviation("task", c.task)),
+            ("department", abbreviation("department", c.department)),
+            ("granularity", abbreviation("granularity", c.granularity)),
+            ("modality", c.modality),
+        ]
+        for key in keys:
+            if key not in acc:
+                acc[key] = [0, 0]
+                order.append(key)
+            acc[key][0] += c.n
+            acc[key][1] += c.correct
+    order.sort(key=lambda k: DIMENSIONS.index(k[0]))
+    return tuple(NodeCount(dim, node, acc[(dim, node)][0], acc[(dim, node)][1]) for dim, node in order)
+
+
+def expected_calibration_error(
+    answers: Iterable[tuple[dict[str, float], str]], bins: int = ECE_BINS
+) -> float | None:
+    """Expected calibration error of the top option over equal-width confidence bins.
+
+    Args:
+        answers: (label -> probability, correct label) per question; probabilities are
+            normalised to sum to 1.
+        bins: number of bins over [0, 1].
+
+    Returns:
+        sum over bins of |bin| / n * |accuracy(bin) - mean confidence(bin)|, or None when
+        there is no usable answer.
+    """
+    counts = [0] * bins
+    conf_sum = [0.0] * bins
+    hits = [0] * bins
+    total = 0
+    for probs, answer in answers:
+        mass = sum(p for p in probs.values() if p > 0)
+        if mass <= 0:
+            continue
+        label = max(sorted(probs), key=lambda k: probs[k])
+        conf = max(0.0, probs[label]) / mass
+        b = min(bins - 1, int(conf * bins))
+        counts[b] += 1
+        conf_sum[b] += conf
+        hits[b] += label == answer
+        total += 1
+    if total == 0:
+        return None
+    return sum(abs(hits[i] - conf_sum[i]) / total for i in range(bins) if counts[i])
+
+
+def _timestamp(iso: str) -> float:
+    parsed = dt.datetime.fromisoformat(iso)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.timestamp()
+
+
+def kept_runs(runs: Iterable[reads.FinishedRun], releases: int = RELEASES_KEPT) -> list[tuple[reads.FinishedRun, str]]:
+    """Pick the runs to export, newest first: per (model, benchmark) the latest run of each
+    of the ``releases`` most recent model versions, tagged ``latest`` or ``previous``.
+
+    Args:
+        runs: succeeded runs, newest completion first.
+        releases: how many versions to keep per (model, benchmark).
+    """
+    seen: dict[tuple[str, str], list[str]] = defaultdict(list)
+    out: list[tuple[reads.FinishedRun, str]] = []
+    for run in runs:
+        versions = seen[(run.model, run.benchmark)]
+        if run.model_version in versions or len(versions) >= releases:
+            continue
+        versions.append(run.model_version)
+        out.append((run, "latest" if len(versions) == 1 else "previous"))
+    return out
+
+
+class AccuracyCollector(Collector):
+    """Exports accuracy and run metadata read from the database at each scrape.
+
+    Args:
+        db: the evaluator's database.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._cache: dict[tuple[str, str, str], RunScores] = {}
+        self._lock = threading.Lock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gmai-scrape")
+
+    def _read(self, fn: Callable[[Any], T]) -> T:
+        return self._executor.submit(self._db.read, fn).result()
+
+    def _scores(self, run: reads.FinishedRun) -> RunScores:
+        key = (run.run_id, run.era, run.finished_at)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        cells = self._read(lambda d: reads.run_cell_counts(d, run.run_id, run.era))
+        option_scores = self._read(lambda d: reads.run_option_scores(d, run.run_id))
+        scores = RunScores(
+            nodes=node_counts(cells),
+            n=sum(c.n for c in cells),
+            refused=sum(c.refused for c in cells),
+            unparsed=sum(c.unparsed for c in cells),
+            error=sum(c.error for c in cells),
+            ece=expected_calibration_error(option_scores),
+        )
+        self._cache[key] = scores
+        return scores
+
+    @property
+    def cached_runs(self) -> int:
+        """Finished runs whose scores are cached (at most the runs exported last scrape)."""
+        return len(self._cache)
+
+    def close(self) -> None:
+        """Stop the read thread."""
+        self._executor.shutdown(wait=True)
+
+    def describe(self) -> Iterator[Metric]:
+        """The metric families, without samples (so registering does not query the database)."""
+        yield from self._families().values()
+
+    def _families(self) -> dict[str, Metric]:
+        fams: list[Metric] = [
+            GaugeMetricFamily("gmai_eval_accuracy_ratio", "Accuracy of the latest succeeded run per top-level taxonomy node.", labels=_NODE_LABELS),
+            GaugeMetricFamily("gmai_eval_accuracy_ci_lower_ratio", "Lower bound of the 95% Wilson interval of gmai_eval_accuracy_ratio.", labels=_NODE_LABELS),
+            GaugeMetricFamily("gmai_eval_accuracy_ci_upper_ratio", "Upper bound of the 95% Wilson interval of gmai_eval_accuracy_ratio.", labels=_NODE_LABELS),
+            GaugeMetricFamily("gmai_eval_node_questions", "Questions behind gmai_eval_accuracy_ratio.", labels=_NODE_LABELS),
+            GaugeMetricFamily("gmai_eval_refusal_ratio", "Share of the run's questions the model refused.", labels=_RUN_LABELS),
+            GaugeMetricFamily("gmai_eval_unparsed_ratio", "Share of the run's answers no option could be extracted from.", labels=_RUN_LABELS),
+            GaugeMetricFamily("gmai_eval_error_answer_ratio", "Share of the run's questions whose final attempt failed.", labels=_RUN_LABELS),
+            GaugeMetricFamily("gmai_eval_calibration_error_ratio", "Expected calibration error (10 bins) of returned option scores.", labels=_RUN_LABELS),
+            GaugeMetricFamily("gmai_eval_last_run_completion_timestamp_seconds", "Completion time of the latest succeeded run.", labels=["model", "benchmark"]),
+            GaugeMetricFamily("gmai_eval_runs_by_state", "Runs in the database by state.", labels=["state"]),
+            InfoMetricFamily("gmai_eval_build", "Evaluator build.", labels=["version"]),
+            InfoMetricFamily("gmai_eval_model", "Models of the exported runs.", labels=["model", "model_version", "weights_digest"]),
+            InfoMetricFamily("gmai_eval_benchmark", "Imported benchmarks.", labels=["benchmark", "digest"]),
+        ]
+        return {f.name + ('_info' if f.type == 'info' else ''): f for f in fams}
+
+    def collect(self) -> Iterator[Metric]:
+        """Read the database and yield every family with its current samples."""
+        with self._lock:
+            fams = self._families()
+            runs = self._read(reads.succeeded_runs)
+            kept = kept_runs(runs)
+            live_keys: set[tuple[str, str, str]] = set()
+            last_done: dict[tuple[str, str], float] = {}
+            models_seen: set[tuple[str, str, str]] = set()
+            for run in runs:
+                last_done.setdefault((run.model, run.benchmark), _timestamp(run.finished_at))
+            for run, release in kept:
+                scores = self._scores(run)
+                live_keys.add((run.run_id, run.era, run.finished_at))
+                base = [run.model, run.model_version, run.benchmark, release]
+                for node in scores.nodes:
+                    labels = [*base, node.dimension, node.node]
+                    lo, hi = wilson_interval(node.correct, node.n)
+                    acc = node.correct / node.n if node.n else 0.0
+                    _gauge(fams["gmai_eval_accuracy_ratio"]).add_metric(labels, acc)
+                    _gauge(fams["gmai_eval_accuracy_ci_lower_ratio"]).add_metric(labels, lo)
+                    _gauge(fams["gmai_eval_accuracy_ci_upper_ratio"]).add_metric(labels, hi)
+                    _gauge(fams["gmai_eval_node_questions"]).add_metric(labels, node.n)
+                if scores.n:
+                    _gauge(fams["gmai_eval_refusal_ratio"]).add_metric(base, scores.refused / scores.n)
+                    _gauge(fams["gmai_eval_unparsed_ratio"]).add_metric(base, scores.unparsed / scores.n)
+                    _gauge(fams["gmai_eval_error_answer_ratio"]).add_metric(base, scores.error / scores.n)
+                if scores.ece is not None:
+                    _gauge(fams["gmai_eval_calibration_error_ratio"]).add_metric(base, scores.ece)
+                model_key = (run.model, run.model_version, run.weights_digest)
+                if model_key not in models_seen:
+                    models_seen.add(model_key)
+                    _info(fams["gmai_eval_model_info"]).add_metric([], dict(zip(["model", "model_version", "weights_digest"], model_key, strict=True)))
+            for (model, benchmark), ts in sorted(last_done.items()):
+                _gauge(fams["gmai_eval_last_run_completion_timestamp_seconds"]).add_metric([model, benchmark], ts)
+            states = self._read(reads.run_state_counts)
+            for state in sorted(set(RUN_STATES) | set(states)):
+                _gauge(fams["gmai_eval_runs_by_state"]).add_metric([state], states.get(state, 0))
+            _info(fams["gmai_eval_build_info"]).add_metric([], {"version": __version__})
+            for name, digest in self._read(reads.benchmark_digests):
+                _info(fams["gmai_eval_benchmark_info"]).add_metric([], {"benchmark": name, "digest": digest})
+            for key in list(self._cache):
+                if key not in live_keys:
+                    del self._cache[key]
+        yield from fams.values()
+
+
+def _gauge(metric: Metric) -> GaugeMetricFamily:
+    assert isinstance(metric, GaugeMetricFamily)
+    return metric
+
+
+def _info(metric: Metric) -> InfoMetricFamily:
+    assert isinstance(metric, InfoMetricFamily)
+    return metric
+
+
+def build_registry(db: Database) -> tuple[CollectorRegistry, EvaluatorMetrics]:
+    """A fresh registry holding the operational metrics and the accuracy collector.
+
+    Args:
+        db: the evaluator's database, read at every scrape.
+
+    Returns:
+        The registry to serve (``prometheus_client.start_http_server(port, registry=...)``)
+        and the operational metrics to record into.
+    """
+    registry = CollectorRegistry()
+    metrics = EvaluatorMetrics(registry)
+    registry.register(AccuracyCollector(db))
+    return registry, metrics

@@ -1,0 +1,161 @@
+"""Scrape-time reads for the accuracy collector (read-only; nothing here writes).
+
+The collector in ``server/metrics_collector.py`` calls these through
+:meth:`Database.read`. Each function is one small query; the per-run counts are only
+read once per finished run because the collector caches them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A succeeded run, with what the metrics labels need."""
+
+    run_id: str
+    """Run id (never a label; only a cache key)."""
+    model: str
+    """Registered model name."""
+    model_version: str
+    """``version`` from the run's GetModelInfo, else the registered version, else ''."""
+    weights_digest: str
+    """``weights_digest`` from the run's GetModelInfo ('' when absent)."""
+    benchmark: str
+    """Benchmark name."""
+    era: str
+    """Extraction era the run was graded with (its parameters' ``extraction_era``)."""
+    finished_at: str
+    """ISO-8601 UTC completion time."""
+
+
+@dataclass(frozen=True)
+class CellCount:
+    """Verdict counts of a run's questions sharing one (task, department, granularity, modality)."""
+
+    task: str
+    """``clinical VQA task``."""
+    department: str
+    """``department`` ('' is the N/A node)."""
+    granularity: str
+    """``perceptual granularity``."""
+    modality: str
+    """``modality``."""
+    n: int
+    """Questions of the run in this cell."""
+    correct: int
+    """Graded correct."""
+    refused: int
+    """Graded refused."""
+    unparsed: int
+    """Graded unparsed (no option could be extracted)."""
+    error: int
+    """Final attempt was an error."""
+
+
+def _json_obj(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def succeeded_runs(db: sqlite_utils.Database) -> list[FinishedRun]:
+    """Every succeeded run, newest completion first."""
+    rows = db.execute(
+        """
+        SELECT r.id, r.model, b.name, r.params, r.model_info, r.model_spec, r.finished_at
+        FROM runs r JOIN benchmarks b ON b.id = r.benchmark_id
+        WHERE r.state = 'succeeded' AND r.finished_at IS NOT NULL
+        ORDER BY r.finished_at DESC, r.id DESC
+        """
+    ).fetchall()
+    out: list[FinishedRun] = []
+    for run_id, model, benchmark, params, model_info, model_spec, finished_at in rows:
+        info = _json_obj(model_info)
+        spec = _json_obj(model_spec)
+        era = str(_json_obj(params).get("extraction_era") or "2024")
+        version = str(info.get("version") or spec.get("version") or "")
+        out.append(
+            FinishedRun(
+                run_id=run_id,
+                model=model,
+                model_version=version,
+                weights_digest=str(info.get("weights_digest") or ""),
+                benchmark=benchmark,
+                era=era,
+                finished_at=finished_at,
+            )
+        )
+    return out
+
+
+def run_cell_counts(db: sqlite_utils.Database, run_id: str, era: str) -> list[CellCount]:
+    """Verdict counts of one run per (task, department, granularity, modality) cell.
+
+    Every question of the run counts in ``n``; a question without a grade of ``era``
+    counts as not correct (VLMEvalKit divides by all rows of the prediction file).
+    """
+    rows = db.execute(
+        """
+        SELECT q.clinical_task, q.department, q.granularity, q.modality,
+               COUNT(*),
+               COALESCE(SUM(g.verdict = 'correct'), 0),
+               COALESCE(SUM(g.verdict = 'refused'), 0),
+               COALESCE(SUM(g.verdict = 'unparsed'), 0),
+               COALESCE(SUM(g.verdict = 'error'), 0)
+        FROM run_questions rq
+        JOIN runs r ON r.id = rq.run_id
+        JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx
+        LEFT JOIN grades g
+               ON g.run_id = rq.run_id AND g.idx = rq.idx AND g.era = ? AND g.judge = ''
+        WHERE rq.run_id = ?
+        GROUP BY 1, 2, 3, 4
+        ORDER BY 1, 2, 3, 4
+        """,
+        [era, run_id],
+    ).fetchall()
+    return [CellCount(*row) for row in rows]
+
+
+def run_option_scores(db: sqlite_utils.Database, run_id: str) -> list[tuple[dict[str, float], str]]:
+    """(option probabilities, correct label) of each answered question that returned scores."""
+    rows = db.execute(
+        """
+        SELECT a.option_scores, q.answer
+        FROM attempts a
+        JOIN runs r ON r.id = a.run_id
+        JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = a.idx
+        WHERE a.run_id = ? AND a.final = 1 AND a.outcome = 'answered'
+          AND a.option_scores NOT IN ('', '{}') AND q.answer IS NOT NULL
+        """,
+        [run_id],
+    ).fetchall()
+    out: list[tuple[dict[str, float], str]] = []
+    for scores_json, answer in rows:
+        scores = _json_obj(scores_json)
+        probs = {str(k): float(v) for k, v in scores.items() if isinstance(v, (int, float))}
+        if probs:
+            out.append((probs, answer))
+    return out
+
+
+def run_state_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """Number of runs in each state."""
+    return {state: n for state, n in db.execute("SELECT state, COUNT(*) FROM runs GROUP BY state")}
+
+
+def benchmark_digests(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+    """(name, digest) of every imported benchmark that is ready."""
+    return [
+        (name, digest)
+        for name, digest in db.execute(
+            "SELECT name, digest FROM benchmarks WHERE state = 'ready' ORDER BY name"
+        )
+    ]
