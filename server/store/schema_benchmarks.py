@@ -60,6 +60,7 @@ def _initial(db: sqlite_utils.Database) -> None:
         CREATE INDEX questions_department ON questions (benchmark_id, department);
         CREATE INDEX questions_granularity ON questions (benchmark_id, granularity);
         CREATE INDEX questions_modality ON questions (benchmark_id, modality);
+        CREATE INDEX questions_image ON questions (image_sha256);
         CREATE TABLE import_defects (
             benchmark_id INTEGER NOT NULL REFERENCES benchmarks(id) ON DELETE CASCADE,
             file TEXT NOT NULL,
@@ -68,6 +69,7 @@ def _initial(db: sqlite_utils.Database) -> None:
             message TEXT NOT NULL,
             skipped INTEGER NOT NULL           -- 1: row not imported; 0: imported, flagged
         );
+        CREATE INDEX import_defects_benchmark ON import_defects (benchmark_id);
         """
     )
 

@@ -1,0 +1,100 @@
+"""Decode and check the base64 images of benchmark rows.
+
+Images are stored exactly as imported (never re-encoded), keyed by the sha256 of their
+bytes. Checking is cheap: Pillow reads the header (format, size, mode) and, for PNG,
+verifies the chunk checksums without decoding pixels.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
+MEDIA_TYPES: dict[str, str] = {"PNG": "image/png", "JPEG": "image/jpeg"}
+"""Accepted Pillow formats and their media types."""
+
+
+class ImageDefect(ValueError):
+    """The field does not hold an accepted image; the message says why."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An image decoded from a TSV field, with its metadata."""
+
+    sha256: str
+    """Lower-case hex digest of ``data``."""
+    media_type: str
+    """``image/png`` or ``image/jpeg``."""
+    width: int
+    """Pixels."""
+    height: int
+    """Pixels."""
+    mode: str
+    """Pillow mode (``RGB``, ``RGBA``, ``L``, ``P``...)."""
+    data: bytes
+    """The decoded bytes, unchanged."""
+
+
+def decode_base64(field: str) -> bytes:
+    """Decode a base64 field strictly.
+
+    Raises:
+        ImageDefect: empty field, characters outside the base64 alphabet, or bad padding.
+    """
+    text = field.strip()
+    if not text:
+        raise ImageDefect("empty image field")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageDefect(f"bad base64: {exc}") from None
+
+
+def inspect_image(data: bytes) -> DecodedImage:
+    """Check that ``data`` is a PNG or JPEG image and read its metadata.
+
+    Raises:
+        ImageDefect: not an image, an unsupported format, or a corrupt PNG.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with PILImage.open(io.BytesIO(data)) as img:
+                fmt = img.format or ""
+                width, height = img.size
+                mode = img.mode
+                if fmt in MEDIA_TYPES:
+                    img.verify()
+    except UnidentifiedImageError:
+        raise ImageDefect(f"not an image ({len(data)} bytes that Pillow cannot identify)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageDefect(f"corrupt image: {exc}") from None
+    except PILImage.DecompressionBombError as exc:  # pragma: no cover - needs a huge image
+        raise ImageDefect(f"image too large: {exc}") from None
+    if fmt not in MEDIA_TYPES:
+        raise ImageDefect(f"unsupported image format {fmt or 'unknown'!r}; expected PNG or JPEG")
+    return DecodedImage(
+        sha256=hashlib.sha256(data).hexdigest(),
+        media_type=MEDIA_TYPES[fmt],
+        width=width,
+        height=height,
+        mode=mode,
+        data=data,
+    )
+
+
+def decode_image_field(field: str) -> DecodedImage:
+    """Decode and check one ``image`` field (base64 PNG or JPEG).
+
+    Raises:
+        ImageDefect: with a message naming the problem.
+    """
+    return inspect_image(decode_base64(field))

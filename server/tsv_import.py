@@ -1,0 +1,506 @@
+"""Import GMAI-MMBench TSV files (VLMEvalKit layout) into the store.
+
+The files are read in one streaming pass: bytes are hashed as they are read, decoded
+as UTF-8 (invalid bytes become defects, not crashes), split into records by :mod:`csv`
+with a bounded line length, checked row by row and written in batches. Memory stays
+bounded by the largest row, whatever the file size.
+
+Atomicity: the benchmark is created in state ``importing`` (invisible to readers),
+filled in batched transactions and flipped to ``ready`` at the end; on any failure it is
+deleted (cascading). ``importing`` rows left by a crashed process are deleted by the next
+import.
+
+Columns are found by header name (case-insensitive, any order): ``index``, ``question``,
+``A``..``E``, ``answer`` (VAL only), ``category``, ``clinical VQA task``, ``department``,
+``perceptual granularity``, ``modality``, ``original task``, ``image_path``, ``image``.
+Other columns are kept in ``extra``. Without ``answer`` (TEST layout) the answer is the
+only option whose text equals ``category`` (exactly, else after stripping '.' and
+whitespace); rows where that fails are imported flagged (answer NULL).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import csv
+import hashlib
+import io
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .errors import AlreadyExists, Defect, ImportDefects, InvalidArgument
+from .images import ImageDefect, decode_image_field
+from .records import OPTION_LABELS, Benchmark, SourceFile
+from .store import benchmarks as store
+from .store.database import Database
+
+MAX_FIELD_CHARS = 64 * 1024 * 1024
+"""Largest accepted field, in characters (64 MiB: a ~48 MB image in base64)."""
+
+_LINE_SLACK = 4 * 1024 * 1024
+"""A physical line may exceed the field limit by this much (the row's other fields)."""
+
+_BATCH_ROWS = 512
+"""Most questions per write transaction."""
+
+_BATCH_BYTES = 32 * 1024 * 1024
+"""Most image bytes per write transaction."""
+
+_READ_BUFFER = 1024 * 1024
+"""Read size from disk."""
+
+_OVERSIZED = "\ufdd0gmai-eval: oversized line\ufdd0"
+"""Stands in, for the csv parser, for a physical line longer than the limit."""
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "index",
+    "question",
+    "A",
+    "B",
+    "category",
+    "clinical VQA task",
+    "department",
+    "perceptual granularity",
+    "modality",
+    "image",
+)
+"""Columns every file must have."""
+
+OPTIONAL_COLUMNS: tuple[str, ...] = ("C", "D", "E", "answer", "original task", "image_path")
+"""Official columns that may be absent (``answer`` is absent in the TEST layout)."""
+
+_KNOWN = {c.lower(): c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
+
+_active_lock = threading.Lock()
+_active_imports: set[int] = set()
+"""Benchmark ids this process is importing right now (not stale)."""
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did."""
+
+    benchmark: Benchmark
+    """The benchmark (new, or the existing one when already imported)."""
+    already_imported: bool
+    """True when the same files were already imported under this name (nothing done)."""
+    imported_rows: int
+    """Questions written (flagged ones included)."""
+    skipped_rows: int
+    """Data rows not imported because of defects."""
+    defects: tuple[Defect, ...]
+    """Every defect found, in file and row order."""
+
+
+class _HashingReader(io.RawIOBase):
+    """A raw binary reader that feeds every byte it returns to some hashers."""
+
+    def __init__(self, f: BinaryIO, hashers: Sequence[Any]) -> None:
+        super().__init__()
+        self._f = f
+        self._hashers = hashers
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = self._f.readinto(b)  # type: ignore[attr-defined]
+        if n:
+            view = memoryview(b)[:n]
+            for h in self._hashers:
+                h.update(view)
+            self.bytes_read += n
+        return n or 0
+
+    def drain(self) -> None:
+        """Read (and hash) the rest of the file."""
+        buf = bytearray(_READ_BUFFER)
+        while self.readinto(buf):
+            pass
+
+
+def _lines(text: io.TextIOWrapper, limit: int) -> Iterator[str]:
+    """Physical lines, with any line longer than ``limit`` replaced by a marker line."""
+    while True:
+        line = text.readline(limit)
+        if not line:
+            return
+        if len(line) >= limit and line[-1] not in "\r\n":
+            while True:
+                more = text.readline(limit)
+                if not more or more[-1] in "\r\n":
+                    break
+            yield _OVERSIZED + "\n"
+            continue
+        yield line
+
+
+def _ensure_csv_limit(limit: int) -> None:
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(limit)
+
+
+def _bad_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _norm(text: str) -> str:
+    return text.strip().strip(".").strip()
+
+
+def derive_answer(options: Sequence[tuple[str, str]], category: str) -> str | None:
+    """The letter of the only option whose text equals ``category``, else None.
+
+    Exact comparison first; if that does not give exactly one option, compare after
+    stripping '.' and surrounding whitespace on both sides.
+    """
+    exact = [lab for lab, text in options if text == category]
+    if len(exact) == 1:
+        return exact[0]
+    want = _norm(category)
+    loose = [lab for lab, text in options if _norm(text) == want]
+    if len(loose) == 1 and want:
+        return loose[0]
+    return None
+
+
+@dataclass
+class _State:
+    """Mutable progress of one import."""
+
+    db: Database
+    benchmark_id: int
+    strict: bool
+    max_field: int
+    defects: list[tuple[Defect, bool]] = field(default_factory=list)
+    seen_index: set[int] = field(default_factory=set)
+    seen_images: set[str] = field(default_factory=set)
+    batch_q: list[store.QuestionRow] = field(default_factory=list)
+    batch_i: list[store.ImageRow] = field(default_factory=list)
+    batch_bytes: int = 0
+    pending: concurrent.futures.Future[None] | None = None
+    imported: int = 0
+    skipped: int = 0
+
+    def defect(self, d: Defect, skipped: bool) -> None:
+        self.defects.append((d, skipped))
+
+    @property
+    def writing(self) -> bool:
+        return not (self.strict and self.defects)
+
+    def add(self, q: store.QuestionRow, img: store.ImageRow | None) -> None:
+        self.imported += 1
+        if not self.writing:
+            return
+        self.batch_q.append(q)
+        if img is not None:
+            self.batch_i.append(img)
+            self.batch_bytes += len(img.data)
+        if len(self.batch_q) >= _BATCH_ROWS or self.batch_bytes >= _BATCH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+        if not self.batch_q or not self.writing:
+            self.batch_q, self.batch_i, self.batch_bytes = [], [], 0
+            return
+        qs, imgs, bid = self.batch_q, self.batch_i, self.benchmark_id
+        self.pending = self.db.submit(lambda d: store.write_batch(d, bid, imgs, qs))
+        self.batch_q, self.batch_i, self.batch_bytes = [], [], 0
+
+
+def _header(fields: list[str], name: str) -> tuple[dict[str, int], dict[str, int], list[Defect]]:
+    """Map official columns and extra columns to positions; file-level defects."""
+    cols: dict[str, int] = {}
+    extra: dict[str, int] = {}
+    defects: list[Defect] = []
+    for pos, raw in enumerate(fields):
+        title = raw.lstrip("\ufeff").strip()
+        canon = _KNOWN.get(title.lower())
+        target, key = (cols, canon) if canon else (extra, title)
+        if key in target:
+            defects.append(Defect(name, 0, key, f"duplicate column {key!r} in the header"))
+        target[key] = pos
+    for col in REQUIRED_COLUMNS:
+        if col not in cols:
+            defects.append(Defect(name, 0, col, f"missing column {col!r} (header has: {', '.join(fields)})"))
+    return cols, extra, defects
+
+
+def _row(
+    st: _State, name: str, rowno: int, fields: list[str], cols: dict[str, int], extra: dict[str, int], width: int
+) -> None:
+    """Check one data row and queue it for writing (or record why not)."""
+    if any(_OVERSIZED in f for f in fields):
+        st.defect(Defect(name, rowno, "", f"line longer than {st.max_field + _LINE_SLACK} characters"), True)
+        st.skipped += 1
+        return
+    if len(fields) != width:
+        st.defect(Defect(name, rowno, "", f"wrong field count: expected {width}, found {len(fields)}"), True)
+        st.skipped += 1
+        return
+    found: list[Defect] = []
+
+    def get(col: str) -> str:
+        pos = cols.get(col)
+        return "" if pos is None else fields[pos]
+
+    for col, pos in (*cols.items(), *extra.items()):
+        value = fields[pos]
+        if len(value) > st.max_field:
+            found.append(Defect(name, rowno, col, f"field of {len(value)} characters exceeds the maximum of {st.max_field}"))
+        elif col != "image" and _bad_utf8(value):
+            found.append(Defect(name, rowno, col, "bad encoding: the bytes are not valid UTF-8"))
+    if found:
+        for d in found:
+            st.defect(d, True)
+        st.skipped += 1
+        return
+
+    idx: int | None = None
+    raw_index = get("index").strip()
+    try:
+        idx = int(raw_index)
+    except ValueError:
+        found.append(Defect(name, rowno, "index", f"index {raw_index!r} is not an integer"))
+    if idx is not None and idx in st.seen_index:
+        found.append(Defect(name, rowno, "index", f"duplicate index {idx}"))
+    question = get("question")
+    if not question.strip():
+        found.append(Defect(name, rowno, "question", "empty question"))
+    texts = tuple(get(lab) for lab in OPTION_LABELS)
+    options = [(lab, text) for lab, text in zip(OPTION_LABELS, texts, strict=True) if text != ""]
+    if len(options) < 2:
+        found.append(
+            Defect(name, rowno, "A..E", f"{len(options)} non-empty option(s); a question needs 2 to 5")
+        )
+    category = get("category")
+    answer: str | None
+    flag: Defect | None = None
+    if "answer" in cols:
+        answer = get("answer").strip()
+        source = "answer"
+        if answer not in {lab for lab, _ in options}:
+            present = "".join(lab for lab, _ in options) or "none"
+            found.append(
+                Defect(name, rowno, "answer", f"answer {answer!r} is not among the non-empty options ({present})")
+            )
+    else:
+        answer = derive_answer(options, category)
+        source = "category"
+        if answer is None:
+            source = "none"
+            flag = Defect(
+                name,
+                rowno,
+                "category",
+                f"cannot derive the answer: category {category!r} matches "
+                f"{'no' if not options else 'not exactly one'} option text; imported without an answer",
+            )
+    image = None
+    try:
+        image = decode_image_field(get("image"))
+    except ImageDefect as exc:
+        found.append(Defect(name, rowno, "image", str(exc)))
+    if found or idx is None or image is None:
+        for d in found:
+            st.defect(d, True)
+        st.skipped += 1
+        return
+    if flag is not None:
+        st.defect(flag, False)
+    st.seen_index.add(idx)
+    img_row = None
+    if image.sha256 not in st.seen_images:
+        st.seen_images.add(image.sha256)
+        img_row = store.ImageRow(image.sha256, image.media_type, image.width, image.height, image.mode, image.data)
+    st.add(
+        store.QuestionRow(
+            idx=idx,
+            question=question,
+            options=texts,  # type: ignore[arg-type]
+            answer=answer,
+            answer_source=source,
+            category=category,
+            clinical_task=get("clinical VQA task"),
+            department=get("department"),
+            granularity=get("perceptual granularity"),
+            modality=get("modality"),
+            original_task=get("original task"),
+            image_path=get("image_path"),
+            image_sha256=image.sha256,
+            source_file=name,
+            source_row=rowno,
+            extra={k: fields[p] for k, p in extra.items()},
+        ),
+        img_row,
+    )
+
+
+def _import_file(st: _State, path: Path, name: str, overall: Any) -> tuple[SourceFile, bool]:
+    """Stream one file into the import; returns its record and whether it has ``answer``."""
+    file_hash = hashlib.sha256()
+    hashers = [file_hash] if overall is None else [file_hash, overall]
+    limit = st.max_field + _LINE_SLACK
+    _ensure_csv_limit(limit + 1)
+    rows = 0
+    has_answer = False
+    with open(path, "rb", buffering=0) as f:
+        raw = _HashingReader(f, hashers)
+        text = io.TextIOWrapper(
+            io.BufferedReader(raw, buffer_size=_READ_BUFFER), encoding="utf-8", errors="surrogateescape", newline=""
+        )
+        reader = csv.reader(_lines(text, limit), delimiter="\t", quotechar='"', strict=False)
+        try:
+            header = next(reader)
+        except StopIteration:
+            header = []
+        except csv.Error as exc:
+            header = []
+            st.defect(Defect(name, 0, "", f"unreadable header: {exc}"), True)
+        if not header:
+            if not any(d.file == name for d, _ in st.defects):
+                st.defect(Defect(name, 0, "", "empty file: no header and no rows"), True)
+        else:
+            cols, extra, head_defects = _header(header, name)
+            has_answer = "answer" in cols
+            for d in head_defects:
+                st.defect(d, True)
+            while True:
+                try:
+                    fields = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    rows += 1
+                    st.defect(Defect(name, rows, "", f"malformed row: {exc}"), True)
+                    st.skipped += 1
+                    continue
+                if not fields:
+                    continue  # blank line
+                rows += 1
+                if head_defects:
+                    st.skipped += 1
+                    continue
+                _row(st, name, rows, fields, cols, extra, len(header))
+            if rows == 0:
+                st.defect(Defect(name, 0, "", "no rows: the file has a header but no data rows"), True)
+        text.detach()
+        raw.drain()
+        size = raw.bytes_read
+    return SourceFile(name=name, sha256=f"sha256:{file_hash.hexdigest()}", rows=rows, size_bytes=size), has_answer
+
+
+def files_digest(paths: Sequence[Path]) -> str:
+    """``sha256:<hex>`` over the bytes of ``paths``, in order."""
+    h = hashlib.sha256()
+    buf = bytearray(8 * _READ_BUFFER)
+    view = memoryview(buf)
+    for p in paths:
+        with open(p, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                h.update(view[:n])
+    return f"sha256:{h.hexdigest()}"
+
+
+def import_tsv_files(
+    db: Database,
+    name: str,
+    paths: Sequence[Path],
+    *,
+    strict: bool = False,
+    display_names: Sequence[str] | None = None,
+    max_field_chars: int = MAX_FIELD_CHARS,
+) -> ImportReport:
+    """Import GMAI-MMBench TSV files as one benchmark.
+
+    Args:
+        db: the database.
+        name: benchmark name (unique).
+        paths: the TSV files, in order (several TEST parts make one benchmark).
+        strict: import nothing if any row has a defect.
+        display_names: names for the files in defects and records (default: the paths as given).
+        max_field_chars: largest accepted field (documented default :data:`MAX_FIELD_CHARS`).
+
+    Returns:
+        The report; ``already_imported`` when the same bytes were imported under ``name``.
+
+    Raises:
+        InvalidArgument: no files, a file that cannot be read, or a bad name.
+        AlreadyExists: ``name`` holds a benchmark with different content, or is being imported.
+        ImportDefects: strict mode with defects, or no valid row at all (nothing imported).
+    """
+    paths = [Path(p) for p in paths]
+    if not name.strip():
+        raise InvalidArgument("benchmark name must not be empty")
+    if not paths:
+        raise InvalidArgument("no files to import")
+    names = list(display_names) if display_names is not None else [str(p) for p in paths]
+    if len(names) != len(paths):
+        raise InvalidArgument("display_names must name every file")
+    for p, n in zip(paths, names, strict=True):
+        if not p.is_file():
+            raise InvalidArgument(f"{n}: not a readable file")
+
+    with _active_lock:
+        store.delete_stale_imports(db, keep=sorted(_active_imports))
+        existing = store.find_any_state(db, name)
+        if existing is not None and existing[2] != "ready":
+            raise AlreadyExists(f"benchmark {name!r} is being imported right now")
+        if existing is None:
+            bid = store.begin_import(db, name, "VAL")
+            _active_imports.add(bid)
+    if existing is not None:
+        digest = files_digest(paths)
+        if digest != existing[1]:
+            raise AlreadyExists(
+                f"benchmark {name!r} already exists with different content ({existing[1]}; these files: {digest})"
+            )
+        return ImportReport(store.get_benchmark(db, name), True, 0, 0, ())
+
+    st = _State(db=db, benchmark_id=bid, strict=strict, max_field=max_field_chars)
+    try:
+        overall = hashlib.sha256() if len(paths) > 1 else None
+        files: list[SourceFile] = []
+        layouts: list[bool] = []
+        for p, n in zip(paths, names, strict=True):
+            rec, has_answer = _import_file(st, p, n, overall)
+            files.append(rec)
+            layouts.append(has_answer)
+        st.flush()
+        st.flush()
+        digest = files[0].sha256 if overall is None else f"sha256:{overall.hexdigest()}"
+        defects = [d for d, _ in st.defects]
+        if strict and defects:
+            raise ImportDefects(defects, f"strict import of {name!r}: {len(defects)} defect(s); nothing imported")
+        if st.imported == 0:
+            raise ImportDefects(defects, f"import of {name!r}: no valid rows; nothing imported")
+        layout = "VAL" if all(layouts) else "TEST"
+        store.finish_import(db, bid, digest, layout, files, st.defects)
+    except BaseException:
+        if st.pending is not None:
+            with contextlib.suppress(Exception):
+                st.pending.result()
+        store.abort_import(db, bid)
+        raise
+    finally:
+        with _active_lock:
+            _active_imports.discard(bid)
+    return ImportReport(
+        benchmark=store.get_benchmark_by_id(db, bid),
+        already_imported=False,
+        imported_rows=st.imported,
+        skipped_rows=st.skipped,
+        defects=tuple(d for d, _ in st.defects),
+    )
