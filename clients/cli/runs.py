@@ -1,9 +1,330 @@
-"""CLI commands of the runs area."""
+"""CLI commands of the runs area: serve, models, run, runs, watch, cancel, resume, upload.
+
+Every command except ``serve`` is a client of the evaluator's API, reached at
+``--server`` (env ``GMAI_EVAL_SERVER``) with ``--token`` (env ``GMAI_EVAL_TOKEN``) and
+``--ca``/``--cert``/``--key`` for TLS. Failed calls print one line
+(``Error: NOT_FOUND: ...``) and exit with status 1; a watched run that ends failed or
+cancelled exits with status 3.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
 import click
+from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+
+from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_RUN_NOT_SUCCEEDED = 3
+"""Exit status of ``run --wait``/``watch`` when the run ends failed, cancelled or interrupted."""
+
+_STATE_NAMES = {
+    pb.RUN_STATE_QUEUED: "queued",
+    pb.RUN_STATE_RUNNING: "running",
+    pb.RUN_STATE_SUCCEEDED: "succeeded",
+    pb.RUN_STATE_FAILED: "failed",
+    pb.RUN_STATE_CANCELLED: "cancelled",
+    pb.RUN_STATE_INTERRUPTED: "interrupted",
+}
+
+
+def state_name(state: int) -> str:
+    """Lower-case name of a proto RunState."""
+    return _STATE_NAMES.get(state, "unspecified")
+
+
+def connection_options(fn: F) -> F:
+    """Add --server/--token/--ca/--cert/--key to a command and pass a Connection as ``conn``."""
+
+    @click.option(
+        "--server", envvar="GMAI_EVAL_SERVER", default="localhost:50050", show_default=True,
+        help="Evaluator address HOST:PORT (env GMAI_EVAL_SERVER).",
+    )
+    @click.option("--token", envvar="GMAI_EVAL_TOKEN", default="", help="Bearer token (env GMAI_EVAL_TOKEN).")
+    @click.option("--ca", "ca_file", envvar="GMAI_EVAL_CA", default="", help="PEM CA of the evaluator's certificate; turns TLS on.")
+    @click.option("--cert", "cert_file", envvar="GMAI_EVAL_CERT", default="", help="PEM client certificate (mutual TLS).")
+    @click.option("--key", "key_file", envvar="GMAI_EVAL_KEY", default="", help="PEM client key (mutual TLS).")
+    @functools.wraps(fn)
+    def wrapper(server: str, token: str, ca_file: str, cert_file: str, key_file: str, **kw: Any) -> Any:
+        conn = Connection(target=server, token=token, ca_file=ca_file, cert_file=cert_file, key_file=key_file)
+        return fn(conn=conn, **kw)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def client(conn: Connection) -> Iterator[EvaluatorClient]:
+    """An EvaluatorClient whose errors become one-line click errors."""
+    try:
+        with EvaluatorClient(conn) as c:
+            yield c
+    except EvaluatorError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def progress_line(run: pb.Run) -> str:
+    """One progress line: bar, done/total, rate, errors, ETA, state."""
+    p = run.progress
+    width = 30
+    filled = int(width * p.done / p.total) if p.total else 0
+    bar = "#" * filled + "." * (width - filled)
+    eta = f"{p.eta_seconds:.0f}s" if p.eta_seconds > 0 else "?"
+    return (
+        f"[{bar}] {p.done}/{p.total} {p.rate_per_second:.1f}/s errors {p.errors} "
+        f"ETA {eta} {state_name(run.state)}"
+    )
+
+
+def follow(c: EvaluatorClient, run_id: str, *, show: bool = True) -> pb.Run:
+    """Watch a run until it ends, drawing a carriage-return progress line on stderr."""
+    last: pb.Run | None = None
+    for run in c.watch_run(run_id):
+        last = run
+        if show:
+            sys.stderr.write("\r" + progress_line(run) + "\x1b[K")
+            sys.stderr.flush()
+    if show:
+        sys.stderr.write("\n")
+    if last is None:
+        raise EvaluatorError("UNKNOWN", f"the watch of {run_id} ended without an event")
+    return last
+
+
+def finish(run: pb.Run) -> None:
+    """Exit non-zero, with the reason, when a followed run did not succeed."""
+    if run.state != pb.RUN_STATE_SUCCEEDED:
+        reason = f": {run.error_message}" if run.error_message else ""
+        click.echo(f"run {run.id} {state_name(run.state)}{reason}", err=True)
+        sys.exit(EXIT_RUN_NOT_SUCCEEDED)
+
+
+def _serve_command() -> click.Command:
+    @click.command("serve")
+    @click.option("--db", "db_path", default="gmai-eval.db", show_default=True, help="SQLite database file.")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+    @click.option("--port", default=50050, show_default=True, type=int, help="gRPC port (0 picks a free one).")
+    @click.option("--metrics-port", default=9464, show_default=True, type=int, help="Prometheus port (0 picks a free one, -1 disables).")
+    @click.option("--metrics-host", default="", help="Address of the Prometheus port (default: --host).")
+    @click.option("--tls-cert", default="", help="PEM server certificate chain.")
+    @click.option("--tls-key", default="", help="PEM server private key.")
+    @click.option("--tls-client-ca", default="", help="PEM CA; clients must present a certificate it signed (mTLS).")
+    @click.option("--admin-token-file", default="", help="File with the admin token (or env GMAI_EVAL_ADMIN_TOKEN).")
+    @click.option("--read-token-file", default="", help="File with the read-only token (or env GMAI_EVAL_READ_TOKEN).")
+    @click.option("--insecure", is_flag=True, help="Allow plaintext on a non-loopback address.")
+    @click.option("--grace", default=5.0, show_default=True, type=float, help="Shutdown grace period, seconds.")
+    @click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
+    def serve(
+        db_path: str, host: str, port: int, metrics_port: int, metrics_host: str, tls_cert: str,
+        tls_key: str, tls_client_ca: str, admin_token_file: str, read_token_file: str,
+        insecure: bool, grace: float, log_level: str,
+    ) -> None:
+        """Run the evaluator (gRPC API, health, reflection and Prometheus metrics).
+
+        Prints one line "gmai-eval serving on HOST:PORT metrics HOST:PORT" when ready.
+        SIGTERM or SIGINT shuts down gracefully: running runs are checkpointed as
+        interrupted and resume at the next start.
+        """
+        from gmai_eval.server.app import ServeConfig
+        from gmai_eval.server.app import serve as run_server
+        from gmai_eval.server.auth import TokenConfig, load_token
+        from gmai_eval.server.errors import EvalError
+        from gmai_eval.server.tls import ServerTls
+
+        logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if bool(tls_cert) != bool(tls_key):
+            raise click.UsageError("--tls-cert and --tls-key go together")
+        if tls_client_ca and not tls_cert:
+            raise click.UsageError("--tls-client-ca needs --tls-cert and --tls-key")
+        try:
+            tokens = TokenConfig(
+                admin_token=load_token(admin_token_file, os.environ.get("GMAI_EVAL_ADMIN_TOKEN"), "admin"),
+                read_token=load_token(read_token_file, os.environ.get("GMAI_EVAL_READ_TOKEN"), "read"),
+            )
+            config = ServeConfig(
+                db_path=db_path, host=host, port=port, metrics_port=metrics_port,
+                metrics_host=metrics_host,
+                tls=ServerTls(tls_cert, tls_key, tls_client_ca) if tls_cert else None,
+                tokens=tokens, insecure=insecure, grace_s=grace,
+            )
+            code = asyncio.run(run_server(config))
+        except EvalError as exc:
+            raise click.ClickException(str(exc)) from None
+        sys.exit(code)
+
+    return serve
+
+
+def _models_group() -> click.Group:
+    @click.group("models")
+    def models() -> None:
+        """Register and list model services."""
+
+    @models.command("add")
+    @click.argument("name")
+    @click.option("--endpoint", "endpoints", multiple=True, required=True, help="HOST:PORT[,HOST:PORT...] or one dns:/// target; repeatable.")
+    @click.option("--version", "version", default="", help="Expected model version (informational).")
+    @click.option("--tls-ca", default="", help="PEM CA of the model's certificate (path on the evaluator's host).")
+    @click.option("--tls-cert", default="", help="PEM client certificate for mTLS to the model.")
+    @click.option("--tls-key", default="", help="PEM client key for mTLS to the model.")
+    @click.option("--tls-server-name", default="", help="Name to check in the model's certificate.")
+    @connection_options
+    def add(
+        conn: Connection, name: str, endpoints: tuple[str, ...], version: str, tls_ca: str,
+        tls_cert: str, tls_key: str, tls_server_name: str,
+    ) -> None:
+        """Register (or replace) model NAME. Does not contact the model."""
+        targets = [e.strip() for group in endpoints for e in group.split(",") if e.strip()]
+        model = pb.Model(name=name, endpoints=targets, version=version)
+        if tls_ca or tls_cert or tls_key or tls_server_name:
+            model.tls.CopyFrom(pb.TlsConfig(ca_file=tls_ca, cert_file=tls_cert, key_file=tls_key, server_name=tls_server_name))
+        with client(conn) as c:
+            stored = c.register_model(model)
+        click.echo(f"registered {stored.name}: {', '.join(stored.endpoints)}")
+
+    @models.command("list")
+    @connection_options
+    def list_(conn: Connection) -> None:
+        """List the registered models."""
+        with client(conn) as c:
+            found = c.list_models()
+        for m in found:
+            tls = " tls" if m.tls.ca_file or m.tls.cert_file else ""
+            version = f" version={m.version}" if m.version else ""
+            click.echo(f"{m.name}\t{','.join(m.endpoints)}{version}{tls}")
+
+    return models
+
+
+def _run_command() -> click.Command:
+    @click.command("run")
+    @click.option("--model", required=True, help="Registered model name.")
+    @click.option("--benchmark", required=True, help="Benchmark name.")
+    @click.option("--where", "where", default="", help="Subset filter over the lexical tree.")
+    @click.option("--concurrency", default=0, type=click.IntRange(min=0), help="Requests in flight (0 = default).")
+    @click.option("--deadline", default=0.0, type=click.FloatRange(min=0), help="Seconds per AnswerVQA attempt (0 = default).")
+    @click.option("--max-attempts", default=0, type=click.IntRange(min=0), help="Attempts per question (0 = default).")
+    @click.option("--max-error-fraction", default=0.0, type=click.FloatRange(0, 1), help="Fail the run above this error fraction (0 = default).")
+    @click.option("--era", default="", type=click.Choice(["", "2024", "2025-08", "2026-06"]), help="Extraction rule era (default 2024).")
+    @click.option("--limit", default=0, type=click.IntRange(min=0), help="Ask at most N questions, sampled by --seed.")
+    @click.option("--seed", default=0, type=click.IntRange(min=0), help="Sampling seed for --limit.")
+    @click.option("--model-params", default="", help="JSON object passed to the model in every request.")
+    @click.option("--request-id", default="", help="Idempotency key: the same key returns the same run.")
+    @click.option("--wait", is_flag=True, help="Follow the run with a progress line; exit non-zero unless it succeeds.")
+    @connection_options
+    def run(
+        conn: Connection, model: str, benchmark: str, where: str, concurrency: int, deadline: float,
+        max_attempts: int, max_error_fraction: float, era: str, limit: int, seed: int,
+        model_params: str, request_id: str, wait: bool,
+    ) -> None:
+        """Start a run of MODEL on BENCHMARK and print its id."""
+        params = pb.RunParameters(
+            filter=where, concurrency=concurrency, deadline_seconds=deadline, max_attempts=max_attempts,
+            max_error_fraction=max_error_fraction, extraction_era=era, model_parameters_json=model_params,
+            limit=limit, seed=seed,
+        )
+        with client(conn) as c:
+            created = c.create_run(model, benchmark, params, request_id=request_id)
+            click.echo(created.id)
+            if wait:
+                final = follow(c, created.id)
+        if wait:
+            finish(final)
+
+    return run
+
+
+def _run_management_commands() -> list[click.Command]:
+    @click.command("runs")
+    @click.option("--model", default="", help="Only runs of this model.")
+    @click.option("--benchmark", default="", help="Only runs of this benchmark.")
+    @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most this many.")
+    @connection_options
+    def runs(conn: Connection, model: str, benchmark: str, limit: int) -> None:
+        """List runs, newest first."""
+        with client(conn) as c:
+            found = c.list_runs(model=model, benchmark=benchmark, page_size=limit)
+        for r in found:
+            created = r.created_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if r.HasField("created_time") else ""
+            click.echo(
+                f"{r.id}\t{state_name(r.state)}\t{r.model}\t{r.benchmark}\t"
+                f"{r.progress.done}/{r.progress.total}\terrors={r.progress.errors}\t{created}"
+            )
+
+    @click.command("watch")
+    @click.argument("run_id")
+    @connection_options
+    def watch(conn: Connection, run_id: str) -> None:
+        """Follow RUN_ID until it ends; exit non-zero unless it succeeds."""
+        with client(conn) as c:
+            final = follow(c, run_id)
+        finish(final)
+
+    @click.command("cancel")
+    @click.argument("run_id")
+    @connection_options
+    def cancel(conn: Connection, run_id: str) -> None:
+        """Cancel RUN_ID (answers recorded so far are kept)."""
+        with client(conn) as c:
+            r = c.cancel_run(run_id)
+        click.echo(f"{r.id} {state_name(r.state)}")
+
+    @click.command("resume")
+    @click.argument("run_id")
+    @click.option("--wait", is_flag=True, help="Follow the run; exit non-zero unless it succeeds.")
+    @connection_options
+    def resume(conn: Connection, run_id: str, wait: bool) -> None:
+        """Resume RUN_ID: only questions without a final answer are asked."""
+        with client(conn) as c:
+            r = c.resume_run(run_id)
+            click.echo(f"{r.id} {state_name(r.state)}")
+            if wait:
+                final = follow(c, r.id)
+        if wait:
+            finish(final)
+
+    @click.command("upload")
+    @click.option("--name", required=True, help="Benchmark name to create.")
+    @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
+    @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+    @connection_options
+    def upload(conn: Connection, name: str, strict: bool, files: tuple[str, ...]) -> None:
+        """Import FILES (official GMAI-MMBench TSVs) as benchmark NAME through the API."""
+        started = time.monotonic()
+        with client(conn) as c:
+            resp = c.upload(name, files, strict=strict)
+        b = resp.benchmark
+        if resp.already_imported:
+            click.echo(f"{b.name}: already imported ({b.digest}), {b.question_count} questions")
+        else:
+            click.echo(
+                f"{b.name}: imported {resp.imported_rows} rows, skipped {resp.skipped_rows}, "
+                f"flagged {b.flagged_count} ({b.digest}) in {time.monotonic() - started:.1f}s"
+            )
+        for d in resp.defects[:20]:
+            where = f"{d.file}, row {d.row}" if d.row else d.file
+            column = f", column {d.column!r}" if d.column else ""
+            click.echo(f"  {where}{column}: {d.message}", err=True)
+        if len(resp.defects) > 20:
+            click.echo(f"  ... and {len(resp.defects) - 20} more defects", err=True)
+
+    return [runs, watch, cancel, resume, upload]
 
 
 def register(cli: click.Group) -> None:
     """Add this area's commands to ``cli``."""
+    cli.add_command(_serve_command())
+    cli.add_command(_models_group())
+    cli.add_command(_run_command())
+    for command in _run_management_commands():
+        cli.add_command(command)

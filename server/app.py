@@ -1,0 +1,238 @@
+"""The evaluator's composition root: builds every object, serves, and shuts down gracefully.
+
+:func:`serve` wires the database, the Prometheus registry with the operational metrics
+(and the accuracy collector, computed from SQLite at scrape time), the run manager with
+grading as its ``grader`` callback, and a ``grpc.aio`` server with EvaluatorService,
+grpc.health.v1 and reflection. It is the only module that knows every stage.
+
+Shutdown on SIGTERM or SIGINT: health goes NOT_SERVING and new runs are refused, the run
+manager checkpoints running runs as ``interrupted`` (they resume at the next start), then
+the gRPC server stops with a grace period and the database is closed.
+
+Limits set on purpose: gRPC messages up to :data:`MAX_MESSAGE_BYTES` both ways (uploads
+are chunked, so nothing needs more); keepalive pings from clients are accepted every
+:data:`MIN_CLIENT_PING_MS` even without calls, for clients behind NAT and firewalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from gmai_eval.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from .auth import AuthInterceptor, TokenConfig
+from .errors import InvalidArgument
+from .grading import grade_pending
+from .metrics_collector import build_registry
+from .service import EvaluatorService
+from .service_errors import ErrorMappingInterceptor
+from .store.database import Database
+from .tls import ServerTls, server_credentials
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = evaluator_pb2.DESCRIPTOR.services_by_name["EvaluatorService"].full_name
+"""Health-check key of the evaluator ("gmai_eval.evaluator.v1.EvaluatorService")."""
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""gRPC send and receive limit of the evaluator's port."""
+
+MIN_CLIENT_PING_MS = 30_000
+"""Shortest client keepalive interval accepted (clients ping every 60 s)."""
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``gmai-eval serve`` is configured with."""
+
+    db_path: str
+    """The SQLite file."""
+    host: str = "127.0.0.1"
+    """Address of the gRPC port."""
+    port: int = 50050
+    """gRPC port; 0 picks a free one."""
+    metrics_port: int = 9464
+    """Prometheus HTTP port; 0 picks a free one; -1 disables it."""
+    metrics_host: str = ""
+    """Address of the Prometheus port; empty means ``host``."""
+    tls: ServerTls | None = None
+    """TLS of the gRPC port; None means plaintext."""
+    tokens: TokenConfig = field(default_factory=TokenConfig)
+    """Bearer tokens; none means no authorisation."""
+    insecure: bool = False
+    """Allow plaintext on a non-loopback address."""
+    grace_s: float = 5.0
+    """Grace period for in-flight calls and runs at shutdown."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_config(config: ServeConfig) -> None:
+    """Refuse unsafe or inconsistent settings before anything starts.
+
+    Raises:
+        InvalidArgument: plaintext on a non-loopback address without ``insecure``.
+    """
+    if config.tls is None and not is_loopback(config.host) and not config.insecure:
+        raise InvalidArgument(
+            f"refusing to serve plaintext on {config.host}: give --tls-cert and --tls-key "
+            "(and --tls-client-ca for mutual TLS), or --insecure to accept an unencrypted port"
+        )
+
+
+def _format_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def _optional(module: str, name: str) -> Any:
+    """An attribute of an evaluator module that may not be part of this build."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(f"gmai_eval.server.{module}"), name)
+    except (ImportError, AttributeError):
+        log.warning("gmai_eval.server.%s.%s is not available; the feature is off", module, name)
+        return None
+
+
+def _scoring_handlers(db: Database) -> dict[str, Callable[[Any], Awaitable[Any]]]:
+    scoring = {}
+    for rpc, fn_name in (
+        ("GetRunScores", "get_run_scores"),
+        ("CompareRuns", "compare_runs"),
+        ("RescoreRun", "rescore_run"),
+    ):
+        fn = _optional("service_scoring", fn_name)
+        if fn is not None:
+            scoring[rpc] = _bind_db(fn, db)
+    return scoring
+
+
+def _bind_db(fn: Callable[..., Awaitable[Any]], db: Database) -> Callable[[Any], Awaitable[Any]]:
+    async def handler(request: Any) -> Any:
+        return await fn(db, request)
+
+    return handler
+
+
+async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None = None) -> int:
+    """Run the evaluator until SIGTERM or SIGINT.
+
+    Args:
+        config: the settings.
+        announce: called with the one "serving" line once both ports listen (default:
+            print it to stdout).
+
+    Returns:
+        The process exit code (0 after a graceful shutdown).
+
+    Raises:
+        InvalidArgument: bad settings or unreadable TLS files.
+        StoreError: the database cannot be opened.
+    """
+    from .runs import RunManager
+
+    check_config(config)
+    credentials = server_credentials(config.tls) if config.tls else None
+    Path(config.db_path).parent.mkdir(parents=True, exist_ok=True)
+    db = Database(config.db_path)
+    registry, metrics = build_registry(db)
+
+    async def grader(run_id: str) -> None:
+        await grade_pending(db, run_id)
+
+    manager = RunManager(db, metrics=metrics, grader=grader)
+    health = health_aio.HealthServicer()
+    service = EvaluatorService(
+        db,
+        manager,
+        scoring=_scoring_handlers(db),
+        upload_dir=Path(config.db_path).resolve().parent,
+    )
+    server = grpc.aio.server(
+        interceptors=[ErrorMappingInterceptor(), AuthInterceptor(config.tokens)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_MS),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    evaluator_pb2_grpc.add_EvaluatorServiceServicer_to_server(service, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    address = f"{_format_host(config.host)}:{config.port}"
+    httpd = None
+    try:
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        if not port:
+            raise InvalidArgument(f"cannot listen on {address}")
+        metrics_where = "off"
+        if config.metrics_port >= 0:
+            metrics_host = config.metrics_host or config.host
+            httpd, _thread = start_http_server(config.metrics_port, addr=metrics_host, registry=registry)
+            metrics_where = f"{_format_host(metrics_host)}:{httpd.server_port}"
+        await manager.start()
+        await server.start()
+        for key in (SERVICE_NAME, ""):
+            await health.set(key, health_pb2.HealthCheckResponse.SERVING)
+        line = f"gmai-eval serving on {_format_host(config.host)}:{port} metrics {metrics_where}"
+        (announce or _print_line)(line)
+        log.info("%s (tls=%s, tokens=%s)", line, bool(credentials), config.tokens.enabled)
+        await _wait_for_signal()
+        log.info("shutting down: health NOT_SERVING, checkpointing runs")
+        service.draining = True
+        await health.enter_graceful_shutdown()
+        await manager.shutdown(grace_s=config.grace_s)
+        await server.stop(config.grace_s)
+        return 0
+    finally:
+        with contextlib.suppress(Exception):
+            await server.stop(0)
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        db.close()
+
+
+def _print_line(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+async def _wait_for_signal() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,225 @@
+"""Translation between the evaluator's records and its v1 proto messages.
+
+Pure functions, no I/O. Proto zero values mean "the evaluator's default" (see
+evaluator.proto), so :func:`run_params_from_proto` fills them from
+:class:`~gmai_eval.server.records.RunParams`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from .errors import Defect, InvalidArgument
+from .records import Benchmark, ModelSpec, RunParams, RunProgress, RunRecord, TlsSettings
+
+_STATES: dict[str, int] = {
+    "queued": pb.RUN_STATE_QUEUED,
+    "running": pb.RUN_STATE_RUNNING,
+    "succeeded": pb.RUN_STATE_SUCCEEDED,
+    "failed": pb.RUN_STATE_FAILED,
+    "cancelled": pb.RUN_STATE_CANCELLED,
+    "interrupted": pb.RUN_STATE_INTERRUPTED,
+}
+
+FINAL_STATES: frozenset[int] = frozenset(
+    {pb.RUN_STATE_SUCCEEDED, pb.RUN_STATE_FAILED, pb.RUN_STATE_CANCELLED}
+)
+"""Proto run states after which nothing changes without a resume."""
+
+
+def timestamp(iso: str) -> Timestamp | None:
+    """A Timestamp from an ISO-8601 string (naive means UTC); None for an empty string."""
+    if not iso:
+        return None
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    ts = Timestamp()
+    ts.FromDatetime(moment.astimezone(UTC))
+    return ts
+
+
+def run_state(state: str) -> int:
+    """The proto RunState of a record state name (UNSPECIFIED when unknown)."""
+    return _STATES.get(state, pb.RUN_STATE_UNSPECIFIED)
+
+
+def run_state_name(state: int) -> str:
+    """The record state name of a proto RunState ("unspecified" when unknown)."""
+    for name, value in _STATES.items():
+        if value == state:
+            return name
+    return "unspecified"
+
+
+# --- benchmarks -----------------------------------------------------------------------
+
+
+def benchmark_to_proto(b: Benchmark) -> pb.Benchmark:
+    """A Benchmark message from a record."""
+    msg = pb.Benchmark(
+        name=b.name,
+        digest=b.digest,
+        question_count=b.question_count,
+        flagged_count=b.flagged_count,
+        layout=b.layout,
+        source_files=[
+            pb.SourceFile(name=f.name, sha256=f.sha256, rows=f.rows, size_bytes=f.size_bytes)
+            for f in b.source_files
+        ],
+    )
+    ts = timestamp(b.created_at)
+    if ts is not None:
+        msg.created_time.CopyFrom(ts)
+    return msg
+
+
+def defect_to_proto(d: Defect) -> pb.ImportDefect:
+    """An ImportDefect message from a Defect."""
+    return pb.ImportDefect(file=d.file, row=max(d.row, 0), column=d.column, message=d.message)
+
+
+def taxonomy_node_to_proto(node: Any) -> pb.TaxonomyNode:
+    """A TaxonomyNode message from a node with ``path`` and ``count`` (or a pair)."""
+    if isinstance(node, tuple) and len(node) == 2:
+        path, count = node
+    else:
+        path, count = node.path, node.count
+    return pb.TaxonomyNode(path=list(path), count=int(count))
+
+
+# --- models ---------------------------------------------------------------------------
+
+
+def model_to_proto(m: ModelSpec) -> pb.Model:
+    """A Model message from a record."""
+    msg = pb.Model(name=m.name, endpoints=list(m.endpoints), version=m.version)
+    if m.tls.enabled or m.tls.server_name:
+        msg.tls.CopyFrom(
+            pb.TlsConfig(
+                ca_file=m.tls.ca_file,
+                cert_file=m.tls.cert_file,
+                key_file=m.tls.key_file,
+                server_name=m.tls.server_name,
+            )
+        )
+    ts = timestamp(m.updated_at)
+    if ts is not None:
+        msg.updated_time.CopyFrom(ts)
+    return msg
+
+
+def model_from_proto(msg: pb.Model) -> ModelSpec:
+    """A ModelSpec from a RegisterModel request's model (validated for shape only).
+
+    Raises:
+        InvalidArgument: no name, no endpoint, or an empty or blank endpoint.
+    """
+    name = msg.name.strip()
+    if not name:
+        raise InvalidArgument("model.name is empty")
+    endpoints = tuple(e.strip() for e in msg.endpoints)
+    if not endpoints:
+        raise InvalidArgument(f"model {name!r}: at least one endpoint is required")
+    for e in endpoints:
+        if not e or any(ch.isspace() for ch in e):
+            raise InvalidArgument(f"model {name!r}: bad endpoint {e!r}")
+    tls = TlsSettings(
+        ca_file=msg.tls.ca_file,
+        cert_file=msg.tls.cert_file,
+        key_file=msg.tls.key_file,
+        server_name=msg.tls.server_name,
+    )
+    return ModelSpec(name=name, endpoints=endpoints, version=msg.version, tls=tls)
+
+
+# --- runs -----------------------------------------------------------------------------
+
+
+def run_params_from_proto(msg: pb.RunParameters) -> RunParams:
+    """RunParams from a request, zero values replaced by the defaults.
+
+    Raises:
+        InvalidArgument: ``model_parameters_json`` is not a JSON object.
+    """
+    default = RunParams()
+    model_parameters: dict[str, object] = {}
+    if msg.model_parameters_json.strip():
+        try:
+            parsed = json.loads(msg.model_parameters_json)
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument(f"parameters.model_parameters_json is not valid JSON: {exc}") from exc
+        if not isinstance(parsed, dict):
+            raise InvalidArgument("parameters.model_parameters_json must be a JSON object")
+        model_parameters = parsed
+    return RunParams(
+        filter=msg.filter,
+        concurrency=msg.concurrency or default.concurrency,
+        deadline_s=msg.deadline_seconds or default.deadline_s,
+        max_attempts=msg.max_attempts or default.max_attempts,
+        max_error_fraction=msg.max_error_fraction or default.max_error_fraction,
+        extraction_era=msg.extraction_era or default.extraction_era,
+        model_parameters=model_parameters,
+        limit=msg.limit,
+        seed=msg.seed,
+    )
+
+
+def run_params_to_proto(p: RunParams) -> pb.RunParameters:
+    """A RunParameters message from a record."""
+    return pb.RunParameters(
+        filter=p.filter,
+        concurrency=p.concurrency,
+        deadline_seconds=p.deadline_s,
+        max_attempts=p.max_attempts,
+        max_error_fraction=p.max_error_fraction,
+        extraction_era=p.extraction_era,
+        model_parameters_json=json.dumps(p.model_parameters, sort_keys=True) if p.model_parameters else "",
+        limit=p.limit,
+        seed=p.seed,
+    )
+
+
+def progress_to_proto(p: RunProgress) -> pb.RunProgress:
+    """A RunProgress message from a record."""
+    return pb.RunProgress(
+        total=p.total,
+        done=p.done,
+        errors=p.errors,
+        retries=p.retries,
+        correct=p.correct,
+        rate_per_second=p.rate_per_s,
+        eta_seconds=p.eta_s,
+    )
+
+
+def run_to_proto(r: RunRecord) -> pb.Run:
+    """A Run message from a record."""
+    msg = pb.Run(
+        id=r.id,
+        model=r.model,
+        benchmark=r.benchmark,
+        benchmark_digest=r.benchmark_digest,
+        state=run_state(r.state),
+        parameters=run_params_to_proto(r.params),
+        progress=progress_to_proto(r.progress),
+        model_info_json=json.dumps(r.model_info, sort_keys=True) if r.model_info else "",
+        evaluator_version=r.evaluator_version,
+        error_message=r.error_message,
+    )
+    for field, iso in (("created_time", r.created_at), ("finished_time", r.finished_at)):
+        ts = timestamp(iso)
+        if ts is not None:
+            getattr(msg, field).CopyFrom(ts)
+    return msg
+
+
+def runs_to_proto(runs: Iterable[RunRecord]) -> list[pb.Run]:
+    """Run messages from records, in the same order."""
+    return [run_to_proto(r) for r in runs]

@@ -1,0 +1,289 @@
+"""The EvaluatorService servicer: proto <-> records translation, delegating everything.
+
+Each method converts its request with :mod:`~gmai_eval.server.convert`, calls the
+stage that owns the operation (import, the benchmark store, the run manager, scoring)
+and converts the result back. Errors are raised from the tree in ``errors.py`` and
+mapped to status codes by ``service_errors.py``; nothing here picks a status code.
+Blocking store calls run in a worker thread so the event loop keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import grpc
+from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
+
+from . import convert
+from .errors import InvalidArgument, ShuttingDown
+from .records import RunParams, RunRecord
+from .store import benchmarks as bench_store
+from .store import runs as run_store
+from .store.database import Database
+from .taxonomy import parse_filter
+from .tsv_import import import_tsv_files
+
+MAX_UPLOAD_FILES = 64
+"""Most files one ImportBenchmark upload may carry."""
+
+
+class RunService(Protocol):
+    """What the servicer needs from the run manager (``runs.RunManager``)."""
+
+    async def create_run(
+        self, model: str, benchmark: str, params: RunParams, request_id: str | None = None
+    ) -> RunRecord: ...
+
+    async def resume_run(self, run_id: str) -> RunRecord: ...
+
+    async def cancel_run(self, run_id: str) -> RunRecord: ...
+
+    def get_run(self, run_id: str) -> RunRecord: ...
+
+    def list_runs(self, model: str = "", benchmark: str = "", limit: int = 100) -> list[RunRecord]: ...
+
+    def watch(self, run_id: str) -> AsyncIterator[RunRecord]: ...
+
+
+ScoringHandler = Callable[[Any], Awaitable[Any]]
+"""An async function from a scoring request message to its response message."""
+
+
+class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
+    """Implements gmai_eval.evaluator.v1.EvaluatorService.
+
+    Args:
+        db: the evaluator database.
+        runs: the run manager.
+        scoring: async handlers for ``GetRunScores``, ``CompareRuns`` and ``RescoreRun``
+            keyed by RPC name; a missing one answers UNIMPLEMENTED.
+        upload_dir: where uploads are spooled (a temporary directory is made inside).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        runs: RunService,
+        *,
+        scoring: dict[str, ScoringHandler] | None = None,
+        upload_dir: str | Path,
+    ) -> None:
+        self._db = db
+        self._runs = runs
+        self._scoring = scoring or {}
+        self._upload_dir = Path(upload_dir)
+        self.draining = False
+        """Set by the app on shutdown: new runs and resumes are refused (UNAVAILABLE)."""
+
+    # --- benchmarks -------------------------------------------------------------------
+
+    async def ImportBenchmark(
+        self, request_iterator: AsyncIterator[pb.ImportBenchmarkRequest], context: grpc.aio.ServicerContext
+    ) -> pb.ImportBenchmarkResponse:
+        spool = Path(tempfile.mkdtemp(prefix=".gmai-upload-", dir=self._upload_dir))
+        try:
+            header, paths = await _receive_upload(request_iterator, spool)
+            result = await asyncio.to_thread(
+                import_tsv_files,
+                self._db,
+                header.name,
+                paths,
+                strict=header.strict,
+                display_names=list(header.file_names),
+            )
+        finally:
+            await asyncio.to_thread(shutil.rmtree, spool, True)
+        return pb.ImportBenchmarkResponse(
+            benchmark=convert.benchmark_to_proto(result.benchmark),
+            already_imported=bool(result.already_imported),
+            imported_rows=result.imported_rows,
+            skipped_rows=result.skipped_rows,
+            defects=[convert.defect_to_proto(d) for d in result.defects],
+        )
+
+    async def ListBenchmarks(
+        self, request: pb.ListBenchmarksRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListBenchmarksResponse:
+        found = await asyncio.to_thread(bench_store.list_benchmarks, self._db)
+        return pb.ListBenchmarksResponse(benchmarks=[convert.benchmark_to_proto(b) for b in found])
+
+    async def GetBenchmark(
+        self, request: pb.GetBenchmarkRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetBenchmarkResponse:
+        flt = parse_filter(request.filter) if request.filter.strip() else None
+        benchmark = await asyncio.to_thread(bench_store.get_benchmark, self._db, request.name)
+        nodes = await asyncio.to_thread(bench_store.taxonomy_nodes, self._db, benchmark.id, flt)
+        if flt is None:
+            selected = benchmark.question_count
+        else:
+            selected = len(
+                await asyncio.to_thread(bench_store.select_question_indexes, self._db, benchmark.id, flt)
+            )
+        return pb.GetBenchmarkResponse(
+            benchmark=convert.benchmark_to_proto(benchmark),
+            nodes=[convert.taxonomy_node_to_proto(n) for n in nodes],
+            selected_count=selected,
+        )
+
+    # --- models -----------------------------------------------------------------------
+
+    async def RegisterModel(
+        self, request: pb.RegisterModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterModelResponse:
+        spec = convert.model_from_proto(request.model)
+        stored = await asyncio.to_thread(run_store.register_model, self._db, spec)
+        return pb.RegisterModelResponse(model=convert.model_to_proto(stored))
+
+    async def ListModels(
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListModelsResponse:
+        found = await asyncio.to_thread(run_store.list_models, self._db)
+        return pb.ListModelsResponse(models=[convert.model_to_proto(m) for m in found])
+
+    # --- runs -------------------------------------------------------------------------
+
+    def _refuse_when_draining(self) -> None:
+        if self.draining:
+            raise ShuttingDown("the evaluator is shutting down; retry after it restarts")
+
+    async def CreateRun(
+        self, request: pb.CreateRunRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreateRunResponse:
+        self._refuse_when_draining()
+        if not request.model or not request.benchmark:
+            raise InvalidArgument("CreateRun needs both model and benchmark")
+        params = convert.run_params_from_proto(request.parameters)
+        run = await self._runs.create_run(
+            request.model, request.benchmark, params, request_id=request.request_id or None
+        )
+        return pb.CreateRunResponse(run=convert.run_to_proto(run))
+
+    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
+        run = await asyncio.to_thread(self._runs.get_run, request.id)
+        return pb.GetRunResponse(run=convert.run_to_proto(run))
+
+    async def ListRuns(
+        self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListRunsResponse:
+        limit = request.page_size or 100
+        found = await asyncio.to_thread(self._runs.list_runs, request.model, request.benchmark, limit)
+        return pb.ListRunsResponse(runs=convert.runs_to_proto(found))
+
+    async def WatchRun(
+        self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchRunResponse]:
+        last: RunRecord | None = None
+        async for run in self._runs.watch(request.id):
+            last = run
+            yield pb.WatchRunResponse(run=convert.run_to_proto(run))
+        if last is not None and last.state == "interrupted" and self.draining:
+            raise ShuttingDown(f"run {request.id} was interrupted by an evaluator shutdown; watch again")
+
+    async def CancelRun(
+        self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelRunResponse:
+        run = await self._runs.cancel_run(request.id)
+        return pb.CancelRunResponse(run=convert.run_to_proto(run))
+
+    async def ResumeRun(
+        self, request: pb.ResumeRunRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ResumeRunResponse:
+        self._refuse_when_draining()
+        run = await self._runs.resume_run(request.id)
+        return pb.ResumeRunResponse(run=convert.run_to_proto(run))
+
+    # --- scores -----------------------------------------------------------------------
+
+    async def _score(self, name: str, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        handler = self._scoring.get(name)
+        if handler is None:
+            await context.abort(
+                grpc.StatusCode.UNIMPLEMENTED, f"{name} is not available in this evaluator build"
+            )
+        return await handler(request)  # type: ignore[misc]
+
+    async def GetRunScores(
+        self, request: pb.GetRunScoresRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetRunScoresResponse:
+        return await self._score("GetRunScores", request, context)
+
+    async def CompareRuns(
+        self, request: pb.CompareRunsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CompareRunsResponse:
+        return await self._score("CompareRuns", request, context)
+
+    async def RescoreRun(
+        self, request: pb.RescoreRunRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RescoreRunResponse:
+        return await self._score("RescoreRun", request, context)
+
+
+async def _receive_upload(
+    request_iterator: AsyncIterator[pb.ImportBenchmarkRequest], spool: Path
+) -> tuple[pb.ImportHeader, list[Path]]:
+    """Write an upload's chunks to files in ``spool``; return the header and the file paths.
+
+    Raises:
+        InvalidArgument: no header first, a second header, no files, a chunk for an unknown
+            file or out of order, or an empty file.
+    """
+    header: pb.ImportHeader | None = None
+    paths: list[Path] = []
+    sizes: list[int] = []
+    current = -1
+    handle = None
+    try:
+        async for message in request_iterator:
+            part = message.WhichOneof("part")
+            if header is None:
+                if part != "header":
+                    raise InvalidArgument("ImportBenchmark: the first message must carry the header")
+                header = message.header
+                if not header.name.strip():
+                    raise InvalidArgument("ImportBenchmark: header.name is empty")
+                if not header.file_names:
+                    raise InvalidArgument("ImportBenchmark: header.file_names is empty")
+                if len(header.file_names) > MAX_UPLOAD_FILES:
+                    raise InvalidArgument(f"ImportBenchmark: at most {MAX_UPLOAD_FILES} files per upload")
+                if len(set(header.file_names)) != len(header.file_names):
+                    raise InvalidArgument("ImportBenchmark: header.file_names has duplicates")
+                # Spool under neutral names: the client's names are only display names.
+                paths = [spool / f"{i:03d}.tsv" for i in range(len(header.file_names))]
+                sizes = [0] * len(paths)
+                continue
+            if part != "chunk":
+                raise InvalidArgument("ImportBenchmark: only the first message may carry a header")
+            name = message.chunk.file_name
+            names = list(header.file_names)
+            if name not in names:
+                raise InvalidArgument(f"ImportBenchmark: chunk for {name!r}, which is not in the header")
+            index = names.index(name)
+            if index < current:
+                raise InvalidArgument(
+                    f"ImportBenchmark: chunk for {name!r} after chunks of a later file; send files in order"
+                )
+            if index != current:
+                if handle is not None:
+                    handle.close()
+                current = index
+                handle = paths[index].open("wb")
+            assert handle is not None
+            handle.write(message.chunk.data)
+            sizes[index] += len(message.chunk.data)
+    finally:
+        if handle is not None:
+            handle.close()
+    if header is None:
+        raise InvalidArgument("ImportBenchmark: empty upload (no header)")
+    for name, path, size in zip(header.file_names, paths, sizes, strict=True):
+        if size == 0:
+            raise InvalidArgument(f"ImportBenchmark: file {name!r} was announced but no bytes were sent")
+        if not path.exists():  # pragma: no cover - size > 0 implies the file exists
+            raise InvalidArgument(f"ImportBenchmark: file {name!r} missing")
+    return header, paths

@@ -1,0 +1,163 @@
+"""The one place where evaluator exceptions become gRPC status codes.
+
+:class:`ErrorMappingInterceptor` wraps every EvaluatorService handler. An
+:class:`~gmai_eval.server.errors.EvalError` raised by the servicer (or by anything it
+delegates to) ends the call with the code from :func:`status_for`; any other exception
+ends it with INTERNAL and its traceback is logged. Health and reflection are left alone.
+
+=========================================  =====================
+exception                                  status code
+=========================================  =====================
+InvalidArgument, ImportDefects             INVALID_ARGUMENT
+NotFound                                   NOT_FOUND
+AlreadyExists                              ALREADY_EXISTS
+FailedPrecondition, RunStateError,         FAILED_PRECONDITION
+PreflightFailed
+Unauthenticated                            UNAUTHENTICATED
+PermissionDenied                           PERMISSION_DENIED
+StoreError, ShuttingDown                   UNAVAILABLE
+other EvalError (ModelCallError, ...)      INTERNAL
+anything else                              INTERNAL (traceback logged)
+=========================================  =====================
+
+StoreError maps to UNAVAILABLE because, seen from a client, the database being locked,
+closed during shutdown or briefly unusable is a condition of the server, not of the
+request: the same call may succeed later (the evaluator.proto contract says UNAVAILABLE
+is safe to retry). A corrupt file also lands here; its message says so.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from .errors import (
+    AlreadyExists,
+    EvalError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ShuttingDown,
+    StoreError,
+    Unauthenticated,
+)
+
+log = logging.getLogger(__name__)
+
+EVALUATOR_PREFIX = "/gmai_eval.evaluator.v1.EvaluatorService/"
+"""Method-name prefix of the calls this interceptor wraps."""
+
+_CODES: tuple[tuple[type[EvalError], grpc.StatusCode], ...] = (
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (StoreError, grpc.StatusCode.UNAVAILABLE),
+    (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
+)
+
+_MAX_DETAILS = 16 * 1024
+"""Longest status message sent (status details travel in a header; keep them small)."""
+
+
+def status_for(exc: BaseException) -> grpc.StatusCode:
+    """The gRPC status code for an exception (INTERNAL when nothing more specific fits).
+
+    Args:
+        exc: the exception a handler raised.
+
+    Returns:
+        The status code the call ends with.
+    """
+    for cls, code in _CODES:
+        if isinstance(exc, cls):
+            return code
+    return grpc.StatusCode.INTERNAL
+
+
+def _details(exc: BaseException, method: str) -> str:
+    if isinstance(exc, EvalError):
+        text = str(exc) or type(exc).__name__
+    else:
+        text = f"internal error in {method.rsplit('/', 1)[-1]}: {type(exc).__name__}: {exc}"
+    if len(text) > _MAX_DETAILS:
+        text = text[: _MAX_DETAILS - 20] + "\n... (truncated)"
+    return text
+
+
+async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> None:
+    code = status_for(exc)
+    if not isinstance(exc, EvalError):
+        log.error("unexpected error in %s", method, exc_info=exc)
+    elif code is grpc.StatusCode.INTERNAL:
+        log.warning("%s failed: %s: %s", method, type(exc).__name__, exc)
+    await context.abort(code, _details(exc, method))
+
+
+def _wrap_unary(method: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await fn(request, context)
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, exc, method)
+
+    return wrapper
+
+
+def _wrap_stream(method: str, fn: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for item in fn(request, context):
+                yield item
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, exc, method)
+
+    return wrapper
+
+
+class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+    """Maps exceptions raised by EvaluatorService handlers to status codes (see module doc)."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or not method.startswith(EVALUATOR_PREFIX):
+            return handler
+        return wrap_handler(handler, method)
+
+
+def wrap_handler(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+    """A copy of ``handler`` whose behaviour maps exceptions to status codes.
+
+    Args:
+        handler: the method handler to wrap (any of the four kinds).
+        method: the full method name, for logs and messages.
+
+    Returns:
+        A handler of the same kind and (de)serializers.
+    """
+    kw = {
+        "request_deserializer": handler.request_deserializer,
+        "response_serializer": handler.response_serializer,
+    }
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(_wrap_unary(method, handler.unary_unary), **kw)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(_wrap_unary(method, handler.stream_unary), **kw)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(_wrap_stream(method, handler.unary_stream), **kw)
+    return grpc.stream_stream_rpc_method_handler(_wrap_stream(method, handler.stream_stream), **kw)

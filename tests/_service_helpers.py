@@ -1,0 +1,275 @@
+"""Helpers for the service-area tests: a test PKI and a real ``gmai-eval serve`` subprocess."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests._data_helpers import make_row, write_tsv
+
+ADMIN_TOKEN = "admin-token-0123456789abcdef"
+READ_TOKEN = "read-token-0123456789abcdef"
+
+SERVING_RE = re.compile(r"gmai-eval serving on (\S+):(\d+) metrics (\S+):(\d+)")
+
+
+# --- certificates ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pki:
+    """PEM files of a test CA, a server certificate (localhost, 127.0.0.1) and a client one."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    other_ca: Path
+    """A CA that signed nothing here (a client trusting it must fail the handshake)."""
+    rogue_cert: Path
+    """A client certificate signed by ``other_ca`` (refused under mTLS)."""
+    rogue_key: Path
+
+
+def _name(cn: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return path
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> Path:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def _ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _leaf(
+    cn: str, ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, *, server: bool
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
+            critical=False,
+        )
+    )
+    if server:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+    return key, builder.sign(ca_key, hashes.SHA256())
+
+
+def make_pki(directory: Path) -> Pki:
+    """Generate a fresh test PKI under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca_cert = _ca("gmai-eval test CA")
+    server_key, server_cert = _leaf("localhost", ca_key, ca_cert, server=True)
+    client_key, client_cert = _leaf("operator", ca_key, ca_cert, server=False)
+    other_key, other_cert = _ca("some other CA")
+    rogue_key, rogue_cert = _leaf("rogue", other_key, other_cert, server=False)
+    return Pki(
+        ca=_write_cert(directory / "ca.pem", ca_cert),
+        server_cert=_write_cert(directory / "server.pem", server_cert),
+        server_key=_write_key(directory / "server.key", server_key),
+        client_cert=_write_cert(directory / "client.pem", client_cert),
+        client_key=_write_key(directory / "client.key", client_key),
+        other_ca=_write_cert(directory / "other-ca.pem", other_cert),
+        rogue_cert=_write_cert(directory / "rogue.pem", rogue_cert),
+        rogue_key=_write_key(directory / "rogue.key", rogue_key),
+    )
+
+
+# --- benchmark ------------------------------------------------------------------------
+
+
+def write_benchmark_tsv(path: Path, n: int = 24) -> Path:
+    """A small valid VAL TSV with ``n`` questions over two departments and modalities."""
+    rows = []
+    for i in range(n):
+        if i % 2:
+            rows.append(make_row(i))
+        else:
+            rows.append(
+                make_row(
+                    i,
+                    A="normal",
+                    B="glaucoma",
+                    C="cataract",
+                    answer="B",
+                    category="glaucoma",
+                    **{
+                        "clinical VQA task": "Disease Diagnosis",
+                        "department": "Ophthalmology",
+                        "perceptual granularity": "Image level",
+                        "modality": "Fundus Photography",
+                    },
+                )
+            )
+    return write_tsv(path, rows)
+
+
+# --- the evaluator subprocess ---------------------------------------------------------
+
+
+class ServeProcess:
+    """A running ``gmai-eval serve`` started by :func:`start_server`."""
+
+    def __init__(self, proc: subprocess.Popen[str], host: str, port: int, metrics_port: int, log: Path) -> None:
+        self.proc = proc
+        self.host = host
+        self.port = port
+        self.metrics_port = metrics_port
+        self.log = log
+
+    @property
+    def target(self) -> str:
+        """HOST:PORT of the gRPC port."""
+        return f"{self.host}:{self.port}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Send ``sig`` and wait for the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+    def log_text(self) -> str:
+        """What the server wrote to stderr so far."""
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def serve_command(db: Path, *args: str) -> list[str]:
+    """The argv of ``gmai-eval serve`` on free ports."""
+    return [
+        sys.executable, "-m", "gmai_eval.clients.cli", "serve",
+        "--db", str(db), "--port", "0", "--metrics-port", "0", "--grace", "2", *args,
+    ]
+
+
+def start_server(
+    db: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> ServeProcess:
+    """Start ``gmai-eval serve`` and wait for its "serving" line.
+
+    Raises:
+        RuntimeError: the process exited or did not announce itself in time (with its log).
+    """
+    log = db.with_name(db.name + f".serve-{time.monotonic_ns()}.log")
+    full_env = {**os.environ, **(env or {})}
+    for key in ("GMAI_EVAL_ADMIN_TOKEN", "GMAI_EVAL_READ_TOKEN"):
+        if env is None or key not in env:
+            full_env.pop(key, None)
+    with open(log, "w") as err:
+        proc = subprocess.Popen(
+            serve_command(db, *args), stdout=subprocess.PIPE, stderr=err, text=True, env=full_env
+        )
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        if line is None:
+            break
+        m = SERVING_RE.search(line)
+        if m:
+            return ServeProcess(proc, m.group(1), int(m.group(2)), int(m.group(4)), log)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
+    raise RuntimeError(f"gmai-eval serve did not start (rc={proc.returncode}):\n{log.read_text()}")
+
+
+@contextmanager
+def running_server(db: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[ServeProcess]:
+    """:func:`start_server` as a context manager that always ends the process."""
+    server = start_server(db, *args, env=env)
+    try:
+        yield server
+    finally:
+        if server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGTERM)
+            try:
+                server.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.proc.kill()
+                server.proc.wait(timeout=10)
+
+
+def bearer(token: str) -> Sequence[tuple[str, str]]:
+    """Call metadata carrying ``token``."""
+    return (("authorization", f"Bearer {token}"),)
+
+
+def wait_channel_ready(channel: grpc.Channel, timeout: float = 10) -> None:
+    """Block until ``channel`` connects (raises grpc.FutureTimeoutError otherwise)."""
+    grpc.channel_ready_future(channel).result(timeout=timeout)
