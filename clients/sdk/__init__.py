@@ -1,1 +1,66 @@
-"""sdk."""
+"""The model SDK: put any model behind ``AnswerVQA`` in a few lines.
+
+::
+
+    from gmai_eval.clients.sdk import Answer, Question, serve
+
+    def answer(q: Question) -> Answer:
+        return Answer(label="A", probabilities={"A": 0.7, "B": 0.3})
+
+    serve(answer, name="my-model", version="1.0", port=50051, max_batch_size=16, max_queue_delay_ms=5)
+
+See docs/sdk.md. The SDK never imports the evaluator (``gmai_eval.server``).
+"""
+
+from .errors import (
+    InvalidAnswer,
+    InvalidQuestion,
+    ModelError,
+    NotLoaded,
+    NotReady,
+    Overloaded,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from .model import (
+    Answer,
+    AnswerFormat,
+    AnswerStatus,
+    Image,
+    Model,
+    ModelInfo,
+    Option,
+    Question,
+    as_model,
+    validate_answer,
+)
+from .serve import SERVICE_NAME, ModelServer, ServeOptions, serve, serve_async, serving
+from .tls import TlsFiles
+
+__all__ = [
+    "SERVICE_NAME",
+    "Answer",
+    "AnswerFormat",
+    "AnswerStatus",
+    "Image",
+    "InvalidAnswer",
+    "InvalidQuestion",
+    "Model",
+    "ModelError",
+    "ModelInfo",
+    "ModelServer",
+    "NotLoaded",
+    "NotReady",
+    "Option",
+    "Overloaded",
+    "Question",
+    "ServeOptions",
+    "TlsFiles",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "as_model",
+    "serve",
+    "serve_async",
+    "serving",
+    "validate_answer",
+]

@@ -1,0 +1,218 @@
+"""Dynamic batching, in the manner of Triton's dynamic batcher.
+
+Requests wait in one bounded queue. A scheduler coroutine forms a batch as soon as a
+worker slot is free: it takes the oldest request, then waits until either
+``max_batch_size`` requests are queued or the oldest has waited ``max_queue_delay``, and
+runs the batch function in the worker executor (never on the event loop). Each answer
+goes back to the future of the request that asked it. While a batch runs, new requests
+queue up and form the next batch, so under load batches fill without any delay.
+
+With ``max_batch_size=1`` and no delay the same path serves one request at a time.
+A full queue raises :class:`~gmai_eval.clients.sdk.errors.Overloaded` at once
+(``RESOURCE_EXHAUSTED``), which tells the evaluator to back off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import InvalidAnswer, NotReady, Overloaded
+from .model import Answer, Question
+
+
+@dataclass(frozen=True)
+class BatchTiming:
+    """How one request was served."""
+
+    queue_seconds: float
+    """Seconds between arrival and the start of its batch."""
+    compute_seconds: float
+    """Seconds the batch function took for the batch that held it."""
+    batch_size: int
+    """Size of that batch."""
+
+
+class BatchObserver(Protocol):
+    """Receives batching events (the metrics module implements it)."""
+
+    def batch_done(self, size: int, compute_seconds: float) -> None:
+        """Called after each batch with its size and compute time."""
+
+    def queue_depth(self, depth: int) -> None:
+        """Called whenever the number of queued requests changes."""
+
+
+@dataclass
+class _Item:
+    question: Question
+    future: asyncio.Future[tuple[Answer, BatchTiming]]
+    enqueued: float
+
+
+class Batcher:
+    """Collects requests into batches and runs them in an executor.
+
+    Args:
+        run_batch: The batch function (``Model.predict_batch``); answers in order.
+        executor: Where ``run_batch`` runs (the SDK's one-worker thread pool).
+        max_batch_size: Largest batch formed.
+        max_queue_delay_s: Longest the oldest queued request waits for a batch to fill.
+        max_queue_size: Requests allowed to wait; one more raises Overloaded.
+        concurrency: Batches allowed to run at once (1 for a GPU model; more for
+            adapters that call a remote endpoint).
+        observer: Optional receiver of batch events (metrics).
+    """
+
+    def __init__(
+        self,
+        run_batch: Callable[[Sequence[Question]], Sequence[Answer]],
+        executor: Executor,
+        *,
+        max_batch_size: int = 1,
+        max_queue_delay_s: float = 0.0,
+        max_queue_size: int = 1024,
+        concurrency: int = 1,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        if max_batch_size < 1 or max_queue_size < 1 or concurrency < 1:
+            raise ValueError("max_batch_size, max_queue_size and concurrency must be >= 1")
+        if max_queue_delay_s < 0:
+            raise ValueError("max_queue_delay_s must be >= 0")
+        self._run_batch = run_batch
+        self._executor = executor
+        self.max_batch_size = max_batch_size
+        self.max_queue_delay_s = max_queue_delay_s
+        self.max_queue_size = max_queue_size
+        self._observer = observer
+        self._pending: collections.deque[_Item] = collections.deque()
+        self._wakeup = asyncio.Event()
+        self.concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
+        self._running: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self._loop_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the scheduler coroutine on the running event loop."""
+        if self._loop_task is None:
+            self._loop_task = asyncio.get_running_loop().create_task(self._schedule())
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a batch."""
+        return len(self._pending)
+
+    async def submit(self, question: Question) -> tuple[Answer, BatchTiming]:
+        """Queue one question and wait for its answer.
+
+        Raises:
+            Overloaded: the queue is full.
+            NotReady: the batcher is closing.
+        """
+        if self._closing:
+            raise NotReady("the model service is draining")
+        if len(self._pending) >= self.max_queue_size:
+            raise Overloaded(f"request queue full ({self.max_queue_size} waiting)")
+        future: asyncio.Future[tuple[Answer, BatchTiming]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._pending.append(_Item(question, future, time.monotonic()))
+        self._report_depth()
+        self._wakeup.set()
+        return await future
+
+    async def close(self) -> None:
+        """Stop accepting, finish every queued and running batch, then return."""
+        self._closing = True
+        self._wakeup.set()
+        if self._loop_task is not None:
+            await self._loop_task
+        if self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
+    def _report_depth(self) -> None:
+        if self._observer is not None:
+            self._observer.queue_depth(len(self._pending))
+
+    def _drop_cancelled(self) -> None:
+        while self._pending and self._pending[0].future.done():
+            self._pending.popleft()
+        if any(item.future.done() for item in self._pending):
+            self._pending = collections.deque(i for i in self._pending if not i.future.done())
+
+    async def _wait(self, timeout: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    async def _schedule(self) -> None:
+        while True:
+            await self._slots.acquire()
+            # Wait for the first request (or for closing with nothing left).
+            while True:
+                self._wakeup.clear()
+                self._drop_cancelled()
+                if self._pending or self._closing:
+                    break
+                await self._wait(None)
+            if not self._pending:
+                self._slots.release()
+                return
+            # Let the batch fill until it is full or the oldest request has waited enough.
+            deadline = self._pending[0].enqueued + self.max_queue_delay_s
+            while not self._closing:
+                self._wakeup.clear()
+                self._drop_cancelled()
+                remaining = deadline - time.monotonic()
+                if len(self._pending) >= self.max_batch_size or remaining <= 0 or not self._pending:
+                    break
+                await self._wait(remaining)
+            batch = [
+                self._pending.popleft() for _ in range(min(self.max_batch_size, len(self._pending)))
+            ]
+            self._report_depth()
+            if not batch:
+                self._slots.release()
+                continue
+            task = asyncio.get_running_loop().create_task(self._execute(batch))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    async def _execute(self, batch: list[_Item]) -> None:
+        try:
+            start = time.monotonic()
+            questions = [item.question for item in batch]
+            try:
+                answers = list(
+                    await asyncio.get_running_loop().run_in_executor(
+                        self._executor, self._run_batch, questions
+                    )
+                )
+                if len(answers) != len(batch):
+                    raise InvalidAnswer(
+                        f"predict_batch returned {len(answers)} answers for {len(batch)} questions"
+                    )
+            except asyncio.CancelledError:
+                for item in batch:
+                    item.future.cancel()
+                raise
+            except Exception as exc:  # delivered to every caller of the batch
+                for item in batch:
+                    if not item.future.done():
+                        item.future.set_exception(exc)
+                return
+            compute = time.monotonic() - start
+            if self._observer is not None:
+                self._observer.batch_done(len(batch), compute)
+            for item, answer in zip(batch, answers, strict=True):
+                if not item.future.done():
+                    timing = BatchTiming(start - item.enqueued, compute, len(batch))
+                    item.future.set_result((answer, timing))
+        finally:
+            self._slots.release()

@@ -1,0 +1,238 @@
+"""The ModelService servicer: protobuf in, SDK dataclasses to the model, protobuf out.
+
+It validates each request (INVALID_ARGUMENT for no options or an undecodable image),
+hands it to the batcher, validates the model's answer against the question (a label
+outside the options fails loudly here, as INTERNAL, before the evaluator sees it) and maps
+every exception to the status code the model contract documents.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import time
+from typing import Any
+
+import grpc
+from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
+from google.protobuf import json_format
+
+from .batching import Batcher
+from .errors import InvalidQuestion, NotLoaded, NotReady, status_for
+from .metrics import ModelMetrics
+from .model import (
+    Answer,
+    AnswerFormat,
+    AnswerStatus,
+    Image,
+    ModelInfo,
+    Option,
+    Question,
+    validate_answer,
+)
+
+PROTOCOL_VERSION = "gmai_eval.model.v1"
+"""The protocol package this servicer implements."""
+
+_STATUS = {
+    AnswerStatus.ANSWERED: model_pb2.ANSWER_STATUS_ANSWERED,
+    AnswerStatus.ABSTAINED: model_pb2.ANSWER_STATUS_ABSTAINED,
+    AnswerStatus.REFUSED: model_pb2.ANSWER_STATUS_REFUSED,
+    AnswerStatus.INPUT_UNSUPPORTED: model_pb2.ANSWER_STATUS_INPUT_UNSUPPORTED,
+}
+
+
+class State(enum.Enum):
+    """Lifecycle of a model service."""
+
+    LOADING = "loading"
+    SERVING = "serving"
+    FAILED = "failed"
+    DRAINING = "draining"
+
+
+def _check_image(image: model_pb2.Image, index: int, max_image_bytes: int) -> None:
+    where = f"image {index}"
+    if not image.data:
+        raise InvalidQuestion(f"{where} is empty")
+    if max_image_bytes and len(image.data) > max_image_bytes:
+        raise InvalidQuestion(
+            f"{where} has {len(image.data)} bytes; the limit is {max_image_bytes}"
+        )
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    try:  # reads the header only; cheap enough for the event loop
+        with PILImage.open(io.BytesIO(image.data)) as img:
+            img.size  # noqa: B018
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InvalidQuestion(
+            f"{where} ({image.media_type or 'no media type'}) cannot be decoded: {exc}"
+        ) from None
+
+
+def question_from_proto(request: model_pb2.AnswerVQARequest, max_image_bytes: int = 0) -> Question:
+    """Translate and validate a request.
+
+    Args:
+        request: The AnswerVQA request.
+        max_image_bytes: Largest image accepted (0 = no limit).
+
+    Returns:
+        The SDK question.
+
+    Raises:
+        InvalidQuestion: no options, repeated or empty labels, an empty or undecodable image.
+    """
+    if not request.options:
+        raise InvalidQuestion(f"question {request.question_id!r} has no options")
+    labels = [o.label for o in request.options]
+    if any(not label for label in labels):
+        raise InvalidQuestion(f"question {request.question_id!r} has an option without a label")
+    if len(set(labels)) != len(labels):
+        raise InvalidQuestion(f"question {request.question_id!r} repeats option labels {labels}")
+    for i, image in enumerate(request.images):
+        _check_image(image, i, max_image_bytes)
+    parameters: dict[str, Any] = (
+        json_format.MessageToDict(request.parameters) if request.HasField("parameters") else {}
+    )
+    fmt = (
+        AnswerFormat.MULTI_CHOICE
+        if request.answer_format == model_pb2.ANSWER_FORMAT_MULTI_CHOICE
+        else AnswerFormat.SINGLE_CHOICE
+    )
+    return Question(
+        question_id=request.question_id,
+        question=request.question,
+        options=tuple(Option(o.label, o.text) for o in request.options),
+        images=tuple(
+            Image(
+                data=i.data,
+                media_type=i.media_type,
+                sha256=i.sha256,
+                width=i.width,
+                height=i.height,
+            )
+            for i in request.images
+        ),
+        prompt=request.prompt,
+        answer_format=fmt,
+        parameters=parameters,
+        request_id=request.request_id,
+    )
+
+
+def answer_to_proto(
+    question: Question, answer: Answer, version: str, usage: model_pb2.Usage | None = None
+) -> model_pb2.AnswerVQAResponse:
+    """Translate a validated answer into the response message."""
+    return model_pb2.AnswerVQAResponse(
+        question_id=question.question_id,
+        request_id=question.request_id,
+        status=_STATUS[answer.status],
+        selected_labels=list(answer.labels),
+        text=answer.text,
+        option_scores=[
+            model_pb2.OptionScore(label=k, probability=float(v))
+            for k, v in answer.probabilities.items()
+        ],
+        model_version=version,
+        usage=usage,
+    )
+
+
+class ModelServicer(model_pb2_grpc.ModelServiceServicer):
+    """Serves AnswerVQA and GetModelInfo for one model through a batcher.
+
+    Args:
+        batcher: Runs the model.
+        metrics: The model-side metrics.
+        max_request_bytes: The server's receive limit, advertised in GetModelInfo.
+        max_image_bytes: Largest image accepted (0 = only the request limit).
+    """
+
+    def __init__(
+        self,
+        batcher: Batcher,
+        metrics: ModelMetrics,
+        *,
+        max_request_bytes: int,
+        max_image_bytes: int = 0,
+    ) -> None:
+        self.batcher = batcher
+        self.metrics = metrics
+        self.max_request_bytes = max_request_bytes
+        self.max_image_bytes = max_image_bytes
+        self.state = State.LOADING
+        self.load_error = ""
+        self.info: ModelInfo | None = None
+
+    def _check_state(self) -> ModelInfo:
+        if self.state is State.SERVING and self.info is not None:
+            return self.info
+        if self.state is State.FAILED:
+            raise NotLoaded(f"the model failed to load: {self.load_error}")
+        if self.state is State.DRAINING:
+            raise NotReady("the model service is draining")
+        raise NotReady("the model is loading")
+
+    async def AnswerVQA(
+        self, request: model_pb2.AnswerVQARequest, context: grpc.aio.ServicerContext
+    ) -> model_pb2.AnswerVQAResponse:
+        """Answer one question (see model.proto for the status codes)."""
+        start = time.monotonic()
+        self.metrics.inflight.inc()
+        code = grpc.StatusCode.OK
+        try:
+            info = self._check_state()
+            question = question_from_proto(request, self.max_image_bytes)
+            answer, timing = await self.batcher.submit(question)
+            validate_answer(question, answer)
+            self.metrics.queue_duration.observe(timing.queue_seconds)
+            usage = model_pb2.Usage(
+                queue_seconds=timing.queue_seconds,
+                compute_seconds=timing.compute_seconds,
+                batch_size=timing.batch_size,
+                input_tokens=answer.input_tokens,
+                output_tokens=answer.output_tokens,
+            )
+            return answer_to_proto(question, answer, info.version, usage)
+        except Exception as exc:
+            code, details = status_for(exc)
+            await context.abort(code, details)
+            raise AssertionError("unreachable") from None  # context.abort raises
+        finally:
+            self.metrics.inflight.dec()
+            self.metrics.requests.labels("AnswerVQA", code.name).inc()
+            self.metrics.request_duration.observe(time.monotonic() - start)
+
+    async def GetModelInfo(
+        self, request: model_pb2.GetModelInfoRequest, context: grpc.aio.ServicerContext
+    ) -> model_pb2.GetModelInfoResponse:
+        """Describe the model, its capabilities and the service's limits."""
+        try:
+            info = self._check_state()
+        except Exception as exc:
+            code, details = status_for(exc)
+            self.metrics.requests.labels("GetModelInfo", code.name).inc()
+            await context.abort(code, details)
+            raise AssertionError("unreachable") from None
+        self.metrics.requests.labels("GetModelInfo", "OK").inc()
+        capabilities = list(info.capabilities)
+        if self.batcher.max_batch_size > 1 and "dynamic_batching" not in capabilities:
+            capabilities.append("dynamic_batching")
+        return model_pb2.GetModelInfoResponse(
+            name=info.name,
+            version=info.version,
+            weights_digest=info.weights_digest,
+            vendor=info.vendor,
+            protocol_version=PROTOCOL_VERSION,
+            capabilities=capabilities,
+            supported_media_types=list(info.supported_media_types),
+            max_image_bytes=self.max_image_bytes or info.max_image_bytes,
+            max_request_bytes=self.max_request_bytes,
+            preferred_batch_size=max(info.preferred_batch_size, self.batcher.max_batch_size),
+            max_batch_size=self.batcher.max_batch_size,
+            max_concurrency=self.batcher.max_batch_size * (self.batcher.concurrency + 1),
+            properties=dict(info.properties),
+        )

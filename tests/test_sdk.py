@@ -1,0 +1,243 @@
+"""The model SDK over real channels: AnswerVQA, GetModelInfo, health, reflection, errors, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from gmai_eval.clients.sdk import (
+    SERVICE_NAME,
+    Answer,
+    Model,
+    Question,
+    UpstreamTimeout,
+    serving,
+)
+from gmai_eval.model.v1 import model_pb2
+from grpc_health.v1 import health_pb2
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from tests._sdk_helpers import health_status, make_request, model_stub
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def answer_by_text(q: Question) -> Answer:
+    """Picks the option whose text appears in the question; probabilities favour it."""
+    chosen = next((o.label for o in q.options if o.text in q.question), q.labels[-1])
+    rest = (1.0 - 0.7) / (len(q.options) - 1)
+    return Answer(
+        label=chosen, probabilities={o.label: 0.7 if o.label == chosen else rest for o in q.options}
+    )
+
+
+async def test_function_model_answers_over_a_real_channel() -> None:
+    async with (
+        serving(answer_by_text, name="text-model", version="1.2") as server,
+        grpc.aio.insecure_channel(server.address) as channel,
+    ):
+        stub = model_stub(channel)
+        reply = await stub.AnswerVQA(
+            make_request("q-7", question="Is this the spleen?", request_id="attempt-1"), timeout=10
+        )
+        info = await stub.GetModelInfo(model_pb2.GetModelInfoRequest(), timeout=5)
+    assert reply.question_id == "q-7"
+    assert reply.request_id == "attempt-1"
+    assert list(reply.selected_labels) == ["B"]
+    assert reply.status == model_pb2.ANSWER_STATUS_ANSWERED
+    assert {s.label: round(s.probability, 3) for s in reply.option_scores} == {
+        "A": 0.15,
+        "B": 0.7,
+        "C": 0.15,
+    }
+    assert reply.model_version == "1.2"
+    assert reply.usage.batch_size == 1
+    assert info.name == "text-model"
+    assert info.version == "1.2"
+    assert info.protocol_version == "gmai_eval.model.v1"
+    assert info.max_request_bytes == 64 * 1024 * 1024
+    assert info.max_batch_size == 1
+
+
+class GatedModel(Model):
+    """load() blocks until the test opens the gate."""
+
+    name = "gated"
+    version = "3"
+    capabilities = ("option_scores",)
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.loaded_in: str = ""
+
+    def load(self) -> None:
+        self.gate.wait(10)
+        self.loaded_in = threading.current_thread().name
+
+    def weights_digest(self) -> str:
+        return "sha256:" + "ab" * 32
+
+    def predict(self, question: Question) -> Answer:
+        return Answer(label=question.labels[0], probabilities={question.labels[0]: 1.0})
+
+
+async def test_health_goes_not_serving_to_serving_after_load_and_reflection_lists_service() -> None:
+    model = GatedModel()
+    async with (
+        serving(model, wait_ready=False, max_batch_size=4, max_queue_delay_ms=1) as server,
+        grpc.aio.insecure_channel(server.address) as channel,
+    ):
+        assert await health_status(channel, SERVICE_NAME) == NOT_SERVING
+        assert await health_status(channel, "") == NOT_SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as early:
+            await model_stub(channel).AnswerVQA(make_request(), timeout=5)
+        assert early.value.code() == grpc.StatusCode.UNAVAILABLE
+        with pytest.raises(grpc.aio.AioRpcError) as early_info:
+            await model_stub(channel).GetModelInfo(model_pb2.GetModelInfoRequest(), timeout=5)
+        assert early_info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        model.gate.set()
+        await server.wait_loaded()
+        assert await health_status(channel, SERVICE_NAME) == SERVING
+        assert await health_status(channel, "") == SERVING
+        info = await model_stub(channel).GetModelInfo(model_pb2.GetModelInfoRequest(), timeout=5)
+        reply = await model_stub(channel).AnswerVQA(make_request(), timeout=5)
+
+        refl = reflection_pb2_grpc.ServerReflectionStub(channel)
+        services: list[str] = []
+        async for response in refl.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        ):
+            services = [s.name for s in response.list_services_response.service]
+    assert model.loaded_in.startswith("gmai-model")  # load() ran in the worker thread
+    assert info.weights_digest == "sha256:" + "ab" * 32
+    assert set(info.capabilities) == {"option_scores", "dynamic_batching"}
+    assert info.max_batch_size == 4
+    assert list(reply.selected_labels) == ["A"]
+    assert SERVICE_NAME in services
+    assert "grpc.health.v1.Health" in services
+
+
+def wrong_label(q: Question) -> Answer:
+    return Answer(label="Z")
+
+
+def crashing(q: Question) -> Answer:
+    raise RuntimeError("CUDA out of memory (pretend)")
+
+
+def upstream_slow(q: Question) -> Answer:
+    raise UpstreamTimeout("backend took too long")
+
+
+@pytest.mark.parametrize(
+    ("fn", "request_", "code", "needle"),
+    [
+        (answer_by_text, make_request(options=()), grpc.StatusCode.INVALID_ARGUMENT, "no options"),
+        (
+            answer_by_text,
+            make_request(image=b"not an image"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "cannot be decoded",
+        ),
+        (
+            answer_by_text,
+            make_request(options=(("A", "x"), ("A", "y"))),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "repeats option labels",
+        ),
+        (wrong_label, make_request(), grpc.StatusCode.INTERNAL, "not among the options"),
+        (crashing, make_request(), grpc.StatusCode.INTERNAL, "CUDA out of memory"),
+        (upstream_slow, make_request(), grpc.StatusCode.DEADLINE_EXCEEDED, "took too long"),
+    ],
+)
+async def test_errors_map_to_documented_status_codes(
+    fn: object, request_: model_pb2.AnswerVQARequest, code: grpc.StatusCode, needle: str
+) -> None:
+    async with (
+        serving(fn, name="m") as server,
+        grpc.aio.insecure_channel(server.address) as channel,
+    ):  # type: ignore[arg-type]
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await model_stub(channel).AnswerVQA(request_, timeout=10)
+    assert err.value.code() == code
+    assert needle in (err.value.details() or "")
+
+
+class BrokenModel(Model):
+    name = "broken"
+
+    def load(self) -> None:
+        raise FileNotFoundError("weights.pt")
+
+
+async def test_failed_load_reports_failed_precondition_and_raises() -> None:
+    async with serving(BrokenModel(), wait_ready=False) as server:
+        with pytest.raises(RuntimeError, match=r"weights\.pt"):
+            await server.wait_loaded()
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            assert await health_status(channel, SERVICE_NAME) == NOT_SERVING
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await model_stub(channel).AnswerVQA(make_request(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_metrics_endpoint_counts_requests() -> None:
+    async with serving(answer_by_text, name="m", metrics_port=0) as server:
+        async with grpc.aio.insecure_channel(server.address) as channel:
+            for i in range(3):
+                await model_stub(channel).AnswerVQA(make_request(f"q{i}"), timeout=5)
+        assert server.metrics_port
+        url = f"http://127.0.0.1:{server.metrics_port}/metrics"
+        body = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(url, timeout=5).read().decode()
+        )
+    assert 'gmai_model_requests_total{code="OK",method="AnswerVQA"} 3.0' in body
+    assert "gmai_model_batch_size_count 3.0" in body
+    assert "gmai_model_ready 1.0" in body
+    assert 'gmai_model_info{name="m"' in body
+
+
+def test_sigterm_drains_in_flight_call_then_exits(tmp_path: Path) -> None:
+    port_file = tmp_path / "port"
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests._sdk_helpers", "slow", str(port_file)],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not port_file.exists() or not port_file.read_text():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "model service did not start"
+            time.sleep(0.05)
+        address = f"127.0.0.1:{port_file.read_text()}"
+        with grpc.insecure_channel(address) as channel:
+            stub = model_stub(channel)  # type: ignore[arg-type]
+            future = stub.AnswerVQA.future(make_request("in-flight"), timeout=15)
+            time.sleep(0.3)  # the call is now inside the model (which takes 1 s)
+            os.kill(proc.pid, signal.SIGTERM)
+            reply = future.result()
+        assert reply.question_id == "in-flight"
+        assert proc.wait(timeout=20) == 0
+        out = proc.stdout.read() if proc.stdout else ""
+        err = proc.stderr.read() if proc.stderr else ""
+        assert "gmai-model serving on 127.0.0.1:" in out
+        assert "draining" in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
