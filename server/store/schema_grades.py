@@ -13,12 +13,13 @@ def _initial(db: sqlite_utils.Database) -> None:
             idx INTEGER NOT NULL,
             era TEXT NOT NULL,                 -- 2024 | 2025-08 | 2026-06
             judge TEXT NOT NULL DEFAULT '',    -- registered judge model, '' for none
-            extracted TEXT NOT NULL DEFAULT '',-- letter, 'Z', or '' (none)
-            method TEXT NOT NULL,              -- label|option|text|refusal|judge|none|error
-            verdict TEXT NOT NULL,             -- correct|incorrect|unparsed|refused|error
+            extracted TEXT NOT NULL DEFAULT '',-- label(s), 'Z', or '' (none)
+            method TEXT NOT NULL,              -- label|option|regex|text|refusal|api_failure|judge|judge_failed|status|none|error
+            verdict TEXT NOT NULL,             -- correct|incorrect|unparsed|refused|error|unscored
             log TEXT NOT NULL DEFAULT '',
             PRIMARY KEY (run_id, idx, era, judge)
         );
+        CREATE INDEX grades_run ON grades (run_id, era, judge, verdict);
         CREATE TABLE judge_calls (
             run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
             idx INTEGER NOT NULL,

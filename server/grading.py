@@ -1,0 +1,144 @@
+"""Grading: stored answers -> extraction -> verdicts -> stored grades.
+
+The one stage that composes extraction and verdicts with the store. The run manager calls
+:func:`grade_pending` after each batch of answers (cheap and idempotent: only final
+attempts without a grade for the era are read); :func:`rescore` regrades a finished run
+with another era and an optional judge, without calling the evaluated model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import EvalError
+from .extraction import can_infer, check_era
+from .judge import JUDGE_TRIES, JudgeClient, matching_prompt
+from .store import Database
+from .store import grades as store
+from .verdicts import Grade, grade_answer
+
+
+async def grade_pending(db: Database, run_id: str, era: str | None = None) -> int:
+    """Grade the final attempts of a run that have no grade for ``era`` yet (no judge).
+
+    Args:
+        db: the database.
+        run_id: the run.
+        era: extraction era; None for the run's own (its parameters).
+
+    Returns:
+        How many grades were written.
+    """
+    if era is None:
+        era = (await db.aread(lambda s: store.run_info(s, run_id))).era
+    check_era(era)
+    pending = await db.aread(lambda s: store.final_attempts(s, run_id, ungraded_for=(era, "")))
+    if not pending:
+        return 0
+    grades = [grade_answer(p.recorded, dict(p.choices), p.answer, era) for p in pending]
+    return await db.awrite(lambda s: store.upsert_grades(s, run_id, era, "", grades))
+
+
+def grade_pending_sync(db: Database, run_id: str, era: str | None = None) -> int:
+    """:func:`grade_pending` for synchronous callers (same semantics)."""
+    if era is None:
+        era = db.read(lambda s: store.run_info(s, run_id)).era
+    check_era(era)
+    pending = db.read(lambda s: store.final_attempts(s, run_id, ungraded_for=(era, "")))
+    grades = [grade_answer(p.recorded, dict(p.choices), p.answer, era) for p in pending]
+    return db.write(lambda s: store.upsert_grades(s, run_id, era, "", grades)) if grades else 0
+
+
+@dataclass(frozen=True)
+class RescoreResult:
+    """Outcome of a rescore."""
+
+    era: str
+    """Era used."""
+    judge: str
+    """Judge model name, ``""`` for none."""
+    graded: int
+    """Questions graded."""
+    changed: int
+    """Questions whose verdict differs from the run's own grading (its era, no judge)."""
+    judged: int
+    """Unparsed answers sent to the judge."""
+    judge_resolved: int
+    """Of those, answers the judge mapped to a letter or Z."""
+
+
+async def rescore(
+    db: Database, run_id: str, era: str | None = None, judge: JudgeClient | None = None
+) -> RescoreResult:
+    """Regrade every final attempt of a run (no call to the evaluated model).
+
+    Existing grades for ``(era, judge)`` are replaced. With a judge, each ``unparsed``
+    answer is sent to it up to :data:`~gmai_eval.server.judge.JUDGE_TRIES` times; its
+    reply goes through the same rules. An answer still unreadable after that stays
+    ``unparsed`` (VLMEvalKit would pick a random letter).
+
+    Args:
+        db: the database.
+        run_id: the run.
+        era: extraction era; None for the run's own.
+        judge: optional judge.
+
+    Returns:
+        Counts, including how many verdicts changed against the run's own grading.
+    """
+    info = await db.aread(lambda s: store.run_info(s, run_id))
+    era = check_era(era or info.era)
+    judge_name = judge.name if judge is not None else ""
+    # the baseline grading, created if missing
+    await grade_pending(db, run_id, info.era)
+    before = await db.aread(lambda s: store.verdicts(s, run_id, info.era, ""))
+    rows = await db.aread(lambda s: store.final_attempts(s, run_id))
+    grades: list[Grade] = [grade_answer(p.recorded, dict(p.choices), p.answer, era) for p in rows]
+    judged = resolved = 0
+    if judge is not None:
+        questions = await db.aread(lambda s: store.question_texts(s, run_id))
+        for i, (p, g) in enumerate(zip(rows, grades, strict=True)):
+            if g.verdict != "unparsed":
+                continue
+            judged += 1
+            new = await _judge_one(db, run_id, judge, questions.get(p.recorded.idx, ""), p, era)
+            resolved += new.method == "judge"
+            grades[i] = new
+
+    def replace(s: object) -> int:
+        store.delete_grades(s, run_id, era, judge_name)  # type: ignore[arg-type]
+        return store.upsert_grades(s, run_id, era, judge_name, grades)  # type: ignore[arg-type]
+
+    await db.awrite(replace)
+    changed = sum(1 for g in grades if before.get(g.idx) != g.verdict)
+    return RescoreResult(era, judge_name, len(grades), changed, judged, resolved)
+
+
+async def _judge_one(
+    db: Database, run_id: str, judge: JudgeClient, question: str, p: store.PendingRow, era: str
+) -> Grade:
+    options = list(p.choices)
+    prompt = matching_prompt(question, options, p.recorded.text)
+    for attempt in range(1, JUDGE_TRIES + 1):
+        try:
+            reply = await judge.ask(prompt, options)
+        except EvalError as exc:
+            reply = f"<error: {exc}>"
+            ok = False
+        else:
+            ok = True
+        await db.awrite(
+            lambda s, a=attempt, r=reply: store.record_judge_call(s, run_id, p.recorded.idx, judge.name, a, prompt, r)
+        )
+        if not ok:
+            continue
+        found = can_infer(reply, dict(p.choices), era)
+        if found.matched:
+            if p.answer is None:
+                verdict = "unscored"
+            elif found.letter == "Z":
+                verdict = "incorrect"
+            else:
+                verdict = "correct" if found.letter == p.answer else "incorrect"
+            return Grade(p.recorded.idx, found.letter, "judge", verdict, reply[:500])
+    return Grade(p.recorded.idx, "", "judge_failed", "unparsed", f"judge gave no option after {JUDGE_TRIES} tries")

@@ -1,0 +1,380 @@
+"""Repository of the grading area: grades, judge calls, and the reads scoring needs.
+
+Every function takes the ``sqlite_utils.Database`` handed out by
+:meth:`~gmai_eval.server.store.database.Database.read` or ``write``; callers wrap them, for
+example ``db.read(lambda s: graded_rows(s, run_id, "2024", ""))``. Grades are keyed by
+``(run_id, idx, era, judge)`` and upserted, so grading is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from ..errors import NotFound
+from ..records import OPTION_LABELS
+from ..verdicts import Grade, Recorded
+
+_OPTION_COLUMNS = ", ".join(f"q.option_{lab.lower()}" for lab in OPTION_LABELS)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What scoring needs to know about a run."""
+
+    id: str
+    """Run id."""
+    model: str
+    """Model name."""
+    benchmark_id: int
+    """Benchmark row id."""
+    benchmark: str
+    """Benchmark name."""
+    benchmark_digest: str
+    """Benchmark digest at creation."""
+    state: str
+    """Run state."""
+    era: str
+    """The run's extraction era (from its parameters)."""
+    total: int
+    """Questions in the run."""
+    created_at: str
+    """ISO-8601 UTC."""
+    finished_at: str
+    """ISO-8601 UTC or ``""``."""
+    model_version: str = ""
+    """Most frequent model version reported in the run's answers."""
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """A final attempt together with its question's key and options."""
+
+    recorded: Recorded
+    """The attempt."""
+    choices: tuple[tuple[str, str], ...]
+    """The question's non-empty options."""
+    answer: str | None
+    """The correct label, or None."""
+
+
+@dataclass(frozen=True)
+class GradedRow:
+    """One graded question with its taxonomy fields."""
+
+    idx: int
+    """Benchmark row index."""
+    verdict: str
+    """Verdict."""
+    extracted: str
+    """Extracted label(s)."""
+    method: str
+    """Extraction method."""
+    answer: str | None
+    """Correct label."""
+    category: str
+    """Answer label text."""
+    task: str
+    """Clinical VQA task."""
+    department: str
+    """Department ('' = N/A)."""
+    granularity: str
+    """Perceptual granularity."""
+    modality: str
+    """Modality."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat()
+
+
+def run_info(s: sqlite_utils.Database, run_id: str) -> RunInfo:
+    """Load a run's header.
+
+    Raises:
+        NotFound: no such run.
+    """
+    row = s.execute(
+        "SELECT r.id, r.model, r.benchmark_id, b.name, r.benchmark_digest, r.state, r.params,"
+        " r.total, r.created_at, r.finished_at FROM runs r JOIN benchmarks b ON b.id = r.benchmark_id"
+        " WHERE r.id = ?",
+        [run_id],
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no run {run_id!r}")
+    try:
+        era = str(json.loads(row[6] or "{}").get("extraction_era") or "2024")
+    except (ValueError, AttributeError):
+        era = "2024"
+    version = s.execute(
+        "SELECT model_version FROM attempts WHERE run_id = ? AND final = 1 AND model_version != ''"
+        " GROUP BY model_version ORDER BY COUNT(*) DESC LIMIT 1",
+        [run_id],
+    ).fetchone()
+    return RunInfo(
+        id=row[0],
+        model=row[1],
+        benchmark_id=row[2],
+        benchmark=row[3],
+        benchmark_digest=row[4],
+        state=row[5],
+        era=era,
+        total=row[7],
+        created_at=row[8],
+        finished_at=row[9] or "",
+        model_version=version[0] if version else "",
+    )
+
+
+def _pending_from(rows: Iterable[Sequence[object]]) -> list[PendingRow]:
+    out = []
+    for r in rows:
+        labels = tuple(str(x) for x in json.loads(str(r[3]) or "[]"))
+        rec = Recorded(idx=int(str(r[0])), outcome=str(r[1]), status=str(r[2] or "answered"), labels=labels, text=str(r[4]))
+        opts = tuple((lab, str(text)) for lab, text in zip(OPTION_LABELS, r[6:11], strict=True) if text not in (None, ""))
+        out.append(PendingRow(rec, opts, None if r[5] in (None, "") else str(r[5])))
+    return out
+
+
+def final_attempts(
+    s: sqlite_utils.Database, run_id: str, *, ungraded_for: tuple[str, str] | None = None
+) -> list[PendingRow]:
+    """Final attempts of a run with their questions, ordered by index.
+
+    Args:
+        s: database handle.
+        run_id: the run.
+        ungraded_for: ``(era, judge)``: only attempts that have no grade for it.
+    """
+    sql = (
+        "SELECT a.idx, a.outcome, a.status, a.labels, a.text, q.answer, "
+        f"{_OPTION_COLUMNS} FROM attempts a JOIN runs r ON r.id = a.run_id "
+        "JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = a.idx "
+        "WHERE a.run_id = ? AND a.final = 1"
+    )
+    params: list[object] = [run_id]
+    if ungraded_for is not None:
+        sql += (
+            " AND NOT EXISTS (SELECT 1 FROM grades g WHERE g.run_id = a.run_id AND g.idx = a.idx"
+            " AND g.era = ? AND g.judge = ?)"
+        )
+        params += list(ungraded_for)
+    sql += " ORDER BY a.idx"
+    return _pending_from(s.execute(sql, params).fetchall())
+
+
+def upsert_grades(s: sqlite_utils.Database, run_id: str, era: str, judge: str, grades: Iterable[Grade]) -> int:
+    """Insert or replace grades; return how many."""
+    rows = [
+        (run_id, g.idx, era, judge, g.extracted, g.method, g.verdict, g.log) for g in grades
+    ]
+    s.conn.executemany(
+        "INSERT OR REPLACE INTO grades (run_id, idx, era, judge, extracted, method, verdict, log)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    return len(rows)
+
+
+def delete_grades(s: sqlite_utils.Database, run_id: str, era: str, judge: str) -> int:
+    """Delete a run's grades for one (era, judge); return how many."""
+    cur = s.conn.execute("DELETE FROM grades WHERE run_id = ? AND era = ? AND judge = ?", (run_id, era, judge))
+    return cur.rowcount
+
+
+def verdicts(s: sqlite_utils.Database, run_id: str, era: str, judge: str) -> dict[int, str]:
+    """idx -> verdict for one grading of a run."""
+    return {
+        int(r[0]): str(r[1])
+        for r in s.execute(
+            "SELECT idx, verdict FROM grades WHERE run_id = ? AND era = ? AND judge = ?", [run_id, era, judge]
+        ).fetchall()
+    }
+
+
+def graded_rows(s: sqlite_utils.Database, run_id: str, era: str, judge: str) -> list[GradedRow]:
+    """Graded questions of a run with their taxonomy fields, ordered by index."""
+    rows = s.execute(
+        "SELECT g.idx, g.verdict, g.extracted, g.method, q.answer, q.category, q.clinical_task,"
+        " q.department, q.granularity, q.modality FROM grades g JOIN runs r ON r.id = g.run_id"
+        " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = g.idx"
+        " WHERE g.run_id = ? AND g.era = ? AND g.judge = ? ORDER BY g.idx",
+        [run_id, era, judge],
+    ).fetchall()
+    return [
+        GradedRow(
+            idx=r[0], verdict=r[1], extracted=r[2], method=r[3], answer=r[4], category=r[5],
+            task=r[6], department=r[7], granularity=r[8], modality=r[9],
+        )
+        for r in rows
+    ]
+
+
+def question_texts(s: sqlite_utils.Database, run_id: str) -> dict[int, str]:
+    """idx -> question text for the questions of a run."""
+    return {
+        int(r[0]): str(r[1])
+        for r in s.execute(
+            "SELECT q.idx, q.question FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
+            " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx WHERE rq.run_id = ?",
+            [run_id],
+        ).fetchall()
+    }
+
+
+def record_judge_call(
+    s: sqlite_utils.Database, run_id: str, idx: int, judge: str, attempt: int, prompt: str, reply: str
+) -> None:
+    """Record one judge call (upsert on run, idx, judge, attempt)."""
+    s.conn.execute(
+        "INSERT OR REPLACE INTO judge_calls (run_id, idx, judge, attempt, prompt, reply, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (run_id, idx, judge, attempt, prompt, reply, _now()),
+    )
+
+
+def judge_call_count(s: sqlite_utils.Database, run_id: str, judge: str) -> int:
+    """Number of recorded judge calls of a run."""
+    return int(s.execute("SELECT COUNT(*) FROM judge_calls WHERE run_id = ? AND judge = ?", [run_id, judge]).fetchone()[0])
+
+
+def latest_completed_run_ids(s: sqlite_utils.Database) -> list[str]:
+    """Id of the latest succeeded run of each (model, benchmark), by finish time."""
+    rows = s.execute(
+        "SELECT id FROM runs r WHERE state = 'succeeded' AND id = ("
+        " SELECT r2.id FROM runs r2 WHERE r2.state = 'succeeded' AND r2.model = r.model"
+        " AND r2.benchmark_id = r.benchmark_id"
+        " ORDER BY COALESCE(r2.finished_at, r2.created_at) DESC, r2.id DESC LIMIT 1)"
+        " ORDER BY model, benchmark_id"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """A question of a run with its final attempt, for prediction files."""
+
+    idx: int
+    """Benchmark row index."""
+    question: str
+    """Question text."""
+    options: tuple[str | None, ...]
+    """Texts of options A..E (None when empty)."""
+    answer: str | None
+    """Correct label."""
+    category: str
+    """Answer label text."""
+    task: str
+    """Clinical VQA task."""
+    department: str
+    """Department."""
+    granularity: str
+    """Perceptual granularity."""
+    modality: str
+    """Modality."""
+    original_task: str
+    """Original task."""
+    image_path: str
+    """Image path as imported."""
+    recorded: Recorded | None
+    """The final attempt, None when the question was not answered (yet)."""
+    option_scores: dict[str, float]
+    """Option probabilities of the final attempt."""
+
+
+def export_rows(s: sqlite_utils.Database, run_id: str) -> list[ExportRow]:
+    """Every question of a run with its final attempt (if any), ordered by index."""
+    rows = s.execute(
+        "SELECT rq.idx, q.question, " + _OPTION_COLUMNS + ", q.answer, q.category, q.clinical_task,"
+        " q.department, q.granularity, q.modality, q.original_task, q.image_path,"
+        " a.outcome, a.status, a.labels, a.text, a.option_scores"
+        " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
+        " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx"
+        " LEFT JOIN attempts a ON a.run_id = rq.run_id AND a.idx = rq.idx AND a.final = 1"
+        " WHERE rq.run_id = ? ORDER BY rq.idx",
+        [run_id],
+    ).fetchall()
+    out = []
+    for r in rows:
+        rec = None
+        scores: dict[str, float] = {}
+        if r[15] is not None:
+            labels = tuple(str(x) for x in json.loads(r[17] or "[]"))
+            rec = Recorded(idx=r[0], outcome=r[15], status=r[16] or "answered", labels=labels, text=r[18])
+            scores = {str(k): float(v) for k, v in json.loads(r[19] or "{}").items()}
+        out.append(
+            ExportRow(
+                idx=r[0], question=r[1], options=tuple(r[2:7]), answer=r[7], category=r[8], task=r[9],
+                department=r[10], granularity=r[11], modality=r[12], original_task=r[13],
+                image_path=r[14], recorded=rec, option_scores=scores,
+            )
+        )
+    return out
+
+
+def benchmark_ref(s: sqlite_utils.Database, name: str) -> tuple[int, str]:
+    """(id, digest) of a benchmark by name.
+
+    Raises:
+        NotFound: no such benchmark.
+    """
+    row = s.execute("SELECT id, digest FROM benchmarks WHERE name = ?", [name]).fetchone()
+    if row is None:
+        raise NotFound(f"no benchmark named {name!r}")
+    return int(row[0]), str(row[1])
+
+
+def benchmark_indexes(s: sqlite_utils.Database, benchmark_id: int) -> set[int]:
+    """Every question index of a benchmark."""
+    return {int(r[0]) for r in s.execute("SELECT idx FROM questions WHERE benchmark_id = ?", [benchmark_id])}
+
+
+def create_file_run(
+    s: sqlite_utils.Database,
+    *,
+    model: str,
+    benchmark_id: int,
+    digest: str,
+    era: str,
+    evaluator_version: str,
+    predictions: Sequence[tuple[int, str]],
+) -> str:
+    """Create a succeeded run whose answers come from a prediction file.
+
+    Args:
+        s: database handle (inside one write).
+        model: run model name, ``file:<name>``.
+        benchmark_id: benchmark row id.
+        digest: the benchmark's digest.
+        era: extraction era stored in the run parameters.
+        evaluator_version: gmai-eval version.
+        predictions: (index, prediction text) pairs; indexes must exist in the benchmark.
+
+    Returns:
+        The new run id.
+    """
+    run_id = f"r-{secrets.token_hex(6)}"
+    now = _now()
+    params = {"filter": "", "extraction_era": era, "source": "prediction-file"}
+    s.conn.execute(
+        "INSERT INTO runs (id, model, benchmark_id, benchmark_digest, state, params, model_spec,"
+        " evaluator_version, salt, total, created_at, started_at, finished_at)"
+        " VALUES (?, ?, ?, ?, 'succeeded', ?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, model, benchmark_id, digest, json.dumps(params), json.dumps({"name": model, "endpoints": []}),
+         evaluator_version, secrets.token_hex(16), len(predictions), now, now, now),
+    )
+    s.conn.executemany(
+        "INSERT INTO run_questions (run_id, idx, qid, position) VALUES (?, ?, ?, ?)",
+        [(run_id, idx, f"q-{pos}", pos) for pos, (idx, _) in enumerate(predictions)],
+    )
+    s.conn.executemany(
+        "INSERT INTO attempts (run_id, idx, attempt, request_id, outcome, final, status, text, created_at)"
+        " VALUES (?, ?, 1, ?, 'answered', 1, 'answered', ?, ?)",
+        [(run_id, idx, f"file-{pos}", text, now) for pos, (idx, text) in enumerate(predictions)],
+    )
+    return run_id

@@ -1,0 +1,118 @@
+"""From a recorded answer to a verdict (pure).
+
+The verdicts are a closed set. Only ``correct`` counts as a hit; every other verdict is
+wrong in accuracy, exactly like VLMEvalKit's ``hit = 0``, but is counted apart so that a
+report can tell a wrong answer from a refusal, an unreadable answer or a failed call:
+
+``correct`` / ``incorrect``
+    An option was chosen (typed label, extracted letter or judge) and compared with the key.
+``unparsed``
+    Free text from which no option could be extracted (VLMEvalKit: ``Z`` under exact
+    matching).
+``refused``
+    The model refused, abstained or could not take the input, or the text is a refusal
+    (VLMEvalKit's ``Z``).
+``error``
+    The question's final attempt is an error.
+``unscored``
+    The question has no answer key (flagged TEST rows); excluded from every aggregate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .extraction import DEFAULT_ERA, Extraction, can_infer
+
+VERDICTS: tuple[str, ...] = ("correct", "incorrect", "unparsed", "refused", "error", "unscored")
+"""Every verdict; ``unscored`` rows are excluded from accuracy."""
+
+NON_ANSWER_STATUSES = frozenset({"abstained", "refused", "input_unsupported"})
+"""Answer statuses that are scored as refusals."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The final attempt of one question, as the grading stage sees it."""
+
+    idx: int
+    """Benchmark row index."""
+    outcome: str
+    """``answered`` or ``error``."""
+    status: str = "answered"
+    """``answered``, ``abstained``, ``refused`` or ``input_unsupported``."""
+    labels: tuple[str, ...] = ()
+    """Typed option labels, if the model sent any."""
+    text: str = ""
+    """Free text, if any."""
+
+
+@dataclass(frozen=True)
+class Grade:
+    """Extraction and verdict of one question."""
+
+    idx: int
+    """Benchmark row index."""
+    extracted: str
+    """Chosen label(s) joined by ``,``, ``Z``, or ``""``."""
+    method: str
+    """``label``, an :class:`~gmai_eval.server.extraction.Extraction` method, ``judge``,
+    ``status`` (non-answer status) or ``error``."""
+    verdict: str
+    """One of :data:`VERDICTS`."""
+    log: str = ""
+    """Free-form note (judge reply, error)."""
+
+
+def verdict_of_letter(letter: str, answer: str | None) -> str:
+    """Verdict for an extracted letter: ``Z`` is a refusal, else compare with the key."""
+    if answer is None:
+        return "unscored"
+    if letter == "Z":
+        return "refused"
+    if not letter:
+        return "unparsed"
+    return "correct" if letter == answer else "incorrect"
+
+
+def grade_answer(
+    rec: Recorded,
+    choices: Mapping[str, str],
+    answer: str | None,
+    era: str = DEFAULT_ERA,
+) -> Grade:
+    """Grade one recorded answer without a judge.
+
+    Args:
+        rec: the final attempt.
+        choices: label -> option text of the question.
+        answer: the correct label, None when the question cannot be scored.
+        era: extraction era for free text.
+
+    Returns:
+        The grade; free text that matches nothing is ``unparsed`` (a judge may revisit it).
+    """
+    if rec.outcome != "answered":
+        verdict = "unscored" if answer is None else "error"
+        return Grade(rec.idx, "", "error", verdict)
+    if rec.status in NON_ANSWER_STATUSES:
+        verdict = "unscored" if answer is None else "refused"
+        return Grade(rec.idx, "", "status", verdict, rec.status)
+    if rec.labels:
+        return _grade_labels(rec.idx, rec.labels, answer)
+    found: Extraction = can_infer(rec.text, choices, era)
+    return Grade(rec.idx, found.letter, found.method, verdict_of_letter(found.letter, answer))
+
+
+def _grade_labels(idx: int, labels: Sequence[str], answer: str | None) -> Grade:
+    joined = ",".join(labels)
+    if answer is None:
+        return Grade(idx, joined, "label", "unscored")
+    hit = len(labels) == 1 and labels[0] == answer
+    return Grade(idx, joined, "label", "correct" if hit else "incorrect")
+
+
+def is_hit(verdict: str) -> bool:
+    """VLMEvalKit's ``hit``: 1 only for ``correct``."""
+    return verdict == "correct"
