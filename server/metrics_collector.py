@@ -29,12 +29,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from .aggregate import RunScores, compute_scores
 from .metrics import EvaluatorMetrics
 from .records import RUN_STATES
 from .stats import wilson_interval
 from .store import Database
 from .store import metrics_reads as reads
-from .taxonomy import abbreviation
 
 T = TypeVar("T")
 
@@ -60,19 +60,19 @@ class NodeCount:
     node: str
     """``all``, a task or department abbreviation, a granularity short form or a modality."""
     n: int
-    """Questions."""
+    """Questions scored."""
     correct: int
     """Correct answers."""
 
 
 @dataclass(frozen=True)
-class RunScores:
+class ExportedScores:
     """What the collector exports for one finished run."""
 
     nodes: tuple[NodeCount, ...]
-    """Overall first, then each dimension in paper order of first appearance."""
+    """Overall first, then each dimension in paper order."""
     n: int
-    """Questions in the run."""
+    """Questions scored in the run."""
     refused: int
     """Refusals."""
     unparsed: int
@@ -83,35 +83,23 @@ class RunScores:
     """Expected calibration error, or None when no option scores were returned."""
 
 
-def node_counts(cells: Iterable[reads.CellCount]) -> tuple[NodeCount, ...]:
-    """Roll (task, department, granularity, modality) cells up to the top-level nodes.
+def top_level_nodes(scores: RunScores) -> tuple[NodeCount, ...]:
+    """The top-level nodes of ``scores`` (from :func:`aggregate.compute_scores`) as exported.
 
     Args:
-        cells: per-cell counts of one run.
+        scores: a run's scores.
 
     Returns:
-        The overall node (``all``) and one node per task, department, granularity and
-        modality present, named by their paper abbreviations.
+        The overall node named ``all``, then tasks and departments by paper abbreviation,
+        granularities by short form (``Box``) and modalities by name.
     """
-    acc: dict[tuple[str, str], list[int]] = {}
-    order: list[tuple[str, str]] = [("overall", "all")]
-    acc[("overall", "all")] = [0, 0]
-    for c in cells:
-        keys = [
-            ("overall", "all"),
-            ("task", abbreviation("task", c.task)),
-            ("department", abbreviation("department", c.department)),
-            ("granularity", abbreviation("granularity", c.granularity)),
-            ("modality", c.modality),
-        ]
-        for key in keys:
-            if key not in acc:
-                acc[key] = [0, 0]
-                order.append(key)
-            acc[key][0] += c.n
-            acc[key][1] += c.correct
-    order.sort(key=lambda k: DIMENSIONS.index(k[0]))
-    return tuple(NodeCount(dim, node, acc[(dim, node)][0], acc[(dim, node)][1]) for dim, node in order)
+    out: list[NodeCount] = []
+    for ns in scores.nodes:
+        if ns.dimension not in DIMENSIONS:
+            continue
+        name = "all" if ns.dimension == "overall" else ns.abbreviation or ns.path[0]
+        out.append(NodeCount(ns.dimension, name, ns.n, ns.correct))
+    return tuple(out)
 
 
 def expected_calibration_error(
@@ -183,30 +171,31 @@ class AccuracyCollector(Collector):
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._cache: dict[tuple[str, str, str], RunScores] = {}
+        self._cache: dict[tuple[str, str, str], ExportedScores] = {}
         self._lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gmai-scrape")
 
     def _read(self, fn: Callable[[Any], T]) -> T:
         return self._executor.submit(self._db.read, fn).result()
 
-    def _scores(self, run: reads.FinishedRun) -> RunScores:
+    def _scores(self, run: reads.FinishedRun) -> ExportedScores:
         key = (run.run_id, run.era, run.finished_at)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        cells = self._read(lambda d: reads.run_cell_counts(d, run.run_id, run.era))
+        scores = self._executor.submit(compute_scores, self._db, run.run_id, None).result()
         option_scores = self._read(lambda d: reads.run_option_scores(d, run.run_id))
-        scores = RunScores(
-            nodes=node_counts(cells),
-            n=sum(c.n for c in cells),
-            refused=sum(c.refused for c in cells),
-            unparsed=sum(c.unparsed for c in cells),
-            error=sum(c.error for c in cells),
+        overall = scores.overall
+        exported = ExportedScores(
+            nodes=top_level_nodes(scores),
+            n=overall.n,
+            refused=overall.refused,
+            unparsed=overall.unparsed,
+            error=overall.errors,
             ece=expected_calibration_error(option_scores),
         )
-        self._cache[key] = scores
-        return scores
+        self._cache[key] = exported
+        return exported
 
     @property
     def cached_runs(self) -> int:

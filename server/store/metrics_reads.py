@@ -1,8 +1,8 @@
 """Scrape-time reads for the accuracy collector (read-only; nothing here writes).
 
 The collector in ``server/metrics_collector.py`` calls these through
-:meth:`Database.read`. Each function is one small query; the per-run counts are only
-read once per finished run because the collector caches them.
+:meth:`Database.read`. Each function is one small query. Scores per node come from
+``aggregate.compute_scores`` (the one scoring path), not from here.
 """
 
 from __future__ import annotations
@@ -32,30 +32,6 @@ class FinishedRun:
     """Extraction era the run was graded with (its parameters' ``extraction_era``)."""
     finished_at: str
     """ISO-8601 UTC completion time."""
-
-
-@dataclass(frozen=True)
-class CellCount:
-    """Verdict counts of a run's questions sharing one (task, department, granularity, modality)."""
-
-    task: str
-    """``clinical VQA task``."""
-    department: str
-    """``department`` ('' is the N/A node)."""
-    granularity: str
-    """``perceptual granularity``."""
-    modality: str
-    """``modality``."""
-    n: int
-    """Questions of the run in this cell."""
-    correct: int
-    """Graded correct."""
-    refused: int
-    """Graded refused."""
-    unparsed: int
-    """Graded unparsed (no option could be extracted)."""
-    error: int
-    """Final attempt was an error."""
 
 
 def _json_obj(text: str | None) -> dict[str, Any]:
@@ -94,34 +70,6 @@ def succeeded_runs(db: sqlite_utils.Database) -> list[FinishedRun]:
             )
         )
     return out
-
-
-def run_cell_counts(db: sqlite_utils.Database, run_id: str, era: str) -> list[CellCount]:
-    """Verdict counts of one run per (task, department, granularity, modality) cell.
-
-    Every question of the run counts in ``n``; a question without a grade of ``era``
-    counts as not correct (VLMEvalKit divides by all rows of the prediction file).
-    """
-    rows = db.execute(
-        """
-        SELECT q.clinical_task, q.department, q.granularity, q.modality,
-               COUNT(*),
-               COALESCE(SUM(g.verdict = 'correct'), 0),
-               COALESCE(SUM(g.verdict = 'refused'), 0),
-               COALESCE(SUM(g.verdict = 'unparsed'), 0),
-               COALESCE(SUM(g.verdict = 'error'), 0)
-        FROM run_questions rq
-        JOIN runs r ON r.id = rq.run_id
-        JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx
-        LEFT JOIN grades g
-               ON g.run_id = rq.run_id AND g.idx = rq.idx AND g.era = ? AND g.judge = ''
-        WHERE rq.run_id = ?
-        GROUP BY 1, 2, 3, 4
-        ORDER BY 1, 2, 3, 4
-        """,
-        [era, run_id],
-    ).fetchall()
-    return [CellCount(*row) for row in rows]
 
 
 def run_option_scores(db: sqlite_utils.Database, run_id: str) -> list[tuple[dict[str, float], str]]:
