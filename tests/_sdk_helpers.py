@@ -6,13 +6,16 @@ answers take a second (used by the SIGTERM drain test).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import grpc
+from gmai_eval.clients.sdk import ModelServer, serving
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image as PILImage
@@ -86,3 +89,15 @@ def _serve_slow(port_file: str) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "slow":
         _serve_slow(sys.argv[2])
+
+
+@contextlib.asynccontextmanager
+async def served_stub(
+    model: Any, **options: Any
+) -> AsyncIterator[tuple[ModelServer, model_pb2_grpc.ModelServiceStub]]:
+    """Serve ``model`` on port 0 and yield the server and a stub on a real channel."""
+    async with (
+        serving(model, **options) as server,
+        grpc.aio.insecure_channel(server.address) as channel,
+    ):
+        yield server, model_stub(channel)
