@@ -1,0 +1,287 @@
+"""The evaluator's client of a model service (gmai_eval.model.v1.ModelService).
+
+One :class:`GrpcModelClient` per run talks to every replica of a registered model:
+
+* ``HOST:PORT`` replicas get one ``grpc.aio`` channel each and are balanced round-robin
+  here, so every call knows its endpoint (recorded with each attempt) and a replica that
+  just answered UNAVAILABLE is skipped for a short while when others are available;
+* a ``dns:///`` target is passed to gRPC as is with the ``round_robin`` policy, which
+  spreads calls over every address the name resolves to (Kubernetes headless services).
+
+Channels set their limits on purpose: 64 MiB messages both ways, keepalive pings every
+60 s while calls are active (hospital firewalls drop idle flows), and no transparent
+retries (``grpc.enable_retries=0``): every attempt is the scheduler's, so it is counted
+and recorded. ``grpc.aio.AioRpcError`` is translated into the error tree in exactly one
+place, :func:`map_rpc_error`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Protocol
+
+import grpc
+import grpc.aio
+from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from .errors import (
+    InvalidArgument,
+    ModelCallError,
+    ModelInputRejected,
+    ModelOverloaded,
+    ModelTimeout,
+    ModelUnavailable,
+)
+from .metrics import EvaluatorMetrics
+from .records import ModelSpec, TlsSettings
+
+SERVICE_NAME = "gmai_eval.model.v1.ModelService"
+"""Health-check key of a model service."""
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""Send and receive limit of the evaluator's channels."""
+
+KEEPALIVE_MS = 60_000
+"""Client keepalive ping interval while calls are active."""
+
+SKIP_UNAVAILABLE_S = 1.0
+"""How long a replica that answered UNAVAILABLE is skipped when others are available."""
+
+_CODE_ERRORS: dict[grpc.StatusCode, type[ModelCallError]] = {
+    grpc.StatusCode.UNAVAILABLE: ModelUnavailable,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ModelOverloaded,
+    grpc.StatusCode.DEADLINE_EXCEEDED: ModelTimeout,
+    grpc.StatusCode.INVALID_ARGUMENT: ModelInputRejected,
+}
+
+
+class ModelClient(Protocol):
+    """What the scheduler and the run manager need from a model service."""
+
+    async def answer(
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
+    ) -> model_pb2.AnswerVQAResponse:
+        """Ask one question; raise a :class:`ModelCallError` subclass on failure."""
+        ...
+
+    async def info(self, *, deadline_s: float = 10) -> model_pb2.GetModelInfoResponse:
+        """Return the model's GetModelInfo answer."""
+        ...
+
+    async def health(self) -> bool:
+        """True if at least one replica reports SERVING."""
+        ...
+
+    async def close(self) -> None:
+        """Close every channel."""
+        ...
+
+
+def map_rpc_error(err: grpc.aio.AioRpcError, endpoint: str) -> ModelCallError:
+    """Translate a failed gRPC call into the evaluator's error tree.
+
+    Args:
+        err: the error raised by a ``grpc.aio`` call.
+        endpoint: the target that was called.
+
+    Returns:
+        ModelUnavailable, ModelOverloaded, ModelTimeout or ModelInputRejected for the codes
+        the protocol names, a plain ModelCallError otherwise; ``code`` is the status name.
+    """
+    code = err.code()
+    cls = _CODE_ERRORS.get(code, ModelCallError)
+    details = err.details() or ""
+    message = f"{code.name} from {endpoint}" + (f": {details}" if details else "")
+    return cls(message, code=code.name, endpoint=endpoint)
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read TLS {what} file {path!r}: {exc.strerror}") from exc
+
+
+def channel_options(*, tls: TlsSettings, balanced: bool) -> list[tuple[str, object]]:
+    """Channel arguments of every evaluator-to-model channel.
+
+    Args:
+        tls: the model's TLS settings (for the server-name override).
+        balanced: add the round_robin service config (for ``dns:///`` targets).
+    """
+    opts: list[tuple[str, object]] = [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.enable_retries", 0),
+    ]
+    if balanced:
+        config = {"loadBalancingConfig": [{"round_robin": {}}]}
+        opts.append(("grpc.service_config", json.dumps(config)))
+    if tls.enabled and tls.server_name:
+        opts.append(("grpc.ssl_target_name_override", tls.server_name))
+    return opts
+
+
+def _credentials(tls: TlsSettings) -> grpc.ChannelCredentials:
+    root = _read(tls.ca_file, "CA") if tls.ca_file else None
+    cert = _read(tls.cert_file, "certificate") if tls.cert_file else None
+    key = _read(tls.key_file, "key") if tls.key_file else None
+    if (cert is None) != (key is None):
+        raise InvalidArgument("mutual TLS needs both a client certificate and a client key")
+    return grpc.ssl_channel_credentials(
+        root_certificates=root, private_key=key, certificate_chain=cert
+    )
+
+
+class _Replica:
+    """One channel with its stubs."""
+
+    def __init__(self, target: str, spec: ModelSpec) -> None:
+        self.target = target
+        opts = channel_options(tls=spec.tls, balanced=target.startswith("dns:"))
+        if spec.tls.enabled:
+            self.channel = grpc.aio.secure_channel(target, _credentials(spec.tls), options=opts)
+        else:
+            self.channel = grpc.aio.insecure_channel(target, options=opts)
+        self.model = model_pb2_grpc.ModelServiceStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+        self.down_until = 0.0
+
+
+class GrpcModelClient:
+    """A :class:`ModelClient` over ``grpc.aio`` channels to every replica of a model.
+
+    Create it inside a running event loop; call :meth:`close` when done.
+
+    Args:
+        spec: the registered model (endpoints and TLS).
+        metrics: where to count requests, latency, sizes, in-flight calls and model_up.
+    """
+
+    def __init__(self, spec: ModelSpec, metrics: EvaluatorMetrics | None = None) -> None:
+        if not spec.endpoints:
+            raise InvalidArgument(f"model {spec.name!r} has no endpoint")
+        self.spec = spec
+        self._metrics = metrics
+        self._replicas = [_Replica(t, spec) for t in spec.endpoints]
+        self._next = 0
+        if metrics is not None:
+            name = spec.name
+            self._m_inflight = metrics.inflight.labels(name)
+            self._m_latency = metrics.answer_duration.labels(name)
+            self._m_size = metrics.answer_size.labels(name)
+            self._m_up = metrics.model_up.labels(name)
+            self._m_codes: dict[str, object] = {}
+
+    def _pick(self) -> _Replica:
+        replicas = self._replicas
+        n = len(replicas)
+        if n == 1:
+            return replicas[0]
+        now = time.monotonic()
+        for _ in range(n):
+            rep = replicas[self._next % n]
+            self._next += 1
+            if rep.down_until <= now:
+                return rep
+        rep = replicas[self._next % n]
+        self._next += 1
+        return rep
+
+    def _count(self, code: str) -> None:
+        if self._metrics is None:
+            return
+        counter = self._m_codes.get(code)
+        if counter is None:
+            counter = self._m_codes[code] = self._metrics.answer_requests.labels(
+                self.spec.name, code
+            )
+        counter.inc()  # type: ignore[attr-defined]
+
+    async def answer(
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
+    ) -> model_pb2.AnswerVQAResponse:
+        """Send one AnswerVQA call to the next replica.
+
+        Raises:
+            ModelCallError: the call failed (the subclass says how); ``endpoint`` names the
+                replica.
+        """
+        resp, _ = await self.answer_from(req, deadline_s=deadline_s)
+        return resp
+
+    async def answer_from(
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
+    ) -> tuple[model_pb2.AnswerVQAResponse, str]:
+        """Like :meth:`answer`, also returning the endpoint that answered."""
+        rep = self._pick()
+        metrics = self._metrics
+        if metrics is not None:
+            self._m_inflight.inc()
+            self._m_size.observe(req.ByteSize())
+            start = time.perf_counter()
+        try:
+            resp = await rep.model.AnswerVQA(req, timeout=deadline_s)
+        except grpc.aio.AioRpcError as exc:
+            err = map_rpc_error(exc, rep.target)
+            if isinstance(err, ModelUnavailable):
+                rep.down_until = time.monotonic() + SKIP_UNAVAILABLE_S
+                if metrics is not None:
+                    self._m_up.set(0)
+            self._count(err.code)
+            raise err from exc
+        finally:
+            if metrics is not None:
+                self._m_inflight.dec()
+                self._m_latency.observe(time.perf_counter() - start)
+        self._count("OK")
+        if metrics is not None:
+            self._m_up.set(1)
+        return resp, rep.target
+
+    async def info(self, *, deadline_s: float = 10) -> model_pb2.GetModelInfoResponse:
+        """Call GetModelInfo on the first replica that answers.
+
+        Raises:
+            ModelCallError: no replica answered.
+        """
+        last: ModelCallError | None = None
+        for rep in self._replicas:
+            try:
+                return await rep.model.GetModelInfo(
+                    model_pb2.GetModelInfoRequest(), timeout=deadline_s
+                )
+            except grpc.aio.AioRpcError as exc:
+                last = map_rpc_error(exc, rep.target)
+        assert last is not None
+        raise last
+
+    async def health(self, *, deadline_s: float = 5) -> bool:
+        """Check every replica; True if at least one reports SERVING."""
+        serving = False
+        for rep in self._replicas:
+            status = "error"
+            try:
+                resp = await rep.health.Check(
+                    health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=deadline_s
+                )
+                status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status).lower()
+                serving = serving or resp.status == health_pb2.HealthCheckResponse.SERVING
+            except grpc.aio.AioRpcError as exc:
+                status = exc.code().name.lower()
+            if self._metrics is not None:
+                self._metrics.health_checks.labels(self.spec.name, status).inc()
+        if self._metrics is not None:
+            self._m_up.set(1 if serving else 0)
+        return serving
+
+    async def close(self) -> None:
+        """Close every channel (in-flight calls are cancelled)."""
+        for rep in self._replicas:
+            await rep.channel.close()

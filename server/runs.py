@@ -1,0 +1,634 @@
+"""The run manager: creates, drives, resumes, cancels and reports evaluation runs.
+
+A run is created with a pre-flight handshake (health SERVING, GetModelInfo, one smoke
+question), its question list is frozen in ``run_questions``, and a background task drives
+a :class:`~gmai_eval.server.scheduler.Scheduler` session over the pending questions.
+
+Durability: every attempt is committed as it completes and a question is pending until it
+has a final attempt, so a process killed at any moment loses at most the calls in flight.
+:meth:`RunManager.start` resumes every run left ``running`` (killed) or ``interrupted``
+(graceful shutdown); a resumed session asks only the pending questions, continuing the
+attempt numbers, so nothing is recorded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+
+import gmai_eval
+from google.protobuf import json_format
+
+from .errors import (
+    AlreadyExists,
+    InvalidArgument,
+    ModelCallError,
+    NotFound,
+    PreflightFailed,
+    RunStateError,
+    ShuttingDown,
+)
+from .metrics import EvaluatorMetrics
+from .model_client import SERVICE_NAME, GrpcModelClient, ModelClient
+from .records import ModelSpec, RunParams, RunProgress, RunRecord
+from .scheduler import (
+    Limits,
+    Scheduler,
+    build_request,
+    opaque_question_id,
+    parameters_struct,
+    validate_response,
+)
+from .store import runs as store
+from .store.benchmarks import get_benchmark, select_question_indexes
+from .store.database import Database
+from .taxonomy import parse_filter
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = "gmai_eval.model.v1"
+"""The model protocol this evaluator speaks."""
+
+ERAS = ("2024", "2025-08", "2026-06")
+"""Extraction eras a run may choose."""
+
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+"""States a run leaves only by an explicit resume."""
+
+RESUMABLE_STATES = ("failed", "cancelled", "interrupted")
+"""States :meth:`RunManager.resume_run` accepts."""
+
+WATCH_INTERVAL_S = 0.25
+"""Watchers see at most four updates per second."""
+
+GRADE_INTERVAL_S = 1.0
+"""How often newly final answers are handed to the grader while a run is going."""
+
+DEFAULTS = RunParams()
+"""Values that replace zero parameters."""
+
+
+def normalize_params(params: RunParams) -> RunParams:
+    """Replace zero values by defaults and validate.
+
+    Raises:
+        InvalidArgument: a parameter out of range (names the parameter).
+    """
+    p = replace(
+        params,
+        concurrency=params.concurrency or DEFAULTS.concurrency,
+        deadline_s=params.deadline_s or DEFAULTS.deadline_s,
+        max_attempts=params.max_attempts or DEFAULTS.max_attempts,
+        max_error_fraction=params.max_error_fraction or DEFAULTS.max_error_fraction,
+        extraction_era=params.extraction_era or DEFAULTS.extraction_era,
+        model_parameters=dict(params.model_parameters),
+    )
+    if not 1 <= p.concurrency <= 4096:
+        raise InvalidArgument(f"concurrency must be between 1 and 4096, got {p.concurrency}")
+    if not 0 < p.deadline_s <= 86400:
+        raise InvalidArgument(f"deadline_seconds must be in (0, 86400], got {p.deadline_s}")
+    if not 1 <= p.max_attempts <= 20:
+        raise InvalidArgument(f"max_attempts must be between 1 and 20, got {p.max_attempts}")
+    if not 0 <= p.max_error_fraction <= 1:
+        raise InvalidArgument(
+            f"max_error_fraction must be between 0 and 1, got {p.max_error_fraction}"
+        )
+    if p.extraction_era not in ERAS:
+        raise InvalidArgument(
+            f"unknown extraction_era {p.extraction_era!r}; expected one of {', '.join(ERAS)}"
+        )
+    if p.limit < 0:
+        raise InvalidArgument(f"limit must be >= 0, got {p.limit}")
+    try:
+        parameters_struct(p.model_parameters)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InvalidArgument(f"model_parameters cannot be sent as a Struct: {exc}") from exc
+    return p
+
+
+def sample_indexes(indexes: list[int], limit: int, seed: int) -> list[int]:
+    """At most ``limit`` of ``indexes`` (all when 0), sampled by ``seed``, ascending."""
+    if not limit or limit >= len(indexes):
+        return sorted(indexes)
+    return sorted(random.Random(seed).sample(sorted(indexes), limit))
+
+
+def _limits_from_dict(info: dict[str, object], concurrency: int) -> Limits:
+    def num(key: str) -> int:
+        try:
+            return int(str(info.get(key, 0) or 0))
+        except ValueError:
+            return 0
+
+    floor = max(1, min(num("preferred_batch_size") or 1, concurrency))
+    return Limits(num("max_image_bytes"), num("max_request_bytes"), floor)
+
+
+@dataclass
+class _Active:
+    """A run being driven by this manager."""
+
+    task: asyncio.Task[None]
+    scheduler: Scheduler | None = None
+    samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
+    dirty: bool = False
+
+
+class RunManager:
+    """Creates and drives runs over one database.
+
+    Args:
+        db: the evaluator database.
+        metrics: operational metrics.
+        client_factory: builds the model client of a registered model (default: gRPC).
+        grader: ``grader(run_id)`` grades newly final answers; called every second while
+            answers arrive and once before the run reaches its final state.
+        backoff_base_s: first retry backoff ceiling of the scheduler.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        metrics: EvaluatorMetrics,
+        client_factory: Callable[[ModelSpec], ModelClient] | None = None,
+        grader: Callable[[str], Awaitable[None]] | None = None,
+        backoff_base_s: float = 0.5,
+    ) -> None:
+        self.db = db
+        self.metrics = metrics
+        self._factory: Callable[[ModelSpec], ModelClient] = client_factory or (
+            lambda spec: GrpcModelClient(spec, metrics)
+        )
+        self._grader = grader
+        self._backoff_base_s = backoff_base_s
+        self._active: dict[str, _Active] = {}
+        self._closing = False
+        self._create_lock = asyncio.Lock()
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Resume every run left ``running`` (process killed) or ``interrupted`` (shutdown)."""
+        for run_id in store.run_ids_in_states(self.db, ("running", "interrupted")):
+            if run_id in self._active:
+                continue
+            row = store.get_run(self.db, run_id)
+            try:
+                spec = store.get_model(self.db, row.model)
+            except NotFound:
+                spec = row.model_spec
+            await store.aset_run_state(self.db, run_id, "running", started=True)
+            limits = _limits_from_dict(row.model_info, row.params.concurrency)
+            log.info("resuming run %s (%s on %s)", run_id, row.model, row.benchmark)
+            self._launch(row, self._factory(spec), limits)
+
+    async def shutdown(self, grace_s: float = 5.0, *, mark_interrupted: bool = True) -> None:
+        """Stop scheduling, let in-flight calls finish for up to ``grace_s``, then stop.
+
+        Args:
+            grace_s: seconds to wait for in-flight calls.
+            mark_interrupted: mark the runs that were going ``interrupted`` (False leaves
+                them ``running``, exactly as a killed process would).
+        """
+        self._closing = True
+        active = dict(self._active)
+        for act in active.values():
+            if act.scheduler is not None:
+                act.scheduler.stop()
+        tasks = [a.task for a in active.values()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=max(0.0, grace_s))
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if mark_interrupted:
+            for run_id in active:
+                changed = await store.aset_run_state(
+                    self.db, run_id, "interrupted", only_from=("running",)
+                )
+                if changed:
+                    self.metrics.runs.labels("interrupted").inc()
+
+    # -- creation -------------------------------------------------------------------------
+
+    async def create_run(
+        self, model: str, benchmark: str, params: RunParams, request_id: str | None = None
+    ) -> RunRecord:
+        """Create a run after a pre-flight handshake and start it in the background.
+
+        Raises:
+            NotFound: unknown model or benchmark.
+            InvalidArgument: bad filter or parameters, or an empty subset.
+            PreflightFailed: the model failed the handshake (the message says how).
+            AlreadyExists: ``request_id`` was used for a different run.
+            ShuttingDown: the manager is shutting down.
+        """
+        if self._closing:
+            raise ShuttingDown("the evaluator is shutting down; no new runs")
+        params = normalize_params(params)
+        request_id = request_id or None
+        async with self._create_lock:
+            if request_id is not None:
+                existing = store.find_run_by_request_id(self.db, request_id)
+                if existing is not None:
+                    same = (existing.model, existing.benchmark, existing.params) == (
+                        model,
+                        benchmark,
+                        params,
+                    )
+                    if not same:
+                        raise AlreadyExists(
+                            f"request_id {request_id!r} was used for run {existing.id}"
+                            " with different parameters"
+                        )
+                    return self.get_run(existing.id)
+            spec = store.get_model(self.db, model)
+            bench = get_benchmark(self.db, benchmark)
+            flt = parse_filter(params.filter)
+            indexes = select_question_indexes(self.db, bench.id, flt)
+            indexes = sample_indexes(indexes, params.limit, params.seed)
+            if not indexes:
+                raise InvalidArgument(
+                    f"the filter {params.filter!r} selects no question of {benchmark!r}"
+                )
+            run_id = "r-" + secrets.token_hex(6)
+            salt = secrets.token_hex(16)
+            client = self._factory(spec)
+            try:
+                info = await self._preflight(client, spec, bench.id, indexes[0], salt, params)
+            except BaseException:
+                await client.close()
+                raise
+            info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
+            stamp = store.now_iso()
+            row = store.RunRow(
+                id=run_id,
+                model=spec.name,
+                benchmark_id=bench.id,
+                benchmark=bench.name,
+                benchmark_digest=bench.digest,
+                state="running",
+                params=params,
+                model_spec=spec,
+                model_info=info_dict,
+                evaluator_version=gmai_eval.__version__,
+                request_id=request_id,
+                salt=salt,
+                total=len(indexes),
+                error_message="",
+                created_at=stamp,
+                started_at=stamp,
+                finished_at="",
+            )
+            try:
+                store.insert_run(
+                    self.db, row, [(idx, opaque_question_id(salt, idx)) for idx in indexes]
+                )
+            except BaseException:
+                await client.close()
+                raise
+        self.metrics.runs.labels("started").inc()
+        self._launch(row, client, Limits.from_info(info, params.concurrency))
+        return self.get_run(run_id)
+
+    async def _preflight(
+        self,
+        client: ModelClient,
+        spec: ModelSpec,
+        benchmark_id: int,
+        idx: int,
+        salt: str,
+        params: RunParams,
+    ):  # type: ignore[no-untyped-def]
+        """Health SERVING, GetModelInfo with our protocol, one valid smoke answer."""
+        where = ", ".join(spec.endpoints)
+        try:
+            serving = await client.health()
+        except ModelCallError as exc:
+            raise PreflightFailed(f"model {spec.name!r}: health check failed: {exc}") from exc
+        if not serving:
+            raise PreflightFailed(
+                f"model {spec.name!r} at {where}: health check of {SERVICE_NAME!r} is not SERVING"
+            )
+        try:
+            info = await client.info(deadline_s=10)
+        except ModelCallError as exc:
+            raise PreflightFailed(f"model {spec.name!r}: GetModelInfo failed: {exc}") from exc
+        if info.protocol_version not in ("", PROTOCOL_VERSION):
+            raise PreflightFailed(
+                f"model {spec.name!r} speaks protocol {info.protocol_version!r};"
+                f" this evaluator needs {PROTOCOL_VERSION!r}"
+            )
+        item = (
+            await store.aload_question_items(
+                self.db, benchmark_id, [idx], lambda i: opaque_question_id(salt, f"preflight-{i}")
+            )
+        )[0]
+        req = build_request(item, parameters_struct(params.model_parameters))
+        req.request_id = f"{item.qid}-preflight"
+        limits = Limits.from_info(info, params.concurrency)
+        if limits.max_image_bytes and len(item.image) > limits.max_image_bytes:
+            log.warning("smoke question image exceeds max_image_bytes; skipping the smoke call")
+            return info
+        if limits.max_request_bytes and req.ByteSize() > limits.max_request_bytes:
+            log.warning("smoke request exceeds max_request_bytes; skipping the smoke call")
+            return info
+        try:
+            resp = await client.answer(req, deadline_s=params.deadline_s)
+            validate_response(req, resp, "")
+        except ModelCallError as exc:
+            raise PreflightFailed(f"model {spec.name!r}: smoke question failed: {exc}") from exc
+        return info
+
+    # -- driving --------------------------------------------------------------------------
+
+    def _launch(self, row: store.RunRow, client: ModelClient, limits: Limits) -> None:
+        task = asyncio.create_task(self._drive(row, client, limits), name=f"run {row.id}")
+        self._active[row.id] = _Active(task=task)
+        self.metrics.active_runs.set(len(self._active))
+
+    async def _drive(self, row: store.RunRow, client: ModelClient, limits: Limits) -> None:
+        act = self._active[row.id]
+        grading: asyncio.Task[None] | None = None
+        started = time.monotonic()
+        try:
+            counts = await store.arun_counts(self.db, row.id, row.params.extraction_era)
+            pending = await store.apending_questions(self.db, row.id)
+            act.samples.append((time.monotonic(), counts.done))
+            progress = self.metrics.run_progress.labels(row.model, row.benchmark)
+            progress.set(counts.done / row.total if row.total else 1.0)
+
+            def on_answer() -> None:
+                act.dirty = True
+                sched = act.scheduler
+                if sched is None:
+                    return
+                now = time.monotonic()
+                if not act.samples or now - act.samples[-1][0] >= 0.5:
+                    act.samples.append((now, sched.done))
+                    progress.set(sched.done / row.total if row.total else 1.0)
+
+            sched = Scheduler(
+                db=self.db,
+                run_id=row.id,
+                benchmark_id=row.benchmark_id,
+                model=row.model,
+                client=client,
+                params=row.params,
+                limits=limits,
+                total=row.total,
+                done=counts.done,
+                errors=counts.errors,
+                metrics=self.metrics,
+                on_answer=on_answer,
+                backoff_base_s=self._backoff_base_s,
+            )
+            act.scheduler = sched
+            if self._grader is not None:
+                grading = asyncio.create_task(self._grade_loop(row.id, act))
+            result = await sched.run(pending)
+            if grading is not None:
+                grading.cancel()
+                await asyncio.gather(grading, return_exceptions=True)
+                grading = None
+            if result.outcome == "stopped":
+                return
+            await self._grade(row.id)
+            if result.outcome == "completed" and sched.errors > (
+                row.params.max_error_fraction * row.total
+            ):
+                result = replace(
+                    result,
+                    outcome="failed",
+                    message=(
+                        f"{sched.errors} of {row.total} questions ended in error, more than"
+                        f" max_error_fraction {row.params.max_error_fraction:g} allows"
+                    ),
+                )
+            state = "succeeded" if result.outcome == "completed" else "failed"
+            changed = await store.aset_run_state(
+                self.db,
+                row.id,
+                state,
+                error_message=result.message,
+                finished=True,
+                only_from=("running",),
+            )
+            if changed:
+                self.metrics.runs.labels(state).inc()
+                self.metrics.run_duration.labels(row.benchmark).observe(
+                    time.monotonic() - started
+                )
+            progress.set(sched.done / row.total if row.total else 1.0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("run %s failed", row.id)
+            with contextlib.suppress(Exception):
+                await store.aset_run_state(
+                    self.db,
+                    row.id,
+                    "failed",
+                    error_message=f"internal error: {type(exc).__name__}: {exc}",
+                    finished=True,
+                    only_from=("running",),
+                )
+                self.metrics.runs.labels("failed").inc()
+        finally:
+            if grading is not None:
+                grading.cancel()
+                await asyncio.gather(grading, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await client.close()
+            if self._active.get(row.id) is act:
+                del self._active[row.id]
+            self.metrics.active_runs.set(len(self._active))
+
+    async def _grade_loop(self, run_id: str, act: _Active) -> None:
+        while True:
+            await asyncio.sleep(GRADE_INTERVAL_S)
+            if act.dirty:
+                act.dirty = False
+                await self._grade(run_id)
+
+    async def _grade(self, run_id: str) -> None:
+        if self._grader is None:
+            return
+        try:
+            await self._grader(run_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("grading run %s failed; answers are kept", run_id)
+
+    # -- control --------------------------------------------------------------------------
+
+    async def cancel_run(self, run_id: str) -> RunRecord:
+        """Cancel a running (or interrupted) run; answers recorded so far are kept.
+
+        Raises:
+            NotFound: no such run.
+            RunStateError: the run is already final.
+        """
+        row = store.get_run(self.db, run_id)
+        if row.state in FINAL_STATES:
+            raise RunStateError(f"run {run_id} is already {row.state}")
+        changed = await store.aset_run_state(
+            self.db,
+            run_id,
+            "cancelled",
+            finished=True,
+            only_from=("queued", "running", "interrupted"),
+        )
+        if not changed:
+            raise RunStateError(f"run {run_id} is already {store.get_run(self.db, run_id).state}")
+        self.metrics.runs.labels("cancelled").inc()
+        act = self._active.get(run_id)
+        if act is not None:
+            act.task.cancel()
+            await asyncio.gather(act.task, return_exceptions=True)
+        return self.get_run(run_id)
+
+    async def resume_run(self, run_id: str) -> RunRecord:
+        """Resume a failed, cancelled or interrupted run: only pending questions are asked.
+
+        Raises:
+            NotFound: no such run.
+            RunStateError: the run succeeded or is running.
+            PreflightFailed: the model fails the handshake now.
+            ShuttingDown: the manager is shutting down.
+        """
+        if self._closing:
+            raise ShuttingDown("the evaluator is shutting down; no resumes")
+        row = store.get_run(self.db, run_id)
+        if row.state not in RESUMABLE_STATES or run_id in self._active:
+            what = "still running" if row.state == "running" else f"already {row.state}"
+            raise RunStateError(f"run {run_id} is {what}; only {', '.join(RESUMABLE_STATES)} runs resume")
+        try:
+            spec = store.get_model(self.db, row.model)
+        except NotFound:
+            spec = row.model_spec
+        pending = await store.apending_questions(self.db, run_id)
+        first = pending[0].idx if pending else None
+        client = self._factory(spec)
+        try:
+            if first is None:
+                first_all = store.run_question_indexes(self.db, run_id)
+                first = first_all[0]
+            info = await self._preflight(
+                client, spec, row.benchmark_id, first, row.salt, row.params
+            )
+            info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
+            await store.aset_model_info(self.db, run_id, info_dict)
+            changed = await store.aset_run_state(
+                self.db, run_id, "running", error_message="", started=True,
+                only_from=RESUMABLE_STATES,
+            )
+            if not changed:
+                raise RunStateError(f"run {run_id} changed state during the resume")
+        except BaseException:
+            await client.close()
+            raise
+        self.metrics.runs.labels("started").inc()
+        row = replace(row, model_info=info_dict, state="running")
+        self._launch(row, client, Limits.from_info(info, row.params.concurrency))
+        return self.get_run(run_id)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord:
+        """The run with its progress.
+
+        Raises:
+            NotFound: no such run.
+        """
+        return self._record(store.get_run(self.db, run_id))
+
+    def list_runs(self, model: str = "", benchmark: str = "", limit: int = 100) -> list[RunRecord]:
+        """Runs, newest first, optionally of one model and/or benchmark."""
+        return [self._record(r) for r in store.list_runs(self.db, model, benchmark, limit)]
+
+    def _record(self, row: store.RunRow) -> RunRecord:
+        counts = store.run_counts(self.db, row.id, row.params.extraction_era)
+        rate = eta = 0.0
+        act = self._active.get(row.id)
+        if act is not None and act.scheduler is not None and act.samples:
+            t0, d0 = act.samples[0]
+            for t, d in act.samples:  # the oldest sample within the last 10 s
+                if time.monotonic() - t <= 10:
+                    t0, d0 = t, d
+                    break
+            elapsed = time.monotonic() - t0
+            if elapsed > 0.2:
+                rate = max(0.0, (counts.done - d0) / elapsed)
+            if rate > 0:
+                eta = (row.total - counts.done) / rate
+        progress = RunProgress(
+            total=row.total,
+            done=counts.done,
+            errors=counts.errors,
+            retries=counts.retries,
+            correct=counts.correct,
+            rate_per_s=rate,
+            eta_s=eta,
+        )
+        return RunRecord(
+            id=row.id,
+            model=row.model,
+            benchmark=row.benchmark,
+            benchmark_id=row.benchmark_id,
+            benchmark_digest=row.benchmark_digest,
+            state=row.state,
+            params=row.params,
+            progress=progress,
+            model_info=row.model_info,
+            evaluator_version=row.evaluator_version,
+            error_message=row.error_message,
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+        )
+
+    async def watch(self, run_id: str) -> AsyncIterator[RunRecord]:
+        """The run's current state, then each change (at most ~4 per second).
+
+        Ends once the run is final, or interrupted and not being driven here.
+
+        Raises:
+            NotFound: no such run.
+        """
+        last: RunRecord | None = None
+        while True:
+            rec = await asyncio.to_thread(self.get_run, run_id)
+            if last is None or _changed(last, rec):
+                yield rec
+                last = rec
+            if rec.state in FINAL_STATES or (
+                rec.state == "interrupted" and run_id not in self._active
+            ):
+                return
+            await asyncio.sleep(WATCH_INTERVAL_S)
+
+    def is_closing(self) -> bool:
+        """True once :meth:`shutdown` was called."""
+        return self._closing
+
+
+def _changed(a: RunRecord, b: RunRecord) -> bool:
+    pa, pb = a.progress, b.progress
+    return (a.state, pa.done, pa.errors, pa.retries, pa.correct, a.error_message) != (
+        b.state,
+        pb.done,
+        pb.errors,
+        pb.retries,
+        pb.correct,
+        b.error_message,
+    )
+

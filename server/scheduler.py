@@ -1,0 +1,495 @@
+"""Asks a run's pending questions to a model and records every attempt.
+
+The scheduler composes store -> model client -> store for one run session:
+
+* a loader task reads the pending questions with their images a window at a time (one
+  query per window) into a bounded queue, so no call waits on a per-question read;
+* ``concurrency`` worker coroutines take questions from the queue; an
+  :class:`AdaptiveLimit` (AIMD: halve on RESOURCE_EXHAUSTED, +1 after ``limit`` successes,
+  up to the configured maximum) gates how many calls are in flight;
+* every call has a deadline; UNAVAILABLE, RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED are
+  retried up to ``max_attempts`` with exponential backoff and full jitter;
+* every attempt is committed as it completes (one ``awrite`` each; the writer thread
+  groups concurrent commits); the question's last attempt has ``final = 1``;
+* a failure on one question is data; the session stops early only once the run cannot
+  stay under ``max_error_fraction`` (or clearly exceeds it after enough questions).
+
+Blinding: the wire carries an opaque, per-run question id, the question, its options, the
+rendered prompt, the image and the run's model parameters; never the row index, answer or
+taxonomy fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gmai_eval.model.v1 import model_pb2
+from google.protobuf import struct_pb2
+
+from .errors import ModelCallError, ModelOverloaded, ModelProtocolError
+from .metrics import EvaluatorMetrics
+from .model_client import ModelClient
+from .prompt import render_prompt
+from .records import RunParams
+from .store.database import Database
+from .store.runs import (
+    Attempt,
+    PendingQuestion,
+    RunItem,
+    aload_items,
+    arecord_attempt,
+)
+
+log = logging.getLogger(__name__)
+
+WINDOW = 128
+"""Questions loaded per read."""
+
+EARLY_FAIL_MIN_DONE = 100
+"""Questions that must be done before the error fraction can fail a run early."""
+
+_STATUS_NAMES = {
+    model_pb2.ANSWER_STATUS_UNSPECIFIED: "answered",
+    model_pb2.ANSWER_STATUS_ANSWERED: "answered",
+    model_pb2.ANSWER_STATUS_ABSTAINED: "abstained",
+    model_pb2.ANSWER_STATUS_REFUSED: "refused",
+    model_pb2.ANSWER_STATUS_INPUT_UNSUPPORTED: "input_unsupported",
+}
+
+
+def opaque_question_id(salt: str, idx: int | str) -> str:
+    """The id of question ``idx`` on the wire: ``q-`` + 16 hex of HMAC-SHA256(salt, str(idx))."""
+    mac = hmac.new(salt.encode(), str(idx).encode(), hashlib.sha256).hexdigest()
+    return "q-" + mac[:16]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the model advertised in GetModelInfo (0 = no limit)."""
+
+    max_image_bytes: int = 0
+    """Largest single image."""
+    max_request_bytes: int = 0
+    """Largest serialized request."""
+    min_concurrency: int = 1
+    """Floor of the adaptive limit (the model's preferred batch size)."""
+
+    @staticmethod
+    def from_info(info: model_pb2.GetModelInfoResponse, concurrency: int) -> Limits:
+        """Limits from a GetModelInfo answer, for a run of ``concurrency``."""
+        floor = max(1, min(int(info.preferred_batch_size or 1), concurrency))
+        return Limits(int(info.max_image_bytes), int(info.max_request_bytes), floor)
+
+
+class AdaptiveLimit:
+    """An AIMD concurrency limit for asyncio tasks.
+
+    Args:
+        maximum: the configured ceiling (and starting value).
+        minimum: the floor.
+        on_change: called with the new limit whenever it changes.
+    """
+
+    def __init__(
+        self, maximum: int, minimum: int = 1, on_change: Callable[[int], None] | None = None
+    ) -> None:
+        self.maximum = max(1, maximum)
+        self.minimum = max(1, min(minimum, self.maximum))
+        self.limit = self.maximum
+        self.inflight = 0
+        self._successes = 0
+        self._last_cut = -math.inf
+        self._waiters: list[asyncio.Future[None]] = []
+        self._on_change = on_change
+        if on_change is not None:
+            on_change(self.limit)
+
+    async def acquire(self) -> None:
+        """Wait for a slot."""
+        if self.inflight < self.limit and not self._waiters:
+            self.inflight += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()
+            elif fut in self._waiters:
+                self._waiters.remove(fut)
+            raise
+
+    def release(self) -> None:
+        """Give a slot back."""
+        self.inflight -= 1
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.inflight < self.limit:
+            fut = self._waiters.pop(0)
+            if not fut.done():
+                self.inflight += 1
+                fut.set_result(None)
+
+    def on_success(self) -> None:
+        """Additive increase: +1 after ``limit`` successes in a row."""
+        if self.limit >= self.maximum:
+            return
+        self._successes += 1
+        if self._successes >= self.limit:
+            self._successes = 0
+            self._set(self.limit + 1)
+
+    def on_overload(self) -> None:
+        """Multiplicative decrease: halve (at most once per 200 ms of overload signals)."""
+        now = time.monotonic()
+        self._successes = 0
+        if now - self._last_cut < 0.2:
+            return
+        self._last_cut = now
+        self._set(max(self.minimum, self.limit // 2))
+
+    def _set(self, value: int) -> None:
+        if value != self.limit:
+            self.limit = value
+            if self._on_change is not None:
+                self._on_change(value)
+            self._wake()
+
+
+def validate_response(
+    req: model_pb2.AnswerVQARequest, resp: model_pb2.AnswerVQAResponse, endpoint: str
+) -> None:
+    """Check a response against the protocol.
+
+    Raises:
+        ModelProtocolError: wrong question id, a label or scored label not among the
+            request's options, or a probability outside [0, 1].
+    """
+    if resp.question_id != req.question_id:
+        raise ModelProtocolError(
+            f"response question_id {resp.question_id!r} does not echo {req.question_id!r}",
+            code="PROTOCOL_ERROR",
+            endpoint=endpoint,
+        )
+    labels = {o.label for o in req.options}
+    for lab in resp.selected_labels:
+        if lab not in labels:
+            raise ModelProtocolError(
+                f"selected label {lab!r} is not one of the options {sorted(labels)}",
+                code="PROTOCOL_ERROR",
+                endpoint=endpoint,
+            )
+    for score in resp.option_scores:
+        if score.label not in labels:
+            raise ModelProtocolError(
+                f"option_scores label {score.label!r} is not one of the options {sorted(labels)}",
+                code="PROTOCOL_ERROR",
+                endpoint=endpoint,
+            )
+        if not 0.0 <= score.probability <= 1.0:
+            raise ModelProtocolError(
+                f"option_scores probability {score.probability!r} for {score.label!r}"
+                " is outside [0, 1]",
+                code="PROTOCOL_ERROR",
+                endpoint=endpoint,
+            )
+
+
+def parameters_struct(params: dict[str, object]) -> struct_pb2.Struct:
+    """The run's model parameters as a protobuf Struct."""
+    s = struct_pb2.Struct()
+    s.update(params)
+    return s
+
+
+def build_request(item: RunItem, parameters: struct_pb2.Struct) -> model_pb2.AnswerVQARequest:
+    """The AnswerVQA request of one question (request_id left for the attempt to set)."""
+    return model_pb2.AnswerVQARequest(
+        question_id=item.qid,
+        images=[
+            model_pb2.Image(
+                data=item.image,
+                media_type=item.media_type,
+                sha256=item.image_sha256,
+                width=item.width,
+                height=item.height,
+            )
+        ],
+        question=item.question,
+        options=[model_pb2.Option(label=lab, text=text) for lab, text in item.options],
+        prompt=render_prompt(item.question, item.options),
+        answer_format=model_pb2.ANSWER_FORMAT_SINGLE_CHOICE,
+        parameters=parameters,
+    )
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """How a scheduling session ended."""
+
+    outcome: str
+    """``completed`` (no pending question left), ``failed`` or ``stopped``."""
+    message: str = ""
+    """Why it failed."""
+
+
+class Scheduler:
+    """Asks the pending questions of one run (one session; build a new one to resume).
+
+    Args:
+        db: the database.
+        run_id: the run.
+        benchmark_id: its benchmark.
+        model: registered model name (metrics label).
+        client: the model client.
+        params: run parameters.
+        limits: what the model advertised.
+        total: questions in the run.
+        done: questions already final when the session starts.
+        errors: of those, questions whose final attempt is an error.
+        metrics: operational metrics.
+        on_answer: called after each final attempt is committed (progress, grading).
+        backoff_base_s: first retry backoff ceiling (doubles per retry).
+        backoff_max_s: backoff ceiling.
+    """
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        run_id: str,
+        benchmark_id: int,
+        model: str,
+        client: ModelClient,
+        params: RunParams,
+        limits: Limits,
+        total: int,
+        done: int,
+        errors: int,
+        metrics: EvaluatorMetrics | None = None,
+        on_answer: Callable[[], None] | None = None,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 20.0,
+    ) -> None:
+        self.db = db
+        self.run_id = run_id
+        self.benchmark_id = benchmark_id
+        self.model = model
+        self.client = client
+        self.params = params
+        self.limits = limits
+        self.total = total
+        self.done = done
+        self.errors = errors
+        self.metrics = metrics
+        self.on_answer = on_answer
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self._parameters = parameters_struct(params.model_parameters)
+        self._stopping = False
+        self._failure = ""
+        self._answer_from = getattr(client, "answer_from", None)
+        gauge = metrics.concurrency_limit.labels(model) if metrics is not None else None
+        self.limit = AdaptiveLimit(
+            params.concurrency,
+            limits.min_concurrency,
+            on_change=gauge.set if gauge is not None else None,
+        )
+
+    def stop(self) -> None:
+        """Stop taking new questions; in-flight ones finish (retries are not started)."""
+        self._stopping = True
+
+    @property
+    def _finished_early(self) -> bool:
+        return self._stopping or bool(self._failure)
+
+    async def run(self, pending: list[PendingQuestion]) -> SessionResult:
+        """Ask every pending question; return how the session ended."""
+        queue: asyncio.Queue[RunItem | None] = asyncio.Queue(maxsize=2 * WINDOW)
+        workers_n = max(1, min(self.params.concurrency, len(pending)))
+        loader = asyncio.create_task(self._load(pending, queue, workers_n))
+        workers = [asyncio.create_task(self._work(queue)) for _ in range(workers_n)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            loader.cancel()
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(loader, *workers, return_exceptions=True)
+        if self._failure:
+            return SessionResult("failed", self._failure)
+        if self._stopping:
+            return SessionResult("stopped")
+        return SessionResult("completed")
+
+    async def _load(
+        self, pending: list[PendingQuestion], queue: asyncio.Queue[RunItem | None], n: int
+    ) -> None:
+        for start in range(0, len(pending), WINDOW):
+            if self._finished_early:
+                break
+            items = await aload_items(
+                self.db, self.run_id, self.benchmark_id, pending[start : start + WINDOW]
+            )
+            for item in items:
+                await queue.put(item)
+        for _ in range(n):
+            await queue.put(None)
+
+    async def _work(self, queue: asyncio.Queue[RunItem | None]) -> None:
+        while True:
+            item = await queue.get()
+            if item is None or self._finished_early:
+                return
+            await self._ask(item)
+
+    def _too_large(self, item: RunItem, size: int) -> str:
+        lim = self.limits
+        if lim.max_image_bytes and len(item.image) > lim.max_image_bytes:
+            return (
+                f"image {item.image_sha256[:12]} is {len(item.image)} bytes, over the model's"
+                f" max_image_bytes {lim.max_image_bytes}; not sent"
+            )
+        if lim.max_request_bytes and size > lim.max_request_bytes:
+            return (
+                f"request is {size} bytes, over the model's max_request_bytes"
+                f" {lim.max_request_bytes}; not sent"
+            )
+        return ""
+
+    async def _ask(self, item: RunItem) -> None:
+        req = build_request(item, self._parameters)
+        size = req.ByteSize()
+        reason = self._too_large(item, size)
+        attempt = item.next_attempt
+        if reason:
+            await self._record(
+                Attempt(
+                    run_id=self.run_id,
+                    idx=item.idx,
+                    attempt=attempt,
+                    request_id="",
+                    outcome="error",
+                    final=True,
+                    code="INPUT_TOO_LARGE",
+                    error=reason,
+                    request_bytes=size,
+                )
+            )
+            return
+        deadline = self.params.deadline_s
+        for n in range(self.params.max_attempts):
+            req.request_id = f"{item.qid}-{attempt}"
+            endpoint = ""
+            err: ModelCallError | None = None
+            await self.limit.acquire()
+            start = time.perf_counter()
+            try:
+                if self._answer_from is not None:
+                    resp, endpoint = await self._answer_from(req, deadline_s=deadline)
+                else:
+                    resp = await self.client.answer(req, deadline_s=deadline)
+                validate_response(req, resp, endpoint)
+            except ModelCallError as exc:
+                err = exc
+            finally:
+                self.limit.release()
+            latency = time.perf_counter() - start
+            if err is None:
+                self.limit.on_success()
+                await self._record(
+                    Attempt(
+                        run_id=self.run_id,
+                        idx=item.idx,
+                        attempt=attempt,
+                        request_id=req.request_id,
+                        outcome="answered",
+                        final=True,
+                        status=_STATUS_NAMES.get(resp.status, "answered"),
+                        labels=tuple(resp.selected_labels),
+                        text=resp.text,
+                        option_scores={s.label: s.probability for s in resp.option_scores},
+                        model_version=resp.model_version,
+                        endpoint=endpoint,
+                        latency_s=latency,
+                        request_bytes=size,
+                    )
+                )
+                return
+            if isinstance(err, ModelOverloaded):
+                self.limit.on_overload()
+            last = n == self.params.max_attempts - 1
+            retry = err.retryable and not last
+            if retry and self._stopping:
+                # Shutting down: keep the question pending rather than give up on it.
+                await self._record(self._error(item, attempt, req, err, latency, size, False))
+                return
+            await self._record(self._error(item, attempt, req, err, latency, size, not retry))
+            if not retry:
+                return
+            if self.metrics is not None:
+                self.metrics.retries.labels(self.model, err.code).inc()
+            ceiling = min(self.backoff_max_s, self.backoff_base_s * (2**n))
+            await asyncio.sleep(random.uniform(0, ceiling))
+            attempt += 1
+
+    def _error(
+        self,
+        item: RunItem,
+        attempt: int,
+        req: model_pb2.AnswerVQARequest,
+        err: ModelCallError,
+        latency: float,
+        size: int,
+        final: bool,
+    ) -> Attempt:
+        return Attempt(
+            run_id=self.run_id,
+            idx=item.idx,
+            attempt=attempt,
+            request_id=req.request_id,
+            outcome="error",
+            final=final,
+            code=err.code,
+            error=str(err),
+            endpoint=err.endpoint,
+            latency_s=latency,
+            request_bytes=size,
+        )
+
+    async def _record(self, attempt: Attempt) -> None:
+        await arecord_attempt(self.db, attempt)
+        if not attempt.final:
+            return
+        self.done += 1
+        if attempt.outcome == "error":
+            self.errors += 1
+            self._check_errors()
+        if self.on_answer is not None:
+            self.on_answer()
+
+    def _check_errors(self) -> None:
+        allowed = self.params.max_error_fraction * self.total
+        if self.errors > allowed:
+            self._failure = (
+                f"{self.errors} of {self.total} questions ended in error, more than"
+                f" max_error_fraction {self.params.max_error_fraction:g} allows"
+            )
+        elif self.done >= EARLY_FAIL_MIN_DONE and self.errors > (
+            self.params.max_error_fraction * self.done
+        ) * 2:
+            self._failure = (
+                f"{self.errors} of the first {self.done} questions ended in error, twice"
+                f" the max_error_fraction {self.params.max_error_fraction:g}"
+            )

@@ -1,0 +1,247 @@
+"""Helpers for run-engine tests: a scriptable model service and a small benchmark.
+
+:class:`ScriptedModel` is a real ``grpc.aio`` ModelService (plus health) whose answer is a
+deterministic function of the question text and options (so two runs with different
+opaque ids give the same answers), with switches to misbehave on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import grpc
+import grpc.aio
+from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
+from gmai_eval.server.records import ModelSpec, SourceFile
+from gmai_eval.server.store import benchmarks as bench_store
+from gmai_eval.server.store.database import Database
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+
+SERVICE = "gmai_eval.model.v1.ModelService"
+
+TASKS = ("Disease Diagnosis", "Organ Recognition - Abdomen", "Counting")
+MODALITIES = ("CT", "MR", "X-Ray", "Fundus Photography")
+
+
+def answer_for(question: str, options: Sequence[tuple[str, str]]) -> str:
+    """The deterministic label the scripted model picks for a question."""
+    key = question + "\x00" + "\x00".join(f"{lab}={text}" for lab, text in options)
+    h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+    return options[h % len(options)][0]
+
+
+@dataclass
+class Script:
+    """How the scripted model behaves; change fields while it runs."""
+
+    delay_s: float = 0.0
+    """Sleep before answering."""
+    slow_questions: set[str] = field(default_factory=set)
+    """Question texts that sleep ``slow_delay_s`` instead."""
+    slow_delay_s: float = 0.0
+    """Delay for ``slow_questions``."""
+    fail_times: int = 0
+    """Fail the first N calls of each question (by text) with ``fail_code``."""
+    fail_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
+    """Code of the scripted failures."""
+    always_fail: set[str] = field(default_factory=set)
+    """Question texts that always fail with ``always_fail_code``."""
+    always_fail_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    """Code for ``always_fail``."""
+    exhausted_calls: int = 0
+    """The next N calls (overall) get RESOURCE_EXHAUSTED."""
+    wrong_id: bool = False
+    """Echo a wrong question_id."""
+    unknown_label: bool = False
+    """Select label "Z"."""
+    free_text: bool = False
+    """Answer with text only ("The answer is X.")."""
+    protocol_version: str = "gmai_eval.model.v1"
+    """Advertised protocol."""
+    max_image_bytes: int = 0
+    """Advertised limit."""
+    max_request_bytes: int = 0
+    """Advertised limit."""
+    preferred_batch_size: int = 0
+    """Advertised batch size."""
+
+
+class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
+    """A scriptable ModelService; counts every call.
+
+    Args:
+        script: behaviour switches.
+        name: the model name it reports.
+    """
+
+    def __init__(self, script: Script | None = None, name: str = "scripted") -> None:
+        self.script = script or Script()
+        self.name = name
+        self.calls = 0
+        self.calls_by_question: collections.Counter[str] = collections.Counter()
+        self.question_ids: list[str] = []
+        self.requests: list[model_pb2.AnswerVQARequest] = []
+        self.keep_requests = False
+        self.inflight = 0
+        self.max_inflight = 0
+
+    async def AnswerVQA(
+        self, request: model_pb2.AnswerVQARequest, context: grpc.aio.ServicerContext
+    ) -> model_pb2.AnswerVQAResponse:
+        s = self.script
+        self.calls += 1
+        self.calls_by_question[request.question] += 1
+        self.question_ids.append(request.question_id)
+        if self.keep_requests:
+            self.requests.append(request)
+        self.inflight += 1
+        self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            if s.exhausted_calls > 0:
+                s.exhausted_calls -= 1
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full")
+            if request.question in s.always_fail:
+                await context.abort(s.always_fail_code, "scripted failure")
+            if self.calls_by_question[request.question] <= s.fail_times:
+                await context.abort(s.fail_code, "scripted transient failure")
+            delay = s.slow_delay_s if request.question in s.slow_questions else s.delay_s
+            if delay:
+                await asyncio.sleep(delay)
+            options = [(o.label, o.text) for o in request.options]
+            label = answer_for(request.question, options)
+            resp = model_pb2.AnswerVQAResponse(
+                question_id="q-wrong" if s.wrong_id else request.question_id,
+                status=model_pb2.ANSWER_STATUS_ANSWERED,
+                model_version="1.0",
+                request_id=request.request_id,
+            )
+            if s.free_text:
+                resp.text = f"The answer is {label}."
+            else:
+                resp.selected_labels.append("Z" if s.unknown_label else label)
+            return resp
+        finally:
+            self.inflight -= 1
+
+    async def GetModelInfo(
+        self, request: model_pb2.GetModelInfoRequest, context: grpc.aio.ServicerContext
+    ) -> model_pb2.GetModelInfoResponse:
+        s = self.script
+        return model_pb2.GetModelInfoResponse(
+            name=self.name,
+            version="1.0",
+            protocol_version=s.protocol_version,
+            max_image_bytes=s.max_image_bytes,
+            max_request_bytes=s.max_request_bytes,
+            preferred_batch_size=s.preferred_batch_size,
+            capabilities=["free_text"] if s.free_text else [],
+        )
+
+
+@dataclass
+class ModelServer:
+    """A running scripted model server."""
+
+    model: ScriptedModel
+    server: grpc.aio.Server
+    health: health_aio.HealthServicer
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        """``127.0.0.1:<port>``."""
+        return f"127.0.0.1:{self.port}"
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop serving."""
+        await self.server.stop(grace)
+
+
+async def start_model_server(
+    model: ScriptedModel | None = None, port: int = 0, serving: bool = True
+) -> ModelServer:
+    """Start a scripted model on 127.0.0.1 (``port`` 0 picks a free one)."""
+    model = model or ScriptedModel()
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+    model_pb2_grpc.add_ModelServiceServicer_to_server(model, server)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    assert bound, f"cannot bind 127.0.0.1:{port}"
+    await server.start()
+    status = (
+        health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    )
+    for key in (SERVICE, ""):
+        await health.set(key, status)
+    return ModelServer(model, server, health, bound)
+
+
+def spec_for(name: str, *servers: ModelServer) -> ModelSpec:
+    """A model spec pointing at ``servers``."""
+    return ModelSpec(name=name, endpoints=tuple(s.endpoint for s in servers))
+
+
+def build_benchmark(
+    db: Database,
+    name: str = "bench",
+    n: int = 40,
+    *,
+    image_bytes: int = 64,
+    big_images: Sequence[int] = (),
+    big_image_bytes: int = 0,
+) -> list[int]:
+    """Write a ready benchmark of ``n`` questions through the benchmark store.
+
+    Args:
+        db: the database.
+        name: benchmark name.
+        n: questions (indexes 1000..1000+n-1).
+        image_bytes: size of each (fake PNG) image; every question has its own image.
+        big_images: positions (0-based) whose image has ``big_image_bytes`` instead.
+        big_image_bytes: size of those images.
+
+    Returns:
+        The question indexes.
+    """
+    bid = bench_store.begin_import(db, name, "VAL")
+    images, questions = [], []
+    for i in range(n):
+        size = big_image_bytes if i in big_images else image_bytes
+        seed = hashlib.sha256(f"{name}/{i}".encode()).digest()
+        data = b"\x89PNG\r\n\x1a\n" + (seed * (size // 32 + 1))[: max(0, size - 8)]
+        sha = hashlib.sha256(data).hexdigest()
+        images.append(bench_store.ImageRow(sha, "image/png", 16, 16, "RGB", data))
+        n_opts = 2 + i % 4
+        opts = tuple(f"option {j} of question {i}" if j < n_opts else "" for j in range(5))
+        questions.append(
+            bench_store.QuestionRow(
+                idx=1000 + i,
+                question=f"Question {i}: which finding is shown?",
+                options=opts,  # type: ignore[arg-type]
+                answer="ABCDE"[i % n_opts],
+                answer_source="answer",
+                category=opts[i % n_opts],
+                clinical_task=TASKS[i % len(TASKS)],
+                department="Radiology",
+                granularity="Image level",
+                modality=MODALITIES[i % len(MODALITIES)],
+                original_task="CLS",
+                image_path=f"{i}.png",
+                image_sha256=sha,
+                source_file=f"{name}.tsv",
+                source_row=i + 1,
+                extra={},
+            )
+        )
+    db.write(lambda d: bench_store.write_batch(d, bid, images, questions))
+    digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
+    bench_store.finish_import(
+        db, bid, digest, "VAL", [SourceFile(f"{name}.tsv", digest, n, 1)], []
+    )
+    return [q.idx for q in questions]
