@@ -62,8 +62,9 @@ _CODES: tuple[tuple[type[EvalError], grpc.StatusCode], ...] = (
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
 )
 
-_MAX_DETAILS = 16 * 1024
-"""Longest status message sent (status details travel in a header; keep them small)."""
+_MAX_DETAILS = 6000
+"""Longest status message sent: details travel in a trailer, and clients refuse metadata
+over 8 KiB by default (``grpc.max_metadata_size``), which would hide the real error."""
 
 
 def status_for(exc: BaseException) -> grpc.StatusCode:

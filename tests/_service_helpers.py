@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
 import os
 import queue
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import HealthServicer
 
 from tests._data_helpers import make_row, write_tsv
 
@@ -273,3 +278,59 @@ def bearer(token: str) -> Sequence[tuple[str, str]]:
 def wait_channel_ready(channel: grpc.Channel, timeout: float = 10) -> None:
     """Block until ``channel`` connects (raises grpc.FutureTimeoutError otherwise)."""
     grpc.channel_ready_future(channel).result(timeout=timeout)
+
+
+# --- a deterministic model service ----------------------------------------------------
+
+
+class DeterministicModel(model_pb2_grpc.ModelServiceServicer):
+    """Answers from the image bytes alone, so two runs of the same questions agree.
+
+    The chosen label is ``options[sha256(image bytes)[0] % len(options)]``; run-specific
+    fields (question ids, request ids) play no part. ``delay_s`` slows every answer.
+    """
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def AnswerVQA(self, request: model_pb2.AnswerVQARequest, context: grpc.ServicerContext) -> model_pb2.AnswerVQAResponse:
+        with self._lock:
+            self.calls += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        digest = hashlib.sha256(b"".join(img.data for img in request.images)).digest()
+        labels = [o.label for o in request.options]
+        label = labels[digest[0] % len(labels)] if labels else "A"
+        return model_pb2.AnswerVQAResponse(
+            question_id=request.question_id,
+            request_id=request.request_id,
+            status=model_pb2.ANSWER_STATUS_ANSWERED,
+            selected_labels=[label],
+            model_version="det-1",
+        )
+
+    def GetModelInfo(self, request: model_pb2.GetModelInfoRequest, context: grpc.ServicerContext) -> model_pb2.GetModelInfoResponse:
+        return model_pb2.GetModelInfoResponse(
+            name="deterministic", version="det-1", protocol_version="gmai_eval.model.v1",
+            supported_media_types=["image/png", "image/jpeg"],
+        )
+
+
+@contextmanager
+def model_service(delay_s: float = 0.0, workers: int = 16) -> Iterator[tuple[str, DeterministicModel]]:
+    """A :class:`DeterministicModel` on a thread-pool gRPC server at 127.0.0.1:<free port>."""
+    servicer = DeterministicModel(delay_s)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
+    model_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
+    health = HealthServicer()
+    health.set("", health_pb2.HealthCheckResponse.SERVING)
+    health.set("gmai_eval.model.v1.ModelService", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", servicer
+    finally:
+        server.stop(0).wait(10)

@@ -1,0 +1,308 @@
+"""EvaluatorService over real channels: status-code mapping, uploads, models, health, limits."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
+from gmai_eval.server import convert
+from gmai_eval.server.errors import (
+    AlreadyExists,
+    Defect,
+    EvalError,
+    FailedPrecondition,
+    ImportDefects,
+    InvalidArgument,
+    ModelUnavailable,
+    NotFound,
+    PermissionDenied,
+    PreflightFailed,
+    RunStateError,
+    ShuttingDown,
+    StoreError,
+    Unauthenticated,
+)
+from gmai_eval.server.records import RunParams
+from gmai_eval.server.service_errors import ErrorMappingInterceptor, status_for
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from tests._service_helpers import ServeProcess, running_server, write_benchmark_tsv
+
+SERVICE = "gmai_eval.evaluator.v1.EvaluatorService"
+
+# --- the error mapping, through a real aio server -------------------------------------
+
+CASES: list[tuple[Exception, grpc.StatusCode]] = [
+    (InvalidArgument("bad filter"), grpc.StatusCode.INVALID_ARGUMENT),
+    (ImportDefects([Defect("a.tsv", 3, "answer", "not a label")]), grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound("no run r-x"), grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists("taken"), grpc.StatusCode.ALREADY_EXISTS),
+    (FailedPrecondition("wrong state"), grpc.StatusCode.FAILED_PRECONDITION),
+    (RunStateError("already final"), grpc.StatusCode.FAILED_PRECONDITION),
+    (PreflightFailed("model unhealthy"), grpc.StatusCode.FAILED_PRECONDITION),
+    (Unauthenticated("no token"), grpc.StatusCode.UNAUTHENTICATED),
+    (PermissionDenied("read-only"), grpc.StatusCode.PERMISSION_DENIED),
+    (StoreError("database is locked"), grpc.StatusCode.UNAVAILABLE),
+    (ShuttingDown("draining"), grpc.StatusCode.UNAVAILABLE),
+    (ModelUnavailable("model down"), grpc.StatusCode.INTERNAL),
+    (EvalError("something"), grpc.StatusCode.INTERNAL),
+    (ZeroDivisionError("division by zero"), grpc.StatusCode.INTERNAL),
+]
+
+
+class _Raising(pb_grpc.EvaluatorServiceServicer):
+    """Raises the exception named by the request id (unary) or after one event (stream)."""
+
+    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
+        raise CASES[int(request.id)][0]
+
+    async def WatchRun(
+        self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.WatchRunResponse]:
+        yield pb.WatchRunResponse(run=pb.Run(id="first"))
+        raise CASES[int(request.id)][0]
+
+    async def ImportBenchmark(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        async for _ in request_iterator:
+            pass
+        raise CASES[int(dict(context.invocation_metadata())["case"])][0]
+
+
+@pytest.fixture
+async def raising_stub() -> AsyncIterator[pb_grpc.EvaluatorServiceStub]:
+    server = grpc.aio.server(interceptors=[ErrorMappingInterceptor()])
+    pb_grpc.add_EvaluatorServiceServicer_to_server(_Raising(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield pb_grpc.EvaluatorServiceStub(channel)
+    await server.stop(0)
+
+
+@pytest.mark.parametrize("case", range(len(CASES)), ids=[type(e).__name__ for e, _ in CASES])
+async def test_each_error_class_maps_to_its_code_on_unary_stream_and_upload(
+    raising_stub: pb_grpc.EvaluatorServiceStub, case: int
+) -> None:
+    exc, code = CASES[case]
+    assert status_for(exc) is code
+    with pytest.raises(grpc.aio.AioRpcError) as unary:
+        await raising_stub.GetRun(pb.GetRunRequest(id=str(case)))
+    assert unary.value.code() is code
+    if isinstance(exc, EvalError):
+        assert str(exc).splitlines()[0] in unary.value.details()
+    else:
+        assert "ZeroDivisionError" in unary.value.details()
+
+    events = []
+    with pytest.raises(grpc.aio.AioRpcError) as stream:
+        async for event in raising_stub.WatchRun(pb.WatchRunRequest(id=str(case))):
+            events.append(event.run.id)
+    assert events == ["first"]
+    assert stream.value.code() is code
+
+    async def upload() -> AsyncIterator[pb.ImportBenchmarkRequest]:
+        yield pb.ImportBenchmarkRequest(header=pb.ImportHeader(name="x", file_names=["a.tsv"]))
+
+    with pytest.raises(grpc.aio.AioRpcError) as client_stream:
+        await raising_stub.ImportBenchmark(upload(), metadata=(("case", str(case)),))
+    assert client_stream.value.code() is code
+
+
+def test_import_defects_message_names_file_row_and_column() -> None:
+    exc = ImportDefects([Defect("val.tsv", 7, "answer", "'Z' is not an option")])
+    assert "val.tsv, row 7, column 'answer'" in str(exc)
+
+
+# --- pure conversions -----------------------------------------------------------------
+
+
+def test_run_parameters_zero_values_take_defaults_and_json_is_checked() -> None:
+    params = convert.run_params_from_proto(pb.RunParameters(limit=5, seed=3))
+    assert params == RunParams(limit=5, seed=3)
+    params = convert.run_params_from_proto(
+        pb.RunParameters(concurrency=2, deadline_seconds=1.5, model_parameters_json='{"temperature": 0}')
+    )
+    assert (params.concurrency, params.deadline_s, params.model_parameters) == (2, 1.5, {"temperature": 0})
+    back = convert.run_params_to_proto(params)
+    assert json.loads(back.model_parameters_json) == {"temperature": 0}
+    with pytest.raises(InvalidArgument, match="JSON object"):
+        convert.run_params_from_proto(pb.RunParameters(model_parameters_json="[1, 2]"))
+    with pytest.raises(InvalidArgument, match="not valid JSON"):
+        convert.run_params_from_proto(pb.RunParameters(model_parameters_json="{"))
+
+
+def test_timestamps_from_iso_strings() -> None:
+    ts = convert.timestamp("2026-11-28T17:00:00+00:00")
+    assert ts is not None and ts.seconds == 1795885200
+    naive = convert.timestamp("2026-11-28T17:00:00")
+    assert naive is not None and naive.seconds == ts.seconds
+    assert convert.timestamp("") is None
+
+
+# --- a real `gmai-eval serve` ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    root = tmp_path_factory.mktemp("svc")
+    with running_server(root / "eval.db") as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def stub(server: ServeProcess) -> Iterator[pb_grpc.EvaluatorServiceStub]:
+    with grpc.insecure_channel(server.target) as channel:
+        yield pb_grpc.EvaluatorServiceStub(channel)
+
+
+def _code(fn, request) -> grpc.StatusCode:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as err:
+        fn(request, timeout=30)
+    return err.value.code()  # type: ignore[attr-defined,no-any-return]
+
+
+def _upload(stub: pb_grpc.EvaluatorServiceStub, name: str, files: list[Path], strict: bool = False, chunk: int = 4096) -> pb.ImportBenchmarkResponse:
+    def messages() -> Iterator[pb.ImportBenchmarkRequest]:
+        yield pb.ImportBenchmarkRequest(
+            header=pb.ImportHeader(name=name, strict=strict, file_names=[f.name for f in files])
+        )
+        for f in files:
+            data = f.read_bytes()
+            for i in range(0, len(data), chunk):
+                yield pb.ImportBenchmarkRequest(chunk=pb.FileChunk(file_name=f.name, data=data[i : i + chunk]))
+
+    return stub.ImportBenchmark(messages(), timeout=60)
+
+
+def test_not_found_codes(stub: pb_grpc.EvaluatorServiceStub) -> None:
+    assert _code(stub.GetRun, pb.GetRunRequest(id="r-000000000000")) is grpc.StatusCode.NOT_FOUND
+    assert _code(stub.GetBenchmark, pb.GetBenchmarkRequest(name="nope")) is grpc.StatusCode.NOT_FOUND
+    assert _code(stub.CancelRun, pb.CancelRunRequest(id="r-000000000000")) is grpc.StatusCode.NOT_FOUND
+    assert _code(stub.ResumeRun, pb.ResumeRunRequest(id="r-000000000000")) is grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as err:
+        list(stub.WatchRun(pb.WatchRunRequest(id="r-000000000000"), timeout=30))
+    assert err.value.code() is grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+
+
+def test_upload_get_and_list_benchmark(stub: pb_grpc.EvaluatorServiceStub, tmp_path: Path) -> None:
+    tsv = write_benchmark_tsv(tmp_path / "GMAI_mm_bench_VAL.tsv", n=12)
+    first = _upload(stub, "svc-bench", [tsv])
+    assert not first.already_imported
+    assert first.imported_rows == 12 and first.skipped_rows == 0
+    assert first.benchmark.question_count == 12
+    assert first.benchmark.source_files[0].name == "GMAI_mm_bench_VAL.tsv"
+    assert first.benchmark.source_files[0].size_bytes == tsv.stat().st_size
+
+    again = _upload(stub, "svc-bench", [tsv])
+    assert again.already_imported and again.benchmark.digest == first.benchmark.digest
+
+    names = [b.name for b in stub.ListBenchmarks(pb.ListBenchmarksRequest(), timeout=10).benchmarks]
+    assert "svc-bench" in names
+
+    got = stub.GetBenchmark(pb.GetBenchmarkRequest(name="svc-bench"), timeout=10)
+    assert got.selected_count == 12 and got.nodes
+    some = stub.GetBenchmark(pb.GetBenchmarkRequest(name="svc-bench", filter="department=Ophthalmology"), timeout=10)
+    assert some.selected_count == 6
+
+    bad = _code(stub.GetBenchmark, pb.GetBenchmarkRequest(name="svc-bench", filter="colour=blue"))
+    assert bad is grpc.StatusCode.INVALID_ARGUMENT
+
+    other = write_benchmark_tsv(tmp_path / "other.tsv", n=4)
+    with pytest.raises(grpc.RpcError) as err:
+        _upload(stub, "svc-bench", [other])
+    assert err.value.code() is grpc.StatusCode.ALREADY_EXISTS  # type: ignore[attr-defined]
+    assert list(tmp_path.parent.glob("**/.gmai-upload-*")) == []
+
+
+def test_upload_protocol_errors(stub: pb_grpc.EvaluatorServiceStub, tmp_path: Path) -> None:
+    def chunk_first() -> Iterator[pb.ImportBenchmarkRequest]:
+        yield pb.ImportBenchmarkRequest(chunk=pb.FileChunk(file_name="a.tsv", data=b"x"))
+
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ImportBenchmark(chunk_first(), timeout=10)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "first message must carry the header" in err.value.details()  # type: ignore[attr-defined]
+
+    def unknown_file() -> Iterator[pb.ImportBenchmarkRequest]:
+        yield pb.ImportBenchmarkRequest(header=pb.ImportHeader(name="u", file_names=["a.tsv"]))
+        yield pb.ImportBenchmarkRequest(chunk=pb.FileChunk(file_name="b.tsv", data=b"x"))
+
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ImportBenchmark(unknown_file(), timeout=10)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "'b.tsv'" in err.value.details()  # type: ignore[attr-defined]
+
+
+def test_strict_upload_with_a_bad_row_names_file_and_row(stub: pb_grpc.EvaluatorServiceStub, tmp_path: Path) -> None:
+    tsv = write_benchmark_tsv(tmp_path / "bad.tsv", n=6)
+    lines = tsv.read_text().splitlines()
+    cells = lines[3].split("\t")
+    cells[0] = "not-a-number"
+    lines[3] = "\t".join(cells)
+    tsv.write_text("\n".join(lines) + "\n")
+    with pytest.raises(grpc.RpcError) as err:
+        _upload(stub, "strict-bench", [tsv], strict=True)
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "bad.tsv, row 3" in err.value.details()  # type: ignore[attr-defined]
+    assert _code(stub.GetBenchmark, pb.GetBenchmarkRequest(name="strict-bench")) is grpc.StatusCode.NOT_FOUND
+
+
+def test_models_register_replace_and_list(stub: pb_grpc.EvaluatorServiceStub) -> None:
+    no_endpoint = pb.RegisterModelRequest(model=pb.Model(name="m"))
+    assert _code(stub.RegisterModel, no_endpoint) is grpc.StatusCode.INVALID_ARGUMENT
+    req = pb.RegisterModelRequest(
+        model=pb.Model(
+            name="svc-model", endpoints=["127.0.0.1:1", "127.0.0.1:2"], version="v1",
+            tls=pb.TlsConfig(ca_file="/etc/ca.pem", server_name="model.local"),
+        )
+    )
+    stored = stub.RegisterModel(req, timeout=10).model
+    assert list(stored.endpoints) == ["127.0.0.1:1", "127.0.0.1:2"]
+    assert stored.tls.ca_file == "/etc/ca.pem" and stored.tls.server_name == "model.local"
+    assert stored.HasField("updated_time")
+    req.model.version = "v2"
+    stub.RegisterModel(req, timeout=10)
+    models = {m.name: m for m in stub.ListModels(pb.ListModelsRequest(), timeout=10).models}
+    assert models["svc-model"].version == "v2"
+
+
+def test_create_run_for_unknown_model_or_benchmark_is_not_found(stub: pb_grpc.EvaluatorServiceStub) -> None:
+    req = pb.CreateRunRequest(model="no-such-model", benchmark="no-such-bench")
+    assert _code(stub.CreateRun, req) is grpc.StatusCode.NOT_FOUND
+    assert _code(stub.CreateRun, pb.CreateRunRequest(benchmark="x")) is grpc.StatusCode.INVALID_ARGUMENT
+    bad_json = pb.CreateRunRequest(model="a", benchmark="b", parameters=pb.RunParameters(model_parameters_json="{"))
+    assert _code(stub.CreateRun, bad_json) is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_health_keys_and_reflection(server: ServeProcess) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for key in ("", SERVICE):
+            resp = health.Check(health_pb2.HealthCheckRequest(service=key), timeout=10)
+            assert resp.status == health_pb2.HealthCheckResponse.SERVING
+        refl = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = list(refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10))
+        services = {s.name for s in answers[0].list_services_response.service}
+        assert {SERVICE, "grpc.health.v1.Health"} <= services
+
+
+def test_message_limit_is_16_mib(server: ServeProcess) -> None:
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.EvaluatorServiceStub(channel)
+        assert _code(stub.GetRun, pb.GetRunRequest(id="x" * (17 * 1024 * 1024))) is grpc.StatusCode.RESOURCE_EXHAUSTED
+        # Just under the limit gets through to the service.
+        assert _code(stub.GetRun, pb.GetRunRequest(id="x" * (15 * 1024 * 1024))) is grpc.StatusCode.NOT_FOUND
+
+
+def test_metrics_port_serves_prometheus_text(server: ServeProcess) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    assert "gmai_eval_active_runs" in text
