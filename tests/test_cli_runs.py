@@ -1,0 +1,171 @@
+"""The runs-area CLI end to end: a real evaluator subprocess, a real model service, the CLI."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+from gmai_eval.clients.cli.main import cli
+from gmai_eval.clients.cli.runs import EXIT_RUN_NOT_SUCCEEDED
+
+from tests._service_helpers import (
+    ADMIN_TOKEN,
+    READ_TOKEN,
+    DeterministicModel,
+    Pki,
+    ServeProcess,
+    make_pki,
+    model_service,
+    running_server,
+    write_benchmark_tsv,
+)
+
+RUN_ID = re.compile(r"^r-[0-9a-f]{12}$", re.M)
+OUR_COMMANDS = ("serve", "models", "models add", "models list", "run", "runs", "watch", "cancel", "resume", "upload")
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(args), env=env, catch_exceptions=False)
+
+
+@pytest.mark.parametrize("command", OUR_COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = invoke(*command.split(), "--help")
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    group = cli
+    for part in command.split():
+        group = group.commands[part]  # type: ignore[attr-defined]
+    assert isinstance(group, click.Command) and (group.help or "").strip()
+    if command not in ("serve", "models"):
+        assert "--server" in result.output and "--token" in result.output
+
+
+@pytest.fixture(scope="module")
+def model() -> Iterator[tuple[str, DeterministicModel]]:
+    with model_service(delay_s=0.0) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="module")
+def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    with running_server(tmp_path_factory.mktemp("cli") / "eval.db") as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def prepared(evaluator: ServeProcess, model: tuple[str, DeterministicModel], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Upload a 24-question benchmark and register the model through the CLI."""
+    tsv = write_benchmark_tsv(tmp_path_factory.mktemp("tsv") / "GMAI_mm_bench_VAL.tsv", n=24)
+    up = invoke("upload", "--server", evaluator.target, "--name", "cli-bench", str(tsv))
+    assert up.exit_code == 0, up.output
+    assert "imported 24 rows, skipped 0" in up.stdout
+    again = invoke("upload", "--server", evaluator.target, "--name", "cli-bench", str(tsv))
+    assert "already imported" in again.stdout
+    add = invoke("models", "add", "det", "--server", evaluator.target, "--endpoint", model[0], "--version", "det-1")
+    assert add.exit_code == 0, add.output
+    assert f"registered det: {model[0]}" in add.stdout
+    return evaluator.target
+
+
+def test_run_wait_end_to_end(prepared: str) -> None:
+    listed = invoke("models", "list", "--server", prepared)
+    assert listed.exit_code == 0 and listed.stdout.startswith("det\t")
+
+    result = invoke("run", "--server", prepared, "--model", "det", "--benchmark", "cli-bench", "--concurrency", "4", "--wait")
+    assert result.exit_code == 0, result.output
+    run_id = result.stdout.strip()
+    assert RUN_ID.match(run_id)
+    assert "24/24" in result.stderr and "succeeded" in result.stderr and "\r" in result.stderr
+
+    runs = invoke("runs", env={"GMAI_EVAL_SERVER": prepared})
+    line = next(ln for ln in runs.stdout.splitlines() if ln.startswith(run_id))
+    assert "\tsucceeded\tdet\tcli-bench\t24/24\terrors=0" in line
+
+    watched = invoke("watch", run_id, "--server", prepared)
+    assert watched.exit_code == 0 and "24/24" in watched.stderr
+
+
+def test_subset_run_with_filter_limit_and_seed(prepared: str) -> None:
+    result = invoke(
+        "run", "--server", prepared, "--model", "det", "--benchmark", "cli-bench",
+        "--where", "department=Ophthalmology", "--limit", "5", "--seed", "7", "--era", "2025-08", "--wait",
+    )
+    assert result.exit_code == 0, result.output
+    assert "5/5" in result.stderr
+
+
+def test_cancel_then_resume(prepared: str, model: tuple[str, DeterministicModel]) -> None:
+    model[1].delay_s = 0.2
+    try:
+        started = invoke("run", "--server", prepared, "--model", "det", "--benchmark", "cli-bench", "--concurrency", "1")
+        assert started.exit_code == 0, started.output
+        run_id = started.stdout.strip()
+        time.sleep(0.5)
+        cancelled = invoke("cancel", run_id, "--server", prepared)
+        assert cancelled.exit_code == 0, cancelled.output
+        assert cancelled.stdout.strip() == f"{run_id} cancelled"
+        watched = invoke("watch", run_id, "--server", prepared)
+        assert watched.exit_code == EXIT_RUN_NOT_SUCCEEDED
+        assert f"run {run_id} cancelled" in watched.stderr
+        model[1].delay_s = 0.0
+        resumed = invoke("resume", run_id, "--server", prepared, "--wait")
+        assert resumed.exit_code == 0, resumed.output
+        assert "24/24" in resumed.stderr
+    finally:
+        model[1].delay_s = 0.0
+
+
+def test_errors_are_one_clean_line(prepared: str, tmp_path: Path) -> None:
+    missing = invoke("watch", "r-000000000000", "--server", prepared)
+    assert missing.exit_code == 1
+    assert missing.output.startswith("Error: NOT_FOUND:") and "Traceback" not in missing.output
+
+    finished = invoke("runs", "--server", prepared, "--limit", "1").stdout.split("\t")[0]
+    again = invoke("cancel", finished, "--server", prepared)
+    assert again.exit_code == 1 and again.output.startswith("Error: FAILED_PRECONDITION:")
+
+    no_model = invoke("run", "--server", prepared, "--model", "nope", "--benchmark", "cli-bench")
+    assert no_model.exit_code == 1 and no_model.output.startswith("Error: NOT_FOUND:")
+
+    bad = invoke("models", "add", "x", "--server", prepared, "--endpoint", " , ")
+    assert bad.exit_code == 1 and bad.output.startswith("Error: INVALID_ARGUMENT:")
+
+    down = invoke("runs", "--server", "127.0.0.1:1")
+    assert down.exit_code == 1 and down.output.startswith("Error: UNAVAILABLE:")
+    assert len(down.output.strip().splitlines()) == 1
+
+
+# --- the CLI over mTLS with tokens ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def secure(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Iterator[ServeProcess]:
+    args = ("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key), "--tls-client-ca", str(pki.ca))
+    env = {"GMAI_EVAL_ADMIN_TOKEN": ADMIN_TOKEN, "GMAI_EVAL_READ_TOKEN": READ_TOKEN}
+    with running_server(tmp_path_factory.mktemp("secure") / "eval.db", *args, env=env) as proc:
+        yield proc
+
+
+def test_cli_over_mtls_with_tokens(secure: ServeProcess, pki: Pki) -> None:
+    tls = ["--server", f"localhost:{secure.port}", "--ca", str(pki.ca), "--cert", str(pki.client_cert), "--key", str(pki.client_key)]
+    ok = invoke("runs", *tls, env={"GMAI_EVAL_TOKEN": READ_TOKEN})
+    assert ok.exit_code == 0, ok.output
+    denied = invoke("models", "add", "m", "--endpoint", "127.0.0.1:1", *tls, "--token", READ_TOKEN)
+    assert denied.exit_code == 1 and denied.output.startswith("Error: PERMISSION_DENIED:")
+    anonymous = invoke("runs", *tls)
+    assert anonymous.exit_code == 1 and anonymous.output.startswith("Error: UNAUTHENTICATED:")
+    admin = invoke("models", "add", "m", "--endpoint", "127.0.0.1:1", *tls, "--token", ADMIN_TOKEN)
+    assert admin.exit_code == 0, admin.output
+    no_cert = invoke("runs", "--server", f"localhost:{secure.port}", "--ca", str(pki.ca), "--token", ADMIN_TOKEN)
+    assert no_cert.exit_code == 1 and no_cert.output.startswith("Error: UNAVAILABLE:")
