@@ -9,7 +9,7 @@ def _initial(db: sqlite_utils.Database) -> None:
     db.executescript(
         """
         CREATE TABLE benchmarks (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids of deleted (failed) imports are never reused
             name TEXT NOT NULL UNIQUE,
             digest TEXT NOT NULL,
             layout TEXT NOT NULL,              -- VAL | TEST
