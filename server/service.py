@@ -29,6 +29,8 @@ from .store.database import Database
 from .taxonomy import parse_filter
 from .tsv_import import import_tsv_files
 
+_FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
 MAX_UPLOAD_FILES = 64
 """Most files one ImportBenchmark upload may carry."""
 
@@ -182,7 +184,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         async for run in self._runs.watch(request.id):
             last = run
             yield pb.WatchRunResponse(run=convert.run_to_proto(run))
-        if last is not None and last.state == "interrupted" and self.draining:
+        if self.draining and (last is None or last.state not in _FINAL_STATES):
             raise ShuttingDown(f"run {request.id} was interrupted by an evaluator shutdown; watch again")
 
     async def CancelRun(
