@@ -181,7 +181,8 @@ class _Counts:
             raise InvalidArgument(f"unknown verdict {verdict!r}")
 
 
-def _paths(it: Item) -> Iterable[tuple[str, tuple[str, ...]]]:
+def node_keys(it: Item) -> Iterable[tuple[str, tuple[str, ...]]]:
+    """Every (dimension, path) node that question ``it`` counts in."""
     dept = it.department or NA_DEPARTMENT
     yield "overall", ()
     yield "task", (it.task,)
@@ -197,7 +198,8 @@ def _paths(it: Item) -> Iterable[tuple[str, tuple[str, ...]]]:
     yield "tree", ("granularity", it.granularity, it.modality)
 
 
-def _sort_key(key: tuple[str, tuple[str, ...]]) -> tuple[object, ...]:
+def node_sort_key(key: tuple[str, tuple[str, ...]]) -> tuple[object, ...]:
+    """Report order of a (dimension, path) node: dimension, paper order, then names."""
     dim, path = key
     if dim == "tree":
         subject = ("task", "department", "granularity").index(path[0])
@@ -224,10 +226,10 @@ def aggregate(items: Iterable[Item]) -> tuple[tuple[NodeScore, ...], dict[str, f
         if it.verdict == "unscored":
             unscored += 1
             continue
-        for key in _paths(it):
+        for key in node_keys(it):
             counts[key].add(it.verdict)
     nodes = []
-    for key in sorted(counts, key=_sort_key):
+    for key in sorted(counts, key=node_sort_key):
         dim, path = key
         c = counts[key]
         abbr = _abbreviation(path[0], path[1]) if dim == "tree" and len(path) == 2 else (

@@ -1,0 +1,319 @@
+"""VLMEvalKit's file layouts: prediction files and group accuracy CSVs, both ways.
+
+**Export.** A run becomes a prediction file exactly as VLMEvalKit writes one (without the
+``image`` column): ``index, question, A..E, answer, category, clinical VQA task,
+department, perceptual granularity, modality, original task, image_path, prediction``,
+plus the three group accuracy CSVs that its ``report_acc_by_groups`` writes next to it.
+``prediction`` is chosen so that VLMEvalKit, run on the file with exact matching and the
+same era, gives our verdicts:
+
+- typed labels -> the labels joined by ``,`` (one label is just the letter);
+- free text -> the text verbatim;
+- refused / abstained / input_unsupported -> ``Cannot determine the answer`` (its ``Z``);
+- an error -> ``Failed to obtain answer via API`` (never matched, scored wrong).
+
+Questions without a final answer are left out (VLMEvalKit scores the rows given).
+
+**Group CSVs.** Columns ``split``, ``Overall``, then one column per group value sorted
+alphabetically; one row ``none``; fractions as Python/pandas print floats. Parity quirk
+kept on purpose: the empty department becomes a column ``None`` whose value is always
+empty (NaN), as VLMEvalKit writes it; our own reports show that node as ``N/A``.
+
+**Import** (``score-file``). A VLMEvalKit prediction file becomes a succeeded run: column
+names are lower-cased except single upper-case letters, ``index`` and ``prediction`` are
+required, every index must exist in the benchmark (else an error naming the row), and a
+missing prediction is the string ``nan``. Options and answers come from the benchmark.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InvalidArgument
+from .extraction import check_era
+from .records import OPTION_LABELS
+from .store import Database
+from .store import grades as store
+from .verdicts import NON_ANSWER_STATUSES, Recorded
+
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    "index", "question", *OPTION_LABELS, "answer", "category", "clinical VQA task", "department",
+    "perceptual granularity", "modality", "original task", "image_path", "prediction",
+)
+"""Columns of an exported prediction file, in order."""
+
+GROUP_COLUMNS: tuple[str, ...] = ("clinical vqa task", "department", "perceptual granularity")
+"""The lower-cased columns VLMEvalKit writes a group accuracy CSV for."""
+
+REFUSAL_PREDICTION = "Cannot determine the answer"
+"""Prediction written for refusals and abstentions (VLMEvalKit maps it to Z)."""
+
+ERROR_PREDICTION = "Failed to obtain answer via API"
+"""Prediction written for failed questions (VLMEvalKit never matches it)."""
+
+_ILLEGAL_XLSX = re.compile(r"[\000-\010\013\014\016-\037]")
+
+
+def prediction_text(rec: Recorded) -> str:
+    """The ``prediction`` cell for a final attempt (see the module docstring)."""
+    if rec.outcome != "answered":
+        return ERROR_PREDICTION
+    if rec.status in NON_ANSWER_STATUSES:
+        return REFUSAL_PREDICTION
+    if rec.labels:
+        return ",".join(rec.labels)
+    return rec.text
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Files written by :func:`export_run`."""
+
+    predictions: Path
+    """The prediction file."""
+    group_csvs: tuple[Path, ...]
+    """The three group accuracy CSVs."""
+    rows: int
+    """Rows in the prediction file."""
+
+
+def _table(db: Database, run_id: str, era: str, judge: str) -> tuple[list[list[object]], list[store.ExportRow], dict[int, str]]:
+    rows = [r for r in db.read(lambda s: store.export_rows(s, run_id)) if r.recorded is not None]
+    verdicts = db.read(lambda s: store.verdicts(s, run_id, era, judge))
+    table: list[list[object]] = []
+    for r in rows:
+        assert r.recorded is not None
+        table.append([
+            r.idx, r.question, *[o if o not in (None, "") else None for o in r.options], r.answer, r.category,
+            r.task, r.department or None, r.granularity, r.modality, r.original_task, r.image_path,
+            prediction_text(r.recorded),
+        ])
+    return table, rows, verdicts
+
+
+def group_accuracy(rows: Sequence[store.ExportRow], hits: dict[int, int], column: str) -> list[tuple[str, float]]:
+    """VLMEvalKit's group accuracy row: ``Overall`` then sorted group values (NaN for ``None``)."""
+    field = {"clinical vqa task": "task", "department": "department", "perceptual granularity": "granularity"}[column]
+    groups: dict[str, list[int]] = {}
+    for r in rows:
+        value = getattr(r, field) or "None"
+        groups.setdefault(value, []).append(hits[r.idx])
+    total = sum(hits[r.idx] for r in rows)
+    out = [("Overall", total / len(rows) if rows else math.nan)]
+    for name in sorted(groups):
+        out.append((name, math.nan if name == "None" else sum(groups[name]) / len(groups[name])))
+    return out
+
+
+def _fmt(v: float) -> str:
+    return "" if math.isnan(v) else repr(float(v))
+
+
+def export_run(
+    db: Database, run_id: str, out: str | Path, fmt: str = "tsv", era: str | None = None, judge: str = ""
+) -> ExportResult:
+    """Write a run's prediction file and its group accuracy CSVs.
+
+    Args:
+        db: the database.
+        run_id: the run.
+        out: path of the prediction file; the CSVs go next to it, named from its stem.
+        fmt: ``tsv`` or ``xlsx``.
+        era: extraction era of the grades behind the CSVs; None for the run's own.
+        judge: judge of those grades, ``""`` for exact matching.
+
+    Raises:
+        NotFound: unknown run.
+        InvalidArgument: unknown format or era.
+    """
+    from .grading import grade_pending_sync
+
+    if fmt not in ("tsv", "xlsx"):
+        raise InvalidArgument(f"unknown export format {fmt!r}; expected tsv or xlsx")
+    info = db.read(lambda s: store.run_info(s, run_id))
+    era = check_era(era or info.era)
+    if not judge:
+        grade_pending_sync(db, run_id, era)
+    table, rows, verdicts = _table(db, run_id, era, judge)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "tsv":
+        _write_tsv(path, table)
+    else:
+        _write_xlsx(path, table)
+    hits = {r.idx: int(verdicts.get(r.idx) == "correct") for r in rows}
+    csvs = []
+    for column in GROUP_COLUMNS:
+        acc = group_accuracy(rows, hits, column)
+        target = path.with_name(f"{path.stem}_{column}_acc.csv")
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(["split", *[name for name, _ in acc]])
+        w.writerow(["none", *[_fmt(v) for _, v in acc]])
+        target.write_text(buf.getvalue(), "utf-8")
+        csvs.append(target)
+    return ExportResult(path, tuple(csvs), len(table))
+
+
+def _write_tsv(path: Path, table: list[list[object]]) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, delimiter="\t", lineterminator="\n")
+        w.writerow(PREDICTION_COLUMNS)
+        for row in table:
+            w.writerow(["" if v is None else v for v in row])
+    tmp.replace(path)
+
+
+def _write_xlsx(path: Path, table: list[list[object]]) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=False)
+    ws = wb.active
+    ws.append(list(PREDICTION_COLUMNS))
+    for r, row in enumerate(table, start=2):
+        for c, v in enumerate(row, start=1):
+            if v is None:
+                continue
+            cell = ws.cell(row=r, column=c)
+            if isinstance(v, str):
+                cell.value = _ILLEGAL_XLSX.sub("", v)
+                cell.data_type = "s"  # never a formula, even when the text starts with "="
+            else:
+                cell.value = v
+    tmp = path.with_name(path.name + ".part")
+    wb.save(tmp)
+    tmp.replace(path)
+
+
+# -- import ------------------------------------------------------------------------------
+
+
+def _normalise_header(name: str) -> str:
+    return name if len(name) == 1 and name.isupper() else name.lower()
+
+
+def read_prediction_file(path: str | Path) -> list[tuple[int, int, str]]:
+    """Read ``(data row, index, prediction)`` triples from a TSV or XLSX prediction file.
+
+    Raises:
+        InvalidArgument: unreadable file, missing column, bad or duplicate index (the
+            message names the file, the 1-based data row and the column).
+    """
+    p = Path(path)
+    try:
+        if p.suffix.lower() == ".xlsx":
+            header, rows = _read_xlsx(p)
+        else:
+            header, rows = _read_tsv(p)
+    except (OSError, UnicodeDecodeError, csv.Error, ValueError, KeyError) as exc:
+        raise InvalidArgument(f"cannot read prediction file {p}: {exc}") from exc
+    cols = [_normalise_header(str(h or "")) for h in header]
+    for need in ("index", "prediction"):
+        if need not in cols:
+            raise InvalidArgument(f"{p.name}: no {need!r} column (columns: {', '.join(map(str, header))})")
+    i_idx, i_pred = cols.index("index"), cols.index("prediction")
+    out: list[tuple[int, int, str]] = []
+    seen: dict[int, int] = {}
+    for rowno, row in enumerate(rows, start=1):
+        if not any(v not in (None, "") for v in row):
+            continue
+        raw = row[i_idx] if i_idx < len(row) else None
+        try:
+            idx = _parse_index(raw)
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidArgument(f"{p.name}, row {rowno}, column 'index': not an integer: {raw!r}") from None
+        if idx in seen:
+            raise InvalidArgument(f"{p.name}, row {rowno}, column 'index': index {idx} repeats row {seen[idx]}")
+        seen[idx] = rowno
+        pred = row[i_pred] if i_pred < len(row) else None
+        out.append((rowno, idx, _cell_text(pred)))
+    if not out:
+        raise InvalidArgument(f"{p.name}: no data rows")
+    return out
+
+
+def _parse_index(raw: object) -> int:
+    if isinstance(raw, bool) or raw is None:
+        raise ValueError
+    if isinstance(raw, int):
+        return raw
+    value = float(str(raw).strip())
+    if value != int(value):
+        raise ValueError
+    return int(value)
+
+
+def _cell_text(v: object) -> str:
+    """A prediction cell as pandas' ``str()`` cast sees it: empty -> ``nan``."""
+    if v is None or v == "":
+        return "nan"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else repr(v)
+    return str(v)
+
+
+def _read_tsv(p: Path) -> tuple[list[str], list[list[object]]]:
+    with p.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="\t")
+        header = next(reader)
+        return header, [list(r) for r in reader]
+
+
+def _read_xlsx(p: Path) -> tuple[list[str], list[list[object]]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(p, read_only=True, data_only=True)
+    try:
+        ws = wb.active
+        it = ws.iter_rows(values_only=True)
+        header = [str(h) if h is not None else "" for h in next(it)]
+        return header, [list(r) for r in it]
+    finally:
+        wb.close()
+
+
+def score_file(
+    db: Database, benchmark: str, path: str | Path, era: str = "2024", evaluator_version: str = ""
+) -> str:
+    """Turn a VLMEvalKit prediction file into a graded, succeeded run.
+
+    Args:
+        db: the database.
+        benchmark: benchmark name.
+        path: ``.tsv`` or ``.xlsx`` prediction file.
+        era: extraction era.
+        evaluator_version: recorded on the run.
+
+    Returns:
+        The new run id (model ``file:<file stem>``).
+
+    Raises:
+        NotFound: unknown benchmark.
+        InvalidArgument: a bad file or an index not in the benchmark (the message names the row).
+    """
+    from .grading import grade_pending_sync
+
+    check_era(era)
+    p = Path(path)
+    rows = read_prediction_file(p)
+    bid, digest = db.read(lambda s: store.benchmark_ref(s, benchmark))
+    known = db.read(lambda s: store.benchmark_indexes(s, bid))
+    for rowno, idx, _ in rows:
+        if idx not in known:
+            raise InvalidArgument(f"{p.name}, row {rowno}, column 'index': index {idx} is not in benchmark {benchmark!r}")
+    preds = [(idx, text) for _, idx, text in rows]
+    run_id = db.write(
+        lambda s: store.create_file_run(
+            s, model=f"file:{p.stem}", benchmark_id=bid, digest=digest, era=era,
+            evaluator_version=evaluator_version, predictions=preds,
+        )
+    )
+    grade_pending_sync(db, run_id, era)
+    return run_id
