@@ -34,10 +34,12 @@ from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from . import service_scoring
 from .auth import AuthInterceptor, TokenConfig
 from .errors import InvalidArgument
 from .grading import grade_pending
 from .metrics_collector import build_registry
+from .runs import RunManager
 from .service import EvaluatorService
 from .service_errors import ErrorMappingInterceptor
 from .store.database import Database
@@ -106,28 +108,12 @@ def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def _optional(module: str, name: str) -> Any:
-    """An attribute of an evaluator module that may not be part of this build."""
-    import importlib
-
-    try:
-        return getattr(importlib.import_module(f"gmai_eval.server.{module}"), name)
-    except (ImportError, AttributeError):
-        log.warning("gmai_eval.server.%s.%s is not available; the feature is off", module, name)
-        return None
-
-
 def _scoring_handlers(db: Database) -> dict[str, Callable[[Any], Awaitable[Any]]]:
-    scoring = {}
-    for rpc, fn_name in (
-        ("GetRunScores", "get_run_scores"),
-        ("CompareRuns", "compare_runs"),
-        ("RescoreRun", "rescore_run"),
-    ):
-        fn = _optional("service_scoring", fn_name)
-        if fn is not None:
-            scoring[rpc] = _bind_db(fn, db)
-    return scoring
+    return {
+        "GetRunScores": _bind_db(service_scoring.get_run_scores, db),
+        "CompareRuns": _bind_db(service_scoring.compare_runs, db),
+        "RescoreRun": _bind_db(service_scoring.rescore_run, db),
+    }
 
 
 def _bind_db(fn: Callable[..., Awaitable[Any]], db: Database) -> Callable[[Any], Awaitable[Any]]:
@@ -152,8 +138,6 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
         InvalidArgument: bad settings or unreadable TLS files.
         StoreError: the database cannot be opened.
     """
-    from .runs import RunManager
-
     check_config(config)
     credentials = server_credentials(config.tls) if config.tls else None
     Path(config.db_path).parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import time
 from collections.abc import Iterator
@@ -12,7 +14,10 @@ import pytest
 from click.testing import CliRunner, Result
 from gmai_eval.clients.cli.main import cli
 from gmai_eval.clients.cli.runs import EXIT_RUN_NOT_SUCCEEDED
+from gmai_eval.clients.evaluator_client import Connection, EvaluatorClient
+from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
+from tests._data_helpers import read_tsv
 from tests._service_helpers import (
     ADMIN_TOKEN,
     READ_TOKEN,
@@ -169,3 +174,30 @@ def test_cli_over_mtls_with_tokens(secure: ServeProcess, pki: Pki) -> None:
     assert admin.exit_code == 0, admin.output
     no_cert = invoke("runs", "--server", f"localhost:{secure.port}", "--ca", str(pki.ca), "--token", ADMIN_TOKEN)
     assert no_cert.exit_code == 1 and no_cert.output.startswith("Error: UNAVAILABLE:")
+
+
+def _expected_correct(tsv_rows: list[dict[str, str]]) -> int:
+    """Questions the deterministic model gets right, computed from the TSV alone."""
+    right = 0
+    for row in tsv_rows:
+        labels = [lab for lab in "ABCDE" if row.get(lab)]
+        digest = hashlib.sha256(base64.b64decode(row["image"])).digest()
+        right += labels[digest[0] % len(labels)] == row["answer"]
+    return right
+
+
+def test_scores_and_comparison_through_the_api(prepared: str, tmp_path: Path) -> None:
+    rows = read_tsv(write_benchmark_tsv(tmp_path / "same.tsv", n=24))
+    expected = _expected_correct(rows)
+    assert 0 < expected < 24  # the check below can fail both ways
+    with EvaluatorClient(Connection(target=prepared)) as c:
+        full = [r for r in c.list_runs(benchmark="cli-bench") if r.progress.total == 24 and r.state == pb.RUN_STATE_SUCCEEDED]
+        assert len(full) >= 2
+        scores = c.get_run_scores(full[0].id, dimensions=["overall"])
+        overall = [n for n in scores.nodes if n.dimension == "overall"]
+        assert len(overall) == 1
+        assert (overall[0].n, overall[0].correct) == (24, expected)
+        assert full[0].progress.correct == expected
+        comparison = c.compare_runs(full[1].id, full[0].id)
+        assert list(comparison.flipped_to_right) == [] and list(comparison.flipped_to_wrong) == []
+        assert all(n.a_only == 0 and n.b_only == 0 for n in comparison.nodes)
