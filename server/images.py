@@ -43,7 +43,7 @@ class DecodedImage:
     """The decoded bytes, unchanged."""
 
 
-def decode_base64(field: str) -> bytes:
+def decode_base64(field: str | bytes) -> bytes:
     """Decode a base64 field strictly.
 
     Raises:
@@ -91,7 +91,7 @@ def inspect_image(data: bytes) -> DecodedImage:
     )
 
 
-def decode_image_field(field: str) -> DecodedImage:
+def decode_image_field(field: str | bytes) -> DecodedImage:
     """Decode and check one ``image`` field (base64 PNG or JPEG).
 
     Raises:

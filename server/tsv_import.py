@@ -22,20 +22,20 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import csv
 import hashlib
 import io
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from .errors import AlreadyExists, Defect, ImportDefects, InvalidArgument
 from .images import ImageDefect, decode_image_field
 from .records import OPTION_LABELS, Benchmark, SourceFile
 from .store import benchmarks as store
 from .store.database import Database
+from .tsv_records import READ_BUFFER, Field, HashingReader, Malformed, read_records
 
 MAX_FIELD_CHARS = 64 * 1024 * 1024
 """Largest accepted field, in characters (64 MiB: a ~48 MB image in base64)."""
@@ -48,12 +48,6 @@ _BATCH_ROWS = 512
 
 _BATCH_BYTES = 32 * 1024 * 1024
 """Most image bytes per write transaction."""
-
-_READ_BUFFER = 1024 * 1024
-"""Read size from disk."""
-
-_OVERSIZED = "\ufdd0gmai-eval: oversized line\ufdd0"
-"""Stands in, for the csv parser, for a physical line longer than the limit."""
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
     "index",
@@ -93,55 +87,6 @@ class ImportReport:
     """Data rows not imported because of defects."""
     defects: tuple[Defect, ...]
     """Every defect found, in file and row order."""
-
-
-class _HashingReader(io.RawIOBase):
-    """A raw binary reader that feeds every byte it returns to some hashers."""
-
-    def __init__(self, f: BinaryIO, hashers: Sequence[Any]) -> None:
-        super().__init__()
-        self._f = f
-        self._hashers = hashers
-        self.bytes_read = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        n = self._f.readinto(b)  # type: ignore[attr-defined]
-        if n:
-            view = memoryview(b)[:n]
-            for h in self._hashers:
-                h.update(view)
-            self.bytes_read += n
-        return n or 0
-
-    def drain(self) -> None:
-        """Read (and hash) the rest of the file."""
-        buf = bytearray(_READ_BUFFER)
-        while self.readinto(buf):
-            pass
-
-
-def _lines(text: io.TextIOWrapper, limit: int) -> Iterator[str]:
-    """Physical lines, with any line longer than ``limit`` replaced by a marker line."""
-    while True:
-        line = text.readline(limit)
-        if not line:
-            return
-        if len(line) >= limit and line[-1] not in "\r\n":
-            while True:
-                more = text.readline(limit)
-                if not more or more[-1] in "\r\n":
-                    break
-            yield _OVERSIZED + "\n"
-            continue
-        yield line
-
-
-def _ensure_csv_limit(limit: int) -> None:
-    if csv.field_size_limit() < limit:
-        csv.field_size_limit(limit)
 
 
 def _bad_utf8(value: str) -> bool:
@@ -239,13 +184,21 @@ def _header(fields: list[str], name: str) -> tuple[dict[str, int], dict[str, int
 
 
 def _row(
-    st: _State, name: str, rowno: int, fields: list[str], cols: dict[str, int], extra: dict[str, int], width: int
+    st: _State,
+    name: str,
+    rowno: int,
+    raw_fields: list[Field],
+    cols: dict[str, int],
+    extra: dict[str, int],
+    width: int,
 ) -> None:
     """Check one data row and queue it for writing (or record why not)."""
-    if any(_OVERSIZED in f for f in fields):
-        st.defect(Defect(name, rowno, "", f"line longer than {st.max_field + _LINE_SLACK} characters"), True)
-        st.skipped += 1
-        return
+    image_pos = cols.get("image", -1)
+    image_field = raw_fields[image_pos] if 0 <= image_pos < len(raw_fields) else ""
+    fields = [
+        "" if i == image_pos else f.decode("utf-8", "surrogateescape") if isinstance(f, bytes) else f
+        for i, f in enumerate(raw_fields)
+    ]
     if len(fields) != width:
         st.defect(Defect(name, rowno, "", f"wrong field count: expected {width}, found {len(fields)}"), True)
         st.skipped += 1
@@ -257,7 +210,7 @@ def _row(
         return "" if pos is None else fields[pos]
 
     for col, pos in (*cols.items(), *extra.items()):
-        value = fields[pos]
+        value = image_field if pos == image_pos else fields[pos]
         if len(value) > st.max_field:
             found.append(Defect(name, rowno, col, f"field of {len(value)} characters exceeds the maximum of {st.max_field}"))
         elif col != "image" and _bad_utf8(value):
@@ -310,7 +263,7 @@ def _row(
             )
     image = None
     try:
-        image = decode_image_field(get("image"))
+        image = decode_image_field(image_field)
     except ImageDefect as exc:
         found.append(Defect(name, rowno, "image", str(exc)))
     if found or idx is None or image is None:
@@ -348,55 +301,41 @@ def _row(
     )
 
 
+def _decode_header(fields: list[Field]) -> list[str]:
+    return [f.decode("utf-8", "replace") if isinstance(f, bytes) else f for f in fields]
+
+
 def _import_file(st: _State, path: Path, name: str, overall: Any) -> tuple[SourceFile, bool]:
     """Stream one file into the import; returns its record and whether it has ``answer``."""
     file_hash = hashlib.sha256()
     hashers = [file_hash] if overall is None else [file_hash, overall]
-    limit = st.max_field + _LINE_SLACK
-    _ensure_csv_limit(limit + 1)
     rows = 0
     has_answer = False
     with open(path, "rb", buffering=0) as f:
-        raw = _HashingReader(f, hashers)
-        text = io.TextIOWrapper(
-            io.BufferedReader(raw, buffer_size=_READ_BUFFER), encoding="utf-8", errors="surrogateescape", newline=""
-        )
-        reader = csv.reader(_lines(text, limit), delimiter="\t", quotechar='"', strict=False)
-        try:
-            header = next(reader)
-        except StopIteration:
-            header = []
-        except csv.Error as exc:
-            header = []
-            st.defect(Defect(name, 0, "", f"unreadable header: {exc}"), True)
-        if not header:
-            if not any(d.file == name for d, _ in st.defects):
-                st.defect(Defect(name, 0, "", "empty file: no header and no rows"), True)
+        raw = HashingReader(f, hashers)
+        records = read_records(io.BufferedReader(raw, buffer_size=READ_BUFFER), st.max_field + _LINE_SLACK)
+        first = next(records, None)
+        if first is None:
+            st.defect(Defect(name, 0, "", "empty file: no header and no rows"), True)
+        elif isinstance(first, Malformed):
+            st.defect(Defect(name, 0, "", f"unreadable header: {first.message}"), True)
         else:
+            header = _decode_header(first)
             cols, extra, head_defects = _header(header, name)
             has_answer = "answer" in cols
             for d in head_defects:
                 st.defect(d, True)
-            while True:
-                try:
-                    fields = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:
-                    rows += 1
-                    st.defect(Defect(name, rows, "", f"malformed row: {exc}"), True)
-                    st.skipped += 1
-                    continue
-                if not fields:
-                    continue  # blank line
+            for rec in records:
                 rows += 1
-                if head_defects:
+                if isinstance(rec, Malformed):
+                    st.defect(Defect(name, rows, "", f"malformed row: {rec.message}"), True)
                     st.skipped += 1
-                    continue
-                _row(st, name, rows, fields, cols, extra, len(header))
+                elif head_defects:
+                    st.skipped += 1
+                else:
+                    _row(st, name, rows, rec, cols, extra, len(header))
             if rows == 0:
                 st.defect(Defect(name, 0, "", "no rows: the file has a header but no data rows"), True)
-        text.detach()
         raw.drain()
         size = raw.bytes_read
     return SourceFile(name=name, sha256=f"sha256:{file_hash.hexdigest()}", rows=rows, size_bytes=size), has_answer
@@ -405,7 +344,7 @@ def _import_file(st: _State, path: Path, name: str, overall: Any) -> tuple[Sourc
 def files_digest(paths: Sequence[Path]) -> str:
     """``sha256:<hex>`` over the bytes of ``paths``, in order."""
     h = hashlib.sha256()
-    buf = bytearray(8 * _READ_BUFFER)
+    buf = bytearray(8 * READ_BUFFER)
     view = memoryview(buf)
     for p in paths:
         with open(p, "rb", buffering=0) as f:
