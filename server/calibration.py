@@ -74,7 +74,7 @@ def expected_calibration_error(confidences: Sequence[float], correct: Sequence[b
         return 0.0
     sums = [[0, 0.0, 0] for _ in range(bins)]  # count, confidence sum, correct count
     for conf, ok in zip(confidences, correct, strict=True):
-        b = min(bins - 1, max(0, math.ceil(conf * bins) - 1))
+        b = min(bins - 1, max(0, math.ceil(round(conf * bins, 9)) - 1))
         sums[b][0] += 1
         sums[b][1] += conf
         sums[b][2] += int(ok)
