@@ -143,8 +143,26 @@ def test_sigterm_drains_marks_interrupted_and_exits_zero(
         collector = threading.Thread(target=collect, daemon=True)
         collector.start()
         assert first_status.wait(10)
+
+        watch_end: list[tuple[grpc.StatusCode, str]] = []
+        watching = threading.Event()
+
+        def follow_run() -> None:
+            try:
+                for _ in stub.WatchRun(pb.WatchRunRequest(id=run_id)):
+                    watching.set()
+                watch_end.append((grpc.StatusCode.OK, ""))
+            except grpc.RpcError as exc:
+                watch_end.append((exc.code(), exc.details()))  # type: ignore[attr-defined]
+
+        follower = threading.Thread(target=follow_run, daemon=True)
+        follower.start()
+        assert watching.wait(10)
         assert server.stop(signal.SIGTERM, timeout=60) == 0
         collector.join(10)
+        follower.join(10)
+        assert len(watch_end) == 1 and watch_end[0][0] is grpc.StatusCode.UNAVAILABLE
+        assert "interrupted by an evaluator shutdown" in watch_end[0][1]
         health_channel.close()
     finally:
         if server.proc.poll() is None:
