@@ -107,5 +107,5 @@ class ModelJudge:
         text = str(getattr(resp, "text", "") or "")
         if text:
             return text
-        labels = list(getattr(resp, "labels", ()) or ())
+        labels = list(getattr(resp, "selected_labels", ()) or ())
         return ",".join(str(x) for x in labels)

@@ -57,3 +57,93 @@ async def test_rescore_changes_era_without_a_model(tmp_path: Path) -> None:
         res2 = await rescore(db, "r-000000000001")
         assert res2.changed == 0
         assert compute_scores(db, "r-000000000001") == base
+
+
+# -- judge over a real gRPC model service ------------------------------------------------
+
+import grpc  # noqa: E402
+import pytest  # noqa: E402
+from gmai_eval.model.v1 import model_pb2, model_pb2_grpc  # noqa: E402
+from gmai_eval.server.errors import PreflightFailed  # noqa: E402
+from gmai_eval.server.judge import matching_prompt  # noqa: E402
+from gmai_eval.server.records import ModelSpec  # noqa: E402
+from gmai_eval.server.service_scoring import rescore_with  # noqa: E402
+from gmai_eval.server.store.runs import register_model  # noqa: E402
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: E402
+
+
+class TextJudge(model_pb2_grpc.ModelServiceServicer):
+    """Answers from the last 'Answer:' line of the prompt: 'first' -> the first option's
+    letter in words, 'spider' -> Z, 'fail' -> an error, anything else -> no letter."""
+
+    def __init__(self) -> None:
+        self.requests: list[model_pb2.AnswerVQARequest] = []
+
+    async def AnswerVQA(self, request: model_pb2.AnswerVQARequest, context: grpc.aio.ServicerContext) -> model_pb2.AnswerVQAResponse:
+        self.requests.append(request)
+        answer = request.prompt.rsplit("Answer: ", 1)[1].split("\n", 1)[0].lower()
+        if "fail" in answer:
+            await context.abort(grpc.StatusCode.INTERNAL, "judge broke")
+        if "first" in answer:
+            text = f"{request.options[0].label}"
+        elif "spider" in answer:
+            text = "Z"
+        else:
+            text = "I cannot decide between these."
+        return model_pb2.AnswerVQAResponse(question_id=request.question_id, text=text, request_id=request.request_id)
+
+
+@pytest.fixture
+async def judge_server() -> tuple[str, TextJudge, health.aio.HealthServicer]:
+    server = grpc.aio.server()
+    servicer = TextJudge()
+    model_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
+    hs = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(hs, server)
+    await hs.set("gmai_eval.model.v1.ModelService", health_pb2.HealthCheckResponse.SERVING)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield f"127.0.0.1:{port}", servicer, hs
+    await server.stop(None)
+
+
+async def test_judge_resolves_unparsed_answers(tmp_path: Path, judge_server: tuple) -> None:
+    target, servicer, _ = judge_server
+    qs = make_questions(5, seed=6)
+    with Database(tmp_path / "e.db") as db:
+        bid = insert_benchmark(db, qs)
+        texts = ["the first one", "a spider", "no clue at all", "fail please", qs[4].category]
+        insert_run(db, bid, [A(q.idx, text=t) for q, t in zip(qs, texts, strict=True)])
+        register_model(db, ModelSpec(name="judgy", endpoints=(target,)))
+        res = await rescore_with(db, "r-000000000001", None, "judgy")
+        assert (res.judge, res.judged, res.judge_resolved) == ("judgy", 4, 2)
+        grades = {g.idx: g for g in db.read(lambda s: gstore.graded_rows(s, "r-000000000001", "2024", "judgy"))}
+        assert grades[0].method == "judge" and grades[0].extracted == "A"
+        assert grades[0].verdict == ("correct" if qs[0].answer == "A" else "incorrect")
+        assert (grades[1].extracted, grades[1].verdict) == ("Z", "incorrect")
+        # three tries, then kept unparsed (never a random letter)
+        assert (grades[2].method, grades[2].verdict) == ("judge_failed", "unparsed")
+        assert (grades[3].method, grades[3].verdict) == ("judge_failed", "unparsed")
+        assert grades[4].method == "text"  # readable answers never reach the judge
+        assert db.read(lambda s: gstore.judge_call_count(s, "r-000000000001", "judgy")) == 1 + 1 + 3 + 3
+        # text only, the matching prompt in AnswerVQARequest.prompt
+        req = servicer.requests[0]
+        assert len(req.images) == 0
+        assert req.prompt == matching_prompt(qs[0].question, list(qs[0].choices.items()), "the first one")
+        assert "There are several options:" in req.prompt and "Z" in req.prompt
+        # the exact-matching grading is untouched; scores exist per judge
+        base = compute_scores(db, "r-000000000001")
+        judged = compute_scores(db, "r-000000000001", judge="judgy")
+        assert base.overall.unparsed == 4 and judged.overall.unparsed == 2
+
+
+async def test_judge_not_serving(tmp_path: Path, judge_server: tuple) -> None:
+    target, _, hs = judge_server
+    await hs.set("gmai_eval.model.v1.ModelService", health_pb2.HealthCheckResponse.NOT_SERVING)
+    qs = make_questions(2)
+    with Database(tmp_path / "e.db") as db:
+        bid = insert_benchmark(db, qs)
+        insert_run(db, bid, [A(0, text="???")])
+        register_model(db, ModelSpec(name="judgy", endpoints=(target,)))
+        with pytest.raises(PreflightFailed, match="not serving"):
+            await rescore_with(db, "r-000000000001", None, "judgy")
