@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Exit 0 when a gRPC server reports SERVING on grpc.health.v1, else 1.
+
+Used as the Docker HEALTHCHECK of both images and as the Kubernetes exec probe where the
+native ``grpc:`` probe cannot be used (it speaks plaintext only, so it cannot reach a
+port that requires TLS or mutual TLS). Only needs grpcio and grpcio-health-checking.
+
+    gmai-health-check 127.0.0.1:50050
+    gmai-health-check --ca ca.pem --cert client.pem --key client.key evaluator:50050
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+def _read(path: str) -> bytes | None:
+    return Path(path).read_bytes() if path else None
+
+
+def check(target: str, service: str = "", timeout: float = 3.0, ca: str = "", cert: str = "",
+          key: str = "", server_name: str = "") -> tuple[bool, str]:
+    """Call Health.Check once.
+
+    Args:
+        target: HOST:PORT.
+        service: health key; "" is the whole server.
+        timeout: deadline in seconds.
+        ca: PEM CA of the server certificate; turns TLS on.
+        cert: PEM client certificate (mutual TLS).
+        key: PEM client key (mutual TLS).
+        server_name: name to check in the server certificate instead of the host.
+
+    Returns:
+        (serving, status or error text).
+    """
+    if ca:
+        creds = grpc.ssl_channel_credentials(_read(ca), _read(key), _read(cert))
+        options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+        channel = grpc.secure_channel(target, creds, options=options)
+    else:
+        channel = grpc.insecure_channel(target)
+    try:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout
+        )
+    except grpc.RpcError as exc:
+        return False, f"{exc.code().name}: {exc.details()}"
+    finally:
+        channel.close()
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    return reply.status == health_pb2.HealthCheckResponse.SERVING, status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", help="HOST:PORT")
+    parser.add_argument("--service", default="", help='health key ("" = whole server)')
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds")
+    parser.add_argument("--ca", default="", help="PEM CA; turns TLS on")
+    parser.add_argument("--cert", default="", help="PEM client certificate (mTLS)")
+    parser.add_argument("--key", default="", help="PEM client key (mTLS)")
+    parser.add_argument("--server-name", default="", help="name expected in the server certificate")
+    args = parser.parse_args(argv)
+    ok, text = check(args.target, args.service, args.timeout, args.ca, args.cert, args.key, args.server_name)
+    print(f"{args.target} {text}", file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,516 @@
+"""Static and live checks of deploy/: Dockerfiles, compose, Grafana, Prometheus rules and
+Kubernetes manifests. No container engine runs here, so images are linted, commands are
+parsed by the real click CLI, manifests are validated against the bundled Kubernetes
+schemas, and every metric the dashboard and the alerts query is checked against a real
+scrape of the evaluator's registry."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import kubernetes_validate
+import pytest
+import yaml
+from gmai_eval.clients.cli.main import cli
+from gmai_eval.server.metrics_collector import build_registry
+from gmai_eval.server.store import Database
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests._metrics_helpers import (
+    DEPLOY,
+    REPO,
+    Answer,
+    add_benchmark,
+    add_run,
+    fetch,
+    free_port,
+    require_tool,
+    serve_registry,
+    synthetic_answers,
+)
+
+K8S_VERSION = "1.33.0"
+NAMESPACE = "gmai-eval"
+EVALUATOR_PORTS = {50050, 9464}
+MODEL_PORTS = {50051, 9465}
+BUILTIN_METRICS = {"up"}
+"""Series Prometheus itself creates for each target."""
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def dockerfile(name: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of a Dockerfile, continuation lines joined, comments dropped."""
+    out: list[tuple[str, str]] = []
+    buf = ""
+    for raw in (DEPLOY / name).read_text().splitlines():
+        line = raw.strip()
+        if not buf and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        buf += line
+        word, _, rest = buf.partition(" ")
+        out.append((word.upper(), rest.strip()))
+        buf = ""
+    assert not buf, f"{name}: dangling line continuation"
+    return out
+
+
+def exec_form(args: str) -> list[str]:
+    """The argument list of an exec-form (JSON) or shell-form instruction."""
+    args = re.sub(r"^(--\S+\s+)+", "", args) if not args.startswith("[") else args
+    return list(json.loads(args)) if args.startswith("[") else shlex.split(args)
+
+
+def final_stage(instructions: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Instructions of the last build stage."""
+    starts = [i for i, (word, _) in enumerate(instructions) if word == "FROM"]
+    return instructions[starts[-1]:]
+
+
+def parse_cli(group: click.Group, argv: list[str]) -> click.Context:
+    """Parse ``argv`` down to the leaf command with the real CLI (nothing is run).
+
+    Raises:
+        click.UsageError: an unknown option, a missing required one or a bad value.
+    """
+    cmd: click.Command = group
+    name = group.name or "cli"
+    parent: click.Context | None = None
+    args = list(argv)
+    while True:
+        ctx = cmd.make_context(name, args, parent=parent)
+        if not isinstance(cmd, click.Group):
+            return ctx
+        rest = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        sub_name, sub, args = cmd.resolve_command(ctx, rest)
+        assert sub is not None and sub_name is not None
+        name, cmd, parent = sub_name, sub, ctx
+
+
+def k8s_docs() -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Every (file, document) under deploy/k8s."""
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                yield path, doc
+
+
+def k8s_find(kind: str, name: str) -> dict[str, Any]:
+    found = [d for _, d in k8s_docs() if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
+    return found[0]
+
+
+def model_cli() -> click.Command:
+    """The ``gmai-model`` command (owned by the model SDK area)."""
+    mod = pytest.importorskip("gmai_eval.clients.models_cli", reason="gmai-model CLI not written yet")
+    command = getattr(mod, "cli", None) or getattr(mod, "main", None)
+    assert isinstance(command, click.Command), "gmai_eval.clients.models_cli has no click command"
+    return command
+
+
+_PROMQL_WORDS = {
+    "sum", "min", "max", "avg", "count", "stddev", "stdvar", "topk", "bottomk", "quantile",
+    "count_values", "group", "by", "without", "on", "ignoring", "group_left", "group_right",
+    "and", "or", "unless", "bool", "offset", "time", "rate", "irate", "increase", "delta",
+    "histogram_quantile", "max_over_time", "min_over_time", "avg_over_time", "abs", "vector",
+    "scalar", "label_values", "absent", "clamp_min", "clamp_max", "humanize",
+}
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """Metric names selected by a PromQL expression (or a Grafana label_values query)."""
+    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', expr)  # strings, Grafana variables inside
+    text = re.sub(r"\{[^}]*\}", " ", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", " ", text)  # range selectors ($__rate_interval, 5m)
+    text = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", text)
+    text = re.sub(r"\boffset\s+\S+", " ", text)
+    text = re.sub(r"label_values\(([a-zA-Z_:][a-zA-Z0-9_:]*)\s*,[^)]*\)", r" \1 ", text)
+    names = set(re.findall(r"(?<![\w$.])[a-zA-Z_:][a-zA-Z0-9_:]*(?![\w(])", text))
+    return {n for n in names if n not in _PROMQL_WORDS and not re.fullmatch(r"\d+[smhdwy]?", n)}
+
+
+def dashboard() -> dict[str, Any]:
+    return dict(json.loads((DEPLOY / "grafana" / "dashboards" / "gmai-eval.json").read_text()))
+
+
+def dashboard_exprs() -> list[str]:
+    d = dashboard()
+    exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
+    for var in d["templating"]["list"]:
+        if var["type"] == "query":
+            exprs.append(var["query"]["query"] if isinstance(var["query"], dict) else var["query"])
+    return exprs
+
+
+def alert_exprs() -> list[str]:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    return [r["expr"] for g in rules["groups"] for r in g["rules"]]
+
+
+@pytest.fixture(scope="module")
+def exported_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
+    """Every sample name a populated evaluator registry serves over HTTP."""
+    db = Database(tmp_path_factory.mktemp("names") / "eval.db")
+    try:
+        answers = [*synthetic_answers(40), Answer("Counting", "", "Image level", "CT", "correct", {"A": 0.8, "B": 0.2})]
+        bid = add_benchmark(db, "gmai-val", answers)
+        add_run(db, run_id="r-1", model="m", version="1", benchmark_id=bid, answers=answers,
+                finished_at="2026-11-01T00:00:00+00:00")
+        add_run(db, run_id="r-2", model="m", version="2", benchmark_id=bid, answers=answers,
+                finished_at="2026-11-02T00:00:00+00:00")
+        registry, metrics = build_registry(db)
+        touched = 0
+        for metric in vars(metrics).values():
+            if not isinstance(metric, (Counter, Gauge, Histogram)):
+                continue
+            names = metric._labelnames
+            child = metric.labels(*["x"] * len(names)) if names else metric
+            if isinstance(child, Counter):
+                child.inc()
+            elif isinstance(child, Gauge):
+                child.set(1)
+            else:
+                child.observe(1)
+            touched += 1
+        assert touched >= 10
+        with serve_registry(registry) as url:
+            text = fetch(url)
+    finally:
+        db.close()
+    return {s.name for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
+# -- Prometheus ------------------------------------------------------------------------------
+
+
+def test_alert_rules_pass_promtool_check_and_unit_tests() -> None:
+    promtool = require_tool("promtool")
+    check = subprocess.run([promtool, "check", "rules", str(DEPLOY / "prometheus" / "alerts.yml")],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+    unit = subprocess.run([promtool, "test", "rules", "alerts_test.yml"], cwd=DEPLOY / "prometheus",
+                          capture_output=True, text=True, timeout=120)
+    assert unit.returncode == 0, unit.stdout + unit.stderr
+    assert "SUCCESS" in unit.stdout
+
+
+def test_alert_unit_tests_cover_every_alert() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
+    alerts = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    tests = yaml.safe_load((DEPLOY / "prometheus" / "alerts_test.yml").read_text())
+    tested = {a["alertname"] for t in tests["tests"] for a in t.get("alert_rule_test", []) if a.get("exp_alerts")}
+    assert alerts == tested
+
+
+def test_compose_prometheus_config_passes_promtool() -> None:
+    result = subprocess.run([require_tool("promtool"), "check", "config", str(DEPLOY / "prometheus" / "prometheus.yml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_metric_the_dashboard_and_alerts_query_is_exported(exported_names: set[str]) -> None:
+    assert "gmai_eval_accuracy_ratio" in exported_names
+    assert "gmai_eval_answer_request_duration_seconds_bucket" in exported_names
+    for source, exprs in (("dashboard", dashboard_exprs()), ("alerts.yml", alert_exprs())):
+        used = set().union(*(promql_metric_names(e) for e in exprs))
+        assert len(used) >= 5, f"{source}: found too few metric names: {sorted(used)}"
+        missing = used - exported_names - BUILTIN_METRICS
+        assert not missing, f"{source} queries metrics the evaluator does not export: {sorted(missing)}"
+
+
+def test_metric_name_extraction_finds_names_and_ignores_labels() -> None:
+    expr = ('histogram_quantile(0.95, sum by (le, model) (rate(foo_seconds_bucket{model=~"$model"}[5m])))'
+            ' / ignoring (code) group_left bar_total offset 1h and on (x) baz{a="b"} > 0.5')
+    assert promql_metric_names(expr) == {"foo_seconds_bucket", "bar_total", "baz"}
+    assert promql_metric_names("label_values(gmai_eval_model_info, model)") == {"gmai_eval_model_info"}
+    assert promql_metric_names("time() - gmai_eval_last_run_completion_timestamp_seconds > 7 * 86400") == {
+        "gmai_eval_last_run_completion_timestamp_seconds"
+    }
+
+
+# -- Grafana ---------------------------------------------------------------------------------
+
+
+def test_dashboard_has_the_required_panels() -> None:
+    d = dashboard()
+    ids = [p["id"] for p in d["panels"]]
+    assert len(ids) == len(set(ids))
+    exprs = "\n".join(dashboard_exprs())
+    for needle in (
+        'gmai_eval_accuracy_ratio{', "gmai_eval_accuracy_ci_lower_ratio", "gmai_eval_accuracy_ci_upper_ratio",
+        "histogram_quantile(0.5,", "histogram_quantile(0.95,", "histogram_quantile(0.99,",
+        "gmai_eval_answer_request_duration_seconds_bucket", "by (model, code)",
+        "gmai_eval_run_progress_ratio", "gmai_eval_inflight_requests", "gmai_eval_concurrency_limit",
+        "gmai_eval_model_up",
+    ):
+        assert needle in exprs, needle
+    band = [p for p in d["panels"] if "Wilson" in p["title"]]
+    assert band and any("fillBelowTo" in json.dumps(p["fieldConfig"]) for p in band)
+    legends = [t.get("legendFormat", "") for p in band for t in p["targets"]]
+    assert any("{{model_version}}" in lg for lg in legends)
+    for p in d["panels"]:
+        if p["type"] != "row":
+            assert p["targets"], p["title"]
+            assert p["datasource"]["uid"] == "${datasource}"
+
+
+def test_grafana_provisioning_points_at_the_dashboard_and_prometheus() -> None:
+    prov = DEPLOY / "grafana" / "provisioning"
+    ds = yaml.safe_load((prov / "datasources" / "prometheus.yaml").read_text())
+    assert ds["datasources"][0]["type"] == "prometheus"
+    assert ds["datasources"][0]["url"] == "http://prometheus:9090"
+    boards = yaml.safe_load((prov / "dashboards" / "gmai-eval.yaml").read_text())
+    path = boards["providers"][0]["options"]["path"]
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in compose["services"]["grafana"]["volumes"] if v.startswith(".")}
+    assert (DEPLOY / mounts[path] / "gmai-eval.json").is_file()
+    assert (DEPLOY / mounts["/etc/grafana/provisioning"]).resolve() == prov.resolve()
+
+
+# -- Dockerfiles -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["Dockerfile.evaluator", "Dockerfile.model"])
+def test_dockerfile_basics(name: str) -> None:
+    ins = dockerfile(name)
+    final = final_stage(ins)
+    assert final[0] == ("FROM", "python:3.11-slim")
+    users = [args for word, args in final if word == "USER"]
+    assert users, f"{name}: no USER"
+    user = users[-1].split(":")[0]
+    assert user not in ("root", "0"), f"{name} runs as root"
+    assert [w for w, _ in final].index("USER") < [w for w, _ in final].index("ENTRYPOINT")
+    health = [args for word, args in final if word == "HEALTHCHECK"]
+    assert len(health) == 1 and "gmai-health-check" in health[0]
+    for word, args in ins:
+        if word == "COPY" and "--from=" not in args:
+            for src in exec_form(args)[:-1]:
+                assert (REPO / src).exists(), f"{name}: COPY source {src} missing"
+
+
+def test_evaluator_image_has_no_torch_and_serves_on_the_configured_ports() -> None:
+    ins = dockerfile("Dockerfile.evaluator")
+    for word, args in ins:
+        if word in ("RUN", "COPY", "ENV", "ARG"):
+            assert "torch" not in args.lower(), f"evaluator image mentions torch: {word} {args}"
+    final = final_stage(ins)
+    exposed = {int(p) for word, args in final if word == "EXPOSE" for p in args.split()}
+    assert exposed == EVALUATOR_PORTS
+    entry = exec_form(next(a for w, a in final if w == "ENTRYPOINT"))
+    cmd = exec_form(next(a for w, a in final if w == "CMD"))
+    assert entry[:2] == ["gmai-eval", "serve"]
+    params = parse_cli(cli, [*entry[1:], *cmd]).params
+    assert {params["port"], params["metrics_port"]} == EVALUATOR_PORTS
+    assert params["db_path"].startswith("/var/lib/gmai-eval/")
+    assert any(w == "VOLUME" and "/var/lib/gmai-eval" in a for w, a in final)
+
+
+def test_model_image_pins_the_cpu_torch_of_the_extra() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    pin = next(d for d in pyproject["project"]["optional-dependencies"]["torch"] if d.startswith("torch"))
+    assert re.fullmatch(r"torch==[\d.]+", pin)
+    runs = [args for word, args in dockerfile("Dockerfile.model") if word == "RUN"]
+    torch_installs = [r for r in runs if re.search(r"\btorch\b", r)]
+    assert torch_installs
+    for r in torch_installs:
+        for token in re.findall(r"(?<![\[\w])torch[^\s'\"]*", r):  # not the '.[torch]' extra
+            assert token == pin, f"unpinned or mismatched torch {token!r} (pyproject: {pin})"
+        assert "download.pytorch.org/whl/cpu" in r, "torch must come from the CPU index"
+    assert any("'.[torch]'" in r for r in runs)
+    final = final_stage(dockerfile("Dockerfile.model"))
+    exposed = {int(p) for word, args in final if word == "EXPOSE" for p in args.split()}
+    assert exposed == MODEL_PORTS
+    entry = exec_form(next(a for w, a in final if w == "ENTRYPOINT"))
+    assert entry == ["gmai-model", "serve", "reference"]
+
+
+def test_model_commands_parse_with_the_real_model_cli() -> None:
+    command = model_cli()
+    final = final_stage(dockerfile("Dockerfile.model"))
+    entry = exec_form(next(a for w, a in final if w == "ENTRYPOINT"))
+    cmd = exec_form(next(a for w, a in final if w == "CMD"))
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    k8s_args = k8s_find("Deployment", "model")["spec"]["template"]["spec"]["containers"][0]["args"]
+    for args in (cmd, compose["services"]["model"]["command"], k8s_args):
+        assert isinstance(command, click.Group)
+        parse_cli(command, [*entry[1:], *args])
+
+
+# -- compose ---------------------------------------------------------------------------------
+
+
+def test_compose_services_files_and_ports() -> None:
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    assert {"evaluator", "model", "prometheus", "grafana"} <= set(services)
+    for name, svc in services.items():
+        if "build" in svc:
+            context = (DEPLOY / svc["build"]["context"]).resolve()
+            assert context == REPO
+            assert (context / svc["build"]["dockerfile"]).is_file()
+        image = svc.get("image", "")
+        assert ":" in image and not image.endswith(":latest"), f"{name}: pin the image tag"
+        for volume in svc.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name}: {source} missing"
+            else:
+                assert source in compose["volumes"], f"{name}: undeclared volume {source}"
+        for dep in svc.get("depends_on", []):
+            assert dep in services
+    evaluator = services["evaluator"]
+    params = parse_cli(cli, ["serve", *evaluator["command"]]).params
+    published = {int(p.split(":")[-1]) for p in evaluator["ports"]}
+    assert published == {params["port"], params["metrics_port"]} == EVALUATOR_PORTS
+    assert all(p.startswith("127.0.0.1:") for s in services.values() for p in s.get("ports", []))
+    reg = services["register-model"]
+    add = parse_cli(cli, reg["command"]).params
+    assert add["endpoints"] == ("model:50051",) and add["server"] == "evaluator:50050"
+    prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    targets = {t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets == {"evaluator:9464", "model:9465"}
+    model_ports = {int(p) for p in services["model"]["expose"]}
+    assert model_ports == MODEL_PORTS
+
+
+# -- Kubernetes ------------------------------------------------------------------------------
+
+
+def test_manifests_validate_strictly_against_the_bundled_schemas() -> None:
+    docs = list(k8s_docs())
+    assert len(docs) >= 10
+    for path, doc in docs:
+        try:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{path.name}: {doc['kind']} {doc['metadata']['name']}: {exc}")
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == NAMESPACE, f"{path.name} {doc['kind']}"
+
+
+def test_the_validator_rejects_a_broken_manifest() -> None:
+    doc = k8s_find("Deployment", "evaluator")
+    broken = json.loads(json.dumps(doc))
+    broken["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["periodSecond"] = 5
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, K8S_VERSION, strict=True)
+
+
+def test_evaluator_is_a_single_writer_with_storage_tls_and_tokens() -> None:
+    dep = k8s_find("Deployment", "evaluator")
+    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["strategy"]["type"] == "Recreate"
+    pod = dep["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    params = parse_cli(cli, ["serve", *container["args"]]).params
+    assert {p["containerPort"] for p in container["ports"]} == {params["port"], params["metrics_port"]} == EVALUATOR_PORTS
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert set(mounts.values()) <= set(volumes)
+
+    def volume_of(path: str) -> dict[str, Any]:
+        for mount, name in mounts.items():
+            if path.startswith(mount + "/"):
+                return dict(volumes[name])
+        raise AssertionError(f"{path} is not on a mounted volume")
+
+    claim = volume_of(params["db_path"])["persistentVolumeClaim"]["claimName"]
+    assert k8s_find("PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteOnce"]
+    for opt in ("tls_cert", "tls_key", "tls_client_ca", "admin_token_file", "read_token_file"):
+        assert params[opt], opt
+        assert "secret" in volume_of(params[opt]), opt
+    assert not params["insecure"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        command = container[probe]["exec"]["command"]
+        assert command[0] == "gmai-health-check" and command[-1] == f"127.0.0.1:{params['port']}"
+        for flag in ("--ca=", "--cert=", "--key="):
+            path = next(c for c in command if c.startswith(flag)).split("=", 1)[1]
+            assert "secret" in volume_of(path)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    svc = k8s_find("Service", "evaluator")
+    assert {p["port"] for p in svc["spec"]["ports"]} == EVALUATOR_PORTS
+
+
+def test_model_replicas_are_balanced_client_side() -> None:
+    dep = k8s_find("Deployment", "model")
+    assert dep["spec"]["replicas"] >= 2
+    (container,) = dep["spec"]["template"]["spec"]["containers"]
+    assert any(a.startswith("--max-connection-age=") for a in container["args"])
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"]["port"] == 50051
+    svc = k8s_find("Service", "model")
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    grpc_port = next(p["port"] for p in svc["spec"]["ports"] if p["name"] == "grpc")
+    job = k8s_find("Job", "register-model")
+    args = job["spec"]["template"]["spec"]["containers"][0]["args"]
+    add = parse_cli(cli, args).params
+    assert add["endpoints"] == (f"dns:///model.{NAMESPACE}.svc.cluster.local:{grpc_port}",)
+    assert {p["containerPort"] for p in container["ports"]} == MODEL_PORTS
+
+
+def test_every_container_has_requests_limits_and_no_root() -> None:
+    for _, doc in k8s_docs():
+        if doc["kind"] not in ("Deployment", "Job"):
+            continue
+        pod = doc["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["automountServiceAccountToken"] is False
+        for c in pod["containers"]:
+            for kind in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(c["resources"][kind]), f"{doc['metadata']['name']}/{c['name']} {kind}"
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+def test_network_policies_deny_by_default_and_keep_models_inside() -> None:
+    deny = k8s_find("NetworkPolicy", "default-deny")
+    assert deny["spec"]["podSelector"] == {}
+    assert set(deny["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
+    model = k8s_find("NetworkPolicy", "model")
+    assert model["spec"]["egress"] == []
+    sources = [f for rule in model["spec"]["ingress"] for f in rule["from"]]
+    assert {"podSelector": {"matchLabels": {"app.kubernetes.io/component": "evaluator"}}} in sources
+    assert all("ipBlock" not in f for f in sources)
+
+
+# -- the health check script against a real evaluator ----------------------------------------
+
+
+def test_health_check_script_against_a_real_evaluator(tmp_path: Path) -> None:
+    script = str(DEPLOY / "grpc_health_check.py")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gmai_eval.clients.cli", "serve", "--db", str(tmp_path / "e.db"),
+         "--port", "0", "--metrics-port", "-1", "--log-level", "WARNING"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("gmai-eval serving on "), line
+        address = line.split()[3]
+        ok = subprocess.run([sys.executable, script, address], capture_output=True, text=True, timeout=30)
+        assert ok.returncode == 0, ok.stderr
+        assert "SERVING" in ok.stdout
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    closed = subprocess.run([sys.executable, script, "--timeout", "1", f"127.0.0.1:{free_port()}"],
+                            capture_output=True, text=True, timeout=30)
+    assert closed.returncode == 1
+    assert "UNAVAILABLE" in closed.stderr or "DEADLINE_EXCEEDED" in closed.stderr
