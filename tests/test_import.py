@@ -347,3 +347,22 @@ def test_cli_synth_then_import(tmp_path: Path) -> None:
     res = runner.invoke(cli, ["import", "--db", str(tmp_path / "x.db"), "--name", "t", str(out)])
     assert res.exit_code == 0, res.output
     assert "imported t: 20 questions (TEST layout, 0 without answer)" in res.output
+
+
+def test_quoted_fields_multiline_and_crlf(tmp_path: Path, db: Database) -> None:
+    rows = [
+        make_row(0, question='Is the "marked" area liver?'),
+        make_row(1, question="Line one\nline two", A='say "yes"'),
+        make_row(2, answer="Q"),  # record 3, though physical line 4
+    ]
+    tsv = write_tsv(tmp_path / "q.tsv", rows)
+    crlf = tmp_path / "crlf.tsv"
+    crlf.write_bytes(tsv.read_bytes().replace(b"\n", b"\r\n"))
+    for name, path in (("lf", tsv), ("crlf", crlf)):
+        report = import_tsv_files(db, name, [path])
+        qs = store.load_questions(db, report.benchmark.id)
+        newline = "\n" if name == "lf" else "\r\n"
+        assert [q.question for q in qs] == ['Is the "marked" area liver?', f"Line one{newline}line two"]
+        assert qs[1].options[0] == ("A", 'say "yes"')
+        assert qs[0].department == "Gastroenterology and Hepatology"
+        _one_defect(report.defects, str(path), 3, "answer")
