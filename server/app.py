@@ -30,7 +30,7 @@ from typing import Any
 import grpc
 from gmai_eval.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import aio as health_aio
+from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 

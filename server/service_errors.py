@@ -101,7 +101,7 @@ async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str)
     await context.abort(code, _details(exc, method))
 
 
-def _wrap_unary(method: str, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+def _wrap_unary(method: str, fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
     async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await fn(request, context)
@@ -113,7 +113,7 @@ def _wrap_unary(method: str, fn: Callable[..., Awaitable[Any]]) -> Callable[...,
     return wrapper
 
 
-def _wrap_stream(method: str, fn: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+def _wrap_stream(method: str, fn: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
     async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
             async for item in fn(request, context):
@@ -161,4 +161,5 @@ def wrap_handler(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodH
         return grpc.stream_unary_rpc_method_handler(_wrap_unary(method, handler.stream_unary), **kw)
     if handler.unary_stream:
         return grpc.unary_stream_rpc_method_handler(_wrap_stream(method, handler.unary_stream), **kw)
+    assert handler.stream_stream is not None, f"{method}: handler of no known kind"
     return grpc.stream_stream_rpc_method_handler(_wrap_stream(method, handler.stream_stream), **kw)
