@@ -19,6 +19,7 @@ n > 0; the N/A department excluded), reported beside the micro overall.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -291,6 +292,6 @@ def latest_completed_scores(db: Database, era: str | None = None) -> list[tuple[
     """
     out = []
     for run_id in db.read(store.latest_completed_run_ids):
-        info = db.read(lambda s, r=run_id: store.run_info(s, r))
+        info = db.read(functools.partial(store.run_info, run_id=run_id))
         out.append((info, compute_scores(db, run_id, era)))
     return out

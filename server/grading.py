@@ -8,7 +8,9 @@ with another era and an optional judge, without calling the evaluated model.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import EvalError
 from .extraction import can_infer, check_era
@@ -105,9 +107,9 @@ async def rescore(
             resolved += new.method == "judge"
             grades[i] = new
 
-    def replace(s: object) -> int:
-        store.delete_grades(s, run_id, era, judge_name)  # type: ignore[arg-type]
-        return store.upsert_grades(s, run_id, era, judge_name, grades)  # type: ignore[arg-type]
+    def replace(s: Any) -> int:
+        store.delete_grades(s, run_id, era, judge_name)
+        return store.upsert_grades(s, run_id, era, judge_name, grades)
 
     await db.awrite(replace)
     changed = sum(1 for g in grades if before.get(g.idx) != g.verdict)
@@ -127,9 +129,10 @@ async def _judge_one(
             ok = False
         else:
             ok = True
-        await db.awrite(
-            lambda s, a=attempt, r=reply: store.record_judge_call(s, run_id, p.recorded.idx, judge.name, a, prompt, r)
-        )
+        await db.awrite(functools.partial(
+            store.record_judge_call, run_id=run_id, idx=p.recorded.idx, judge=judge.name, attempt=attempt,
+            prompt=prompt, reply=reply,
+        ))
         if not ok:
             continue
         found = can_infer(reply, dict(p.choices), era)

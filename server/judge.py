@@ -72,7 +72,7 @@ def matching_prompt(question: str, options: Sequence[tuple[str, str]], predictio
 class AnswerClient(Protocol):
     """The part of the model client the judge adapter uses."""
 
-    async def answer(self, req: Any, deadline_s: float = ...) -> Any:
+    async def answer(self, req: Any, *, deadline_s: float) -> Any:
         """Call ``AnswerVQA`` once."""
         ...
 
