@@ -317,7 +317,9 @@ def synthetic_rows(
             pool = [lab for lab in tree.all_labels if lab != label]
         n_options = int(rng.choice([2, 3, 4, 5], p=[0.1, 0.2, 0.3, 0.4]))
         n_distractors = min(n_options - 1, len(pool))
-        picks = rng.choice(len(pool), size=n_distractors, replace=False) if n_distractors else []
+        picks: list[int] = (
+            [int(i) for i in rng.choice(len(pool), size=n_distractors, replace=False)] if n_distractors else []
+        )
         options = [label, *[pool[int(i)] for i in picks]]
         order = rng.permutation(len(options))
         options = [options[int(i)] for i in order]

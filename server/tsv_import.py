@@ -213,7 +213,7 @@ def _row(
         value = image_field if pos == image_pos else fields[pos]
         if len(value) > st.max_field:
             found.append(Defect(name, rowno, col, f"field of {len(value)} characters exceeds the maximum of {st.max_field}"))
-        elif col != "image" and _bad_utf8(value):
+        elif isinstance(value, str) and _bad_utf8(value):
             found.append(Defect(name, rowno, col, "bad encoding: the bytes are not valid UTF-8"))
     if found:
         for d in found:

@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -218,8 +219,8 @@ def _delete_orphan_images(d: sqlite_utils.Database) -> None:
 # -- reads -----------------------------------------------------------------------------------
 
 
-def _benchmark(d: sqlite_utils.Database, row: sqlite3.Row | tuple[object, ...]) -> Benchmark:
-    bid = int(row[0])  # type: ignore[call-overload]
+def _benchmark(d: sqlite_utils.Database, row: Any) -> Benchmark:
+    bid = int(row[0])
     files = tuple(
         SourceFile(name=str(f[0]), sha256=str(f[1]), rows=int(f[2]), size_bytes=int(f[3]))
         for f in d.conn.execute(
@@ -232,8 +233,8 @@ def _benchmark(d: sqlite_utils.Database, row: sqlite3.Row | tuple[object, ...]) 
         name=str(row[1]),
         digest=str(row[2]),
         layout=str(row[3]),
-        question_count=int(row[4]),  # type: ignore[call-overload]
-        flagged_count=int(row[5]),  # type: ignore[call-overload]
+        question_count=int(row[4]),
+        flagged_count=int(row[5]),
         created_at=str(row[6]),
         source_files=files,
     )
@@ -300,13 +301,13 @@ def load_import_defects(db: Database, benchmark_id: int) -> list[tuple[Defect, b
     return db.read(q)
 
 
-def _question(benchmark_id: int, r: tuple[object, ...]) -> Question:
+def _question(benchmark_id: int, r: Any) -> Question:
     options = tuple(
         (label, str(text)) for label, text in zip(OPTION_LABELS, r[2:7], strict=True) if text is not None and text != ""
     )
     return Question(
         benchmark_id=benchmark_id,
-        index=int(r[0]),  # type: ignore[call-overload]
+        index=int(r[0]),
         question=str(r[1]),
         options=options,
         answer=None if r[7] is None else str(r[7]),
@@ -319,7 +320,7 @@ def _question(benchmark_id: int, r: tuple[object, ...]) -> Question:
         image_path=str(r[14]),
         image_sha256=str(r[15]),
         source_file=str(r[16]),
-        source_row=int(r[17]),  # type: ignore[call-overload]
+        source_row=int(r[17]),
         extra=json.loads(str(r[18])),
     )
 
