@@ -6,10 +6,12 @@ versions simply stop being exported, so series do not pile up; the history stays
 SQLite and in Prometheus' own storage. Per run it exports accuracy with its 95 % Wilson
 interval and ``n`` for every top-level taxonomy node (``dimension`` = overall, task,
 department, granularity or modality), refusal / unparsed / error ratios, and the expected
-calibration error when the model returned option scores.
+calibration error when the model returned option scores. Scores and calibration come from
+the same functions as the reports (``aggregate.compute_scores``,
+``service_scoring.run_calibration``), so Grafana and ``gmai-eval scores`` agree.
 
 Finished runs never change, so a run's numbers are computed once and cached by
-(run id, era, completion time); a scrape then costs two small queries. Reads go through
+(run id, era, completion time); a scrape then costs three small queries. Reads go through
 one dedicated thread so the HTTP server's thread-per-request does not open a SQLite
 connection per scrape. See docs/metrics.md for names, labels and the cardinality bound.
 """
@@ -32,6 +34,7 @@ from prometheus_client.registry import Collector
 from .aggregate import RunScores, compute_scores
 from .metrics import EvaluatorMetrics
 from .records import RUN_STATES
+from .service_scoring import run_calibration
 from .stats import wilson_interval
 from .store import Database
 from .store import metrics_reads as reads
@@ -40,9 +43,6 @@ T = TypeVar("T")
 
 RELEASES_KEPT = 2
 """Model versions exported per (model, benchmark): the latest and the previous release."""
-
-ECE_BINS = 10
-"""Equal-width confidence bins of the expected calibration error."""
 
 DIMENSIONS = ("overall", "task", "department", "granularity", "modality")
 """Values of the ``dimension`` label."""
@@ -102,40 +102,6 @@ def top_level_nodes(scores: RunScores) -> tuple[NodeCount, ...]:
     return tuple(out)
 
 
-def expected_calibration_error(
-    answers: Iterable[tuple[dict[str, float], str]], bins: int = ECE_BINS
-) -> float | None:
-    """Expected calibration error of the top option over equal-width confidence bins.
-
-    Args:
-        answers: (label -> probability, correct label) per question; probabilities are
-            normalised to sum to 1.
-        bins: number of bins over [0, 1].
-
-    Returns:
-        sum over bins of |bin| / n * |accuracy(bin) - mean confidence(bin)|, or None when
-        there is no usable answer.
-    """
-    counts = [0] * bins
-    conf_sum = [0.0] * bins
-    hits = [0] * bins
-    total = 0
-    for probs, answer in answers:
-        mass = sum(p for p in probs.values() if p > 0)
-        if mass <= 0:
-            continue
-        label = max(sorted(probs), key=lambda k: probs[k])
-        conf = max(0.0, probs[label]) / mass
-        b = min(bins - 1, int(conf * bins))
-        counts[b] += 1
-        conf_sum[b] += conf
-        hits[b] += label == answer
-        total += 1
-    if total == 0:
-        return None
-    return sum(abs(hits[i] - conf_sum[i]) / total for i in range(bins) if counts[i])
-
-
 def _timestamp(iso: str) -> float:
     parsed = dt.datetime.fromisoformat(iso)
     if parsed.tzinfo is None:
@@ -184,7 +150,7 @@ class AccuracyCollector(Collector):
         if cached is not None:
             return cached
         scores = self._executor.submit(compute_scores, self._db, run.run_id, None).result()
-        option_scores = self._read(lambda d: reads.run_option_scores(d, run.run_id))
+        calibration = self._executor.submit(run_calibration, self._db, run.run_id).result()
         overall = scores.overall
         exported = ExportedScores(
             nodes=top_level_nodes(scores),
@@ -192,7 +158,7 @@ class AccuracyCollector(Collector):
             refused=overall.refused,
             unparsed=overall.unparsed,
             error=overall.errors,
-            ece=expected_calibration_error(option_scores),
+            ece=calibration.ece if calibration.n else None,
         )
         self._cache[key] = exported
         return exported

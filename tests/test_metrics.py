@@ -12,7 +12,6 @@ from gmai_eval import __version__
 from gmai_eval.server.metrics_collector import (
     AccuracyCollector,
     build_registry,
-    expected_calibration_error,
     kept_runs,
 )
 from gmai_eval.server.stats import wilson_interval
@@ -183,17 +182,6 @@ def test_calibration_error_from_returned_option_scores(db: Database) -> None:
         {"model": "m", "model_version": "1", "benchmark": "gmai-val", "release": "latest"},
     )
     assert got == pytest.approx(want)
-
-
-def test_expected_calibration_error_properties() -> None:
-    assert expected_calibration_error([]) is None
-    perfect = [({"A": 1.0, "B": 0.0}, "A")] * 10
-    assert expected_calibration_error(perfect) == pytest.approx(0.0)
-    # unnormalised scores are normalised: 2:2 is confidence 0.5, right half the time
-    even = [({"A": 2.0, "B": 2.0}, "A"), ({"A": 2.0, "B": 2.0}, "B")]
-    assert expected_calibration_error(even) == pytest.approx(0.0)
-    overconfident = [({"A": 0.95, "B": 0.05}, "B")] * 4
-    assert expected_calibration_error(overconfident) == pytest.approx(0.95)
 
 
 def test_kept_runs_picks_two_versions_per_model_and_benchmark() -> None:

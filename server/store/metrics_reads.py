@@ -72,28 +72,6 @@ def succeeded_runs(db: sqlite_utils.Database) -> list[FinishedRun]:
     return out
 
 
-def run_option_scores(db: sqlite_utils.Database, run_id: str) -> list[tuple[dict[str, float], str]]:
-    """(option probabilities, correct label) of each answered question that returned scores."""
-    rows = db.execute(
-        """
-        SELECT a.option_scores, q.answer
-        FROM attempts a
-        JOIN runs r ON r.id = a.run_id
-        JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = a.idx
-        WHERE a.run_id = ? AND a.final = 1 AND a.outcome = 'answered'
-          AND a.option_scores NOT IN ('', '{}') AND q.answer IS NOT NULL
-        """,
-        [run_id],
-    ).fetchall()
-    out: list[tuple[dict[str, float], str]] = []
-    for scores_json, answer in rows:
-        scores = _json_obj(scores_json)
-        probs = {str(k): float(v) for k, v in scores.items() if isinstance(v, (int, float))}
-        if probs:
-            out.append((probs, answer))
-    return out
-
-
 def run_state_counts(db: sqlite_utils.Database) -> dict[str, int]:
     """Number of runs in each state."""
     return {state: n for state, n in db.execute("SELECT state, COUNT(*) FROM runs GROUP BY state")}
