@@ -143,5 +143,8 @@ async def _judge_one(
                 verdict = "incorrect"
             else:
                 verdict = "correct" if found.letter == p.answer else "incorrect"
-            return Grade(p.recorded.idx, found.letter, "judge", verdict, reply[:500])
-    return Grade(p.recorded.idx, "", "judge_failed", "unparsed", f"judge gave no option after {JUDGE_TRIES} tries")
+            return Grade(p.recorded.idx, found.letter, "judge", verdict, reply[:500], p.recorded.attempt)
+    return Grade(
+        p.recorded.idx, "", "judge_failed", "unparsed", f"judge gave no option after {JUDGE_TRIES} tries",
+        p.recorded.attempt,
+    )

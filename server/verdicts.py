@@ -46,6 +46,8 @@ class Recorded:
     """Typed option labels, if the model sent any."""
     text: str = ""
     """Free text, if any."""
+    attempt: int = 0
+    """Attempt number (1-based; 0 when unknown)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class Grade:
     """One of :data:`VERDICTS`."""
     log: str = ""
     """Free-form note (judge reply, error)."""
+    attempt: int = 0
+    """The attempt graded."""
 
 
 def verdict_of_letter(letter: str, answer: str | None) -> str:
@@ -95,22 +99,22 @@ def grade_answer(
     """
     if rec.outcome != "answered":
         verdict = "unscored" if answer is None else "error"
-        return Grade(rec.idx, "", "error", verdict)
+        return Grade(rec.idx, "", "error", verdict, attempt=rec.attempt)
     if rec.status in NON_ANSWER_STATUSES:
         verdict = "unscored" if answer is None else "refused"
-        return Grade(rec.idx, "", "status", verdict, rec.status)
+        return Grade(rec.idx, "", "status", verdict, rec.status, rec.attempt)
     if rec.labels:
-        return _grade_labels(rec.idx, rec.labels, answer)
+        return _grade_labels(rec.idx, rec.labels, answer, rec.attempt)
     found: Extraction = can_infer(rec.text, choices, era)
-    return Grade(rec.idx, found.letter, found.method, verdict_of_letter(found.letter, answer))
+    return Grade(rec.idx, found.letter, found.method, verdict_of_letter(found.letter, answer), attempt=rec.attempt)
 
 
-def _grade_labels(idx: int, labels: Sequence[str], answer: str | None) -> Grade:
+def _grade_labels(idx: int, labels: Sequence[str], answer: str | None, attempt: int) -> Grade:
     joined = ",".join(labels)
     if answer is None:
-        return Grade(idx, joined, "label", "unscored")
+        return Grade(idx, joined, "label", "unscored", attempt=attempt)
     hit = len(labels) == 1 and labels[0] == answer
-    return Grade(idx, joined, "label", "correct" if hit else "incorrect")
+    return Grade(idx, joined, "label", "correct" if hit else "incorrect", attempt=attempt)
 
 
 def is_hit(verdict: str) -> bool:

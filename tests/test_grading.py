@@ -147,3 +147,56 @@ async def test_judge_not_serving(tmp_path: Path, judge_server: tuple) -> None:
         register_model(db, ModelSpec(name="judgy", endpoints=(target,)))
         with pytest.raises(PreflightFailed, match="not serving"):
             await rescore_with(db, "r-000000000001", None, "judgy")
+
+
+async def test_service_scoring_messages(tmp_path: Path) -> None:
+    from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+    from gmai_eval.server.errors import FailedPrecondition, InvalidArgument
+    from gmai_eval.server.service_scoring import compare_runs, get_run_scores, rescore_run
+
+    qs = make_questions(30, seed=12)
+    with Database(tmp_path / "e.db") as db:
+        bid = insert_benchmark(db, qs)
+        insert_run(db, bid, [A(q.idx, text=LONG.format(q.answer)) for q in qs], run_id="r-a")
+        insert_run(db, bid, [A(q.idx, labels=[q.answer]) for q in qs], run_id="r-b")
+        other = insert_benchmark(db, qs[:2], name="o", digest="sha256:99")
+        insert_run(db, other, [A(0, labels=["A"])], run_id="r-o", digest="sha256:99")
+        resp = await get_run_scores(db, pb.GetRunScoresRequest(id="r-a", dimensions=["task"]))
+        assert resp.extraction_era == "2024"
+        assert {n.dimension for n in resp.nodes} == {"task"} and set(resp.macro_accuracy) == {"task"}
+        assert sum(n.n for n in resp.nodes) == 30 and all(n.abbreviation for n in resp.nodes)
+        with pytest.raises(InvalidArgument):
+            await get_run_scores(db, pb.GetRunScoresRequest(id="r-a", dimensions=["tasks"]))
+        resp = await get_run_scores(db, pb.GetRunScoresRequest(id="r-a", extraction_era="2025-08"))
+        assert resp.nodes[0].dimension == "overall" and resp.nodes[0].accuracy == 0.0
+        cmp = await compare_runs(db, pb.CompareRunsRequest(run_a="r-a", run_b="r-b"))
+        assert cmp.nodes[0].n == 30 and not cmp.flipped_to_wrong and not cmp.flipped_to_right
+        with pytest.raises(FailedPrecondition):
+            await compare_runs(db, pb.CompareRunsRequest(run_a="r-a", run_b="r-o"))
+        res = await rescore_run(db, pb.RescoreRunRequest(id="r-a", extraction_era="2025-08"))
+        assert res.changed == 30 and res.scores.extraction_era == "2025-08"
+        assert res.scores.nodes[0].unparsed == 30
+
+
+async def test_resumed_question_is_regraded(tmp_path: Path) -> None:
+    qs = make_questions(3, seed=13)
+    with Database(tmp_path / "e.db") as db:
+        bid = insert_benchmark(db, qs)
+        insert_run(db, bid, [A(0, outcome="error"), A(1, labels=[qs[1].answer]), A(2, text="??")], state="failed")
+        assert await grade_pending(db, "r-000000000001") == 3
+        assert db.read(lambda s: gstore.verdicts(s, "r-000000000001", "2024", ""))[0] == "error"
+
+        def resume(s: object) -> None:  # the run manager retries question 0: a newer final attempt
+            conn = s.conn  # type: ignore[attr-defined]
+            conn.execute("UPDATE attempts SET final = 0 WHERE run_id = 'r-000000000001' AND idx = 0")
+            conn.execute(
+                "INSERT INTO attempts (run_id, idx, attempt, request_id, outcome, final, status, labels, created_at)"
+                " VALUES ('r-000000000001', 0, 2, 'y', 'answered', 1, 'answered', ?, 'now')",
+                (f'["{qs[0].answer}"]',),
+            )
+
+        db.write(resume)
+        assert await grade_pending(db, "r-000000000001") == 1
+        v = db.read(lambda s: gstore.verdicts(s, "r-000000000001", "2024", ""))
+        assert v == {0: "correct", 1: "correct", 2: "unparsed"}
+        assert await grade_pending(db, "r-000000000001") == 0

@@ -135,7 +135,10 @@ def _pending_from(rows: Iterable[Sequence[object]]) -> list[PendingRow]:
     out = []
     for r in rows:
         labels = tuple(str(x) for x in json.loads(str(r[3]) or "[]"))
-        rec = Recorded(idx=int(str(r[0])), outcome=str(r[1]), status=str(r[2] or "answered"), labels=labels, text=str(r[4]))
+        rec = Recorded(
+            idx=int(str(r[0])), outcome=str(r[1]), status=str(r[2] or "answered"), labels=labels, text=str(r[4]),
+            attempt=int(str(r[11])),
+        )
         opts = tuple((lab, str(text)) for lab, text in zip(OPTION_LABELS, r[6:11], strict=True) if text not in (None, ""))
         out.append(PendingRow(rec, opts, None if r[5] in (None, "") else str(r[5])))
     return out
@@ -153,7 +156,7 @@ def final_attempts(
     """
     sql = (
         "SELECT a.idx, a.outcome, a.status, a.labels, a.text, q.answer, "
-        f"{_OPTION_COLUMNS} FROM attempts a JOIN runs r ON r.id = a.run_id "
+        f"{_OPTION_COLUMNS}, a.attempt FROM attempts a JOIN runs r ON r.id = a.run_id "
         "JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = a.idx "
         "WHERE a.run_id = ? AND a.final = 1"
     )
@@ -161,7 +164,7 @@ def final_attempts(
     if ungraded_for is not None:
         sql += (
             " AND NOT EXISTS (SELECT 1 FROM grades g WHERE g.run_id = a.run_id AND g.idx = a.idx"
-            " AND g.era = ? AND g.judge = ?)"
+            " AND g.era = ? AND g.judge = ? AND g.attempt = a.attempt)"
         )
         params += list(ungraded_for)
     sql += " ORDER BY a.idx"
@@ -171,11 +174,11 @@ def final_attempts(
 def upsert_grades(s: sqlite_utils.Database, run_id: str, era: str, judge: str, grades: Iterable[Grade]) -> int:
     """Insert or replace grades; return how many."""
     rows = [
-        (run_id, g.idx, era, judge, g.extracted, g.method, g.verdict, g.log) for g in grades
+        (run_id, g.idx, era, judge, g.extracted, g.method, g.verdict, g.log, g.attempt) for g in grades
     ]
     s.conn.executemany(
-        "INSERT OR REPLACE INTO grades (run_id, idx, era, judge, extracted, method, verdict, log)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO grades (run_id, idx, era, judge, extracted, method, verdict, log, attempt)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
     )
     return len(rows)
@@ -292,7 +295,7 @@ def export_rows(s: sqlite_utils.Database, run_id: str) -> list[ExportRow]:
     rows = s.execute(
         "SELECT rq.idx, q.question, " + _OPTION_COLUMNS + ", q.answer, q.category, q.clinical_task,"
         " q.department, q.granularity, q.modality, q.original_task, q.image_path,"
-        " a.outcome, a.status, a.labels, a.text, a.option_scores"
+        " a.outcome, a.status, a.labels, a.text, a.option_scores, a.attempt"
         " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
         " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx"
         " LEFT JOIN attempts a ON a.run_id = rq.run_id AND a.idx = rq.idx AND a.final = 1"
@@ -305,7 +308,7 @@ def export_rows(s: sqlite_utils.Database, run_id: str) -> list[ExportRow]:
         scores: dict[str, float] = {}
         if r[15] is not None:
             labels = tuple(str(x) for x in json.loads(r[17] or "[]"))
-            rec = Recorded(idx=r[0], outcome=r[15], status=r[16] or "answered", labels=labels, text=r[18])
+            rec = Recorded(idx=r[0], outcome=r[15], status=r[16] or "answered", labels=labels, text=r[18], attempt=r[20])
             scores = {str(k): float(v) for k, v in json.loads(r[19] or "{}").items()}
         out.append(
             ExportRow(
