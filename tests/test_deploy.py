@@ -11,6 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -514,3 +515,46 @@ def test_health_check_script_against_a_real_evaluator(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=30)
     assert closed.returncode == 1
     assert "UNAVAILABLE" in closed.stderr or "DEADLINE_EXCEEDED" in closed.stderr
+
+
+# -- the backup script against a database being written -------------------------------------
+
+
+@pytest.mark.parametrize("vacuum", [False, True])
+def test_backup_script_snapshots_a_live_database(tmp_path: Path, vacuum: bool) -> None:
+    db = Database(tmp_path / "live.db")
+    stop = threading.Event()
+    try:
+        answers = synthetic_answers(50)
+        bid = add_benchmark(db, "gmai-val", answers)
+        add_run(db, run_id="r-0", model="m", version="1", benchmark_id=bid, answers=answers,
+                finished_at="2026-11-01T00:00:00+00:00")
+
+        def keep_writing() -> None:
+            i = 1
+            while not stop.is_set():
+                add_run(db, run_id=f"r-{i}", model="m", version="1", benchmark_id=bid, answers=answers[:5],
+                        finished_at="2026-11-01T00:00:00+00:00")
+                i += 1
+
+        writer = threading.Thread(target=keep_writing)
+        writer.start()
+        dest = tmp_path / "snap.db"
+        args = [sys.executable, str(DEPLOY / "sqlite_backup.py"), str(tmp_path / "live.db"), str(dest)]
+        result = subprocess.run([*args, "--vacuum"] if vacuum else args, capture_output=True, text=True, timeout=60)
+        stop.set()
+        writer.join(timeout=30)
+        assert result.returncode == 0, result.stderr
+        assert " ok " in result.stdout
+        copy = Database(dest)  # opens (and migrates nothing) like the evaluator would
+        try:
+            runs = copy.read(lambda d: d.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+            graded = copy.read(lambda d: d.execute("SELECT COUNT(*) FROM grades WHERE run_id = 'r-0'").fetchone()[0])
+        finally:
+            copy.close()
+        assert runs >= 1 and graded == 50
+        again = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 1 and "exists" in again.stderr
+    finally:
+        stop.set()
+        db.close()
