@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from gmai_eval.server.store import benchmarks as store
 from gmai_eval.server.synth import write_synthetic_tsv
 from gmai_eval.server.taxonomy import count_nodes
 from gmai_eval.server.tsv_import import import_tsv_files
+from PIL import Image
 
 from tests._data_helpers import (
     TEST_COLUMNS,
@@ -366,3 +368,16 @@ def test_quoted_fields_multiline_and_crlf(tmp_path: Path, db: Database) -> None:
         assert qs[1].options[0] == ("A", 'say "yes"')
         assert qs[0].department == "Gastroenterology and Hepatology"
         _one_defect(report.defects, str(path), 3, "answer")
+
+
+def test_duplicate_header_column_and_unsupported_format(tmp_path: Path, db: Database) -> None:
+    cols = [*VAL_COLUMNS, "Modality"]
+    bad = write_tsv(tmp_path / "dup.tsv", [make_row(0)], cols)
+    with pytest.raises(ImportDefects) as exc:
+        import_tsv_files(db, "dup", [bad])
+    d = _one_defect(exc.value.defects, str(bad), 0, "modality")
+    assert "duplicate column 'modality'" in d.message
+    gif = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(gif, format="GIF")
+    _, d = _import_with_bad_row(tmp_path, db, make_row(1, image=base64.b64encode(gif.getvalue()).decode()))
+    assert d.column == "image" and "unsupported image format 'GIF'" in d.message
