@@ -1,9 +1,10 @@
 """Import GMAI-MMBench TSV files (VLMEvalKit layout) into the store.
 
-The files are read in one streaming pass: bytes are hashed as they are read, decoded
-as UTF-8 (invalid bytes become defects, not crashes), split into records by :mod:`csv`
-with a bounded line length, checked row by row and written in batches. Memory stays
-bounded by the largest row, whatever the file size.
+The files are read in one streaming pass (:mod:`.tsv_records`): bytes are hashed as they
+are read and split into records with a bounded line length; each row is decoded as UTF-8
+(invalid bytes become defects, not crashes), checked and written in batches, with one
+batch in flight on the writer thread while the next is parsed. Memory stays bounded by
+the largest row plus a batch, whatever the file size.
 
 Atomicity: the benchmark is created in state ``importing`` (invisible to readers),
 filled in batched transactions and flipped to ``ready`` at the end; on any failure it is
@@ -24,6 +25,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import io
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -65,6 +67,8 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 
 OPTIONAL_COLUMNS: tuple[str, ...] = ("C", "D", "E", "answer", "original task", "image_path")
 """Official columns that may be absent (``answer`` is absent in the TEST layout)."""
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 _KNOWN = {c.lower(): c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
 
@@ -223,9 +227,9 @@ def _row(
 
     idx: int | None = None
     raw_index = get("index").strip()
-    try:
+    if _INTEGER.fullmatch(raw_index) and abs(int(raw_index)) < 2**63:
         idx = int(raw_index)
-    except ValueError:
+    else:
         found.append(Defect(name, rowno, "index", f"index {raw_index!r} is not an integer"))
     if idx is not None and idx in st.seen_index:
         found.append(Defect(name, rowno, "index", f"duplicate index {idx}"))

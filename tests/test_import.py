@@ -193,6 +193,8 @@ def _import_with_bad_row(tmp_path: Path, db: Database, bad: dict[str, str], **kw
         ({"answer": "D"}, "answer", "answer 'D' is not among the non-empty options (ABC)"),
         ({"answer": ""}, "answer", "is not among the non-empty options"),
         ({"index": "12a"}, "index", "index '12a' is not an integer"),
+        ({"index": "1_0"}, "index", "index '1_0' is not an integer"),
+        ({"index": "99999999999999999999"}, "index", "is not an integer"),
         ({"index": "0"}, "index", "duplicate index 0"),
         ({"question": "   "}, "question", "empty question"),
         ({"B": "", "C": ""}, "A..E", "1 non-empty option(s)"),
