@@ -19,16 +19,13 @@ n > 0; the N/A department excluded), reported beside the micro overall.
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import InvalidArgument, NotFound
-from .extraction import check_era
 from .stats import wilson_interval
-from .store import Database
-from .store import grades as store
 from .taxonomy import DEPARTMENTS, GRANULARITIES, TASKS
 
 DIMENSIONS: tuple[str, ...] = ("overall", "task", "department", "granularity", "modality", "label", "tree")
@@ -248,50 +245,19 @@ def aggregate(items: Iterable[Item]) -> tuple[tuple[NodeScore, ...], dict[str, f
     return tuple(nodes), macro, unscored
 
 
-def compute_scores(db: Database, run_id: str, era: str | None = None, judge: str = "") -> RunScores:
-    """Scores of a run for every node.
+def compute_scores(db: Any, run_id: str, era: str | None = None, judge: str = "") -> RunScores:
+    """Compatibility alias of :func:`gmai_eval.server.grading.compute_scores`.
 
-    Exact-matching grades missing for ``era`` are computed first (cheap, deterministic),
-    so any era can be asked for without a rescore. Judge gradings must exist already.
-
-    Args:
-        db: the database.
-        run_id: the run.
-        era: extraction era; None for the run's own.
-        judge: judge model name of a previous rescore, ``""`` for exact matching.
-
-    Raises:
-        NotFound: unknown run, or no grading with that judge.
-        InvalidArgument: unknown era.
+    The store-backed entry points live in ``grading`` (this module stays pure); the import
+    happens at call time, so importing this module never imports the store.
     """
-    from .grading import grade_pending_sync
+    from .grading import compute_scores as impl
 
-    info = db.read(lambda s: store.run_info(s, run_id))
-    era = check_era(era or info.era)
-    if judge:
-        rows = db.read(lambda s: store.graded_rows(s, run_id, era, judge))
-        if not rows and info.total:
-            raise NotFound(f"run {run_id} has no grading with judge {judge!r} for era {era}; rescore it first")
-    else:
-        grade_pending_sync(db, run_id, era)
-        rows = db.read(lambda s: store.graded_rows(s, run_id, era, ""))
-    items = [Item(r.verdict, r.task, r.department, r.granularity, r.modality, r.category) for r in rows]
-    nodes, macro, unscored = aggregate(items)
-    return RunScores(run_id, era, judge, nodes, macro, unscored, max(0, info.total - len(rows)))
+    return impl(db, run_id, era, judge)
 
 
-def latest_completed_scores(db: Database, era: str | None = None) -> list[tuple[store.RunInfo, RunScores]]:
-    """Scores of the latest succeeded run of each (model, benchmark), exact matching.
+def latest_completed_scores(db: Any, era: str | None = None) -> list[tuple[Any, RunScores]]:
+    """Compatibility alias of :func:`gmai_eval.server.grading.latest_completed_scores`."""
+    from .grading import latest_completed_scores as impl
 
-    Args:
-        db: the database.
-        era: extraction era; None for each run's own.
-
-    Returns:
-        (run info with model, model_version and benchmark; scores) pairs, by model name.
-    """
-    out = []
-    for run_id in db.read(store.latest_completed_run_ids):
-        info = db.read(functools.partial(store.run_info, run_id=run_id))
-        out.append((info, compute_scores(db, run_id, era)))
-    return out
+    return impl(db, era)

@@ -1,9 +1,11 @@
-"""Grading: stored answers -> extraction -> verdicts -> stored grades.
+"""Grading: stored answers -> extraction -> verdicts -> stored grades -> scores.
 
 The one stage that composes extraction and verdicts with the store. The run manager calls
 :func:`grade_pending` after each batch of answers (cheap and idempotent: only final
 attempts without a grade for the era are read); :func:`rescore` regrades a finished run
-with another era and an optional judge, without calling the evaluated model.
+with another era and an optional judge, without calling the evaluated model;
+:func:`compute_scores` reads the grades back and rolls them up with the pure
+``aggregate`` stage.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import EvalError
+from .aggregate import Item, RunScores, aggregate
+from .errors import EvalError, NotFound
 from .extraction import can_infer, check_era
 from .judge import JUDGE_TRIES, JudgeClient, matching_prompt
 from .store import Database
@@ -148,3 +151,53 @@ async def _judge_one(
         p.recorded.idx, "", "judge_failed", "unparsed", f"judge gave no option after {JUDGE_TRIES} tries",
         p.recorded.attempt,
     )
+
+
+# -- scores ---------------------------------------------------------------------------
+
+
+def compute_scores(db: Database, run_id: str, era: str | None = None, judge: str = "") -> RunScores:
+    """Scores of a run for every node.
+
+    Exact-matching grades missing for ``era`` are computed first (cheap, deterministic),
+    so any era can be asked for without a rescore. Judge gradings must exist already.
+
+    Args:
+        db: the database.
+        run_id: the run.
+        era: extraction era; None for the run's own.
+        judge: judge model name of a previous rescore, ``""`` for exact matching.
+
+    Raises:
+        NotFound: unknown run, or no grading with that judge.
+        InvalidArgument: unknown era.
+    """
+    info = db.read(lambda s: store.run_info(s, run_id))
+    era = check_era(era or info.era)
+    if judge:
+        rows = db.read(lambda s: store.graded_rows(s, run_id, era, judge))
+        if not rows and info.total:
+            raise NotFound(f"run {run_id} has no grading with judge {judge!r} for era {era}; rescore it first")
+    else:
+        grade_pending_sync(db, run_id, era)
+        rows = db.read(lambda s: store.graded_rows(s, run_id, era, ""))
+    items = [Item(r.verdict, r.task, r.department, r.granularity, r.modality, r.category) for r in rows]
+    nodes, macro, unscored = aggregate(items)
+    return RunScores(run_id, era, judge, nodes, macro, unscored, max(0, info.total - len(rows)))
+
+
+def latest_completed_scores(db: Database, era: str | None = None) -> list[tuple[store.RunInfo, RunScores]]:
+    """Scores of the latest succeeded run of each (model, benchmark), exact matching.
+
+    Args:
+        db: the database.
+        era: extraction era; None for each run's own.
+
+    Returns:
+        (run info with model, model_version and benchmark; scores) pairs, by model name.
+    """
+    out = []
+    for run_id in db.read(store.latest_completed_run_ids):
+        info = db.read(functools.partial(store.run_info, run_id=run_id))
+        out.append((info, compute_scores(db, run_id, era)))
+    return out

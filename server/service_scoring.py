@@ -14,11 +14,11 @@ from contextlib import asynccontextmanager
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
-from .aggregate import DIMENSIONS, NodeScore, RunScores, compute_scores
+from .aggregate import DIMENSIONS, NodeScore, RunScores
 from .calibration import Calibration, normalise, summarise
 from .compare import compare_runs as _compare
 from .errors import InvalidArgument, PreflightFailed
-from .grading import RescoreResult, rescore
+from .grading import RescoreResult, compute_scores, rescore
 from .judge import JudgeClient, ModelJudge
 from .records import OPTION_LABELS
 from .store import Database

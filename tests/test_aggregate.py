@@ -6,8 +6,9 @@ import random
 from pathlib import Path
 
 import pytest
-from gmai_eval.server.aggregate import Item, aggregate, compute_scores, latest_completed_scores
+from gmai_eval.server.aggregate import Item, aggregate
 from gmai_eval.server.errors import InvalidArgument, NotFound
+from gmai_eval.server.grading import compute_scores, latest_completed_scores
 from gmai_eval.server.store import Database
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gmai_eval.server.aggregate import compute_scores
-from gmai_eval.server.grading import grade_pending, rescore
+from gmai_eval.server.grading import compute_scores, grade_pending, rescore
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as gstore
 

@@ -67,7 +67,7 @@ def _format_option(f: F) -> F:
 @click.option("--judge", default="", help="Show the grading of an earlier `rescore --judge MODEL`.")
 def scores_cmd(db_path: Path, run: str, by: str | None, fmt: str, era: str | None, judge: str) -> None:
     """Print RUN's accuracy per taxonomy node (n, Wilson 95% CI, unparsed/refused/errors)."""
-    from gmai_eval.server.aggregate import compute_scores
+    from gmai_eval.server.grading import compute_scores
     from gmai_eval.server.reports import render_scores
 
     with _errors(), Database(db_path) as db:
@@ -83,7 +83,7 @@ def scores_cmd(db_path: Path, run: str, by: str | None, fmt: str, era: str | Non
 @_format_option
 def rescore_cmd(db_path: Path, run: str, era: str | None, judge: str, by: str, fmt: str) -> None:
     """Regrade RUN from its stored answers (no call to the evaluated model)."""
-    from gmai_eval.server.aggregate import compute_scores
+    from gmai_eval.server.grading import compute_scores
     from gmai_eval.server.reports import render_scores
     from gmai_eval.server.service_scoring import rescore_with
 
@@ -153,7 +153,7 @@ def export_cmd(db_path: Path, run: str, fmt: str, out: Path, era: str | None, ju
 @_format_option
 def score_file_cmd(db_path: Path, benchmark: str, predictions: Path, era: str, fmt: str) -> None:
     """Turn a VLMEvalKit PREDICTIONS file (.tsv/.xlsx) into a graded run."""
-    from gmai_eval.server.aggregate import compute_scores
+    from gmai_eval.server.grading import compute_scores
     from gmai_eval.server.reports import render_scores
     from gmai_eval.server.vlmeval_files import score_file
 

@@ -164,7 +164,7 @@ def final_attempts(
     if ungraded_for is not None:
         sql += (
             " AND NOT EXISTS (SELECT 1 FROM grades g WHERE g.run_id = a.run_id AND g.idx = a.idx"
-            " AND g.era = ? AND g.judge = ? AND g.attempt = a.attempt)"
+            " AND g.era = ? AND g.judge = ? AND (g.attempt = a.attempt OR g.attempt = 0))"
         )
         params += list(ungraded_for)
     sql += " ORDER BY a.idx"

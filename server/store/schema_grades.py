@@ -17,7 +17,7 @@ def _initial(db: sqlite_utils.Database) -> None:
             method TEXT NOT NULL,              -- label|option|regex|text|refusal|api_failure|judge|judge_failed|status|none|error
             verdict TEXT NOT NULL,             -- correct|incorrect|unparsed|refused|error|unscored
             log TEXT NOT NULL DEFAULT '',
-            attempt INTEGER NOT NULL DEFAULT 0,-- the attempt graded (a resumed run may add a newer final one)
+            attempt INTEGER NOT NULL DEFAULT 0,-- attempt graded; 0 = unknown (taken as current)
             PRIMARY KEY (run_id, idx, era, judge)
         );
         CREATE INDEX grades_run ON grades (run_id, era, judge, verdict);
