@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -32,6 +33,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, 
 from prometheus_client.registry import Collector
 
 from .aggregate import RunScores, compute_scores
+from .errors import EvalError
 from .metrics import EvaluatorMetrics
 from .records import RUN_STATES
 from .service_scoring import run_calibration
@@ -40,6 +42,8 @@ from .store import Database
 from .store import metrics_reads as reads
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 RELEASES_KEPT = 2
 """Model versions exported per (model, benchmark): the latest and the previous release."""
@@ -206,7 +210,11 @@ class AccuracyCollector(Collector):
             for run in runs:
                 last_done.setdefault((run.model, run.benchmark), _timestamp(run.finished_at))
             for run, release in kept:
-                scores = self._scores(run)
+                try:
+                    scores = self._scores(run)
+                except EvalError as exc:  # one bad run must not take the whole scrape down
+                    log.warning("metrics: skipping run %s of %s: %s", run.run_id, run.model, exc)
+                    continue
                 live_keys.add((run.run_id, run.era, run.finished_at))
                 base = [run.model, run.model_version, run.benchmark, release]
                 for node in scores.nodes:

@@ -231,3 +231,20 @@ def test_promtool_accepts_the_served_exposition(db: Database, populated: dict[st
     assert "gmai_eval_answer_requests_total" in text
     result = promtool_check_metrics(text)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_run_that_cannot_be_scored_is_skipped_not_fatal(db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    answers = synthetic_answers(N)
+    bid = add_benchmark(db, "gmai-val", answers)
+    add_run(db, run_id="r-good", model="good", version="1", benchmark_id=bid, answers=answers,
+            finished_at="2026-11-01T00:00:00+00:00")
+    add_run(db, run_id="r-bad", model="bad", version="1", benchmark_id=bid, answers=answers,
+            finished_at="2026-11-01T00:00:00+00:00", era="1999")
+    reg, _ = _registry(db)
+    good = {"model": "good", "model_version": "1", "benchmark": "gmai-val", "release": "latest",
+            "dimension": "overall", "node": "all"}
+    assert reg.get_sample_value("gmai_eval_accuracy_ratio", good) == pytest.approx(
+        sum(a.verdict == "correct" for a in answers) / N
+    )
+    assert reg.get_sample_value("gmai_eval_accuracy_ratio", {**good, "model": "bad"}) is None
+    assert "skipping run r-bad" in caplog.text
