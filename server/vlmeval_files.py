@@ -22,7 +22,8 @@ empty (NaN), as VLMEvalKit writes it; our own reports show that node as ``N/A``.
 **Import** (``score-file``). A VLMEvalKit prediction file becomes a succeeded run: column
 names are lower-cased except single upper-case letters, ``index`` and ``prediction`` are
 required, every index must exist in the benchmark (else an error naming the row), and a
-missing prediction is the string ``nan``. Options and answers come from the benchmark.
+missing prediction, or one pandas reads as NA (``NA``, ``None``, ``null``...), is the
+string ``nan``. Options and answers come from the benchmark.
 """
 
 from __future__ import annotations
@@ -250,9 +251,19 @@ def _parse_index(raw: object) -> int:
     return int(value)
 
 
+PANDAS_NA_STRINGS = frozenset({
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+})
+"""Cell texts that pandas' readers turn into NaN by default (so VLMEvalKit sees ``nan``)."""
+
+
 def _cell_text(v: object) -> str:
-    """A prediction cell as pandas' ``str()`` cast sees it: empty -> ``nan``."""
-    if v is None or v == "":
+    """A prediction cell as VLMEvalKit sees it after pandas reads it and casts it to ``str``.
+
+    Empty cells and pandas' default NA strings (``NA``, ``None``, ``null``...) become ``nan``.
+    """
+    if v is None or (isinstance(v, str) and v in PANDAS_NA_STRINGS):
         return "nan"
     if isinstance(v, float):
         return "nan" if math.isnan(v) else repr(v)

@@ -225,11 +225,22 @@ def test_score_file_xlsx_numeric_and_missing_cells(tmp_path: Path) -> None:
         qs = make_questions(4, seed=9)
         insert_benchmark(db, qs, name="b")
         f = tmp_path / "m.xlsx"
-        _xlsx(f, ["index", "A", "prediction"], [[0, "x", None], [1.0, "x", 3], [2, "x", qs[2].answer], [3, "x", ""]])
+        _xlsx(f, ["index", "A", "prediction"], [[0, "x", None], [1.0, "x", 3], [2, "x", qs[2].answer], [3, "x", ""],
+                                                [4, "x", "None"], [5, "x", "NA"], [6, "x", " None"]])
+        with pytest.raises(InvalidArgument, match="index 4 is not in benchmark 'b'"):
+            score_file(db, "b", f)
+        f2 = tmp_path / "m.tsv"
+        f2.write_text("index\tprediction\n0\t\n1\t3\n2\t" + str(qs[2].answer) + "\n3\tNone\n", "utf-8")
+        run = score_file(db, "b", f2)
+        rows = db.read(lambda s: gstore.export_rows(s, run))
+        texts = {r.idx: r.recorded.text for r in rows if r.recorded}
+        assert texts == {0: "nan", 1: "3", 2: qs[2].answer, 3: "nan"}
+        _xlsx(f, ["index", "A", "prediction"], [[0, "x", None], [1.0, "x", 3], [2, "x", qs[2].answer], [3, "x", "null"]])
         run = score_file(db, "b", f)
         rows = db.read(lambda s: gstore.export_rows(s, run))
         texts = {r.idx: r.recorded.text for r in rows if r.recorded}
         assert texts == {0: "nan", 1: "3", 2: qs[2].answer, 3: "nan"}
+        assert read_prediction_file(tmp_path / "m.tsv")[3][2] == "nan"
         info = db.read(lambda s: gstore.run_info(s, run))
         assert (info.model, info.state, info.total) == ("file:m", "succeeded", 4)
         v = db.read(lambda s: gstore.verdicts(s, run, "2024", ""))
