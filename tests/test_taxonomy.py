@@ -203,3 +203,20 @@ def test_taxonomy_cli(synth_db: tuple[str, str]) -> None:
     res = runner.invoke(cli, ["taxonomy", "--db", synth_db[0], "nope"])
     assert res.exit_code == 1
     assert "no benchmark named 'nope'" in res.output
+
+
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), min_size=1, max_size=12),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_canonical_text_round_trips(labels: list[str]) -> None:
+    flt = parse_filter("label=" + "|".join(v.replace("\\", "\\\\").replace(";", "\\;").replace("|", "\\|") for v in labels))
+    assert parse_filter(str(flt)) == flt
+    distinct: list[str] = []
+    for v in labels:
+        if v.lower() not in {d.lower() for d in distinct}:
+            distinct.append(v)
+    assert flt.clauses == (("label", tuple(distinct)),)
