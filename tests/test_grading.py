@@ -199,3 +199,46 @@ async def test_resumed_question_is_regraded(tmp_path: Path) -> None:
         v = db.read(lambda s: gstore.verdicts(s, "r-000000000001", "2024", ""))
         assert v == {0: "correct", 1: "correct", 2: "unparsed"}
         assert await grade_pending(db, "r-000000000001") == 0
+
+
+def test_scoring_rpcs_through_the_real_evaluator(tmp_path: Path) -> None:
+    """GetRunScores / CompareRuns / RescoreRun over a real ``gmai-eval serve`` process."""
+    from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+    from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pbg
+
+    from tests._service_helpers import running_server, wait_channel_ready
+
+    qs = make_questions(20, seed=14)
+    path = tmp_path / "e.db"
+    with Database(path) as db:
+        bid = insert_benchmark(db, qs)
+        insert_run(db, bid, [A(q.idx, text=LONG.format(q.answer)) for q in qs], run_id="r-a")
+        insert_run(db, bid, [A(q.idx, labels=[q.answer if q.idx >= 5 else _other(q.answer)]) for q in qs], run_id="r-b")
+        other = insert_benchmark(db, qs[:2], name="o", digest="sha256:99")
+        insert_run(db, other, [A(0, labels=["A"])], run_id="r-o", digest="sha256:99")
+    with running_server(path) as server, grpc.insecure_channel(server.target) as channel:
+        wait_channel_ready(channel)
+        stub = pbg.EvaluatorServiceStub(channel)
+        resp = stub.GetRunScores(pb.GetRunScoresRequest(id="r-a", dimensions=["overall", "department"]), timeout=30)
+        assert resp.nodes[0].dimension == "overall" and resp.nodes[0].accuracy == 1.0
+        assert "department" in resp.macro_accuracy
+        cmp = stub.CompareRuns(pb.CompareRunsRequest(run_a="r-a", run_b="r-b"), timeout=30)
+        assert list(cmp.flipped_to_wrong) == [str(i) for i in range(5)]
+        res = stub.RescoreRun(pb.RescoreRunRequest(id="r-a", extraction_era="2025-08"), timeout=60)
+        assert res.changed == 20 and res.scores.nodes[0].accuracy == 0.0
+        for call, code in [
+            (lambda: stub.GetRunScores(pb.GetRunScoresRequest(id="r-zz"), timeout=30), grpc.StatusCode.NOT_FOUND),
+            (lambda: stub.GetRunScores(pb.GetRunScoresRequest(id="r-a", extraction_era="1999"), timeout=30),
+             grpc.StatusCode.INVALID_ARGUMENT),
+            (lambda: stub.CompareRuns(pb.CompareRunsRequest(run_a="r-a", run_b="r-o"), timeout=30),
+             grpc.StatusCode.FAILED_PRECONDITION),
+            (lambda: stub.RescoreRun(pb.RescoreRunRequest(id="r-a", judge_model="nobody"), timeout=30),
+             grpc.StatusCode.NOT_FOUND),
+        ]:
+            with pytest.raises(grpc.RpcError) as info:
+                call()
+            assert info.value.code() == code
+
+
+def _other(ans: str | None) -> str:
+    return "B" if ans == "A" else "A"
