@@ -116,12 +116,31 @@ def k8s_find(kind: str, name: str) -> dict[str, Any]:
     return found[0]
 
 
-def model_cli() -> click.Command:
-    """The ``gmai-model`` command (owned by the model SDK area)."""
-    mod = pytest.importorskip("gmai_eval.clients.models_cli", reason="gmai-model CLI not written yet")
-    command = getattr(mod, "cli", None) or getattr(mod, "main", None)
-    assert isinstance(command, click.Command), "gmai_eval.clients.models_cli has no click command"
+def model_cli() -> click.Group:
+    """The ``gmai-model`` command group (the console script named in pyproject)."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    module, _, attr = pyproject["project"]["scripts"]["gmai-model"].partition(":")
+    mod = __import__(module, fromlist=["cli"])
+    command = getattr(mod, "cli", None)
+    assert isinstance(command, click.Group), f"{module} has no click group 'cli' (entry point {attr})"
     return command
+
+
+IN_IMAGE_FILES = ("/models/model.pt", "/tmp/train.tsv")
+"""Files that exist only inside the containers; click checks that path options exist."""
+
+
+def localize(args: list[str], tmp_path: Path) -> list[str]:
+    """``args`` with in-container file paths replaced by real (empty) local files."""
+    out = []
+    for arg in args:
+        for path in IN_IMAGE_FILES:
+            if arg == path or arg.endswith("=" + path):
+                local = tmp_path / Path(path).name
+                local.touch()
+                arg = arg[: len(arg) - len(path)] + str(local)
+        out.append(arg)
+    return out
 
 
 _PROMQL_WORDS = {
@@ -340,7 +359,7 @@ def test_model_image_pins_the_cpu_torch_of_the_extra() -> None:
     assert entry == ["gmai-model", "serve", "reference"]
 
 
-def test_model_commands_parse_with_the_real_model_cli() -> None:
+def test_model_commands_parse_with_the_real_model_cli(tmp_path: Path) -> None:
     command = model_cli()
     final = final_stage(dockerfile("Dockerfile.model"))
     entry = exec_form(next(a for w, a in final if w == "ENTRYPOINT"))
@@ -348,8 +367,20 @@ def test_model_commands_parse_with_the_real_model_cli() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     k8s_args = k8s_find("Deployment", "model")["spec"]["template"]["spec"]["containers"][0]["args"]
     for args in (cmd, compose["services"]["model"]["command"], k8s_args):
-        assert isinstance(command, click.Group)
-        parse_cli(command, [*entry[1:], *args])
+        params = parse_cli(command, localize([*entry[1:], *args], tmp_path)).params
+        assert params["port"] == 50051
+        assert params["metrics_port"] == 9465
+        assert params["max_connection_age_ms"] and params["max_connection_age_ms"] >= 60_000
+        assert params["weights"].name == "model.pt"
+    # the compose one-shot writes the weights the model service reads
+    script = compose["services"]["train-weights"]["command"][0]
+    segments = [seg.strip(" ()") for seg in re.split(r"&&|\|\|", script)]
+    train = next(shlex.split(seg) for seg in segments if seg.startswith("gmai-model train"))
+    synth = next(shlex.split(seg) for seg in segments if seg.startswith("gmai-eval synth"))
+    parse_cli(cli, synth[1:])
+    trained = parse_cli(command, localize(train[1:], tmp_path)).params
+    assert str(trained["out"]).endswith("model.pt")
+    assert "/models/model.pt" in script
 
 
 # -- compose ---------------------------------------------------------------------------------
@@ -451,7 +482,7 @@ def test_model_replicas_are_balanced_client_side() -> None:
     dep = k8s_find("Deployment", "model")
     assert dep["spec"]["replicas"] >= 2
     (container,) = dep["spec"]["template"]["spec"]["containers"]
-    assert any(a.startswith("--max-connection-age=") for a in container["args"])
+    assert any(a.startswith("--max-connection-age-ms=") for a in container["args"])
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["grpc"]["port"] == 50051
     svc = k8s_find("Service", "model")
