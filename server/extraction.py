@@ -12,8 +12,8 @@ era is a parameter (see docs/scoring.md):
     four tokens, and text matching is skipped for answers longer than twice the total
     length of the option texts.
 ``2026-06``
-    VLMEvalKit PR #1552: additionally, a case-insensitive ``(correct )answer is X``
-    pattern (optionally ``**X**``) with X in A-D, tried when the token rules give nothing.
+    VLMEvalKit PR #1552: additionally, a case-insensitive ``(correct) answer is X``
+    pattern (X in A-D, optionally wrapped in ``*``), tried when the token rules give nothing.
 
 The result of :func:`can_infer` is an :class:`Extraction`: a letter, ``"Z"`` (refusal,
 always wrong) or nothing. This module only implements the rules; verdicts live in
@@ -52,10 +52,10 @@ _PUNCTUATION = ".()[],:;!*#{}"
 
 _TRANSLATE = str.maketrans(dict.fromkeys(_PUNCTUATION, " "))
 
-# "(correct )answer is X" with optional ** around X, X in A-D, any case. The letter is then
-# accepted only if it is one of the question's labels (labels are upper case, so "answer
-# is d" gives nothing, like every other rule here).
-_ANSWER_IS = re.compile(r"(?:correct )?answer is (?:\*\*)?([A-D])(?:\*\*)?", re.IGNORECASE)
+# "(correct) answer is X": any whitespace between the words (at least one space before X),
+# any number of "*" around X, X in A-D in either case, upper-cased and then accepted only
+# if it is one of the question's labels. No word boundary: "the answer is a mass" reads A.
+_ANSWER_IS = re.compile(r"(?:correct\s+)?answer\s+is\s+\**([A-D])\**", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,8 @@ def infer_option(
         return Extraction("Z", "option")
     if era == "2026-06":
         found = _ANSWER_IS.search(answer)
-        if found is not None and found.group(1) in choices:
-            return Extraction(found.group(1), "regex")
+        if found is not None and found.group(1).upper() in choices:
+            return Extraction(found.group(1).upper(), "regex")
     return NO_MATCH
 
 

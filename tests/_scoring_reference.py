@@ -49,9 +49,9 @@ def _option_rule(answer: str, choices: dict[str, str], era: str) -> str:
         return "Z"
     # step 7
     if era == "2026-06":
-        m = re.search(r"(correct )?answer is (\*\*)?([A-D])(\*\*)?", answer, flags=re.I)
-        if m and m.group(3) in choices:
-            return m.group(3)
+        m = re.search(r"(correct\s+)?answer\s+is\s+\**([ABCD])\**", answer, flags=re.I)
+        if m and m.group(2).upper() in choices:
+            return m.group(2).upper()
     # step 8
     return ""
 

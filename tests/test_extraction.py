@@ -137,8 +137,15 @@ def test_answer_is_regex_2026() -> None:
     assert can_infer("A or B? answer is B", CXR, "2025-08").letter == ""
     # E is outside the A-D range of the pattern
     assert can_infer("A and B... the answer is E", ABD, "2026-06").letter == ""
-    # lower-case letters are not labels
-    assert can_infer("A and B... the answer is d", CXR, "2026-06").letter == ""
+    # the letter may be lower case (it is upper-cased), wrapped in any number of "*",
+    # and the words may be separated by any whitespace
+    assert can_infer("A and B... the answer is d", CXR, "2026-06").letter == "D"
+    assert can_infer("A and B... correct\nanswer   is\t*C*", CXR, "2026-06").letter == "C"
+    assert can_infer("A and B... the answer is ***B", CXR, "2026-06").letter == "B"
+    # at least one whitespace before the letter
+    assert can_infer("A and B... the answer is**B**", CXR, "2026-06").letter == ""
+    # no word boundary: "answer is a mass" reads as A (VLMEvalKit parity)
+    assert can_infer("B or C? The answer is a mass", CXR, "2026-06").letter == "A"
     # a letter the question does not have
     assert can_infer("A or B, answer is D", {"A": "x", "B": "y", "C": "z"}, "2026-06").letter == ""
     # the regex also rescues a single letter rejected by the last-four-tokens rule
