@@ -266,7 +266,10 @@ def _cell_text(v: object) -> str:
     if v is None or (isinstance(v, str) and v in PANDAS_NA_STRINGS):
         return "nan"
     if isinstance(v, float):
-        return "nan" if math.isnan(v) else repr(v)
+        if math.isnan(v):
+            return "nan"
+        # pandas' Excel reader turns integral numbers into int
+        return str(int(v)) if v.is_integer() else repr(v)
     return str(v)
 
 

@@ -235,11 +235,11 @@ def test_score_file_xlsx_numeric_and_missing_cells(tmp_path: Path) -> None:
         rows = db.read(lambda s: gstore.export_rows(s, run))
         texts = {r.idx: r.recorded.text for r in rows if r.recorded}
         assert texts == {0: "nan", 1: "3", 2: qs[2].answer, 3: "nan"}
-        _xlsx(f, ["index", "A", "prediction"], [[0, "x", None], [1.0, "x", 3], [2, "x", qs[2].answer], [3, "x", "null"]])
+        _xlsx(f, ["index", "A", "prediction"], [[0, "x", 2.5], [1.0, "x", 3.0], [2, "x", qs[2].answer], [3, "x", "null"]])
         run = score_file(db, "b", f)
         rows = db.read(lambda s: gstore.export_rows(s, run))
         texts = {r.idx: r.recorded.text for r in rows if r.recorded}
-        assert texts == {0: "nan", 1: "3", 2: qs[2].answer, 3: "nan"}
+        assert texts == {0: "2.5", 1: "3", 2: qs[2].answer, 3: "nan"}
         assert read_prediction_file(tmp_path / "m.tsv")[3][2] == "nan"
         info = db.read(lambda s: gstore.run_info(s, run))
         assert (info.model, info.state, info.total) == ("file:m", "succeeded", 4)
