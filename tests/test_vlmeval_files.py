@@ -247,3 +247,19 @@ def test_score_file_xlsx_numeric_and_missing_cells(tmp_path: Path) -> None:
         assert v[2] == "correct"
         assert (v[0] == "correct") == (reference_can_infer("nan", qs[0].choices, "2024") == qs[0].answer)
         assert v[0] in ("correct", "incorrect", "unparsed")
+
+
+def test_file_runs_are_ordinary_runs(tmp_path: Path) -> None:
+    """A score-file run reads back through the run store like any other run."""
+    from gmai_eval.server.store.runs import get_run, list_runs
+
+    with Database(tmp_path / "e.db") as db:
+        qs = make_questions(3)
+        insert_benchmark(db, qs, name="b")
+        f = tmp_path / "preds.tsv"
+        f.write_text("index\tprediction\n0\tA\n1\tB\n2\tC\n", "utf-8")
+        run = score_file(db, "b", f, era="2025-08")
+        row = get_run(db, run)
+        assert row.model == "file:preds" and row.state == "succeeded"
+        assert row.params.extraction_era == "2025-08"
+        assert [r.id for r in list_runs(db)] == [run]

@@ -12,12 +12,12 @@ import datetime as dt
 import json
 import secrets
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import sqlite_utils
 
 from ..errors import NotFound
-from ..records import OPTION_LABELS
+from ..records import OPTION_LABELS, ModelSpec, RunParams
 from ..verdicts import Grade, Recorded
 
 _OPTION_COLUMNS = ", ".join(f"q.option_{lab.lower()}" for lab in OPTION_LABELS)
@@ -363,12 +363,13 @@ def create_file_run(
     """
     run_id = f"r-{secrets.token_hex(6)}"
     now = _now()
-    params = {"filter": "", "extraction_era": era, "source": "prediction-file"}
+    params = asdict(RunParams(extraction_era=era))
     s.conn.execute(
         "INSERT INTO runs (id, model, benchmark_id, benchmark_digest, state, params, model_spec,"
         " evaluator_version, salt, total, created_at, started_at, finished_at)"
         " VALUES (?, ?, ?, ?, 'succeeded', ?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, model, benchmark_id, digest, json.dumps(params), json.dumps({"name": model, "endpoints": []}),
+        (run_id, model, benchmark_id, digest, json.dumps(params, sort_keys=True),
+         json.dumps(asdict(ModelSpec(name=model, endpoints=())), sort_keys=True),
          evaluator_version, secrets.token_hex(16), len(predictions), now, now, now),
     )
     s.conn.executemany(
