@@ -1,0 +1,259 @@
+"""The reference model: a small CNN image encoder scored against hashed option text.
+
+Each option's text becomes a bag of hashed features (the whole text, its words and word
+bigrams) fed to an ``EmbeddingBag``; the image (RGB plus saturation-weighted hue
+channels) goes through a four-layer CNN. The score
+of an option is the dot product of the two embeddings, and the answer's probabilities
+are the softmax over the question's own options. On the synthetic benchmark this learns
+each label's visual signature; on real GMAI-MMBench it is a weak but honest baseline.
+
+This module imports torch; import it only where torch is needed (the CLI does so lazily).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from gmai_eval.clients.sdk import Answer, Model, ModelInfo, Question
+from PIL import Image as PILImage
+from torch import nn
+
+MAX_OPTIONS = 5
+"""GMAI-MMBench questions have 2 to 5 options."""
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Shape of the network (saved with the weights)."""
+
+    image_size: int = 64
+    """Images are resized to this square side."""
+    embed_dim: int = 128
+    """Joint embedding width."""
+    hash_buckets: int = 1 << 16
+    """Hashed text feature buckets."""
+    channels: int = 48
+    """Width of the CNN's convolutions."""
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+FULL_TEXT_WEIGHT = 4
+"""Copies of the whole-text feature in an option's bag (the label's own embedding dominates)."""
+
+
+def text_features(text: str, buckets: int) -> list[int]:
+    """Hash an option text into feature ids: the whole text, its words and word bigrams.
+
+    Uses CRC-32 (stable across processes, unlike ``hash``).
+    """
+    lowered = text.lower().strip()
+    words = _WORD.findall(lowered)
+    grams = [f"t:{lowered}"] * FULL_TEXT_WEIGHT + [f"w:{w}" for w in words]
+    grams += [f"b:{a}_{b}" for a, b in itertools.pairwise(words)]
+    return [zlib.crc32(g.encode()) % buckets for g in grams]
+
+
+def image_array(data: bytes, size: int) -> np.ndarray:
+    """Decode image bytes to a ``(IMAGE_CHANNELS, size, size)`` float32 array.
+
+    Channels: RGB in [0, 1], then hue as (cos, sin) weighted by saturation, and
+    saturation itself, so that colour identity is explicit and cheap to pool.
+    """
+    with PILImage.open(io.BytesIO(data)) as img:
+        rgb = img.convert("RGB").resize((size, size), PILImage.Resampling.BILINEAR)
+        hsv = np.asarray(rgb.convert("HSV"), dtype=np.float32) / 255.0
+    arr = np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255.0
+    hue = hsv[..., 0] * (2 * np.pi)
+    sat = hsv[..., 1]
+    extra = np.stack([np.cos(hue) * sat, np.sin(hue) * sat, sat])
+    return np.concatenate([arr, extra]).astype(np.float32)
+
+
+IMAGE_CHANNELS = 6
+"""Input channels produced by :func:`image_array`."""
+
+
+class ReferenceNet(nn.Module):
+    """CNN image encoder + EmbeddingBag option encoder, scored by dot product."""
+
+    def __init__(self, config: NetConfig) -> None:
+        super().__init__()
+        c = config.channels
+        self.config = config
+        self.cnn = nn.Sequential(
+            nn.Conv2d(IMAGE_CHANNELS, c, 5, stride=2, padding=2),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.Conv2d(c, c, 3, stride=2, padding=1),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1),
+            nn.BatchNorm2d(2 * c),
+            nn.ReLU(),
+            nn.Conv2d(2 * c, 2 * c, 3, stride=1, padding=1),
+            nn.ReLU(),
+        )
+        self.dropout = nn.Dropout(0.2)
+        self.image_head = nn.Linear(4 * c, config.embed_dim)
+        self.text = nn.EmbeddingBag(config.hash_buckets, config.embed_dim, mode="mean")
+        self.scale = nn.Parameter(torch.tensor(4.0))
+
+    def encode_images(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, S, S)`` -> ``(B, D)`` unit vectors."""
+        feats = self.cnn(images)
+        pooled = torch.cat([feats.mean(dim=(2, 3)), feats.amax(dim=(2, 3))], dim=1)
+        return nn.functional.normalize(self.image_head(self.dropout(pooled)), dim=1)
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        feature_ids: torch.Tensor,
+        offsets: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Option logits ``(B, MAX_OPTIONS)``; padded options get ``-inf``.
+
+        Args:
+            images: ``(B, 3, S, S)``.
+            feature_ids: Concatenated hashed features of the ``B * MAX_OPTIONS`` options.
+            offsets: Start of each option's features in ``feature_ids``.
+            mask: ``(B, MAX_OPTIONS)`` booleans, true for real options.
+        """
+        img = self.encode_images(images)
+        opt = nn.functional.normalize(self.text(feature_ids, offsets), dim=1)
+        opt = opt.view(images.shape[0], MAX_OPTIONS, -1)
+        logits = torch.einsum("bd,bkd->bk", img, opt) * self.scale
+        return logits.masked_fill(~mask, float("-inf"))
+
+
+def text_batch(
+    option_texts: Sequence[Sequence[str]], buckets: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Build ``(feature_ids, offsets, mask)`` for a batch of option lists."""
+    ids: list[int] = []
+    offsets: list[int] = []
+    mask = torch.zeros(len(option_texts), MAX_OPTIONS, dtype=torch.bool)
+    for b, texts in enumerate(option_texts):
+        if len(texts) > MAX_OPTIONS:
+            raise ValueError(
+                f"{len(texts)} options; the reference model handles at most {MAX_OPTIONS}"
+            )
+        for k in range(MAX_OPTIONS):
+            offsets.append(len(ids))
+            if k < len(texts):
+                ids.extend(text_features(texts[k], buckets))
+                mask[b, k] = True
+            else:
+                ids.append(0)
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(offsets, dtype=torch.long), mask
+
+
+def save_weights(net: ReferenceNet, path: Path) -> str:
+    """Save config and weights; return ``sha256:<hex>`` of the written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"config": asdict(net.config), "state_dict": net.state_dict()}, tmp)
+    tmp.replace(path)
+    return file_digest(path)
+
+
+def file_digest(path: Path) -> str:
+    """``sha256:<hex>`` of a file."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def load_weights(path: Path, device: str = "cpu") -> ReferenceNet:
+    """Load a network saved by :func:`save_weights` (``weights_only``: no code runs)."""
+    blob = torch.load(path, map_location=device, weights_only=True)
+    net = ReferenceNet(NetConfig(**blob["config"]))
+    net.load_state_dict(blob["state_dict"])
+    return net.to(device).eval()
+
+
+def predict_probabilities(
+    net: ReferenceNet,
+    images: Sequence[bytes],
+    option_texts: Sequence[Sequence[str]],
+    device: str = "cpu",
+) -> list[list[float]]:
+    """Probabilities over each question's options (softmax over its own options)."""
+    size = net.config.image_size
+    batch = torch.from_numpy(np.stack([image_array(d, size) for d in images])).to(device)
+    ids, offsets, mask = text_batch(option_texts, net.config.hash_buckets)
+    with torch.inference_mode():
+        logits = net(batch, ids.to(device), offsets.to(device), mask.to(device))
+        probs = torch.softmax(logits, dim=1).cpu()
+    return [probs[b, : len(texts)].tolist() for b, texts in enumerate(option_texts)]
+
+
+class ReferenceModel(Model):
+    """The reference CNN behind the SDK (dynamic batching friendly).
+
+    Args:
+        weights: Path to a file written by ``gmai-model train``.
+        device: ``cpu`` or ``cuda`` (``auto`` picks CUDA when available).
+        threads: torch intra-op threads on CPU.
+    """
+
+    name = "reference-cnn"
+    version = "1.0"
+    vendor = "gmai-eval"
+    capabilities = ("option_scores",)
+
+    def __init__(self, weights: Path, device: str = "auto", threads: int = 2) -> None:
+        self.weights = Path(weights)
+        self.device = (
+            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        )
+        self.threads = threads
+        self.net: ReferenceNet | None = None
+        self._digest = ""
+
+    def load(self) -> None:
+        """Load the weights and compute their digest (runs before SERVING)."""
+        if self.device == "cpu":
+            torch.set_num_threads(self.threads)
+        self._digest = file_digest(self.weights)
+        self.net = load_weights(self.weights, self.device)
+
+    def weights_digest(self) -> str:
+        """``sha256:<hex>`` of the weights file."""
+        return self._digest
+
+    def info(self) -> ModelInfo:
+        """Identity plus framework and device properties."""
+        return ModelInfo(
+            name=self.name,
+            version=self.version,
+            vendor=self.vendor,
+            weights_digest=self._digest,
+            capabilities=self.capabilities,
+            preferred_batch_size=32,
+            properties={"framework": f"torch {torch.__version__}", "device": self.device},
+        )
+
+    def predict_batch(self, questions: Sequence[Question]) -> list[Answer]:
+        """Answer a batch in one forward pass."""
+        if self.net is None:
+            raise RuntimeError("weights not loaded")
+        texts = [[o.text for o in q.options] for q in questions]
+        probs = predict_probabilities(
+            self.net, [q.image.data for q in questions], texts, self.device
+        )
+        return [
+            Answer.from_probabilities(dict(zip(q.labels, p, strict=True)))
+            for q, p in zip(questions, probs, strict=True)
+        ]
