@@ -135,9 +135,9 @@ def insert_run(
         idxs = [a.idx for a in attempts] + list(extra_questions)
         conn.execute(
             "INSERT INTO runs (id, model, benchmark_id, benchmark_digest, state, params, model_spec,"
-            " evaluator_version, salt, total, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, '{}', '0', 's', ?, ?, ?)",
-            (run_id, model, benchmark_id, digest, state, json.dumps({"extraction_era": era}), len(idxs), now(),
-             finished_at or now()),
+            " evaluator_version, salt, total, created_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, '0', 's', ?, ?, ?)",
+            (run_id, model, benchmark_id, digest, state, json.dumps({"extraction_era": era}),
+             json.dumps({"name": model, "endpoints": ["127.0.0.1:1"]}), len(idxs), now(), finished_at or now()),
         )
         for pos, idx in enumerate(idxs):
             conn.execute("INSERT INTO run_questions (run_id, idx, qid, position) VALUES (?, ?, ?, ?)",
