@@ -234,3 +234,24 @@ def test_calibration_edges() -> None:
     assert expected_calibration_error([0.0], [False]) == 0.0
     s = summarise([])
     assert s.n == 0 and s.ece == 0 and all(a == 0 for _, a in s.coverage)
+
+
+def test_store_order_changes_nothing(tmp_path: Path) -> None:
+    qs = make_questions(60, seed=30, unanswered=[7])
+    rng = random.Random(4)
+    attempts = [
+        A(q.idx, text=rng.choice([q.category, "no idea", "Z", q.answer or "A", "B"]),
+          outcome=rng.choice(["answered"] * 5 + ["error"]))
+        for q in qs
+    ]
+    results = []
+    for k in range(3):
+        shuffled = list(attempts)
+        random.Random(k).shuffle(shuffled)
+        qshuf = list(qs)
+        random.Random(k + 10).shuffle(qshuf)
+        with Database(tmp_path / f"e{k}.db") as db:
+            bid = insert_benchmark(db, qshuf)
+            insert_run(db, bid, shuffled)
+            results.append(compute_scores(db, "r-000000000001"))
+    assert results[0] == results[1] == results[2]
