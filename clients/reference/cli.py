@@ -332,3 +332,7 @@ def train(tsv: Path, out: Path, epochs: int, seed: int, limit: int | None, threa
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+if __name__ == "__main__":
+    main()
