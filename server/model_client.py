@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Protocol
 
 import grpc
@@ -37,6 +36,7 @@ from .errors import (
 )
 from .metrics import EvaluatorMetrics
 from .records import ModelSpec, TlsSettings
+from .tls import channel_credentials
 
 SERVICE_NAME = "gmai_eval.model.v1.ModelService"
 """Health-check key of a model service."""
@@ -46,6 +46,12 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 KEEPALIVE_MS = 60_000
 """Client keepalive ping interval while calls are active."""
+
+RECONNECT_MIN_MS = 100
+"""First delay before reconnecting to a replica that went away."""
+
+RECONNECT_MAX_MS = 2_000
+"""Longest delay between reconnection attempts."""
 
 SKIP_UNAVAILABLE_S = 1.0
 """How long a replica that answered UNAVAILABLE is skipped when others are available."""
@@ -98,13 +104,6 @@ def map_rpc_error(err: grpc.aio.AioRpcError, endpoint: str) -> ModelCallError:
     return cls(message, code=code.name, endpoint=endpoint)
 
 
-def _read(path: str, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read TLS {what} file {path!r}: {exc.strerror}") from exc
-
-
 def channel_options(*, tls: TlsSettings, balanced: bool) -> list[tuple[str, object]]:
     """Channel arguments of every evaluator-to-model channel.
 
@@ -119,6 +118,10 @@ def channel_options(*, tls: TlsSettings, balanced: bool) -> list[tuple[str, obje
         ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.keepalive_permit_without_calls", 0),
         ("grpc.enable_retries", 0),
+        # Notice a restarted model within seconds (the gRPC default backs off up to 120 s).
+        ("grpc.initial_reconnect_backoff_ms", RECONNECT_MIN_MS),
+        ("grpc.min_reconnect_backoff_ms", RECONNECT_MIN_MS),
+        ("grpc.max_reconnect_backoff_ms", RECONNECT_MAX_MS),
     ]
     if balanced:
         config = {"loadBalancingConfig": [{"round_robin": {}}]}
@@ -128,17 +131,6 @@ def channel_options(*, tls: TlsSettings, balanced: bool) -> list[tuple[str, obje
     return opts
 
 
-def _credentials(tls: TlsSettings) -> grpc.ChannelCredentials:
-    root = _read(tls.ca_file, "CA") if tls.ca_file else None
-    cert = _read(tls.cert_file, "certificate") if tls.cert_file else None
-    key = _read(tls.key_file, "key") if tls.key_file else None
-    if (cert is None) != (key is None):
-        raise InvalidArgument("mutual TLS needs both a client certificate and a client key")
-    return grpc.ssl_channel_credentials(
-        root_certificates=root, private_key=key, certificate_chain=cert
-    )
-
-
 class _Replica:
     """One channel with its stubs."""
 
@@ -146,7 +138,8 @@ class _Replica:
         self.target = target
         opts = channel_options(tls=spec.tls, balanced=target.startswith("dns:"))
         if spec.tls.enabled:
-            self.channel = grpc.aio.secure_channel(target, _credentials(spec.tls), options=opts)
+            creds = channel_credentials(spec.tls.ca_file, spec.tls.cert_file, spec.tls.key_file)
+            self.channel = grpc.aio.secure_channel(target, creds, options=opts)
         else:
             self.channel = grpc.aio.insecure_channel(target, options=opts)
         self.model = model_pb2_grpc.ModelServiceStub(self.channel)

@@ -341,11 +341,17 @@ class RunManager:
         if limits.max_request_bytes and req.ByteSize() > limits.max_request_bytes:
             log.warning("smoke request exceeds max_request_bytes; skipping the smoke call")
             return info
-        try:
-            resp = await client.answer(req, deadline_s=params.deadline_s)
-            validate_response(req, resp, "")
-        except ModelCallError as exc:
-            raise PreflightFailed(f"model {spec.name!r}: smoke question failed: {exc}") from exc
+        for attempt in range(params.max_attempts):
+            try:
+                resp = await client.answer(req, deadline_s=params.deadline_s)
+                validate_response(req, resp, "")
+                return info
+            except ModelCallError as exc:
+                if not exc.retryable or attempt == params.max_attempts - 1:
+                    raise PreflightFailed(
+                        f"model {spec.name!r}: smoke question failed: {exc}"
+                    ) from exc
+            await asyncio.sleep(random.uniform(0, self._backoff_base_s * 2**attempt))
         return info
 
     # -- driving --------------------------------------------------------------------------

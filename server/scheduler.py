@@ -9,6 +9,9 @@ The scheduler composes store -> model client -> store for one run session:
   up to the configured maximum) gates how many calls are in flight;
 * every call has a deadline; UNAVAILABLE, RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED are
   retried up to ``max_attempts`` with exponential backoff and full jitter;
+* an UNAVAILABLE answer pauses every new attempt until the model's health check reports
+  SERVING again (at most ``outage_timeout_s``), so a model restart costs each in-flight
+  question one attempt instead of burning through the pending list;
 * every attempt is committed as it completes (one ``awrite`` each; the writer thread
   groups concurrent commits); the question's last attempt has ``final = 1``;
 * a failure on one question is data; the session stops early only once the run cannot
@@ -34,7 +37,7 @@ from dataclasses import dataclass
 from gmai_eval.model.v1 import model_pb2
 from google.protobuf import struct_pb2
 
-from .errors import ModelCallError, ModelOverloaded, ModelProtocolError
+from .errors import ModelCallError, ModelOverloaded, ModelProtocolError, ModelUnavailable
 from .metrics import EvaluatorMetrics
 from .model_client import ModelClient
 from .prompt import render_prompt
@@ -261,6 +264,7 @@ class Scheduler:
         on_answer: called after each final attempt is committed (progress, grading).
         backoff_base_s: first retry backoff ceiling (doubles per retry).
         backoff_max_s: backoff ceiling.
+        outage_timeout_s: longest pause of an outage before attempts resume regardless.
     """
 
     def __init__(
@@ -280,6 +284,7 @@ class Scheduler:
         on_answer: Callable[[], None] | None = None,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 20.0,
+        outage_timeout_s: float = 600.0,
     ) -> None:
         self.db = db
         self.run_id = run_id
@@ -295,7 +300,11 @@ class Scheduler:
         self.on_answer = on_answer
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
+        self.outage_timeout_s = outage_timeout_s
         self._parameters = parameters_struct(params.model_parameters)
+        self._open = asyncio.Event()
+        self._open.set()
+        self._probe_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._failure = ""
         self._answer_from = getattr(client, "answer_from", None)
@@ -309,6 +318,28 @@ class Scheduler:
     def stop(self) -> None:
         """Stop taking new questions; in-flight ones finish (retries are not started)."""
         self._stopping = True
+        self._open.set()
+
+    def _outage(self) -> None:
+        """An attempt got UNAVAILABLE: pause new attempts until the model is healthy."""
+        if self._open.is_set() and not self._stopping:
+            self._open.clear()
+            self._probe_task = asyncio.create_task(self._probe())
+
+    async def _probe(self) -> None:
+        start = time.monotonic()
+        delay = 0.05
+        try:
+            while not self._stopping and time.monotonic() - start < self.outage_timeout_s:
+                await asyncio.sleep(delay)
+                try:
+                    if await self.client.health():
+                        break
+                except Exception:  # a failed probe is just "not yet"
+                    log.debug("health probe failed", exc_info=True)
+                delay = min(delay * 2, 2.0)
+        finally:
+            self._open.set()
 
     @property
     def _finished_early(self) -> bool:
@@ -323,6 +354,8 @@ class Scheduler:
         try:
             await asyncio.gather(*workers)
         finally:
+            if self._probe_task is not None:
+                self._probe_task.cancel()
             loader.cancel()
             for w in workers:
                 w.cancel()
@@ -390,6 +423,10 @@ class Scheduler:
             return
         deadline = self.params.deadline_s
         for n in range(self.params.max_attempts):
+            if not self._open.is_set():
+                await self._open.wait()
+            if self._stopping:
+                return
             req.request_id = f"{item.qid}-{attempt}"
             endpoint = ""
             err: ModelCallError | None = None
@@ -429,6 +466,8 @@ class Scheduler:
                 return
             if isinstance(err, ModelOverloaded):
                 self.limit.on_overload()
+            elif isinstance(err, ModelUnavailable):
+                self._outage()
             last = n == self.params.max_attempts - 1
             retry = err.retryable and not last
             if retry and self._stopping:

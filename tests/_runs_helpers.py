@@ -163,15 +163,22 @@ class ModelServer:
 
 
 async def start_model_server(
-    model: ScriptedModel | None = None, port: int = 0, serving: bool = True
+    model: ScriptedModel | None = None,
+    port: int = 0,
+    serving: bool = True,
+    credentials: grpc.ServerCredentials | None = None,
 ) -> ModelServer:
-    """Start a scripted model on 127.0.0.1 (``port`` 0 picks a free one)."""
+    """Start a scripted model on 127.0.0.1 (``port`` 0 picks a free one; TLS if given)."""
     model = model or ScriptedModel()
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
     model_pb2_grpc.add_ModelServiceServicer_to_server(model, server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    address = f"127.0.0.1:{port}"
+    if credentials is not None:
+        bound = server.add_secure_port(address, credentials)
+    else:
+        bound = server.add_insecure_port(address)
     assert bound, f"cannot bind 127.0.0.1:{port}"
     await server.start()
     status = (

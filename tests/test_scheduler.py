@@ -1,0 +1,326 @@
+"""Scheduling: adaptive concurrency, durability across restarts, model restarts, grading."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from gmai_eval.server.grading import grade_pending
+from gmai_eval.server.metrics import EvaluatorMetrics
+from gmai_eval.server.records import RunParams, RunRecord
+from gmai_eval.server.runs import RunManager
+from gmai_eval.server.scheduler import AdaptiveLimit, opaque_question_id
+from gmai_eval.server.store import benchmarks as bench_store
+from gmai_eval.server.store import runs as run_store
+from gmai_eval.server.store.database import Database
+from prometheus_client import CollectorRegistry
+
+from tests._runs_helpers import (
+    Script,
+    ScriptedModel,
+    answer_for,
+    build_benchmark,
+    spec_for,
+    start_model_server,
+)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    database = Database(tmp_path / "eval.db")
+    yield database
+    database.close()
+
+
+def new_manager(db: Database, **kw: object) -> RunManager:
+    return RunManager(db, metrics=EvaluatorMetrics(CollectorRegistry()), backoff_base_s=0.01, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def manager(db: Database) -> AsyncIterator[RunManager]:
+    mgr = new_manager(db)
+    await mgr.start()
+    yield mgr
+    await mgr.shutdown(grace_s=0)
+
+
+async def wait_final(mgr: RunManager, run_id: str, timeout: float = 60) -> RunRecord:
+    last = None
+
+    async def follow() -> None:
+        nonlocal last
+        async for rec in mgr.watch(run_id):
+            last = rec
+
+    await asyncio.wait_for(follow(), timeout)
+    assert last is not None
+    return last
+
+
+async def wait_done(mgr: RunManager, run_id: str, n: int) -> None:
+    async def poll() -> None:
+        while mgr.get_run(run_id).progress.done < n:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), 30)
+
+
+def finals(db: Database, run_id: str) -> dict[int, tuple[str, ...]]:
+    rows = [a for a in run_store.list_attempts(db, run_id) if a.final]
+    counts = collections.Counter(a.idx for a in rows)
+    assert max(counts.values()) == 1, "a question has two final attempts"
+    return {a.idx: a.labels for a in rows}
+
+
+# -- AIMD ---------------------------------------------------------------------------------
+
+
+async def test_adaptive_limit_halves_and_grows() -> None:
+    seen: list[int] = []
+    lim = AdaptiveLimit(8, 1, on_change=seen.append)
+    assert lim.limit == 8 and seen == [8]
+    lim.on_overload()
+    assert lim.limit == 4
+    lim.on_overload()  # within 200 ms of the last cut: one congestion event
+    assert lim.limit == 4
+    await asyncio.sleep(0.21)
+    lim.on_overload()
+    assert lim.limit == 2
+    for _ in range(2):
+        lim.on_success()
+    assert lim.limit == 3
+    for _ in range(3 + 4 + 5 + 6):
+        lim.on_success()
+    assert lim.limit == 7
+    for _ in range(100):
+        lim.on_success()
+    assert lim.limit == 8
+    assert seen == [8, 4, 2, 3, 4, 5, 6, 7, 8]
+
+
+async def test_adaptive_limit_bounds_inflight() -> None:
+    lim = AdaptiveLimit(3)
+    inflight = peak = 0
+
+    async def job() -> None:
+        nonlocal inflight, peak
+        await lim.acquire()
+        inflight += 1
+        peak = max(peak, inflight)
+        await asyncio.sleep(0.01)
+        inflight -= 1
+        lim.release()
+
+    await asyncio.gather(*(job() for _ in range(20)))
+    assert peak == 3 and lim.inflight == 0
+    lim.on_overload()
+    peak = 0
+    await asyncio.gather(*(job() for _ in range(10)))
+    assert peak == 1
+
+
+async def test_overload_lowers_concurrency_and_is_retried(db: Database) -> None:
+    metrics = EvaluatorMetrics(CollectorRegistry())
+    mgr = RunManager(db, metrics=metrics, backoff_base_s=0.01)
+    build_benchmark(db, "bench", 40)
+    srv = await start_model_server(ScriptedModel(Script(delay_s=0.01)))
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        rec = await mgr.create_run("m1", "bench", RunParams(concurrency=8, max_attempts=10))
+        srv.model.script.exhausted_calls = 12
+        limits: list[float] = []
+        while mgr.get_run(rec.id).state == "running":
+            limits.append(metrics.registry.get_sample_value("gmai_eval_concurrency_limit", {"model": "m1"}) or 0)
+            await asyncio.sleep(0.005)
+        final = mgr.get_run(rec.id)
+    finally:
+        await mgr.shutdown(0)
+        await srv.stop()
+    assert final.state == "succeeded" and final.progress.errors == 0
+    assert final.progress.retries == 12
+    assert min(limits) < 8
+    codes = collections.Counter(a.code for a in run_store.list_attempts(db, rec.id))
+    assert codes == {"OK": 40, "RESOURCE_EXHAUSTED": 12}
+    assert metrics.registry.get_sample_value(
+        "gmai_eval_answer_retries_total", {"model": "m1", "reason": "RESOURCE_EXHAUSTED"}
+    ) == 12
+
+
+async def test_concurrency_caps_calls_in_flight(db: Database, manager: RunManager) -> None:
+    build_benchmark(db, "bench", 40)
+    srv = await start_model_server(ScriptedModel(Script(delay_s=0.02)))
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams(concurrency=5))
+        await wait_final(manager, rec.id)
+    finally:
+        await srv.stop()
+    assert srv.model.max_inflight == 5
+
+
+# -- durability ---------------------------------------------------------------------------
+
+
+async def test_resume_after_manager_dropped_mid_run(db: Database) -> None:
+    idxs = build_benchmark(db, "bench", 60)
+    srv = await start_model_server(ScriptedModel(Script(delay_s=0.01, fail_times=1)))
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        first = new_manager(db)
+        rec = await first.create_run("m1", "bench", RunParams(concurrency=4, max_attempts=3))
+        await wait_done(first, rec.id, 20)
+        # As if the process died: tasks cancelled, nothing marked.
+        await first.shutdown(grace_s=0, mark_interrupted=False)
+        dropped = first.get_run(rec.id)
+        assert dropped.state == "running" and 20 <= dropped.progress.done < 60
+        calls_before = srv.model.calls
+
+        second = new_manager(db)
+        await second.start()
+        final = await wait_final(second, rec.id)
+        await second.shutdown(0)
+        calls_second = srv.model.calls - calls_before
+
+        # The same questions, uninterrupted, in a fresh run.
+        third = new_manager(db)
+        srv.model.calls_by_question.clear()
+        ref = await third.create_run("m1", "bench", RunParams(concurrency=4, max_attempts=3))
+        ref_final = await wait_final(third, ref.id)
+        await third.shutdown(0)
+    finally:
+        await srv.stop()
+    assert final.state == "succeeded"
+    assert final.progress.done == 60 and final.progress.errors == 0
+    got = finals(db, rec.id)
+    assert sorted(got) == idxs
+    assert got == finals(db, ref.id) and ref_final.progress.done == 60
+    # Nothing already final was asked again after the restart.
+    assert calls_second <= 2 * (60 - dropped.progress.done)
+    attempts = run_store.list_attempts(db, rec.id)
+    keys = [(a.idx, a.attempt) for a in attempts]
+    assert len(keys) == len(set(keys))
+    for idx in idxs:
+        numbers = [a.attempt for a in attempts if a.idx == idx]
+        assert numbers == list(range(1, len(numbers) + 1))
+
+
+async def test_graceful_shutdown_interrupts_and_start_resumes(db: Database) -> None:
+    idxs = build_benchmark(db, "bench", 40)
+    srv = await start_model_server(ScriptedModel(Script(delay_s=0.02)))
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        first = new_manager(db)
+        rec = await first.create_run("m1", "bench", RunParams(concurrency=2))
+        await wait_done(first, rec.id, 5)
+        await first.shutdown(grace_s=5)
+        stopped = first.get_run(rec.id)
+        assert stopped.state == "interrupted"
+        # A watcher of an interrupted run that nobody drives ends at once.
+        seen = [r async for r in first.watch(rec.id)]
+        assert [r.state for r in seen] == ["interrupted"]
+        await asyncio.sleep(0.1)
+        assert first.get_run(rec.id).progress.done == stopped.progress.done
+        # No attempt was left non-final by the graceful stop.
+        assert stopped.progress.retries == 0
+
+        second = new_manager(db)
+        await second.start()
+        final = await wait_final(second, rec.id)
+        await second.shutdown(0)
+    finally:
+        await srv.stop()
+    assert final.state == "succeeded" and sorted(finals(db, rec.id)) == idxs
+
+
+async def test_model_server_killed_and_restarted_mid_run(db: Database, manager: RunManager) -> None:
+    idxs = build_benchmark(db, "bench", 60)
+    srv = await start_model_server(ScriptedModel(Script(delay_s=0.01)))
+    port = srv.port
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams(concurrency=4, max_attempts=12))
+        await wait_done(manager, rec.id, 15)
+        await srv.stop(0)
+        await asyncio.sleep(0.5)
+        srv = await start_model_server(ScriptedModel(Script(delay_s=0.01)), port=port)
+        final = await wait_final(manager, rec.id)
+    finally:
+        await srv.stop()
+    assert final.state == "succeeded", final.error_message
+    assert final.progress.errors == 0 and final.progress.retries > 0
+    assert sorted(finals(db, rec.id)) == idxs
+    codes = {a.code for a in run_store.list_attempts(db, rec.id) if not a.final}
+    assert codes <= {"UNAVAILABLE", "CANCELLED"} and "UNAVAILABLE" in codes
+
+
+# -- grading and progress -----------------------------------------------------------------
+
+
+async def test_grader_fills_correct_count(db: Database) -> None:
+    build_benchmark(db, "bench", 30)
+    questions = {q.index: q for q in bench_store.load_questions(db, 1)}
+    srv = await start_model_server(ScriptedModel(Script(delay_s=0.005)))
+    calls: list[str] = []
+
+    async def grader(run_id: str) -> None:
+        calls.append(run_id)
+        await grade_pending(db, run_id)
+
+    mgr = new_manager(db, grader=grader)
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        rec = await mgr.create_run("m1", "bench", RunParams(concurrency=2))
+        final = await wait_final(mgr, rec.id)
+    finally:
+        await mgr.shutdown(0)
+        await srv.stop()
+    expected = sum(
+        answer_for(q.question, list(q.options)) == q.answer for q in questions.values()
+    )
+    assert 0 < expected < 30
+    assert final.state == "succeeded" and final.progress.correct == expected
+    assert calls and set(calls) == {rec.id}
+
+
+async def test_watch_reports_progress_then_ends(db: Database, manager: RunManager) -> None:
+    build_benchmark(db, "bench", 40)
+    srv = await start_model_server(ScriptedModel(Script(delay_s=0.02)))
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams(concurrency=2))
+        seen = [r async for r in manager.watch(rec.id)]
+    finally:
+        await srv.stop()
+    assert seen[0].progress.done < 40 and seen[-1].state == "succeeded"
+    dones = [r.progress.done for r in seen]
+    assert dones == sorted(dones) and len(seen) >= 3
+    assert any(r.progress.rate_per_s > 0 and r.progress.eta_s > 0 for r in seen[1:-1])
+
+
+def test_opaque_ids_depend_on_salt_only() -> None:
+    a = opaque_question_id("salt-1", 1234)
+    assert a == opaque_question_id("salt-1", 1234)
+    assert a != opaque_question_id("salt-2", 1234)
+    assert a.startswith("q-") and len(a) == 18 and "1234" not in a
+
+
+async def test_cancelled_rpc_on_server_stop_is_not_final(db: Database, manager: RunManager) -> None:
+    """A question in flight when its replica goes away stays pending and is asked again."""
+    build_benchmark(db, "bench", 8)
+    slow = "Question 5: which finding is shown?"
+    srv = await start_model_server(ScriptedModel(Script(slow_questions={slow}, slow_delay_s=1.0)))
+    port = srv.port
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams(concurrency=8, max_attempts=12))
+        await wait_done(manager, rec.id, 7)
+        await srv.stop(0)
+        srv = await start_model_server(ScriptedModel(), port=port)
+        final = await wait_final(manager, rec.id)
+    finally:
+        await srv.stop()
+    assert final.state == "succeeded" and final.progress.errors == 0
+
