@@ -241,3 +241,101 @@ def test_sigterm_drains_in_flight_call_then_exits(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_mutual_tls_accepts_the_client_certificate_and_refuses_others(tmp_path: Path) -> None:
+    from gmai_eval.clients.sdk import TlsFiles
+
+    from tests._service_helpers import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    tls = TlsFiles(pki.server_cert, pki.server_key, client_ca_file=pki.ca)
+
+    def creds(cert: Path, key: Path) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(
+            pki.ca.read_bytes(), key.read_bytes(), cert.read_bytes()
+        )
+
+    options = [("grpc.ssl_target_name_override", "localhost")]
+    async with serving(answer_by_text, name="m", tls=tls) as server:
+        async with grpc.aio.secure_channel(
+            server.address, creds(pki.client_cert, pki.client_key), options=options
+        ) as channel:
+            reply = await model_stub(channel).AnswerVQA(make_request("tls"), timeout=10)
+        async with grpc.aio.secure_channel(
+            server.address, creds(pki.rogue_cert, pki.rogue_key), options=options
+        ) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await model_stub(channel).AnswerVQA(make_request(), timeout=5)
+    assert reply.question_id == "tls"
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_tls_files_errors_name_the_file(tmp_path: Path) -> None:
+    from gmai_eval.clients.sdk import TlsFiles
+    from gmai_eval.clients.sdk.tls import server_credentials
+
+    not_pem = tmp_path / "cert.pem"
+    not_pem.write_text("hello")
+    with pytest.raises(ValueError, match=r"cert\.pem is not PEM"):
+        server_credentials(TlsFiles(not_pem, not_pem))
+    with pytest.raises(FileNotFoundError, match=r"missing\.key"):
+        server_credentials(TlsFiles(tmp_path / "missing.key", not_pem))
+
+
+async def test_max_connection_age_and_receive_limit_are_server_options() -> None:
+    from gmai_eval.clients.sdk import ServeOptions
+
+    options = dict(ServeOptions(max_connection_age_ms=30_000).grpc_options())
+    assert options["grpc.max_connection_age_ms"] == 30_000
+    assert options["grpc.max_receive_message_length"] == 64 * 1024 * 1024
+    big = make_request(
+        "big", image=b"\x89PNG" + b"\0" * (40 * 1024 * 1024)
+    )  # over gRPC's 4 MiB default
+    async with serving(answer_by_text, name="m") as server, grpc.aio.insecure_channel(
+        server.address, options=[("grpc.max_send_message_length", -1)]
+    ) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await model_stub(channel).AnswerVQA(big, timeout=20)
+    # Received (40 MiB < 64 MiB), then rejected as an undecodable image, not as too large.
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_gmai_model_cli_serves_random_prints_ready_line_and_drains(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gmai_eval.clients.reference.cli",
+            "serve",
+            "random",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--seed",
+            "5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("gmai-model serving on 127.0.0.1:"), line + (
+            proc.stderr.read() if proc.stderr else ""
+        )
+        address = line.split()[3]
+        assert " metrics 127.0.0.1:" in line
+        with grpc.insecure_channel(address) as channel:
+            info = model_stub(channel).GetModelInfo(model_pb2.GetModelInfoRequest(), timeout=5)  # type: ignore[arg-type]
+        assert info.name == "random-baseline"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

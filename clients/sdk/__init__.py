@@ -37,8 +37,7 @@ from .model import (
 from .serve import SERVICE_NAME, ModelServer, ServeOptions, serve, serve_async, serving
 from .tls import TlsFiles
 
-__all__ = [
-    "SERVICE_NAME",
+__all__ = [  # noqa: RUF022 (plain sorted order, checked by tests/test_architecture.py)
     "Answer",
     "AnswerFormat",
     "AnswerStatus",
@@ -54,6 +53,7 @@ __all__ = [
     "Option",
     "Overloaded",
     "Question",
+    "SERVICE_NAME",
     "ServeOptions",
     "TlsFiles",
     "UpstreamTimeout",
