@@ -377,7 +377,7 @@ def as_model(
     return FunctionModel(
         model,
         batched=_looks_batched(model) if batched is None else batched,
-        name=name or getattr(model, "__name__", "model"),
+        name=name or str(getattr(model, "__name__", "model")),
         version=version or "0",
         vendor=vendor,
         capabilities=capabilities,

@@ -114,7 +114,7 @@ class ModelServer:
             max_workers=options.concurrency, thread_name_prefix="gmai-model"
         )
         self._server: grpc.aio.Server | None = None
-        self._health = health.aio.HealthServicer()
+        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._metrics_server: Any = None
         self._load_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
