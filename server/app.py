@@ -174,13 +174,16 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
     address = f"{_format_host(config.host)}:{config.port}"
     httpd = None
     try:
-        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
-        if not port:
-            raise InvalidArgument(f"cannot listen on {address}")
+        port = _bind_grpc(server, address, credentials)
         metrics_where = "off"
         if config.metrics_port >= 0:
             metrics_host = config.metrics_host or config.host
-            httpd, _thread = start_http_server(config.metrics_port, addr=metrics_host, registry=registry)
+            try:
+                httpd, _thread = start_http_server(config.metrics_port, addr=metrics_host, registry=registry)
+            except OSError as exc:
+                raise InvalidArgument(
+                    f"cannot serve metrics on {_format_host(metrics_host)}:{config.metrics_port}: {exc.strerror or exc}"
+                ) from exc
             metrics_where = f"{_format_host(metrics_host)}:{httpd.server_port}"
         await manager.start()
         await server.start()
@@ -203,6 +206,17 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
             httpd.shutdown()
             httpd.server_close()
         db.close()
+
+
+def _bind_grpc(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """Bind the gRPC port; the port number, or InvalidArgument when it cannot be bound."""
+    try:
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    except RuntimeError as exc:
+        raise InvalidArgument(f"cannot listen on {address} (in use, or not an address of this host)") from exc
+    if not port:
+        raise InvalidArgument(f"cannot listen on {address} (in use, or not an address of this host)")
+    return port
 
 
 def _print_line(line: str) -> None:

@@ -306,3 +306,18 @@ def test_metrics_port_serves_prometheus_text(server: ServeProcess) -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as resp:
         text = resp.read().decode()
     assert "gmai_eval_active_runs" in text
+
+
+@pytest.mark.parametrize("which", ["--port", "--metrics-port"])
+def test_a_port_in_use_is_a_clean_error(server: ServeProcess, tmp_path: Path, which: str) -> None:
+    import subprocess
+
+    from tests._service_helpers import serve_command
+
+    taken = server.port if which == "--port" else server.metrics_port
+    result = subprocess.run(
+        [*serve_command(tmp_path / "eval.db"), which, str(taken)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert f":{taken}" in result.stderr and "Traceback" not in result.stderr
+    assert result.stdout == ""
