@@ -172,6 +172,10 @@ def test_cli_over_mtls_with_tokens(secure: ServeProcess, pki: Pki) -> None:
     assert anonymous.exit_code == 1 and anonymous.output.startswith("Error: UNAUTHENTICATED:")
     admin = invoke("models", "add", "m", "--endpoint", "127.0.0.1:1", *tls, "--token", ADMIN_TOKEN)
     assert admin.exit_code == 0, admin.output
+    by_ip = ["--server", f"127.0.0.1:{secure.port}", "--server-name", "localhost", *tls[2:]]
+    assert invoke("runs", *by_ip, "--token", ADMIN_TOKEN).exit_code == 0
+    wrong_name = invoke("runs", *by_ip[:3], "wrong.example", *tls[2:], "--token", ADMIN_TOKEN)
+    assert wrong_name.exit_code == 1 and wrong_name.output.startswith("Error: UNAVAILABLE:")
     no_cert = invoke("runs", "--server", f"localhost:{secure.port}", "--ca", str(pki.ca), "--token", ADMIN_TOKEN)
     assert no_cert.exit_code == 1 and no_cert.output.startswith("Error: UNAVAILABLE:")
 

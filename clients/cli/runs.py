@@ -45,7 +45,7 @@ def state_name(state: int) -> str:
 
 
 def connection_options(fn: F) -> F:
-    """Add --server/--token/--ca/--cert/--key to a command and pass a Connection as ``conn``."""
+    """Add --server/--token/--ca/--cert/--key/--server-name to a command; pass a Connection as ``conn``."""
 
     @click.option(
         "--server", envvar="GMAI_EVAL_SERVER", default="localhost:50050", show_default=True,
@@ -55,9 +55,15 @@ def connection_options(fn: F) -> F:
     @click.option("--ca", "ca_file", envvar="GMAI_EVAL_CA", default="", help="PEM CA of the evaluator's certificate; turns TLS on.")
     @click.option("--cert", "cert_file", envvar="GMAI_EVAL_CERT", default="", help="PEM client certificate (mutual TLS).")
     @click.option("--key", "key_file", envvar="GMAI_EVAL_KEY", default="", help="PEM client key (mutual TLS).")
+    @click.option("--server-name", envvar="GMAI_EVAL_SERVER_NAME", default="", help="Name to check in the evaluator's certificate (default: the host of --server).")
     @functools.wraps(fn)
-    def wrapper(server: str, token: str, ca_file: str, cert_file: str, key_file: str, **kw: Any) -> Any:
-        conn = Connection(target=server, token=token, ca_file=ca_file, cert_file=cert_file, key_file=key_file)
+    def wrapper(
+        server: str, token: str, ca_file: str, cert_file: str, key_file: str, server_name: str, **kw: Any
+    ) -> Any:
+        conn = Connection(
+            target=server, token=token, ca_file=ca_file, cert_file=cert_file, key_file=key_file,
+            server_name=server_name,
+        )
         return fn(conn=conn, **kw)
 
     return wrapper  # type: ignore[return-value]
