@@ -293,11 +293,16 @@ class DeterministicModel(model_pb2_grpc.ModelServiceServicer):
     def __init__(self, delay_s: float = 0.0) -> None:
         self.delay_s = delay_s
         self.calls = 0
+        self.reject_after: int | None = None
+        """When set, calls after this many (in total) are rejected with INVALID_ARGUMENT."""
         self._lock = threading.Lock()
 
     def AnswerVQA(self, request: model_pb2.AnswerVQARequest, context: grpc.ServicerContext) -> model_pb2.AnswerVQAResponse:
         with self._lock:
             self.calls += 1
+            calls = self.calls
+        if self.reject_after is not None and calls > self.reject_after:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "scripted rejection")
         if self.delay_s:
             time.sleep(self.delay_s)
         digest = hashlib.sha256(b"".join(img.data for img in request.images)).digest()

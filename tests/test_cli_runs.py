@@ -126,6 +126,18 @@ def test_cancel_then_resume(prepared: str, model: tuple[str, DeterministicModel]
         model[1].delay_s = 0.0
 
 
+def test_run_wait_exits_non_zero_when_the_run_fails(prepared: str, model: tuple[str, DeterministicModel]) -> None:
+    model[1].reject_after = model[1].calls + 1  # the pre-flight's smoke question passes
+    try:
+        result = invoke("run", "--server", prepared, "--model", "det", "--benchmark", "cli-bench", "--concurrency", "1", "--wait")
+    finally:
+        model[1].reject_after = None
+    assert result.exit_code == EXIT_RUN_NOT_SUCCEEDED, result.output
+    run_id = result.stdout.strip()
+    assert f"run {run_id} failed: " in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_errors_are_one_clean_line(prepared: str, tmp_path: Path) -> None:
     missing = invoke("watch", "r-000000000000", "--server", prepared)
     assert missing.exit_code == 1
