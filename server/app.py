@@ -102,6 +102,12 @@ def check_config(config: ServeConfig) -> None:
             f"refusing to serve plaintext on {config.host}: give --tls-cert and --tls-key "
             "(and --tls-client-ca for mutual TLS), or --insecure to accept an unencrypted port"
         )
+    if config.tls is None and not is_loopback(config.host):
+        log.warning("serving plaintext on %s (--insecure): tokens and answers travel unencrypted", config.host)
+    if not config.tokens.enabled and not is_loopback(config.host):
+        log.warning("no tokens configured: anyone who reaches %s may call every RPC", config.host)
+    if config.tokens.read_token and not config.tokens.admin_token:
+        log.warning("only a read-only token is configured: no caller can import, register or start runs")
 
 
 def _format_host(host: str) -> str:
