@@ -127,8 +127,13 @@ def _limits_from_dict(info: dict[str, object], concurrency: int) -> Limits:
         except ValueError:
             return 0
 
-    floor = max(1, min(num("preferred_batch_size") or 1, concurrency))
-    return Limits(num("max_image_bytes"), num("max_request_bytes"), floor)
+    return Limits.from_values(
+        num("max_image_bytes"),
+        num("max_request_bytes"),
+        num("preferred_batch_size"),
+        num("max_concurrency"),
+        concurrency,
+    )
 
 
 @dataclass

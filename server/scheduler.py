@@ -48,7 +48,7 @@ from .store.runs import (
     PendingQuestion,
     RunItem,
     aload_items,
-    arecord_attempt,
+    arecord_attempts,
 )
 
 log = logging.getLogger(__name__)
@@ -84,12 +84,28 @@ class Limits:
     """Largest serialized request."""
     min_concurrency: int = 1
     """Floor of the adaptive limit (the model's preferred batch size)."""
+    max_concurrency: int = 0
+    """Ceiling the model advises (0 = the run's ``concurrency``)."""
 
     @staticmethod
     def from_info(info: model_pb2.GetModelInfoResponse, concurrency: int) -> Limits:
         """Limits from a GetModelInfo answer, for a run of ``concurrency``."""
-        floor = max(1, min(int(info.preferred_batch_size or 1), concurrency))
-        return Limits(int(info.max_image_bytes), int(info.max_request_bytes), floor)
+        return Limits.from_values(
+            int(info.max_image_bytes),
+            int(info.max_request_bytes),
+            int(info.preferred_batch_size),
+            int(info.max_concurrency),
+            concurrency,
+        )
+
+    @staticmethod
+    def from_values(
+        max_image: int, max_request: int, preferred_batch: int, max_conc: int, concurrency: int
+    ) -> Limits:
+        """Limits from advertised values (0 = none) for a run of ``concurrency``."""
+        ceiling = min(concurrency, max_conc) if max_conc > 0 else concurrency
+        floor = max(1, min(preferred_batch or 1, ceiling))
+        return Limits(max_image, max_request, floor, ceiling)
 
 
 class AdaptiveLimit:
@@ -236,6 +252,46 @@ def build_request(item: RunItem, parameters: struct_pb2.Struct) -> model_pb2.Ans
     )
 
 
+class AttemptWriter:
+    """Commits attempts recorded in the same event-loop iteration as one database write.
+
+    Each :meth:`record` returns only once its attempt is committed, as a per-answer
+    ``awrite`` would; grouping the answers that arrive together saves the per-write thread
+    hand-offs (the writer thread's group commit then merges concurrent runs).
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._buffer: list[Attempt] = []
+        self._done: asyncio.Future[None] | None = None
+
+    async def record(self, attempt: Attempt) -> None:
+        """Queue ``attempt`` and wait for its commit."""
+        self._buffer.append(attempt)
+        if self._done is None:
+            self._done = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().call_soon(self._flush)
+        await asyncio.shield(self._done)
+
+    def _flush(self) -> None:
+        batch, done = self._buffer, self._done
+        self._buffer, self._done = [], None
+        assert done is not None
+        task = asyncio.ensure_future(arecord_attempts(self.db, batch))
+
+        def finished(t: asyncio.Future[None]) -> None:
+            if done.done():
+                return
+            if t.cancelled():
+                done.cancel()
+            elif t.exception() is not None:
+                done.set_exception(t.exception())  # type: ignore[arg-type]
+            else:
+                done.set_result(None)
+
+        task.add_done_callback(finished)
+
+
 @dataclass(frozen=True)
 class SessionResult:
     """How a scheduling session ended."""
@@ -308,9 +364,10 @@ class Scheduler:
         self._stopping = False
         self._failure = ""
         self._answer_from = getattr(client, "answer_from", None)
+        self._writer = AttemptWriter(db)
         gauge = metrics.concurrency_limit.labels(model) if metrics is not None else None
         self.limit = AdaptiveLimit(
-            params.concurrency,
+            limits.max_concurrency or params.concurrency,
             limits.min_concurrency,
             on_change=gauge.set if gauge is not None else None,
         )
@@ -348,7 +405,7 @@ class Scheduler:
     async def run(self, pending: list[PendingQuestion]) -> SessionResult:
         """Ask every pending question; return how the session ended."""
         queue: asyncio.Queue[RunItem | None] = asyncio.Queue(maxsize=2 * WINDOW)
-        workers_n = max(1, min(self.params.concurrency, len(pending)))
+        workers_n = max(1, min(self.limit.maximum, len(pending)))
         loader = asyncio.create_task(self._load(pending, queue, workers_n))
         workers = [asyncio.create_task(self._work(queue)) for _ in range(workers_n)]
         try:
@@ -508,7 +565,7 @@ class Scheduler:
         )
 
     async def _record(self, attempt: Attempt) -> None:
-        await arecord_attempt(self.db, attempt)
+        await self._writer.record(attempt)
         if not attempt.final:
             return
         self.done += 1

@@ -69,6 +69,8 @@ class Script:
     """Advertised limit."""
     preferred_batch_size: int = 0
     """Advertised batch size."""
+    max_concurrency: int = 0
+    """Advertised concurrency ceiling."""
 
 
 class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
@@ -139,6 +141,7 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
             max_image_bytes=s.max_image_bytes,
             max_request_bytes=s.max_request_bytes,
             preferred_batch_size=s.preferred_batch_size,
+            max_concurrency=s.max_concurrency,
             capabilities=["free_text"] if s.free_text else [],
         )
 

@@ -161,6 +161,20 @@ async def test_concurrency_caps_calls_in_flight(db: Database, manager: RunManage
     assert srv.model.max_inflight == 5
 
 
+async def test_model_advised_max_concurrency_is_honoured(db: Database, manager: RunManager) -> None:
+    build_benchmark(db, "bench", 30)
+    srv = await start_model_server(ScriptedModel(Script(delay_s=0.02, max_concurrency=3)))
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams(concurrency=10))
+        await wait_final(manager, rec.id)
+        # Resumed runs read the limit from the stored model info.
+        assert run_store.get_run(db, rec.id).model_info["max_concurrency"] == 3
+    finally:
+        await srv.stop()
+    assert srv.model.max_inflight == 3
+
+
 # -- durability ---------------------------------------------------------------------------
 
 

@@ -584,6 +584,18 @@ async def arecord_attempt(db: Database, attempt: Attempt) -> None:
     await db.awrite(lambda d: d.conn.execute(_INSERT_ATTEMPT, args))
 
 
+async def arecord_attempts(db: Database, attempts: Sequence[Attempt]) -> None:
+    """Commit several attempts in one write (upserts on their keys); returns once durable."""
+    rows = [_attempt_args(a) for a in attempts]
+
+    def fn(d: sqlite_utils.Database) -> None:
+        execute = d.conn.execute
+        for args in rows:
+            execute(_INSERT_ATTEMPT, args)
+
+    await db.awrite(fn)
+
+
 def list_attempts(db: Database, run_id: str) -> list[Attempt]:
     """Every attempt of a run, by question index then attempt."""
     rows = db.read(
