@@ -211,3 +211,13 @@ def test_client_ca_without_certificate_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--tls-client-ca needs --tls-cert" in result.stderr
+
+
+def test_insecure_flag_allows_plaintext_off_loopback_with_a_warning(tmp_path: Path) -> None:
+    with running_server(tmp_path / "eval.db", "--host", "0.0.0.0", "--insecure") as server:
+        assert server.host == "0.0.0.0"
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+            assert list(pb_grpc.EvaluatorServiceStub(ch).ListRuns(pb.ListRunsRequest(), timeout=10).runs) == []
+        assert server.stop() == 0
+    log = server.log_text()
+    assert "serving plaintext on 0.0.0.0" in log and "no tokens configured" in log
