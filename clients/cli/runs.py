@@ -221,7 +221,7 @@ def _run_command() -> click.Command:
     @click.option("--deadline", default=0.0, type=click.FloatRange(min=0), help="Seconds per AnswerVQA attempt (0 = default).")
     @click.option("--max-attempts", default=0, type=click.IntRange(min=0), help="Attempts per question (0 = default).")
     @click.option("--max-error-fraction", default=0.0, type=click.FloatRange(0, 1), help="Fail the run above this error fraction (0 = default).")
-    @click.option("--era", default="", type=click.Choice(["", "2024", "2025-08", "2026-06"]), help="Extraction rule era (default 2024).")
+    @click.option("--era", default=None, type=click.Choice(["2024", "2025-08", "2026-06"]), help="Extraction rule era (default 2024).")
     @click.option("--limit", default=0, type=click.IntRange(min=0), help="Ask at most N questions, sampled by --seed.")
     @click.option("--seed", default=0, type=click.IntRange(min=0), help="Sampling seed for --limit.")
     @click.option("--model-params", default="", help="JSON object passed to the model in every request.")
@@ -230,13 +230,13 @@ def _run_command() -> click.Command:
     @connection_options
     def run(
         conn: Connection, model: str, benchmark: str, where: str, concurrency: int, deadline: float,
-        max_attempts: int, max_error_fraction: float, era: str, limit: int, seed: int,
+        max_attempts: int, max_error_fraction: float, era: str | None, limit: int, seed: int,
         model_params: str, request_id: str, wait: bool,
     ) -> None:
         """Start a run of MODEL on BENCHMARK and print its id."""
         params = pb.RunParameters(
             filter=where, concurrency=concurrency, deadline_seconds=deadline, max_attempts=max_attempts,
-            max_error_fraction=max_error_fraction, extraction_era=era, model_parameters_json=model_params,
+            max_error_fraction=max_error_fraction, extraction_era=era or "", model_parameters_json=model_params,
             limit=limit, seed=seed,
         )
         with client(conn) as c:
