@@ -9,7 +9,7 @@ channel options. The model server runs in a separate process.
 Usage::
 
     .venv/bin/python bench/run_throughput.py [--questions 3000] [--images 200]
-        [--image-kb 200] [--concurrency 32] [--repeat 2] [--profile]
+        [--image-kb 200] [--concurrency 32] [--repeat 5] [--profile]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import cProfile
 import hashlib
 import os
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -183,8 +184,11 @@ async def main(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.05)
         target = f"127.0.0.1:{port_file.read_text()}"
         print(f"cpus={os.cpu_count()} concurrency={args.concurrency} python={sys.version.split()[0]} grpc={grpc.__version__}")
+        raws: list[float] = []
+        wholes: list[float] = []
         for i in range(args.repeat):
             raw = await raw_grpc(target, args.questions, args.concurrency, args.image_kb)
+            raws.append(raw)
             prof = cProfile.Profile() if args.profile and i == args.repeat - 1 else None
             if prof:
                 prof.enable()
@@ -192,7 +196,10 @@ async def main(args: argparse.Namespace) -> None:
             if prof:
                 prof.disable()
                 pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+            wholes.append(qps)
             print(f"round {i + 1}: raw grpc.aio {raw:8.0f} q/s | whole path {qps:8.0f} q/s ({n} questions) | ratio {qps / raw:6.1%}")
+        raw_m, whole_m = statistics.median(raws), statistics.median(wholes)
+        print(f"median of {args.repeat}: raw grpc.aio {raw_m:8.0f} q/s | whole path {whole_m:8.0f} q/s | ratio {whole_m / raw_m:6.1%}")
     finally:
         proc.terminate()
         proc.wait(10)
@@ -204,7 +211,7 @@ if __name__ == "__main__":
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--image-kb", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--serve-model", metavar="PORT_FILE", help=argparse.SUPPRESS)
     ns = parser.parse_args()

@@ -346,9 +346,11 @@ async def aset_run_state(
 async def aset_model_info(db: Database, run_id: str, info: dict[str, object]) -> None:
     """Store the pre-flight GetModelInfo of a resumed run."""
     text = json.dumps(info, sort_keys=True)
-    await db.awrite(
-        lambda d: d.conn.execute("UPDATE runs SET model_info = ? WHERE id = ?", (text, run_id))
-    )
+
+    def fn(d: sqlite_utils.Database) -> None:
+        d.conn.execute("UPDATE runs SET model_info = ? WHERE id = ?", (text, run_id))
+
+    await db.awrite(fn)
 
 
 # -- questions of a run ---------------------------------------------------------------------
@@ -581,7 +583,12 @@ def _attempt_args(a: Attempt) -> tuple[object, ...]:
 async def arecord_attempt(db: Database, attempt: Attempt) -> None:
     """Commit one attempt (upsert on its key); returns once it is durable."""
     args = _attempt_args(attempt)
-    await db.awrite(lambda d: d.conn.execute(_INSERT_ATTEMPT, args))
+
+    def fn(d: sqlite_utils.Database) -> None:
+        # Never hand a cursor back to another thread: finalising it there races the writer.
+        d.conn.execute(_INSERT_ATTEMPT, args)
+
+    await db.awrite(fn)
 
 
 async def arecord_attempts(db: Database, attempts: Sequence[Attempt]) -> None:
@@ -589,9 +596,7 @@ async def arecord_attempts(db: Database, attempts: Sequence[Attempt]) -> None:
     rows = [_attempt_args(a) for a in attempts]
 
     def fn(d: sqlite_utils.Database) -> None:
-        execute = d.conn.execute
-        for args in rows:
-            execute(_INSERT_ATTEMPT, args)
+        d.conn.executemany(_INSERT_ATTEMPT, rows)
 
     await db.awrite(fn)
 
