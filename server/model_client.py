@@ -124,7 +124,7 @@ def channel_options(*, tls: TlsSettings, balanced: bool) -> list[tuple[str, obje
         ("grpc.max_reconnect_backoff_ms", RECONNECT_MAX_MS),
     ]
     if balanced:
-        config = {"loadBalancingConfig": [{"round_robin": {}}]}
+        config: dict[str, object] = {"loadBalancingConfig": [{"round_robin": {}}]}
         opts.append(("grpc.service_config", json.dumps(config)))
     if tls.enabled and tls.server_name:
         opts.append(("grpc.ssl_target_name_override", tls.server_name))
@@ -277,4 +277,4 @@ class GrpcModelClient:
     async def close(self) -> None:
         """Close every channel (in-flight calls are cancelled)."""
         for rep in self._replicas:
-            await rep.channel.close()
+            await rep.channel.close(None)

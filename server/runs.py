@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 import gmai_eval
+from gmai_eval.model.v1 import model_pb2
 from google.protobuf import json_format
 
 from .errors import (
@@ -312,7 +313,7 @@ class RunManager:
         idx: int,
         salt: str,
         params: RunParams,
-    ):  # type: ignore[no-untyped-def]
+    ) -> model_pb2.GetModelInfoResponse:
         """Health SERVING, GetModelInfo with our protocol, one valid smoke answer."""
         where = ", ".join(spec.endpoints)
         try:

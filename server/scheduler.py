@@ -33,6 +33,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from gmai_eval.model.v1 import model_pb2
 from google.protobuf import struct_pb2
@@ -227,7 +228,7 @@ def validate_response(
 def parameters_struct(params: dict[str, object]) -> struct_pb2.Struct:
     """The run's model parameters as a protobuf Struct."""
     s = struct_pb2.Struct()
-    s.update(params)
+    s.update(cast(Any, params))
     return s
 
 

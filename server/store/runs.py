@@ -427,7 +427,7 @@ def _item(r: Sequence[object], qid: str, next_attempt: int) -> RunItem:
         media_type=str(r[9]),
         width=int(r[10]),  # type: ignore[call-overload]
         height=int(r[11]),  # type: ignore[call-overload]
-        image=bytes(r[12]),  # type: ignore[arg-type]
+        image=bytes(r[12]),  # type: ignore[call-overload]
     )
 
 
