@@ -58,6 +58,9 @@ SKIP_UNAVAILABLE_S = 1.0
 
 _CODE_ERRORS: dict[grpc.StatusCode, type[ModelCallError]] = {
     grpc.StatusCode.UNAVAILABLE: ModelUnavailable,
+    # The evaluator never cancels a call it still waits for, so a CANCELLED status comes
+    # from the server side (a replica stopping with calls in flight): transient.
+    grpc.StatusCode.CANCELLED: ModelUnavailable,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ModelOverloaded,
     grpc.StatusCode.DEADLINE_EXCEEDED: ModelTimeout,
     grpc.StatusCode.INVALID_ARGUMENT: ModelInputRejected,
@@ -94,8 +97,9 @@ def map_rpc_error(err: grpc.aio.AioRpcError, endpoint: str) -> ModelCallError:
         endpoint: the target that was called.
 
     Returns:
-        ModelUnavailable, ModelOverloaded, ModelTimeout or ModelInputRejected for the codes
-        the protocol names, a plain ModelCallError otherwise; ``code`` is the status name.
+        ModelUnavailable (UNAVAILABLE, and CANCELLED, which only a stopping server sends),
+        ModelOverloaded, ModelTimeout or ModelInputRejected for the codes the protocol
+        names, a plain ModelCallError otherwise; ``code`` is the status name.
     """
     code = err.code()
     cls = _CODE_ERRORS.get(code, ModelCallError)

@@ -59,6 +59,7 @@ async def code_server():
     ("code", "cls"),
     [
         ("UNAVAILABLE", ModelUnavailable),
+        ("CANCELLED", ModelUnavailable),
         ("RESOURCE_EXHAUSTED", ModelOverloaded),
         ("INVALID_ARGUMENT", ModelInputRejected),
         ("INTERNAL", ModelCallError),
@@ -78,7 +79,7 @@ async def test_error_mapping(code_server: str, code: str, cls: type[ModelCallErr
     assert type(err) is cls
     assert err.code == code and err.endpoint == code_server
     assert f"told to fail with {code}" in str(err) and code_server in str(err)
-    assert err.retryable == (code in ("UNAVAILABLE", "RESOURCE_EXHAUSTED"))
+    assert err.retryable == (code in ("UNAVAILABLE", "CANCELLED", "RESOURCE_EXHAUSTED"))
     assert metrics.registry.get_sample_value(
         "gmai_eval_answer_requests_total", {"model": "m", "code": code}
     ) == 1
