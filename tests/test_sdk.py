@@ -292,9 +292,12 @@ async def test_max_connection_age_and_receive_limit_are_server_options() -> None
     big = make_request(
         "big", image=b"\x89PNG" + b"\0" * (40 * 1024 * 1024)
     )  # over gRPC's 4 MiB default
-    async with serving(answer_by_text, name="m") as server, grpc.aio.insecure_channel(
-        server.address, options=[("grpc.max_send_message_length", -1)]
-    ) as channel:
+    async with (
+        serving(answer_by_text, name="m") as server,
+        grpc.aio.insecure_channel(
+            server.address, options=[("grpc.max_send_message_length", -1)]
+        ) as channel,
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await model_stub(channel).AnswerVQA(big, timeout=20)
     # Received (40 MiB < 64 MiB), then rejected as an undecodable image, not as too large.
@@ -339,3 +342,43 @@ def test_gmai_model_cli_serves_random_prints_ready_line_and_drains(tmp_path: Pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+async def test_drain_reports_not_serving_and_finishes_in_flight_calls() -> None:
+    release = threading.Event()
+
+    def held(q: Question) -> Answer:
+        release.wait(10)
+        return Answer(label=q.labels[0])
+
+    async with (
+        serving(held, name="held") as server,
+        grpc.aio.insecure_channel(server.address) as channel,
+    ):
+        in_flight = asyncio.ensure_future(
+            model_stub(channel).AnswerVQA(make_request("kept"), timeout=10)
+        )
+        while (
+            server.metrics.registry.get_sample_value("gmai_model_inflight_requests") or 0
+        ) < 1:  # the call reached the servicer
+            await asyncio.sleep(0.01)
+        # Watch health on the same connection; the server stops accepting new calls.
+        from grpc_health.v1 import health_pb2_grpc
+
+        watch = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=10
+        )
+        first = await watch.read()
+        drain = asyncio.ensure_future(server.drain(grace_s=10))
+        second = await watch.read()
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await model_stub(channel).AnswerVQA(make_request("late"), timeout=5)
+        release.set()
+        reply = await in_flight
+        await drain
+    assert first.status == SERVING
+    assert second.status == NOT_SERVING
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "draining" in (refused.value.details() or "")
+    assert reply.question_id == "kept"
+    assert server.state.value == "draining"

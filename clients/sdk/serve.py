@@ -42,6 +42,8 @@ log = logging.getLogger("gmai_eval.clients.sdk")
 
 SERVICE_NAME = model_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
 """The health key: ``gmai_eval.model.v1.ModelService``."""
+_STOP_GRACE_S = 1.0
+"""Grace given to other open calls (health watches) once AnswerVQA calls have drained."""
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The server's receive limit (the contract asks for at least 32 MiB)."""
 
@@ -222,8 +224,12 @@ class ModelServer:
         self.servicer.state = State.DRAINING
         self.metrics.ready.set(0)
         await self._health.enter_graceful_shutdown()
+        # New AnswerVQA calls now get UNAVAILABLE; wait for the in-flight ones, then stop.
+        # (server.stop(grace) alone would also wait for open health Watch streams.)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.servicer.wait_idle(), grace)
         if self._server is not None:
-            await self._server.stop(grace)
+            await self._server.stop(_STOP_GRACE_S)
         await self.batcher.close()
         if self._load_task is not None and not self._load_task.done():
             await asyncio.wait([self._load_task], timeout=grace)

@@ -8,6 +8,7 @@ every exception to the status code the model contract documents.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import io
 import time
@@ -166,6 +167,13 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
         self.state = State.LOADING
         self.load_error = ""
         self.info: ModelInfo | None = None
+        self.active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no AnswerVQA call is being served."""
+        await self._idle.wait()
 
     def _check_state(self) -> ModelInfo:
         if self.state is State.SERVING and self.info is not None:
@@ -182,6 +190,8 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
         """Answer one question (see model.proto for the status codes)."""
         start = time.monotonic()
         self.metrics.inflight.inc()
+        self.active += 1
+        self._idle.clear()
         code = grpc.StatusCode.OK
         try:
             info = self._check_state()
@@ -202,6 +212,9 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
             await context.abort(code, details)
             raise AssertionError("unreachable") from None  # context.abort raises
         finally:
+            self.active -= 1
+            if self.active == 0:
+                self._idle.set()
             self.metrics.inflight.dec()
             self.metrics.requests.labels("AnswerVQA", code.name).inc()
             self.metrics.request_duration.observe(time.monotonic() - start)
