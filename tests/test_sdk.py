@@ -43,7 +43,9 @@ def answer_by_text(q: Question) -> Answer:
 
 async def test_function_model_answers_over_a_real_channel() -> None:
     async with (
-        serving(answer_by_text, name="text-model", version="1.2") as server,
+        serving(
+            answer_by_text, name="text-model", version="1.2", capabilities=["option_scores"]
+        ) as server,
         grpc.aio.insecure_channel(server.address) as channel,
     ):
         stub = model_stub(channel)
@@ -67,6 +69,7 @@ async def test_function_model_answers_over_a_real_channel() -> None:
     assert info.protocol_version == "gmai_eval.model.v1"
     assert info.max_request_bytes == 64 * 1024 * 1024
     assert info.max_batch_size == 1
+    assert list(info.capabilities) == ["option_scores"]
 
 
 class GatedModel(Model):

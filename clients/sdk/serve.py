@@ -21,7 +21,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -262,6 +262,7 @@ async def serving(
     name: str | None = None,
     version: str | None = None,
     batched: bool | None = None,
+    capabilities: Sequence[str] = (),
     registry: CollectorRegistry | None = None,
     **options: Any,
 ) -> AsyncIterator[ModelServer]:
@@ -275,17 +276,17 @@ async def serving(
         name: Model name (required for functions).
         version: Model version.
         batched: Whether a function takes a list of questions (inferred by default).
+        capabilities: Capability strings of a function model (``option_scores``...).
         registry: Prometheus registry for the model metrics.
         **options: Any :class:`ServeOptions` field (``max_batch_size=16``...).
 
     Yields:
         The started server; it is drained when the block exits.
     """
-    server = ModelServer(
-        as_model(model, name=name, version=version, batched=batched),
-        _options(port, host, options),
-        registry,
+    resolved = as_model(
+        model, name=name, version=version, batched=batched, capabilities=capabilities
     )
+    server = ModelServer(resolved, _options(port, host, options), registry)
     await server.start()
     try:
         if wait_ready:
@@ -355,6 +356,7 @@ def serve(
     port: int = 50051,
     host: str | None = None,
     batched: bool | None = None,
+    capabilities: Sequence[str] = (),
     **options: Any,
 ) -> None:
     """Serve a model until SIGTERM or Ctrl-C (blocking); exits the process on load failure.
@@ -367,10 +369,13 @@ def serve(
         port: Port to bind.
         host: Address to bind (default every address).
         batched: Whether a function takes a list of questions (inferred by default).
+        capabilities: Capability strings of a function model (``option_scores``...).
         **options: Any :class:`ServeOptions` field, for example ``max_batch_size=16,
             max_queue_delay_ms=5, metrics_port=9100``.
     """
-    resolved = as_model(model, name=name, version=version, batched=batched)
+    resolved = as_model(
+        model, name=name, version=version, batched=batched, capabilities=capabilities
+    )
     status = asyncio.run(serve_async(resolved, _options(port, host, options), ready=print_ready))
     if status:
         raise SystemExit(status)
