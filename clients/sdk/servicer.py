@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import io
+import logging
 import time
 from typing import Any
 
@@ -31,6 +32,8 @@ from .model import (
     Question,
     validate_answer,
 )
+
+log = logging.getLogger("gmai_eval.clients.sdk")
 
 PROTOCOL_VERSION = "gmai_eval.model.v1"
 """The protocol package this servicer implements."""
@@ -209,6 +212,8 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
             return answer_to_proto(question, answer, info.version, usage)
         except Exception as exc:
             code, details = status_for(exc)
+            if code == grpc.StatusCode.INTERNAL:  # a bug in the model: keep the traceback
+                log.error("AnswerVQA %r failed: %s", request.question_id, details, exc_info=exc)
             await context.abort(code, details)
             raise AssertionError("unreachable") from None  # context.abort raises
         finally:
