@@ -104,7 +104,9 @@ def test_reference_model_beats_random_on_heldout_questions(
     )
     random_acc, _ = asyncio.run(served_accuracy(RandomModel(seed=0), heldout))
     expected_random = sum(1 / len(r.options) for r in heldout) / len(heldout)
-    print(f"reference {reference_acc:.3f} random {random_acc:.3f} expected random {expected_random:.3f}")
+    print(
+        f"reference {reference_acc:.3f} random {random_acc:.3f} expected random {expected_random:.3f}"
+    )
     assert model.weights_digest() == file_digest(weights)
     assert max(batch_sizes) > 1  # dynamic batching formed real batches
     assert reference_acc >= 2 * max(random_acc, expected_random), (
@@ -146,3 +148,38 @@ async def test_served_random_model_reports_info(heldout: list[Row]) -> None:
     assert info.name == "random-baseline"
     assert "option_scores" in info.capabilities
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_one_bad_question_does_not_fail_its_batch(tmp_path: Path, heldout: list[Row]) -> None:
+    import torch
+    from gmai_eval.clients.reference.model import (
+        NetConfig,
+        ReferenceModel,
+        ReferenceNet,
+        save_weights,
+    )
+
+    torch.manual_seed(0)
+    weights = tmp_path / "init.pt"
+    save_weights(ReferenceNet(NetConfig(channels=8, embed_dim=16, hash_buckets=1024)), weights)
+    truncated = heldout[1].image[:200]  # a valid PNG header, then nothing
+    requests = [
+        to_request(heldout[0], "good-0"),
+        to_request(heldout[1], "bad"),
+        to_request(heldout[2], "good-2"),
+    ]
+    requests[1].images[0].data = truncated
+    async with served_stub(
+        ReferenceModel(weights, device="cpu"), max_batch_size=3, max_queue_delay_ms=2000
+    ) as (
+        _,
+        stub,
+    ):
+        replies = await asyncio.gather(*(stub.AnswerVQA(r, timeout=30) for r in requests))
+    assert [r.usage.batch_size for r in replies] == [3, 3, 3]  # one batch
+    good0, bad, good2 = replies
+    assert bad.status == model_pb2.ANSWER_STATUS_INPUT_UNSUPPORTED
+    assert "cannot be decoded" in bad.text
+    for reply, row in ((good0, heldout[0]), (good2, heldout[2])):
+        assert reply.status == model_pb2.ANSWER_STATUS_ANSWERED
+        assert reply.selected_labels[0] in row.labels

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from gmai_eval.clients.sdk import Answer, Model, ModelInfo, Question
+from gmai_eval.clients.sdk import Answer, AnswerStatus, Model, ModelInfo, Question
 from PIL import Image as PILImage
 from torch import nn
 
@@ -191,7 +191,17 @@ def predict_probabilities(
 ) -> list[list[float]]:
     """Probabilities over each question's options (softmax over its own options)."""
     size = net.config.image_size
-    batch = torch.from_numpy(np.stack([image_array(d, size) for d in images])).to(device)
+    return score_arrays(net, [image_array(d, size) for d in images], option_texts, device)
+
+
+def score_arrays(
+    net: ReferenceNet,
+    arrays: Sequence[np.ndarray],
+    option_texts: Sequence[Sequence[str]],
+    device: str = "cpu",
+) -> list[list[float]]:
+    """Like :func:`predict_probabilities`, for images already decoded by :func:`image_array`."""
+    batch = torch.from_numpy(np.stack(arrays)).to(device)
     ids, offsets, mask = text_batch(option_texts, net.config.hash_buckets)
     with torch.inference_mode():
         logits = net(batch, ids.to(device), offsets.to(device), mask.to(device))
@@ -246,14 +256,40 @@ class ReferenceModel(Model):
         )
 
     def predict_batch(self, questions: Sequence[Question]) -> list[Answer]:
-        """Answer a batch in one forward pass."""
+        """Answer a batch in one forward pass.
+
+        A question the model cannot take (no image, an image that fails to decode, more
+        than five options) gets ``INPUT_UNSUPPORTED`` on its own; the rest of the batch
+        is answered normally.
+        """
         if self.net is None:
             raise RuntimeError("weights not loaded")
-        texts = [[o.text for o in q.options] for q in questions]
-        probs = predict_probabilities(
-            self.net, [q.image.data for q in questions], texts, self.device
-        )
-        return [
-            Answer.from_probabilities(dict(zip(q.labels, p, strict=True)))
-            for q, p in zip(questions, probs, strict=True)
-        ]
+        answers: list[Answer | None] = [None] * len(questions)
+        arrays: list[np.ndarray] = []
+        texts: list[list[str]] = []
+        kept: list[int] = []
+        for i, q in enumerate(questions):
+            if not q.images:
+                answers[i] = unsupported("the reference model needs an image")
+                continue
+            if len(q.options) > MAX_OPTIONS:
+                answers[i] = unsupported(f"{len(q.options)} options; at most {MAX_OPTIONS}")
+                continue
+            try:
+                arrays.append(image_array(q.image.data, self.net.config.image_size))
+            except (OSError, ValueError, SyntaxError) as exc:  # PIL raises all three
+                answers[i] = unsupported(f"the image cannot be decoded: {exc}")
+                continue
+            texts.append([o.text for o in q.options])
+            kept.append(i)
+        if kept:
+            probs = score_arrays(self.net, arrays, texts, self.device)
+            for i, p in zip(kept, probs, strict=True):
+                labels = questions[i].labels
+                answers[i] = Answer.from_probabilities(dict(zip(labels, p, strict=True)))
+        return [a for a in answers if a is not None]
+
+
+def unsupported(reason: str) -> Answer:
+    """An ``INPUT_UNSUPPORTED`` answer with its reason."""
+    return Answer(status=AnswerStatus.INPUT_UNSUPPORTED, text=reason)
