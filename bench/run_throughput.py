@@ -20,6 +20,7 @@ import cProfile
 import hashlib
 import os
 import pstats
+import shutil
 import statistics
 import subprocess
 import sys
@@ -155,12 +156,11 @@ async def whole_path(db_path: Path, target: str, concurrency: int, name: str) ->
         await mgr.start()
         start = time.perf_counter()
         rec = await mgr.create_run(name, "bench", RunParams(concurrency=concurrency))
-        while True:
-            rec = mgr.get_run(rec.id)
-            if rec.state != "running":
-                break
-            await asyncio.sleep(0.02)
+        active = mgr._active.get(rec.id)  # the run's driving task (bench only)
+        if active is not None:
+            await active.task
         elapsed = time.perf_counter() - start
+        rec = mgr.get_run(rec.id)
         await mgr.shutdown(0)
         assert rec.state == "succeeded", rec
         assert rec.progress.done == rec.progress.total and rec.progress.errors == 0
@@ -187,22 +187,27 @@ async def main(args: argparse.Namespace) -> None:
         raws: list[float] = []
         wholes: list[float] = []
         for i in range(args.repeat):
+            cpu0 = time.process_time()
             raw = await raw_grpc(target, args.questions, args.concurrency, args.image_kb)
+            cpu_raw = (time.process_time() - cpu0) / args.questions * 1e6
             raws.append(raw)
             prof = cProfile.Profile() if args.profile and i == args.repeat - 1 else None
             if prof:
                 prof.enable()
+            cpu0 = time.process_time()
             qps, n = await whole_path(db_path, target, args.concurrency, f"m{i}")
+            cpu_whole = (time.process_time() - cpu0) / n * 1e6
             if prof:
                 prof.disable()
                 pstats.Stats(prof).sort_stats("tottime").print_stats(25)
             wholes.append(qps)
-            print(f"round {i + 1}: raw grpc.aio {raw:8.0f} q/s | whole path {qps:8.0f} q/s ({n} questions) | ratio {qps / raw:6.1%}")
+            print(f"round {i + 1}: raw grpc.aio {raw:8.0f} q/s | whole path {qps:8.0f} q/s ({n} questions) | ratio {qps / raw:6.1%} | evaluator CPU/question raw {cpu_raw:4.0f} us, whole {cpu_whole:4.0f} us")
         raw_m, whole_m = statistics.median(raws), statistics.median(wholes)
         print(f"median of {args.repeat}: raw grpc.aio {raw_m:8.0f} q/s | whole path {whole_m:8.0f} q/s | ratio {whole_m / raw_m:6.1%}")
     finally:
         proc.terminate()
         proc.wait(10)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

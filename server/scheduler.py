@@ -33,7 +33,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from gmai_eval.model.v1 import model_pb2
 from google.protobuf import struct_pb2
@@ -54,8 +54,8 @@ from .store.runs import (
 
 log = logging.getLogger(__name__)
 
-WINDOW = 128
-"""Questions loaded per read."""
+WINDOW = 64
+"""Questions loaded per read; also the depth of the queue of built requests."""
 
 EARLY_FAIL_MIN_DONE = 100
 """Questions that must be done before the error fraction can fail a run early."""
@@ -264,33 +264,48 @@ class AttemptWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._buffer: list[Attempt] = []
-        self._done: asyncio.Future[None] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
 
     async def record(self, attempt: Attempt) -> None:
         """Queue ``attempt`` and wait for its commit."""
+        loop = asyncio.get_running_loop()
+        if not self._buffer:
+            loop.call_soon(self._flush)
         self._buffer.append(attempt)
-        if self._done is None:
-            self._done = asyncio.get_running_loop().create_future()
-            asyncio.get_running_loop().call_soon(self._flush)
-        await asyncio.shield(self._done)
+        fut: asyncio.Future[None] = loop.create_future()
+        self._waiters.append(fut)
+        await fut
 
     def _flush(self) -> None:
-        batch, done = self._buffer, self._done
-        self._buffer, self._done = [], None
-        assert done is not None
+        batch, waiters = self._buffer, self._waiters
+        self._buffer, self._waiters = [], []
         task = asyncio.ensure_future(arecord_attempts(self.db, batch))
 
         def finished(t: asyncio.Future[None]) -> None:
-            if done.done():
-                return
-            if t.cancelled():
-                done.cancel()
-            elif t.exception() is not None:
-                done.set_exception(t.exception())  # type: ignore[arg-type]
-            else:
-                done.set_result(None)
+            exc = None if t.cancelled() else t.exception()
+            for fut in waiters:
+                if fut.done():
+                    continue
+                if t.cancelled():
+                    fut.cancel()
+                elif exc is not None:
+                    fut.set_exception(exc)
+                else:
+                    fut.set_result(None)
 
         task.add_done_callback(finished)
+
+
+class _Prepared(NamedTuple):
+    """A question ready to send: its request built, the image bytes only inside it."""
+
+    idx: int
+    qid: str
+    next_attempt: int
+    image_sha256: str
+    image_bytes: int
+    req: model_pb2.AnswerVQARequest
+    size: int
 
 
 @dataclass(frozen=True)
@@ -405,7 +420,7 @@ class Scheduler:
 
     async def run(self, pending: list[PendingQuestion]) -> SessionResult:
         """Ask every pending question; return how the session ended."""
-        queue: asyncio.Queue[RunItem | None] = asyncio.Queue(maxsize=2 * WINDOW)
+        queue: asyncio.Queue[_Prepared | None] = asyncio.Queue(maxsize=WINDOW)
         workers_n = max(1, min(self.limit.maximum, len(pending)))
         loader = asyncio.create_task(self._load(pending, queue, workers_n))
         workers = [asyncio.create_task(self._work(queue)) for _ in range(workers_n)]
@@ -424,32 +439,50 @@ class Scheduler:
             return SessionResult("stopped")
         return SessionResult("completed")
 
+    def _build(self, items: list[RunItem]) -> list[_Prepared]:
+        """Build the requests of a window of questions (the image lives on in them only)."""
+        out = []
+        for item in items:
+            req = build_request(item, self._parameters)
+            out.append(
+                _Prepared(
+                    item.idx,
+                    item.qid,
+                    item.next_attempt,
+                    item.image_sha256,
+                    len(item.image),
+                    req,
+                    req.ByteSize(),
+                )
+            )
+        return out
+
     async def _load(
-        self, pending: list[PendingQuestion], queue: asyncio.Queue[RunItem | None], n: int
+        self, pending: list[PendingQuestion], queue: asyncio.Queue[_Prepared | None], n: int
     ) -> None:
         for start in range(0, len(pending), WINDOW):
             if self._finished_early:
                 break
-            items = await aload_items(
-                self.db, self.run_id, self.benchmark_id, pending[start : start + WINDOW]
-            )
-            for item in items:
-                await queue.put(item)
+            chunk = pending[start : start + WINDOW]
+            items = await aload_items(self.db, self.run_id, self.benchmark_id, chunk)
+            prepared = self._build(items)
+            for p in prepared:
+                await queue.put(p)
         for _ in range(n):
             await queue.put(None)
 
-    async def _work(self, queue: asyncio.Queue[RunItem | None]) -> None:
+    async def _work(self, queue: asyncio.Queue[_Prepared | None]) -> None:
         while True:
             item = await queue.get()
             if item is None or self._finished_early:
                 return
             await self._ask(item)
 
-    def _too_large(self, item: RunItem, size: int) -> str:
+    def _too_large(self, item: _Prepared, size: int) -> str:
         lim = self.limits
-        if lim.max_image_bytes and len(item.image) > lim.max_image_bytes:
+        if lim.max_image_bytes and item.image_bytes > lim.max_image_bytes:
             return (
-                f"image {item.image_sha256[:12]} is {len(item.image)} bytes, over the model's"
+                f"image {item.image_sha256[:12]} is {item.image_bytes} bytes, over the model's"
                 f" max_image_bytes {lim.max_image_bytes}; not sent"
             )
         if lim.max_request_bytes and size > lim.max_request_bytes:
@@ -459,9 +492,8 @@ class Scheduler:
             )
         return ""
 
-    async def _ask(self, item: RunItem) -> None:
-        req = build_request(item, self._parameters)
-        size = req.ByteSize()
+    async def _ask(self, item: _Prepared) -> None:
+        req, size = item.req, item.size
         reason = self._too_large(item, size)
         attempt = item.next_attempt
         if reason:
@@ -543,7 +575,7 @@ class Scheduler:
 
     def _error(
         self,
-        item: RunItem,
+        item: _Prepared,
         attempt: int,
         req: model_pb2.AnswerVQARequest,
         err: ModelCallError,
