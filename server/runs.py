@@ -38,7 +38,7 @@ from .errors import (
 )
 from .metrics import EvaluatorMetrics
 from .model_client import SERVICE_NAME, GrpcModelClient, ModelClient
-from .records import ModelSpec, RunParams, RunProgress, RunRecord
+from .records import Benchmark, ModelSpec, RunParams, RunProgress, RunRecord
 from .scheduler import (
     Limits,
     Scheduler,
@@ -177,7 +177,7 @@ class RunManager:
         self._backoff_base_s = backoff_base_s
         self._active: dict[str, _Active] = {}
         self._closing = False
-        self._create_lock = asyncio.Lock()
+        self._create_locks: dict[str, asyncio.Lock] = {}
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -241,9 +241,15 @@ class RunManager:
             raise ShuttingDown("the evaluator is shutting down; no new runs")
         params = normalize_params(params)
         request_id = request_id or None
-        async with self._create_lock:
+        lock: contextlib.AbstractAsyncContextManager[object] = contextlib.nullcontext()
+        if request_id is not None:
+            # Only creations with the same idempotency key wait for each other.
+            lock = self._create_locks.setdefault(request_id, asyncio.Lock())
+        async with lock:
             if request_id is not None:
-                existing = store.find_run_by_request_id(self.db, request_id)
+                existing = await asyncio.to_thread(
+                    store.find_run_by_request_id, self.db, request_id
+                )
                 if existing is not None:
                     same = (existing.model, existing.benchmark, existing.params) == (
                         model,
@@ -255,55 +261,59 @@ class RunManager:
                             f"request_id {request_id!r} was used for run {existing.id}"
                             " with different parameters"
                         )
-                    return self.get_run(existing.id)
-            spec = store.get_model(self.db, model)
-            bench = get_benchmark(self.db, benchmark)
-            flt = parse_filter(params.filter)
-            indexes = select_question_indexes(self.db, bench.id, flt)
-            indexes = sample_indexes(indexes, params.limit, params.seed)
-            if not indexes:
-                raise InvalidArgument(
-                    f"the filter {params.filter!r} selects no question of {benchmark!r}"
-                )
+                    return await asyncio.to_thread(self.get_run, existing.id)
+            spec, bench, indexes = await asyncio.to_thread(
+                self._select, model, benchmark, params
+            )
             run_id = "r-" + secrets.token_hex(6)
             salt = secrets.token_hex(16)
             client = self._factory(spec)
             try:
                 info = await self._preflight(client, spec, bench.id, indexes[0], salt, params)
-            except BaseException:
-                await client.close()
-                raise
-            info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
-            stamp = store.now_iso()
-            row = store.RunRow(
-                id=run_id,
-                model=spec.name,
-                benchmark_id=bench.id,
-                benchmark=bench.name,
-                benchmark_digest=bench.digest,
-                state="running",
-                params=params,
-                model_spec=spec,
-                model_info=info_dict,
-                evaluator_version=gmai_eval.__version__,
-                request_id=request_id,
-                salt=salt,
-                total=len(indexes),
-                error_message="",
-                created_at=stamp,
-                started_at=stamp,
-                finished_at="",
-            )
-            try:
-                store.insert_run(
-                    self.db, row, [(idx, opaque_question_id(salt, idx)) for idx in indexes]
+                info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
+                stamp = store.now_iso()
+                row = store.RunRow(
+                    id=run_id,
+                    model=spec.name,
+                    benchmark_id=bench.id,
+                    benchmark=bench.name,
+                    benchmark_digest=bench.digest,
+                    state="running",
+                    params=params,
+                    model_spec=spec,
+                    model_info=info_dict,
+                    evaluator_version=gmai_eval.__version__,
+                    request_id=request_id,
+                    salt=salt,
+                    total=len(indexes),
+                    error_message="",
+                    created_at=stamp,
+                    started_at=stamp,
+                    finished_at="",
                 )
+                questions = [(idx, opaque_question_id(salt, idx)) for idx in indexes]
+                await asyncio.to_thread(store.insert_run, self.db, row, questions)
             except BaseException:
                 await client.close()
                 raise
         self.metrics.runs.labels("started").inc()
         self._launch(row, client, Limits.from_info(info, params.concurrency))
-        return self.get_run(run_id)
+        return await asyncio.to_thread(self.get_run, run_id)
+
+    def _select(
+        self, model: str, benchmark: str, params: RunParams
+    ) -> tuple[ModelSpec, Benchmark, list[int]]:
+        """Resolve model and benchmark and select the run's questions (blocking reads)."""
+        spec = store.get_model(self.db, model)
+        bench = get_benchmark(self.db, benchmark)
+        flt = parse_filter(params.filter)
+        indexes = select_question_indexes(self.db, bench.id, flt)
+        indexes = sample_indexes(indexes, params.limit, params.seed)
+        if not indexes:
+            raise InvalidArgument(
+                f"the filter {params.filter!r} selects no question of {benchmark!r}"
+            )
+        return spec, bench, indexes
 
     async def _preflight(
         self,
@@ -490,7 +500,7 @@ class RunManager:
             NotFound: no such run.
             RunStateError: the run is already final.
         """
-        row = store.get_run(self.db, run_id)
+        row = await asyncio.to_thread(store.get_run, self.db, run_id)
         if row.state in FINAL_STATES:
             raise RunStateError(f"run {run_id} is already {row.state}")
         changed = await store.aset_run_state(
@@ -501,13 +511,14 @@ class RunManager:
             only_from=("queued", "running", "interrupted"),
         )
         if not changed:
-            raise RunStateError(f"run {run_id} is already {store.get_run(self.db, run_id).state}")
+            now = await asyncio.to_thread(store.get_run, self.db, run_id)
+            raise RunStateError(f"run {run_id} is already {now.state}")
         self.metrics.runs.labels("cancelled").inc()
         act = self._active.get(run_id)
         if act is not None:
             act.task.cancel()
             await asyncio.gather(act.task, return_exceptions=True)
-        return self.get_run(run_id)
+        return await asyncio.to_thread(self.get_run, run_id)
 
     async def resume_run(self, run_id: str) -> RunRecord:
         """Resume a failed, cancelled or interrupted run: only pending questions are asked.
@@ -520,12 +531,12 @@ class RunManager:
         """
         if self._closing:
             raise ShuttingDown("the evaluator is shutting down; no resumes")
-        row = store.get_run(self.db, run_id)
+        row = await asyncio.to_thread(store.get_run, self.db, run_id)
         if row.state not in RESUMABLE_STATES or run_id in self._active:
             what = "still running" if row.state == "running" else f"already {row.state}"
             raise RunStateError(f"run {run_id} is {what}; only {', '.join(RESUMABLE_STATES)} runs resume")
         try:
-            spec = store.get_model(self.db, row.model)
+            spec = await asyncio.to_thread(store.get_model, self.db, row.model)
         except NotFound:
             spec = row.model_spec
         pending = await store.apending_questions(self.db, run_id)
@@ -533,7 +544,7 @@ class RunManager:
         client = self._factory(spec)
         try:
             if first is None:
-                first_all = store.run_question_indexes(self.db, run_id)
+                first_all = await asyncio.to_thread(store.run_question_indexes, self.db, run_id)
                 first = first_all[0]
             info = await self._preflight(
                 client, spec, row.benchmark_id, first, row.salt, row.params
@@ -552,7 +563,7 @@ class RunManager:
         self.metrics.runs.labels("started").inc()
         row = replace(row, model_info=info_dict, state="running")
         self._launch(row, client, Limits.from_info(info, row.params.concurrency))
-        return self.get_run(run_id)
+        return await asyncio.to_thread(self.get_run, run_id)
 
     # -- reading --------------------------------------------------------------------------
 
