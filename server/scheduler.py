@@ -33,7 +33,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 from gmai_eval.model.v1 import model_pb2
 from google.protobuf import struct_pb2
@@ -55,7 +55,7 @@ from .store.runs import (
 log = logging.getLogger(__name__)
 
 WINDOW = 64
-"""Questions loaded per read; also the depth of the queue of built requests."""
+"""Questions loaded per read; also the depth of the queue of loaded questions."""
 
 EARLY_FAIL_MIN_DONE = 100
 """Questions that must be done before the error fraction can fail a run early."""
@@ -296,18 +296,6 @@ class AttemptWriter:
         task.add_done_callback(finished)
 
 
-class _Prepared(NamedTuple):
-    """A question ready to send: its request built, the image bytes only inside it."""
-
-    idx: int
-    qid: str
-    next_attempt: int
-    image_sha256: str
-    image_bytes: int
-    req: model_pb2.AnswerVQARequest
-    size: int
-
-
 @dataclass(frozen=True)
 class SessionResult:
     """How a scheduling session ended."""
@@ -420,7 +408,7 @@ class Scheduler:
 
     async def run(self, pending: list[PendingQuestion]) -> SessionResult:
         """Ask every pending question; return how the session ended."""
-        queue: asyncio.Queue[_Prepared | None] = asyncio.Queue(maxsize=WINDOW)
+        queue: asyncio.Queue[RunItem | None] = asyncio.Queue(maxsize=WINDOW)
         workers_n = max(1, min(self.limit.maximum, len(pending)))
         loader = asyncio.create_task(self._load(pending, queue, workers_n))
         workers = [asyncio.create_task(self._work(queue)) for _ in range(workers_n)]
@@ -439,50 +427,30 @@ class Scheduler:
             return SessionResult("stopped")
         return SessionResult("completed")
 
-    def _build(self, items: list[RunItem]) -> list[_Prepared]:
-        """Build the requests of a window of questions (the image lives on in them only)."""
-        out = []
-        for item in items:
-            req = build_request(item, self._parameters)
-            out.append(
-                _Prepared(
-                    item.idx,
-                    item.qid,
-                    item.next_attempt,
-                    item.image_sha256,
-                    len(item.image),
-                    req,
-                    req.ByteSize(),
-                )
-            )
-        return out
-
     async def _load(
-        self, pending: list[PendingQuestion], queue: asyncio.Queue[_Prepared | None], n: int
+        self, pending: list[PendingQuestion], queue: asyncio.Queue[RunItem | None], n: int
     ) -> None:
         for start in range(0, len(pending), WINDOW):
             if self._finished_early:
                 break
             chunk = pending[start : start + WINDOW]
-            items = await aload_items(self.db, self.run_id, self.benchmark_id, chunk)
-            prepared = self._build(items)
-            for p in prepared:
-                await queue.put(p)
+            for item in await aload_items(self.db, self.run_id, self.benchmark_id, chunk):
+                await queue.put(item)
         for _ in range(n):
             await queue.put(None)
 
-    async def _work(self, queue: asyncio.Queue[_Prepared | None]) -> None:
+    async def _work(self, queue: asyncio.Queue[RunItem | None]) -> None:
         while True:
             item = await queue.get()
             if item is None or self._finished_early:
                 return
             await self._ask(item)
 
-    def _too_large(self, item: _Prepared, size: int) -> str:
+    def _too_large(self, item: RunItem, size: int) -> str:
         lim = self.limits
-        if lim.max_image_bytes and item.image_bytes > lim.max_image_bytes:
+        if lim.max_image_bytes and len(item.image) > lim.max_image_bytes:
             return (
-                f"image {item.image_sha256[:12]} is {item.image_bytes} bytes, over the model's"
+                f"image {item.image_sha256[:12]} is {len(item.image)} bytes, over the model's"
                 f" max_image_bytes {lim.max_image_bytes}; not sent"
             )
         if lim.max_request_bytes and size > lim.max_request_bytes:
@@ -492,8 +460,11 @@ class Scheduler:
             )
         return ""
 
-    async def _ask(self, item: _Prepared) -> None:
-        req, size = item.req, item.size
+    async def _ask(self, item: RunItem) -> None:
+        # Built just before sending: the image is copied into the request and serialised
+        # while it is still in the CPU cache (building a window ahead cost 60% more CPU).
+        req = build_request(item, self._parameters)
+        size = req.ByteSize()
         reason = self._too_large(item, size)
         attempt = item.next_attempt
         if reason:
@@ -575,7 +546,7 @@ class Scheduler:
 
     def _error(
         self,
-        item: _Prepared,
+        item: RunItem,
         attempt: int,
         req: model_pb2.AnswerVQARequest,
         err: ModelCallError,
