@@ -59,7 +59,7 @@ def train(
     epochs: int = 12,
     seed: int = 0,
     batch_size: int = 64,
-    learning_rate: float = 3e-3,
+    learning_rate: float = 5e-3,
     threads: int = 2,
     limit: int | None = None,
     config: NetConfig | None = None,
