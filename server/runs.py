@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import secrets
 import time
 from collections import deque
@@ -24,41 +23,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 import gmai_eval
-from gmai_eval.model.v1 import model_pb2
 from google.protobuf import json_format
 
 from .errors import (
     AlreadyExists,
     InvalidArgument,
-    ModelCallError,
     NotFound,
-    PreflightFailed,
     RunStateError,
     ShuttingDown,
 )
 from .metrics import EvaluatorMetrics
-from .model_client import SERVICE_NAME, GrpcModelClient, ModelClient
+from .model_client import GrpcModelClient, ModelClient
+from .preflight import limits_from_dict, normalize_params, preflight, sample_indexes
 from .records import Benchmark, ModelSpec, RunParams, RunProgress, RunRecord
-from .scheduler import (
-    Limits,
-    Scheduler,
-    build_request,
-    opaque_question_id,
-    parameters_struct,
-    validate_response,
-)
+from .scheduler import Limits, Scheduler, opaque_question_id
 from .store import runs as store
 from .store.benchmarks import get_benchmark, select_question_indexes
 from .store.database import Database
 from .taxonomy import parse_filter
 
 log = logging.getLogger(__name__)
-
-PROTOCOL_VERSION = "gmai_eval.model.v1"
-"""The model protocol this evaluator speaks."""
-
-ERAS = ("2024", "2025-08", "2026-06")
-"""Extraction eras a run may choose."""
 
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 """States a run leaves only by an explicit resume."""
@@ -71,71 +55,6 @@ WATCH_INTERVAL_S = 0.25
 
 GRADE_INTERVAL_S = 1.0
 """How often newly final answers are handed to the grader while a run is going."""
-
-DEFAULTS = RunParams()
-"""Values that replace zero parameters."""
-
-
-def normalize_params(params: RunParams) -> RunParams:
-    """Replace zero values by defaults and validate.
-
-    Raises:
-        InvalidArgument: a parameter out of range (names the parameter).
-    """
-    p = replace(
-        params,
-        concurrency=params.concurrency or DEFAULTS.concurrency,
-        deadline_s=params.deadline_s or DEFAULTS.deadline_s,
-        max_attempts=params.max_attempts or DEFAULTS.max_attempts,
-        max_error_fraction=params.max_error_fraction or DEFAULTS.max_error_fraction,
-        extraction_era=params.extraction_era or DEFAULTS.extraction_era,
-        model_parameters=dict(params.model_parameters),
-    )
-    if not 1 <= p.concurrency <= 4096:
-        raise InvalidArgument(f"concurrency must be between 1 and 4096, got {p.concurrency}")
-    if not 0 < p.deadline_s <= 86400:
-        raise InvalidArgument(f"deadline_seconds must be in (0, 86400], got {p.deadline_s}")
-    if not 1 <= p.max_attempts <= 20:
-        raise InvalidArgument(f"max_attempts must be between 1 and 20, got {p.max_attempts}")
-    if not 0 <= p.max_error_fraction <= 1:
-        raise InvalidArgument(
-            f"max_error_fraction must be between 0 and 1, got {p.max_error_fraction}"
-        )
-    if p.extraction_era not in ERAS:
-        raise InvalidArgument(
-            f"unknown extraction_era {p.extraction_era!r}; expected one of {', '.join(ERAS)}"
-        )
-    if p.limit < 0:
-        raise InvalidArgument(f"limit must be >= 0, got {p.limit}")
-    try:
-        parameters_struct(p.model_parameters)
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise InvalidArgument(f"model_parameters cannot be sent as a Struct: {exc}") from exc
-    return p
-
-
-def sample_indexes(indexes: list[int], limit: int, seed: int) -> list[int]:
-    """At most ``limit`` of ``indexes`` (all when 0), sampled by ``seed``, ascending."""
-    if not limit or limit >= len(indexes):
-        return sorted(indexes)
-    return sorted(random.Random(seed).sample(sorted(indexes), limit))
-
-
-def _limits_from_dict(info: dict[str, object], concurrency: int) -> Limits:
-    def num(key: str) -> int:
-        try:
-            return int(str(info.get(key, 0) or 0))
-        except ValueError:
-            return 0
-
-    return Limits.from_values(
-        num("max_image_bytes"),
-        num("max_request_bytes"),
-        num("preferred_batch_size"),
-        num("max_concurrency"),
-        concurrency,
-    )
-
 
 @dataclass
 class _Active:
@@ -192,7 +111,7 @@ class RunManager:
             except NotFound:
                 spec = row.model_spec
             await store.aset_run_state(self.db, run_id, "running", started=True)
-            limits = _limits_from_dict(row.model_info, row.params.concurrency)
+            limits = limits_from_dict(row.model_info, row.params.concurrency)
             log.info("resuming run %s (%s on %s)", run_id, row.model, row.benchmark)
             self._launch(row, self._factory(spec), limits)
 
@@ -269,7 +188,16 @@ class RunManager:
             salt = secrets.token_hex(16)
             client = self._factory(spec)
             try:
-                info = await self._preflight(client, spec, bench.id, indexes[0], salt, params)
+                info = await preflight(
+                    self.db,
+                    client,
+                    spec,
+                    bench.id,
+                    indexes[0],
+                    salt,
+                    params,
+                    backoff_base_s=self._backoff_base_s,
+                )
                 info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
                 stamp = store.now_iso()
                 row = store.RunRow(
@@ -314,61 +242,6 @@ class RunManager:
                 f"the filter {params.filter!r} selects no question of {benchmark!r}"
             )
         return spec, bench, indexes
-
-    async def _preflight(
-        self,
-        client: ModelClient,
-        spec: ModelSpec,
-        benchmark_id: int,
-        idx: int,
-        salt: str,
-        params: RunParams,
-    ) -> model_pb2.GetModelInfoResponse:
-        """Health SERVING, GetModelInfo with our protocol, one valid smoke answer."""
-        where = ", ".join(spec.endpoints)
-        try:
-            serving = await client.health()
-        except ModelCallError as exc:
-            raise PreflightFailed(f"model {spec.name!r}: health check failed: {exc}") from exc
-        if not serving:
-            raise PreflightFailed(
-                f"model {spec.name!r} at {where}: health check of {SERVICE_NAME!r} is not SERVING"
-            )
-        try:
-            info = await client.info(deadline_s=10)
-        except ModelCallError as exc:
-            raise PreflightFailed(f"model {spec.name!r}: GetModelInfo failed: {exc}") from exc
-        if info.protocol_version not in ("", PROTOCOL_VERSION):
-            raise PreflightFailed(
-                f"model {spec.name!r} speaks protocol {info.protocol_version!r};"
-                f" this evaluator needs {PROTOCOL_VERSION!r}"
-            )
-        item = (
-            await store.aload_question_items(
-                self.db, benchmark_id, [idx], lambda i: opaque_question_id(salt, f"preflight-{i}")
-            )
-        )[0]
-        req = build_request(item, parameters_struct(params.model_parameters))
-        req.request_id = f"{item.qid}-preflight"
-        limits = Limits.from_info(info, params.concurrency)
-        if limits.max_image_bytes and len(item.image) > limits.max_image_bytes:
-            log.warning("smoke question image exceeds max_image_bytes; skipping the smoke call")
-            return info
-        if limits.max_request_bytes and req.ByteSize() > limits.max_request_bytes:
-            log.warning("smoke request exceeds max_request_bytes; skipping the smoke call")
-            return info
-        for attempt in range(params.max_attempts):
-            try:
-                resp = await client.answer(req, deadline_s=params.deadline_s)
-                validate_response(req, resp, "")
-                return info
-            except ModelCallError as exc:
-                if not exc.retryable or attempt == params.max_attempts - 1:
-                    raise PreflightFailed(
-                        f"model {spec.name!r}: smoke question failed: {exc}"
-                    ) from exc
-            await asyncio.sleep(random.uniform(0, self._backoff_base_s * 2**attempt))
-        return info
 
     # -- driving --------------------------------------------------------------------------
 
@@ -546,8 +419,15 @@ class RunManager:
             if first is None:
                 first_all = await asyncio.to_thread(store.run_question_indexes, self.db, run_id)
                 first = first_all[0]
-            info = await self._preflight(
-                client, spec, row.benchmark_id, first, row.salt, row.params
+            info = await preflight(
+                self.db,
+                client,
+                spec,
+                row.benchmark_id,
+                first,
+                row.salt,
+                row.params,
+                backoff_base_s=self._backoff_base_s,
             )
             info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
             await store.aset_model_info(self.db, run_id, info_dict)

@@ -1,0 +1,170 @@
+"""What is checked before a run starts: parameters, the question sample, the handshake.
+
+A run is accepted only after its parameters are normalised and validated, its questions
+are selected, and the model passes the pre-flight handshake: health SERVING, a
+GetModelInfo answer speaking :data:`PROTOCOL_VERSION`, and one valid smoke answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import replace
+
+from gmai_eval.model.v1 import model_pb2
+
+from .errors import InvalidArgument, ModelCallError, PreflightFailed
+from .model_client import SERVICE_NAME, ModelClient
+from .records import ModelSpec, RunParams
+from .scheduler import (
+    Limits,
+    build_request,
+    opaque_question_id,
+    parameters_struct,
+    validate_response,
+)
+from .store import runs as store
+from .store.database import Database
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = "gmai_eval.model.v1"
+"""The model protocol this evaluator speaks."""
+
+ERAS = ("2024", "2025-08", "2026-06")
+"""Extraction eras a run may choose."""
+
+DEFAULTS = RunParams()
+"""Values that replace zero parameters."""
+
+
+def normalize_params(params: RunParams) -> RunParams:
+    """Replace zero values by defaults and validate.
+
+    Raises:
+        InvalidArgument: a parameter out of range (names the parameter).
+    """
+    p = replace(
+        params,
+        concurrency=params.concurrency or DEFAULTS.concurrency,
+        deadline_s=params.deadline_s or DEFAULTS.deadline_s,
+        max_attempts=params.max_attempts or DEFAULTS.max_attempts,
+        max_error_fraction=params.max_error_fraction or DEFAULTS.max_error_fraction,
+        extraction_era=params.extraction_era or DEFAULTS.extraction_era,
+        model_parameters=dict(params.model_parameters),
+    )
+    if not 1 <= p.concurrency <= 4096:
+        raise InvalidArgument(f"concurrency must be between 1 and 4096, got {p.concurrency}")
+    if not 0 < p.deadline_s <= 86400:
+        raise InvalidArgument(f"deadline_seconds must be in (0, 86400], got {p.deadline_s}")
+    if not 1 <= p.max_attempts <= 20:
+        raise InvalidArgument(f"max_attempts must be between 1 and 20, got {p.max_attempts}")
+    if not 0 <= p.max_error_fraction <= 1:
+        raise InvalidArgument(
+            f"max_error_fraction must be between 0 and 1, got {p.max_error_fraction}"
+        )
+    if p.extraction_era not in ERAS:
+        raise InvalidArgument(
+            f"unknown extraction_era {p.extraction_era!r}; expected one of {', '.join(ERAS)}"
+        )
+    if p.limit < 0:
+        raise InvalidArgument(f"limit must be >= 0, got {p.limit}")
+    try:
+        parameters_struct(p.model_parameters)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InvalidArgument(f"model_parameters cannot be sent as a Struct: {exc}") from exc
+    return p
+
+
+def sample_indexes(indexes: list[int], limit: int, seed: int) -> list[int]:
+    """At most ``limit`` of ``indexes`` (all when 0), sampled by ``seed``, ascending."""
+    if not limit or limit >= len(indexes):
+        return sorted(indexes)
+    return sorted(random.Random(seed).sample(sorted(indexes), limit))
+
+
+def limits_from_dict(info: dict[str, object], concurrency: int) -> Limits:
+    """Limits from a stored GetModelInfo JSON (for runs resumed at start-up)."""
+    def num(key: str) -> int:
+        try:
+            return int(str(info.get(key, 0) or 0))
+        except ValueError:
+            return 0
+
+    return Limits.from_values(
+        num("max_image_bytes"),
+        num("max_request_bytes"),
+        num("preferred_batch_size"),
+        num("max_concurrency"),
+        concurrency,
+    )
+
+
+
+async def preflight(
+    db: Database,
+    client: ModelClient,
+    spec: ModelSpec,
+    benchmark_id: int,
+    idx: int,
+    salt: str,
+    params: RunParams,
+    *,
+    backoff_base_s: float = 0.5,
+) -> model_pb2.GetModelInfoResponse:
+    """The pre-run handshake: health SERVING, GetModelInfo, one valid smoke answer.
+
+    The smoke question is ``idx`` under an opaque id used nowhere else; its answer is
+    not recorded. Transient codes are retried like the run's own calls.
+
+    Returns:
+        The model's GetModelInfo answer.
+
+    Raises:
+        PreflightFailed: the model failed a step; the message says which and why.
+    """
+    where = ", ".join(spec.endpoints)
+    try:
+        serving = await client.health()
+    except ModelCallError as exc:
+        raise PreflightFailed(f"model {spec.name!r}: health check failed: {exc}") from exc
+    if not serving:
+        raise PreflightFailed(
+            f"model {spec.name!r} at {where}: health check of {SERVICE_NAME!r} is not SERVING"
+        )
+    try:
+        info = await client.info(deadline_s=10)
+    except ModelCallError as exc:
+        raise PreflightFailed(f"model {spec.name!r}: GetModelInfo failed: {exc}") from exc
+    if info.protocol_version not in ("", PROTOCOL_VERSION):
+        raise PreflightFailed(
+            f"model {spec.name!r} speaks protocol {info.protocol_version!r};"
+            f" this evaluator needs {PROTOCOL_VERSION!r}"
+        )
+    item = (
+        await store.aload_question_items(
+            db, benchmark_id, [idx], lambda i: opaque_question_id(salt, f"preflight-{i}")
+        )
+    )[0]
+    req = build_request(item, parameters_struct(params.model_parameters))
+    req.request_id = f"{item.qid}-preflight"
+    limits = Limits.from_info(info, params.concurrency)
+    if limits.max_image_bytes and len(item.image) > limits.max_image_bytes:
+        log.warning("smoke question image exceeds max_image_bytes; skipping the smoke call")
+        return info
+    if limits.max_request_bytes and req.ByteSize() > limits.max_request_bytes:
+        log.warning("smoke request exceeds max_request_bytes; skipping the smoke call")
+        return info
+    for attempt in range(params.max_attempts):
+        try:
+            resp = await client.answer(req, deadline_s=params.deadline_s)
+            validate_response(req, resp, "")
+            return info
+        except ModelCallError as exc:
+            if not exc.retryable or attempt == params.max_attempts - 1:
+                raise PreflightFailed(
+                    f"model {spec.name!r}: smoke question failed: {exc}"
+                ) from exc
+        await asyncio.sleep(random.uniform(0, backoff_base_s * 2**attempt))
+    return info
