@@ -22,6 +22,7 @@ from .scheduler import (
     build_request,
     opaque_question_id,
     parameters_struct,
+    unsendable,
     validate_response,
 )
 from .store import runs as store
@@ -86,18 +87,21 @@ def sample_indexes(indexes: list[int], limit: int, seed: int) -> list[int]:
 
 def limits_from_dict(info: dict[str, object], concurrency: int) -> Limits:
     """Limits from a stored GetModelInfo JSON (for runs resumed at start-up)."""
+
     def num(key: str) -> int:
         try:
             return int(str(info.get(key, 0) or 0))
         except ValueError:
             return 0
 
+    types = info.get("supported_media_types") or []
     return Limits.from_values(
         num("max_image_bytes"),
         num("max_request_bytes"),
         num("preferred_batch_size"),
         num("max_concurrency"),
         concurrency,
+        media_types=tuple(str(t) for t in types) if isinstance(types, list) else (),
     )
 
 
@@ -150,11 +154,9 @@ async def preflight(
     req = build_request(item, parameters_struct(params.model_parameters))
     req.request_id = f"{item.qid}-preflight"
     limits = Limits.from_info(info, params.concurrency)
-    if limits.max_image_bytes and len(item.image) > limits.max_image_bytes:
-        log.warning("smoke question image exceeds max_image_bytes; skipping the smoke call")
-        return info
-    if limits.max_request_bytes and req.ByteSize() > limits.max_request_bytes:
-        log.warning("smoke request exceeds max_request_bytes; skipping the smoke call")
+    refused = unsendable(limits, item, req.ByteSize())
+    if refused is not None:
+        log.warning("smoke call skipped: %s", refused[1])
         return info
     for attempt in range(params.max_attempts):
         try:

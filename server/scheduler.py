@@ -57,6 +57,9 @@ log = logging.getLogger(__name__)
 WINDOW = 64
 """Questions loaded per read; also the depth of the queue of loaded questions."""
 
+DEFAULT_MEDIA_TYPES = ("image/png", "image/jpeg")
+"""What a model accepts when it advertises no media types."""
+
 EARLY_FAIL_MIN_DONE = 100
 """Questions that must be done before the error fraction can fail a run early."""
 
@@ -87,6 +90,8 @@ class Limits:
     """Floor of the adaptive limit (the model's preferred batch size)."""
     max_concurrency: int = 0
     """Ceiling the model advises (0 = the run's ``concurrency``)."""
+    media_types: tuple[str, ...] = ()
+    """Image media types the model accepts (empty = PNG and JPEG)."""
 
     @staticmethod
     def from_info(info: model_pb2.GetModelInfoResponse, concurrency: int) -> Limits:
@@ -97,16 +102,23 @@ class Limits:
             int(info.preferred_batch_size),
             int(info.max_concurrency),
             concurrency,
+            media_types=tuple(info.supported_media_types),
         )
 
     @staticmethod
     def from_values(
-        max_image: int, max_request: int, preferred_batch: int, max_conc: int, concurrency: int
+        max_image: int,
+        max_request: int,
+        preferred_batch: int,
+        max_conc: int,
+        concurrency: int,
+        *,
+        media_types: tuple[str, ...] = (),
     ) -> Limits:
         """Limits from advertised values (0 = none) for a run of ``concurrency``."""
         ceiling = min(concurrency, max_conc) if max_conc > 0 else concurrency
         floor = max(1, min(preferred_batch or 1, ceiling))
-        return Limits(max_image, max_request, floor, ceiling)
+        return Limits(max_image, max_request, floor, ceiling, media_types)
 
 
 class AdaptiveLimit:
@@ -223,6 +235,33 @@ def validate_response(
                 code="PROTOCOL_ERROR",
                 endpoint=endpoint,
             )
+
+
+def unsendable(lim: Limits, item: RunItem, size: int) -> tuple[str, str] | None:
+    """``(code, reason)`` when the model's advertised limits exclude this request.
+
+    Args:
+        lim: what the model advertised.
+        item: the question (its image type and size).
+        size: the serialized request size.
+    """
+    accepted = lim.media_types or DEFAULT_MEDIA_TYPES
+    if item.media_type not in accepted:
+        return "MEDIA_TYPE_UNSUPPORTED", (
+            f"image {item.image_sha256[:12]} is {item.media_type}; the model accepts"
+            f" {', '.join(accepted)}; not sent"
+        )
+    if lim.max_image_bytes and len(item.image) > lim.max_image_bytes:
+        return "INPUT_TOO_LARGE", (
+            f"image {item.image_sha256[:12]} is {len(item.image)} bytes, over the model's"
+            f" max_image_bytes {lim.max_image_bytes}; not sent"
+        )
+    if lim.max_request_bytes and size > lim.max_request_bytes:
+        return "INPUT_TOO_LARGE", (
+            f"request is {size} bytes, over the model's max_request_bytes"
+            f" {lim.max_request_bytes}; not sent"
+        )
+    return None
 
 
 def parameters_struct(params: dict[str, object]) -> struct_pb2.Struct:
@@ -446,28 +485,14 @@ class Scheduler:
                 return
             await self._ask(item)
 
-    def _too_large(self, item: RunItem, size: int) -> str:
-        lim = self.limits
-        if lim.max_image_bytes and len(item.image) > lim.max_image_bytes:
-            return (
-                f"image {item.image_sha256[:12]} is {len(item.image)} bytes, over the model's"
-                f" max_image_bytes {lim.max_image_bytes}; not sent"
-            )
-        if lim.max_request_bytes and size > lim.max_request_bytes:
-            return (
-                f"request is {size} bytes, over the model's max_request_bytes"
-                f" {lim.max_request_bytes}; not sent"
-            )
-        return ""
-
     async def _ask(self, item: RunItem) -> None:
         # Built just before sending: the image is copied into the request and serialised
         # while it is still in the CPU cache (building a window ahead cost 60% more CPU).
         req = build_request(item, self._parameters)
         size = req.ByteSize()
-        reason = self._too_large(item, size)
+        refused = unsendable(self.limits, item, size)
         attempt = item.next_attempt
-        if reason:
+        if refused is not None:
             await self._record(
                 Attempt(
                     run_id=self.run_id,
@@ -476,8 +501,8 @@ class Scheduler:
                     request_id="",
                     outcome="error",
                     final=True,
-                    code="INPUT_TOO_LARGE",
-                    error=reason,
+                    code=refused[0],
+                    error=refused[1],
                     request_bytes=size,
                 )
             )

@@ -71,6 +71,8 @@ class Script:
     """Advertised batch size."""
     max_concurrency: int = 0
     """Advertised concurrency ceiling."""
+    media_types: tuple[str, ...] = ()
+    """Advertised supported media types."""
 
 
 class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
@@ -140,6 +142,7 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
             protocol_version=s.protocol_version,
             max_image_bytes=s.max_image_bytes,
             max_request_bytes=s.max_request_bytes,
+            supported_media_types=list(s.media_types),
             preferred_batch_size=s.preferred_batch_size,
             max_concurrency=s.max_concurrency,
             capabilities=["free_text"] if s.free_text else [],
@@ -205,6 +208,7 @@ def build_benchmark(
     image_bytes: int = 64,
     big_images: Sequence[int] = (),
     big_image_bytes: int = 0,
+    jpeg: Sequence[int] = (),
 ) -> list[int]:
     """Write a ready benchmark of ``n`` questions through the benchmark store.
 
@@ -215,6 +219,7 @@ def build_benchmark(
         image_bytes: size of each (fake PNG) image; every question has its own image.
         big_images: positions (0-based) whose image has ``big_image_bytes`` instead.
         big_image_bytes: size of those images.
+        jpeg: positions whose image is stored as ``image/jpeg``.
 
     Returns:
         The question indexes.
@@ -226,7 +231,8 @@ def build_benchmark(
         seed = hashlib.sha256(f"{name}/{i}".encode()).digest()
         data = b"\x89PNG\r\n\x1a\n" + (seed * (size // 32 + 1))[: max(0, size - 8)]
         sha = hashlib.sha256(data).hexdigest()
-        images.append(bench_store.ImageRow(sha, "image/png", 16, 16, "RGB", data))
+        media = "image/jpeg" if i in jpeg else "image/png"
+        images.append(bench_store.ImageRow(sha, media, 16, 16, "RGB", data))
         n_opts = 2 + i % 4
         opts = tuple(f"option {j} of question {i}" if j < n_opts else "" for j in range(5))
         questions.append(

@@ -364,6 +364,28 @@ async def test_oversized_image_rejected_before_sending(db: Database, manager: Ru
     assert err.code == "INPUT_TOO_LARGE" and "max_image_bytes 1000" in err.error
 
 
+async def test_oversized_request_and_unsupported_type_rejected_before_sending(
+    db: Database, manager: RunManager
+) -> None:
+    build_benchmark(db, "bench", 8, big_images=(2,), big_image_bytes=4000, jpeg=(5,))
+    srv = await start_model_server(
+        ScriptedModel(Script(max_request_bytes=3000, media_types=("image/png",)))
+    )
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams(max_error_fraction=0.5))
+        final = await wait_final(manager, rec.id)
+    finally:
+        await srv.stop()
+    assert final.state == "succeeded" and final.progress.errors == 2
+    for i in (2, 5):
+        assert srv.model.calls_by_question[f"Question {i}: which finding is shown?"] == 0
+    errors = {a.idx: a for a in run_store.list_attempts(db, rec.id) if a.outcome == "error"}
+    assert errors[1002].code == "INPUT_TOO_LARGE" and "max_request_bytes 3000" in errors[1002].error
+    assert errors[1005].code == "MEDIA_TYPE_UNSUPPORTED" and "image/jpeg" in errors[1005].error
+    assert errors[1002].request_bytes > 3000 and errors[1002].final
+
+
 async def test_three_replicas_share_the_load(db: Database, manager: RunManager) -> None:
     build_benchmark(db, "bench", 60)
     servers = [await start_model_server(ScriptedModel(name=f"r{i}")) for i in range(3)]
