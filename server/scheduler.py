@@ -451,8 +451,21 @@ class Scheduler:
         workers_n = max(1, min(self.limit.maximum, len(pending)))
         loader = asyncio.create_task(self._load(pending, queue, workers_n))
         workers = [asyncio.create_task(self._work(queue)) for _ in range(workers_n)]
+        load_error: list[BaseException] = []
+
+        def loaded(t: asyncio.Task[None]) -> None:
+            # If reading fails, the workers would wait for questions forever: stop them.
+            if not t.cancelled() and t.exception() is not None:
+                load_error.append(t.exception())  # type: ignore[arg-type]
+                for w in workers:
+                    w.cancel()
+
+        loader.add_done_callback(loaded)
         try:
             await asyncio.gather(*workers)
+        except asyncio.CancelledError:
+            if not load_error:
+                raise
         finally:
             if self._probe_task is not None:
                 self._probe_task.cancel()
@@ -460,6 +473,8 @@ class Scheduler:
             for w in workers:
                 w.cancel()
             await asyncio.gather(loader, *workers, return_exceptions=True)
+        if load_error:
+            raise load_error[0]
         if self._failure:
             return SessionResult("failed", self._failure)
         if self._stopping:

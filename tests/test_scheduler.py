@@ -338,3 +338,24 @@ async def test_cancelled_rpc_on_server_stop_is_not_final(db: Database, manager: 
         await srv.stop()
     assert final.state == "succeeded" and final.progress.errors == 0
 
+
+
+async def test_unreadable_question_fails_the_run_instead_of_hanging(
+    db: Database, manager: RunManager
+) -> None:
+    build_benchmark(db, "bench", 100)
+    srv = await start_model_server(ScriptedModel(Script(delay_s=0.005)))
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams(concurrency=2))
+
+        def drop(d: object) -> None:
+            d.conn.execute("DELETE FROM questions WHERE idx = 1090")  # type: ignore[attr-defined]
+
+        db.write(drop)  # the second window of questions now misses one
+        final = await wait_final(manager, rec.id)
+    finally:
+        await srv.stop()
+    assert final.state == "failed"
+    assert "question 1090 or its image is missing" in final.error_message
+    assert final.progress.done < 100
