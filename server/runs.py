@@ -391,6 +391,7 @@ class RunManager:
         if act is not None:
             act.task.cancel()
             await asyncio.gather(act.task, return_exceptions=True)
+        await self._grade(run_id)  # the answers kept are graded like those of a finished run
         return await asyncio.to_thread(self.get_run, run_id)
 
     async def resume_run(self, run_id: str) -> RunRecord:
