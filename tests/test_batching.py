@@ -152,3 +152,27 @@ async def test_overloaded_is_raised_directly_by_the_batcher() -> None:
         gate.set()
         await asyncio.gather(first, second)
         await batcher.close()
+
+
+async def test_async_function_model_runs_on_the_loop_with_bounded_concurrency() -> None:
+    running = 0
+    peak = 0
+    threads: set[str] = set()
+
+    async def answer(q: Question) -> Answer:
+        nonlocal running, peak
+        threads.add(threading.current_thread().name)
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        return Answer(label=q.labels[-1])
+
+    async with served_stub(answer, name="async", concurrency=3) as (_, stub):
+        replies = await asyncio.gather(
+            *(stub.AnswerVQA(make_request(f"q{i}"), timeout=10) for i in range(9))
+        )
+    assert [r.question_id for r in replies] == [f"q{i}" for i in range(9)]
+    assert all(r.selected_labels == ["C"] for r in replies)
+    assert peak == 3  # three calls in flight at once, never more
+    assert threads == {threading.main_thread().name}  # awaited on the event loop

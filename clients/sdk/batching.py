@@ -18,7 +18,7 @@ import asyncio
 import collections
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
@@ -68,6 +68,9 @@ class Batcher:
         concurrency: Batches allowed to run at once (1 for a GPU model; more for
             adapters that call a remote endpoint).
         observer: Optional receiver of batch events (metrics).
+        run_batch_async: A coroutine batch function; when given it is awaited on the
+            event loop instead of running ``run_batch`` in the executor (async models
+            that call remote services).
     """
 
     def __init__(
@@ -80,12 +83,14 @@ class Batcher:
         max_queue_size: int = 1024,
         concurrency: int = 1,
         observer: BatchObserver | None = None,
+        run_batch_async: Callable[[Sequence[Question]], Awaitable[Sequence[Answer]]] | None = None,
     ) -> None:
         if max_batch_size < 1 or max_queue_size < 1 or concurrency < 1:
             raise ValueError("max_batch_size, max_queue_size and concurrency must be >= 1")
         if max_queue_delay_s < 0:
             raise ValueError("max_queue_delay_s must be >= 0")
         self._run_batch = run_batch
+        self._run_batch_async = run_batch_async
         self._executor = executor
         self.max_batch_size = max_batch_size
         self.max_queue_delay_s = max_queue_delay_s
@@ -189,11 +194,14 @@ class Batcher:
             start = time.monotonic()
             questions = [item.question for item in batch]
             try:
-                answers = list(
-                    await asyncio.get_running_loop().run_in_executor(
-                        self._executor, self._run_batch, questions
+                if self._run_batch_async is not None:
+                    answers = list(await self._run_batch_async(questions))
+                else:
+                    answers = list(
+                        await asyncio.get_running_loop().run_in_executor(
+                            self._executor, self._run_batch, questions
+                        )
                     )
-                )
                 if len(answers) != len(batch):
                     raise InvalidAnswer(
                         f"predict_batch returned {len(answers)} answers for {len(batch)} questions"

@@ -13,6 +13,7 @@ Everything here is plain Python: no gRPC, no protobuf. The servicer translates.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import hashlib
 import inspect
@@ -285,6 +286,62 @@ class Model:
         return [self.predict(q) for q in questions]
 
 
+class AsyncModel(Model):
+    """A model whose answers are coroutines, awaited on the event loop (no worker thread).
+
+    For models that wait on remote services (HTTP APIs) rather than compute: override
+    :meth:`apredict` or :meth:`apredict_batch`. ``load()`` still runs in the worker
+    thread. ``ServeOptions.concurrency`` bounds how many batches are awaited at once.
+    Never block inside these coroutines: that would stall every other request.
+    """
+
+    async def apredict(self, question: Question) -> Answer:
+        """Answer one question. Override this or :meth:`apredict_batch`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} implements neither apredict nor apredict_batch"
+        )
+
+    async def apredict_batch(self, questions: Sequence[Question]) -> list[Answer]:
+        """Answer a batch; default: :meth:`apredict` on each, concurrently."""
+        return list(await asyncio.gather(*(self.apredict(q) for q in questions)))
+
+
+class AsyncFunctionModel(AsyncModel):
+    """An :class:`AsyncModel` made from a coroutine function (see :func:`as_model`)."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        batched: bool,
+        name: str,
+        version: str,
+        vendor: str = "",
+        capabilities: Sequence[str] = (),
+        weights_digest: str = "",
+    ) -> None:
+        self._fn = fn
+        self._batched = batched
+        self._digest = weights_digest
+        self.name, self.version, self.vendor = name, version, vendor
+        self.capabilities = tuple(capabilities)
+
+    def weights_digest(self) -> str:
+        """Return the digest given at construction."""
+        return self._digest
+
+    async def apredict_batch(self, questions: Sequence[Question]) -> list[Answer]:
+        """Await the function on the batch (or once per question, concurrently)."""
+        if self._batched:
+            answers = list(await self._fn(list(questions)))
+            if len(answers) != len(questions):
+                raise InvalidAnswer(
+                    f"batch function returned {len(answers)} answers for {len(questions)} questions"
+                )
+            return answers
+        return list(await asyncio.gather(*(self._fn(q) for q in questions)))
+
+
 class FunctionModel(Model):
     """A :class:`Model` made from a plain function (see :func:`as_model`)."""
 
@@ -354,7 +411,8 @@ def as_model(
 
     Args:
         model: A Model instance, or a function taking one :class:`Question` (or a list of
-            them when ``batched``) and returning :class:`Answer` (or a list).
+            them when ``batched``) and returning :class:`Answer` (or a list). An
+            ``async def`` function becomes an :class:`AsyncModel`.
         name: Model name (required for functions; overrides a Model's name when given).
         version: Model version (default ``"0"`` for functions).
         batched: Whether the function takes a list; by default inferred from its
@@ -374,7 +432,8 @@ def as_model(
         return model
     if not callable(model):
         raise TypeError(f"expected a Model or a function, got {type(model).__name__}")
-    return FunctionModel(
+    factory = AsyncFunctionModel if inspect.iscoroutinefunction(model) else FunctionModel
+    return factory(
         model,
         batched=_looks_batched(model) if batched is None else batched,
         name=name or str(getattr(model, "__name__", "model")),

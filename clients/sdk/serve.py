@@ -34,7 +34,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from .batching import Batcher
 from .metrics import ModelMetrics
-from .model import Model, as_model
+from .model import AsyncModel, Model, as_model
 from .servicer import ModelServicer, State
 from .tls import TlsFiles, server_credentials
 
@@ -128,6 +128,9 @@ class ModelServer:
             max_queue_size=options.max_queue_size,
             concurrency=options.concurrency,
             observer=self.metrics,
+            run_batch_async=self.model.apredict_batch
+            if isinstance(self.model, AsyncModel)
+            else None,
         )
         self.servicer = ModelServicer(
             self.batcher,
