@@ -183,3 +183,22 @@ async def test_one_bad_question_does_not_fail_its_batch(tmp_path: Path, heldout:
     for reply, row in ((good0, heldout[0]), (good2, heldout[2])):
         assert reply.status == model_pb2.ANSWER_STATUS_ANSWERED
         assert reply.selected_labels[0] in row.labels
+
+
+def test_every_gmai_model_command_has_help() -> None:
+    import click
+
+    def walk(group: click.Group, prefix: list[str]) -> list[list[str]]:
+        paths = []
+        for name, command in group.commands.items():
+            paths.append([*prefix, name])
+            assert command.help, f"gmai-model {' '.join([*prefix, name])} has no help text"
+            if isinstance(command, click.Group):
+                paths += walk(command, [*prefix, name])
+        return paths
+
+    paths = walk(model_cli, [])
+    assert ["serve", "reference"] in paths and ["train"] in paths
+    for path in paths:
+        result = CliRunner().invoke(model_cli, [*path, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output
