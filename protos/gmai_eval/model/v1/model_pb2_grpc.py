@@ -82,6 +82,7 @@ class ModelServiceServicer:
         backoff and jitter; the evaluator also lowers its concurrency.
         UNAVAILABLE         the model is starting, draining or unreachable. Retried.
         DEADLINE_EXCEEDED   the deadline expired. Retried a bounded number of times.
+        CANCELLED           sent by a server that is stopping mid-call. Retried like UNAVAILABLE.
         FAILED_PRECONDITION the model is not loaded. Not retried.
         UNAUTHENTICATED / PERMISSION_DENIED   bad or missing credentials. Not retried.
         INTERNAL / UNKNOWN  a bug in the model service. Not retried; recorded as an error.
