@@ -15,6 +15,7 @@ demo: venv
 
 test: venv tools
 	$(PY) -m ruff check .
+	.ci/typecheck
 	$(PY) -m pytest
 
 lint: venv

@@ -18,7 +18,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from .errors import Defect, InvalidArgument
 from .records import Benchmark, ModelSpec, RunParams, RunProgress, RunRecord, TlsSettings
 
-_STATES: dict[str, int] = {
+_STATES: dict[str, pb.RunState] = {
     "queued": pb.RUN_STATE_QUEUED,
     "running": pb.RUN_STATE_RUNNING,
     "succeeded": pb.RUN_STATE_SUCCEEDED,
@@ -45,12 +45,12 @@ def timestamp(iso: str) -> Timestamp | None:
     return ts
 
 
-def run_state(state: str) -> int:
+def run_state(state: str) -> pb.RunState:
     """The proto RunState of a record state name (UNSPECIFIED when unknown)."""
     return _STATES.get(state, pb.RUN_STATE_UNSPECIFIED)
 
 
-def run_state_name(state: int) -> str:
+def run_state_name(state: pb.RunState | int) -> str:
     """The record state name of a proto RunState ("unspecified" when unknown)."""
     for name, value in _STATES.items():
         if value == state:

@@ -9,7 +9,6 @@ variables named ``GMAI_EVAL_<OPTION>`` (for example ``GMAI_EVAL_SERVER``).
 from __future__ import annotations
 
 import click
-
 from gmai_eval import __version__
 
 from . import data, runs, scoring

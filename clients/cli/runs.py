@@ -29,7 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_RUN_NOT_SUCCEEDED = 3
 """Exit status of ``run --wait``/``watch`` when the run ends failed, cancelled or interrupted."""
 
-_STATE_NAMES = {
+_STATE_NAMES: dict[int, str] = {
     pb.RUN_STATE_QUEUED: "queued",
     pb.RUN_STATE_RUNNING: "running",
     pb.RUN_STATE_SUCCEEDED: "succeeded",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -125,10 +126,8 @@ class Database:
                         done.append((fut, True, result))
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
                 err = StoreError(f"write to {self.path} failed: {exc}")
                 for _, fut in batch:
                     if not fut.done():
