@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from .errors import InvalidArgument, NotFound
 from .stats import wilson_interval
@@ -244,20 +243,3 @@ def aggregate(items: Iterable[Item]) -> tuple[tuple[NodeScore, ...], dict[str, f
             macro[dim] = sum(accs) / len(accs)
     return tuple(nodes), macro, unscored
 
-
-def compute_scores(db: Any, run_id: str, era: str | None = None, judge: str = "") -> RunScores:
-    """Compatibility alias of :func:`gmai_eval.server.grading.compute_scores`.
-
-    The store-backed entry points live in ``grading`` (this module stays pure); the import
-    happens at call time, so importing this module never imports the store.
-    """
-    from .grading import compute_scores as impl
-
-    return impl(db, run_id, era, judge)
-
-
-def latest_completed_scores(db: Any, era: str | None = None) -> list[tuple[Any, RunScores]]:
-    """Compatibility alias of :func:`gmai_eval.server.grading.latest_completed_scores`."""
-    from .grading import latest_completed_scores as impl
-
-    return impl(db, era)

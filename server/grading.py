@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .aggregate import Item, RunScores, aggregate
+from .calibration import Calibration, normalise, summarise
 from .errors import EvalError, NotFound
 from .extraction import can_infer, check_era
 from .judge import JUDGE_TRIES, JudgeClient, matching_prompt
+from .records import OPTION_LABELS
 from .store import Database
 from .store import grades as store
 from .verdicts import Grade, grade_answer
@@ -201,3 +203,22 @@ def latest_completed_scores(db: Database, era: str | None = None) -> list[tuple[
         info = db.read(functools.partial(store.run_info, run_id=run_id))
         out.append((info, compute_scores(db, run_id, era)))
     return out
+
+
+def run_calibration(db: Database, run_id: str) -> Calibration:
+    """Calibration of a run's option probabilities (answered questions with a key only).
+
+    Raises:
+        NotFound: unknown run.
+    """
+    db.read(lambda s: store.run_info(s, run_id))
+    rows = db.read(lambda s: store.export_rows(s, run_id))
+    items = []
+    for r in rows:
+        if r.recorded is None or r.recorded.outcome != "answered" or not r.option_scores or r.answer is None:
+            continue
+        labels = [lab for lab, text in zip(OPTION_LABELS, r.options, strict=True) if text not in (None, "")]
+        it = normalise(r.idx, labels, r.option_scores, r.answer)
+        if it is not None:
+            items.append(it)
+    return summarise(items)

@@ -7,8 +7,8 @@ SQLite and in Prometheus' own storage. Per run it exports accuracy with its 95 %
 interval and ``n`` for every top-level taxonomy node (``dimension`` = overall, task,
 department, granularity or modality), refusal / unparsed / error ratios, and the expected
 calibration error when the model returned option scores. Scores and calibration come from
-the same functions as the reports (``aggregate.compute_scores``,
-``service_scoring.run_calibration``), so Grafana and ``gmai-eval scores`` agree.
+the same functions as the reports (``grading.compute_scores``,
+``grading.run_calibration``), so Grafana and ``gmai-eval scores`` agree.
 
 Finished runs never change, so a run's numbers are computed once and cached by
 (run id, era, completion time); a scrape then costs three small queries. Reads go through
@@ -32,11 +32,11 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .aggregate import RunScores, compute_scores
+from .aggregate import RunScores
 from .errors import EvalError
+from .grading import compute_scores, run_calibration
 from .metrics import EvaluatorMetrics
 from .records import RUN_STATES
-from .service_scoring import run_calibration
 from .stats import wilson_interval
 from .store import Database
 from .store import metrics_reads as reads
@@ -88,7 +88,7 @@ class ExportedScores:
 
 
 def top_level_nodes(scores: RunScores) -> tuple[NodeCount, ...]:
-    """The top-level nodes of ``scores`` (from :func:`aggregate.compute_scores`) as exported.
+    """The top-level nodes of ``scores`` (from :func:`grading.compute_scores`) as exported.
 
     Args:
         scores: a run's scores.

@@ -15,14 +15,11 @@ from contextlib import asynccontextmanager
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
 from .aggregate import DIMENSIONS, NodeScore, RunScores
-from .calibration import Calibration, normalise, summarise
 from .compare import compare_runs as _compare
 from .errors import InvalidArgument, PreflightFailed
 from .grading import RescoreResult, compute_scores, rescore
 from .judge import JudgeClient, ModelJudge
-from .records import OPTION_LABELS
 from .store import Database
-from .store import grades as store
 
 
 def node_to_proto(n: NodeScore) -> pb.NodeScore:
@@ -108,21 +105,3 @@ async def rescore_run(db: Database, request: pb.RescoreRunRequest) -> pb.Rescore
     scores = await asyncio.to_thread(compute_scores, db, request.id, res.era, res.judge)
     return pb.RescoreRunResponse(scores=scores_to_proto(scores), changed=res.changed)
 
-
-def run_calibration(db: Database, run_id: str) -> Calibration:
-    """Calibration of a run's option probabilities (answered questions with a key only).
-
-    Raises:
-        NotFound: unknown run.
-    """
-    db.read(lambda s: store.run_info(s, run_id))
-    rows = db.read(lambda s: store.export_rows(s, run_id))
-    items = []
-    for r in rows:
-        if r.recorded is None or r.recorded.outcome != "answered" or not r.option_scores or r.answer is None:
-            continue
-        labels = [lab for lab, text in zip(OPTION_LABELS, r.options, strict=True) if text not in (None, "")]
-        it = normalise(r.idx, labels, r.option_scores, r.answer)
-        if it is not None:
-            items.append(it)
-    return summarise(items)

@@ -171,8 +171,8 @@ def score_file_cmd(db_path: Path, benchmark: str, predictions: Path, era: str, f
 @_format_option
 def calibration_cmd(db_path: Path, run: str, fmt: str) -> None:
     """Calibration of RUN's option probabilities (ECE, Brier, NLL, accuracy vs coverage)."""
+    from gmai_eval.server.grading import run_calibration
     from gmai_eval.server.reports import render_calibration
-    from gmai_eval.server.service_scoring import run_calibration
 
     with _errors(), Database(db_path) as db:
         click.echo(render_calibration(run_calibration(db, run), fmt), nl=False)

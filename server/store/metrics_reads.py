@@ -2,7 +2,7 @@
 
 The collector in ``server/metrics_collector.py`` calls these through
 :meth:`Database.read`. Each function is one small query. Scores per node come from
-``aggregate.compute_scores`` (the one scoring path), not from here.
+``grading.compute_scores`` (the one scoring path), not from here.
 """
 
 from __future__ import annotations
