@@ -25,6 +25,7 @@ from pathlib import Path
 from .aggregate import DIMENSIONS, Item, node_keys, node_sort_key
 from .errors import FailedPrecondition, InvalidArgument
 from .extraction import check_era
+from .grading import grade_pending_sync
 from .stats import mcnemar_exact
 from .store import Database
 from .store import grades as store
@@ -113,8 +114,6 @@ def compare_runs(db: Database, run_a: str, run_b: str, alpha: float = 0.05, era:
         FailedPrecondition: the runs were made on different benchmark digests.
         InvalidArgument: bad alpha or era.
     """
-    from .grading import grade_pending_sync
-
     if not 0 < alpha < 1:
         raise InvalidArgument(f"alpha must be in (0, 1), got {alpha}")
     info_a = db.read(lambda s: store.run_info(s, run_a))

@@ -38,6 +38,7 @@ from pathlib import Path
 
 from .errors import InvalidArgument
 from .extraction import check_era
+from .grading import grade_pending_sync
 from .records import OPTION_LABELS
 from .store import Database
 from .store import grades as store
@@ -133,8 +134,6 @@ def export_run(
         NotFound: unknown run.
         InvalidArgument: unknown format or era.
     """
-    from .grading import grade_pending_sync
-
     if fmt not in ("tsv", "xlsx"):
         raise InvalidArgument(f"unknown export format {fmt!r}; expected tsv or xlsx")
     info = db.read(lambda s: store.run_info(s, run_id))
@@ -312,8 +311,6 @@ def score_file(
         NotFound: unknown benchmark.
         InvalidArgument: a bad file or an index not in the benchmark (the message names the row).
     """
-    from .grading import grade_pending_sync
-
     check_era(era)
     p = Path(path)
     rows = read_prediction_file(p)
