@@ -306,8 +306,8 @@ class AsyncModel(Model):
         return list(await asyncio.gather(*(self.apredict(q) for q in questions)))
 
 
-class AsyncFunctionModel(AsyncModel):
-    """An :class:`AsyncModel` made from a coroutine function (see :func:`as_model`)."""
+class _FunctionBacked(Model):
+    """What both function models share: the wrapped function, its metadata, the count check."""
 
     def __init__(
         self,
@@ -329,42 +329,29 @@ class AsyncFunctionModel(AsyncModel):
     def weights_digest(self) -> str:
         """Return the digest given at construction."""
         return self._digest
+
+    @staticmethod
+    def _one_per_question(answers: list[Answer], questions: Sequence[Question]) -> list[Answer]:
+        """``answers`` if a batch function returned one per question, else InvalidAnswer."""
+        if len(answers) != len(questions):
+            raise InvalidAnswer(
+                f"batch function returned {len(answers)} answers for {len(questions)} questions"
+            )
+        return answers
+
+
+class AsyncFunctionModel(_FunctionBacked, AsyncModel):
+    """An :class:`AsyncModel` made from a coroutine function (see :func:`as_model`)."""
 
     async def apredict_batch(self, questions: Sequence[Question]) -> list[Answer]:
         """Await the function on the batch (or once per question, concurrently)."""
         if self._batched:
-            answers = list(await self._fn(list(questions)))
-            if len(answers) != len(questions):
-                raise InvalidAnswer(
-                    f"batch function returned {len(answers)} answers for {len(questions)} questions"
-                )
-            return answers
+            return self._one_per_question(list(await self._fn(list(questions))), questions)
         return list(await asyncio.gather(*(self._fn(q) for q in questions)))
 
 
-class FunctionModel(Model):
+class FunctionModel(_FunctionBacked):
     """A :class:`Model` made from a plain function (see :func:`as_model`)."""
-
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        *,
-        batched: bool,
-        name: str,
-        version: str,
-        vendor: str = "",
-        capabilities: Sequence[str] = (),
-        weights_digest: str = "",
-    ) -> None:
-        self._fn = fn
-        self._batched = batched
-        self._digest = weights_digest
-        self.name, self.version, self.vendor = name, version, vendor
-        self.capabilities = tuple(capabilities)
-
-    def weights_digest(self) -> str:
-        """Return the digest given at construction."""
-        return self._digest
 
     def predict(self, question: Question) -> Answer:
         """Call the function on one question (wrapping it in a list if it is batched)."""
@@ -375,12 +362,7 @@ class FunctionModel(Model):
     def predict_batch(self, questions: Sequence[Question]) -> list[Answer]:
         """Call the function on a batch (or once per question if it is per-question)."""
         if self._batched:
-            answers = list(self._fn(list(questions)))
-            if len(answers) != len(questions):
-                raise InvalidAnswer(
-                    f"batch function returned {len(answers)} answers for {len(questions)} questions"
-                )
-            return answers
+            return self._one_per_question(list(self._fn(list(questions))), questions)
         return [self._fn(q) for q in questions]
 
 
