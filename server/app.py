@@ -5,9 +5,15 @@
 grading as its ``grader`` callback, and a ``grpc.aio`` server with EvaluatorService,
 grpc.health.v1 and reflection. It is the only module that knows every stage.
 
+Optionally (``health_port``) a second ``grpc.aio`` server listens in plaintext and serves
+only grpc.health.v1, from the same HealthServicer as the main port: Kubernetes' native
+``grpc:`` probe cannot speak TLS, so under mutual TLS it needs such a port. It carries
+nothing else (no reflection, no EvaluatorService) and defaults to 127.0.0.1.
+
 Shutdown on SIGTERM or SIGINT: health goes NOT_SERVING and new runs are refused, the run
 manager checkpoints running runs as ``interrupted`` (they resume at the next start), then
-the gRPC server stops with a grace period and the database is closed.
+the gRPC server stops with a grace period, then the health-only port (which reported
+NOT_SERVING throughout the drain), and the database is closed.
 
 Limits set on purpose: gRPC messages up to :data:`MAX_MESSAGE_BYTES` both ways (uploads
 are chunked, so nothing needs more); keepalive pings from clients are accepted every
@@ -22,7 +28,7 @@ import ipaddress
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +62,9 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 MIN_CLIENT_PING_MS = 30_000
 """Shortest client keepalive interval accepted (clients ping every 60 s)."""
 
+HEALTH_MAX_MESSAGE_BYTES = 4096
+"""gRPC receive limit of the health-only port (a Health request is a service name)."""
+
 
 @dataclass(frozen=True)
 class ServeConfig:
@@ -79,6 +88,10 @@ class ServeConfig:
     """Allow plaintext on a non-loopback address."""
     grace_s: float = 5.0
     """Grace period for in-flight calls and runs at shutdown."""
+    health_port: int = -1
+    """Plaintext port serving only grpc.health.v1; 0 picks a free one; -1 disables it."""
+    health_host: str = "127.0.0.1"
+    """Address of the health-only port."""
 
 
 def is_loopback(host: str) -> bool:
@@ -95,8 +108,11 @@ def check_config(config: ServeConfig) -> None:
     """Refuse unsafe or inconsistent settings before anything starts.
 
     Raises:
-        InvalidArgument: plaintext on a non-loopback address without ``insecure``.
+        InvalidArgument: plaintext on a non-loopback address without ``insecure``, or a
+            health port out of range.
     """
+    if not -1 <= config.health_port <= 65535:
+        raise InvalidArgument(f"--health-port must be -1 (off), 0 (any free port) or 1-65535, not {config.health_port}")
     if config.tls is None and not is_loopback(config.host) and not config.insecure:
         raise InvalidArgument(
             f"refusing to serve plaintext on {config.host}: give --tls-cert and --tls-key "
@@ -108,6 +124,12 @@ def check_config(config: ServeConfig) -> None:
         log.warning("no tokens configured: anyone who reaches %s may call every RPC", config.host)
     if config.tokens.read_token and not config.tokens.admin_token:
         log.warning("only a read-only token is configured: no caller can import, register or start runs")
+    if config.health_port >= 0 and not is_loopback(config.health_host):
+        log.warning(
+            "health-only port on %s is plaintext and unauthenticated (it reveals serving status only): "
+            "restrict it to the kubelet with a NetworkPolicy or firewall",
+            config.health_host,
+        )
 
 
 def _format_host(host: str) -> str:
@@ -134,8 +156,9 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
 
     Args:
         config: the settings.
-        announce: called with the one "serving" line once both ports listen (default:
-            print it to stdout).
+        announce: called with the one "serving" line once every port listens (default:
+            print it to stdout): ``gmai-eval serving on H:P metrics H:M``, plus
+            `` health H:P`` when the health-only port is on.
 
     Returns:
         The process exit code (0 after a graceful shutdown).
@@ -177,10 +200,16 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
         (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
+    health_server = _health_only_server(health) if config.health_port >= 0 else None
     address = f"{_format_host(config.host)}:{config.port}"
     httpd = None
     try:
         port = _bind_grpc(server, address, credentials)
+        health_where = ""
+        if health_server is not None:
+            health_address = f"{_format_host(config.health_host)}:{config.health_port}"
+            health_port = _bind_grpc(health_server, health_address, None)
+            health_where = f" health {_format_host(config.health_host)}:{health_port}"
         metrics_where = "off"
         if config.metrics_port >= 0:
             metrics_host = config.metrics_host or config.host
@@ -193,25 +222,49 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
             metrics_where = f"{_format_host(metrics_host)}:{httpd.server_port}"
         await manager.start()
         await server.start()
+        if health_server is not None:
+            await health_server.start()
         for key in (SERVICE_NAME, ""):
             await health.set(key, health_pb2.HealthCheckResponse.SERVING)
-        line = f"gmai-eval serving on {_format_host(config.host)}:{port} metrics {metrics_where}"
-        (announce or _print_line)(line)
-        log.info("%s (tls=%s, tokens=%s)", line, bool(credentials), config.tokens.enabled)
-        await _wait_for_signal()
+        line = f"gmai-eval serving on {_format_host(config.host)}:{port} metrics {metrics_where}{health_where}"
+        with _stop_on_signals() as stop:  # before the line: a SIGTERM right after it must drain
+            (announce or _print_line)(line)
+            log.info("%s (tls=%s, tokens=%s)", line, bool(credentials), config.tokens.enabled)
+            await stop.wait()
         log.info("shutting down: health NOT_SERVING, checkpointing runs")
         service.draining = True
         await health.enter_graceful_shutdown()
         await manager.shutdown(grace_s=config.grace_s)
         await server.stop(config.grace_s)
+        if health_server is not None:
+            # last: probes saw NOT_SERVING during the whole drain; Watch streams end now
+            await health_server.stop(0)
         return 0
     finally:
         with contextlib.suppress(Exception):
             await server.stop(0)
+        if health_server is not None:
+            with contextlib.suppress(Exception):
+                await health_server.stop(0)
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()
         db.close()
+
+
+def _health_only_server(health: health_pb2_grpc.HealthServicer) -> grpc.aio.Server:
+    """A plaintext server with grpc.health.v1 alone (no reflection, no EvaluatorService).
+
+    ``health`` is the main port's servicer, so both ports always report the same status.
+    """
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", HEALTH_MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    return server
 
 
 def _bind_grpc(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
@@ -230,13 +283,15 @@ def _print_line(line: str) -> None:
     sys.stdout.flush()
 
 
-async def _wait_for_signal() -> None:
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[asyncio.Event]:
+    """An event set by SIGTERM or SIGINT while the block runs (default handling after it)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        yield stop
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

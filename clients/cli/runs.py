@@ -129,15 +129,21 @@ def _serve_command() -> click.Command:
     @click.option("--read-token-file", default="", help="File with the read-only token (or env GMAI_EVAL_READ_TOKEN).")
     @click.option("--insecure", is_flag=True, help="Allow plaintext on a non-loopback address.")
     @click.option("--grace", default=5.0, show_default=True, type=float, help="Shutdown grace period, seconds.")
+    @click.option(
+        "--health-port", default=-1, show_default=True, type=click.IntRange(-1, 65535),
+        help="Plaintext port serving only grpc.health.v1, for Kubernetes' native gRPC probe under mTLS (0 picks a free one, -1 disables).",
+    )
+    @click.option("--health-host", default="127.0.0.1", show_default=True, help="Address of the health-only port (0.0.0.0 in a pod, with a NetworkPolicy).")
     @click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
     def serve(
         db_path: str, host: str, port: int, metrics_port: int, metrics_host: str, tls_cert: str,
         tls_key: str, tls_client_ca: str, admin_token_file: str, read_token_file: str,
-        insecure: bool, grace: float, log_level: str,
+        insecure: bool, grace: float, health_port: int, health_host: str, log_level: str,
     ) -> None:
         """Run the evaluator (gRPC API, health, reflection and Prometheus metrics).
 
-        Prints one line "gmai-eval serving on HOST:PORT metrics HOST:PORT" when ready.
+        Prints one line "gmai-eval serving on HOST:PORT metrics HOST:PORT" when ready,
+        followed by " health HOST:PORT" when --health-port is on.
         SIGTERM or SIGINT shuts down gracefully: running runs are checkpointed as
         interrupted and resume at the next start.
         """
@@ -162,6 +168,7 @@ def _serve_command() -> click.Command:
                 metrics_host=metrics_host,
                 tls=ServerTls(tls_cert, tls_key, tls_client_ca) if tls_cert else None,
                 tokens=tokens, insecure=insecure, grace_s=grace,
+                health_port=health_port, health_host=health_host,
             )
             code = asyncio.run(run_server(config))
         except EvalError as exc:
