@@ -25,6 +25,12 @@ from gmai_eval import __version__
 from gmai_eval.clients.sdk import Model, ServeOptions, TlsFiles
 from gmai_eval.clients.sdk.serve import print_ready, serve_async
 
+_EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+_threads_option = click.option(
+    "--threads", type=click.IntRange(1), default=2, show_default=True, help="torch CPU threads."
+)
+
 
 def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Shared serving options, folded into a ServeOptions passed as ``options``."""
@@ -73,19 +79,19 @@ def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--tls-cert",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            type=_EXISTING_FILE,
             default=None,
             help="Server certificate (PEM).",
         ),
         click.option(
             "--tls-key",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            type=_EXISTING_FILE,
             default=None,
             help="Server private key (PEM).",
         ),
         click.option(
             "--tls-client-ca",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            type=_EXISTING_FILE,
             default=None,
             help="Require client certificates from this CA (mTLS).",
         ),
@@ -121,8 +127,8 @@ def _run(
     batch: int | None,
     delay: float | None,
     *,
-    default_batch: int,
-    default_delay: float,
+    default_batch: int = 1,
+    default_delay: float = 0.0,
     concurrency: int = 1,
 ) -> None:
     from dataclasses import replace
@@ -160,27 +166,18 @@ def serve_random(
     """Serve the seeded random baseline (uniform over each question's options)."""
     from .random import RandomModel
 
-    _run(
-        RandomModel(seed),
-        options,
-        max_batch_size,
-        max_queue_delay_ms,
-        default_batch=1,
-        default_delay=0.0,
-    )
+    _run(RandomModel(seed), options, max_batch_size, max_queue_delay_ms)
 
 
 @serve.command("reference")
 @click.option(
     "--weights",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_EXISTING_FILE,
     required=True,
     help="Weights written by `gmai-model train`.",
 )
 @click.option("--device", default="auto", show_default=True, help="cpu, cuda or auto.")
-@click.option(
-    "--threads", type=click.IntRange(1), default=2, show_default=True, help="torch CPU threads."
-)
+@_threads_option
 @_serve_options
 def serve_reference(
     options: ServeOptions,
@@ -269,21 +266,13 @@ def serve_openai(
         name=name or model_name,
         version=model_version,
     )
-    _run(
-        model,
-        options,
-        max_batch_size,
-        max_queue_delay_ms,
-        default_batch=1,
-        default_delay=0.0,
-        concurrency=concurrency,
-    )
+    _run(model, options, max_batch_size, max_queue_delay_ms, concurrency=concurrency)
 
 
 @cli.command()
 @click.option(
     "--tsv",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    type=_EXISTING_FILE,
     required=True,
     help="Training TSV in the VAL layout (with answers), e.g. from `gmai-eval synth`.",
 )
@@ -298,9 +287,7 @@ def serve_openai(
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N rows.")
-@click.option(
-    "--threads", type=click.IntRange(1), default=2, show_default=True, help="torch CPU threads."
-)
+@_threads_option
 def train(tsv: Path, out: Path, epochs: int, seed: int, limit: int | None, threads: int) -> None:
     """Train the reference CNN on TSV and write weights with their sha256 digest."""
     try:
