@@ -22,6 +22,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from gmai_eval.clients.cli.main import cli
+from gmai_eval.server.app import SERVICE_NAME
 from gmai_eval.server.metrics_collector import build_registry
 from gmai_eval.server.store import Database
 from prometheus_client import Counter, Gauge, Histogram
@@ -43,6 +44,8 @@ from tests._metrics_helpers import (
 K8S_VERSION = "1.33.0"
 NAMESPACE = "gmai-eval"
 EVALUATOR_PORTS = {50050, 9464}
+EVALUATOR_HEALTH_PORT = 8081
+"""The evaluator's plaintext health-only port, for the kubelet's native gRPC probe only."""
 MODEL_PORTS = {50051, 9465}
 BUILTIN_METRICS = {"up"}
 """Series Prometheus itself creates for each target."""
@@ -450,7 +453,8 @@ def test_evaluator_is_a_single_writer_with_storage_tls_and_tokens() -> None:
     pod = dep["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     params = parse_cli(cli, ["serve", *container["args"]]).params
-    assert {p["containerPort"] for p in container["ports"]} == {params["port"], params["metrics_port"]} == EVALUATOR_PORTS
+    assert {params["port"], params["metrics_port"]} == EVALUATOR_PORTS
+    assert {p["containerPort"] for p in container["ports"]} == EVALUATOR_PORTS | {params["health_port"]}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert set(mounts.values()) <= set(volumes)
@@ -467,15 +471,41 @@ def test_evaluator_is_a_single_writer_with_storage_tls_and_tokens() -> None:
         assert params[opt], opt
         assert "secret" in volume_of(params[opt]), opt
     assert not params["insecure"]
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        command = container[probe]["exec"]["command"]
-        assert command[0] == "gmai-health-check" and command[-1] == f"127.0.0.1:{params['port']}"
-        for flag in ("--ca=", "--cert=", "--key="):
-            path = next(c for c in command if c.startswith(flag)).split("=", 1)[1]
-            assert "secret" in volume_of(path)
     assert pod["securityContext"]["runAsNonRoot"] is True
     svc = k8s_find("Service", "evaluator")
     assert {p["port"] for p in svc["spec"]["ports"]} == EVALUATOR_PORTS
+
+
+def test_evaluator_probes_use_the_native_grpc_probe_on_the_health_only_port() -> None:
+    pod = k8s_find("Deployment", "evaluator")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    params = parse_cli(cli, ["serve", *container["args"]]).params
+    assert params["health_port"] == EVALUATOR_HEALTH_PORT
+    assert params["health_host"] == "0.0.0.0"  # the kubelet calls the pod IP
+    assert params["tls_client_ca"], "the main port keeps mutual TLS"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert set(container[probe]) & {"exec", "httpGet", "tcpSocket"} == set(), probe
+        assert container[probe]["grpc"] == {"port": EVALUATOR_HEALTH_PORT, "service": SERVICE_NAME}, probe
+    grace = pod["terminationGracePeriodSeconds"]
+    assert params["grace"] * 2 <= grace, "runs and calls drain (grace each) before the kubelet kills the pod"
+    # the health port is for the kubelet only: not in the Service, admitted by no policy
+    svc = k8s_find("Service", "evaluator")
+    assert EVALUATOR_HEALTH_PORT not in {p["port"] for p in svc["spec"]["ports"]}
+    assert all(p["targetPort"] != "health" for p in svc["spec"]["ports"])
+    pod_labels = k8s_find("Deployment", "evaluator")["spec"]["template"]["metadata"]["labels"]
+    policies = 0
+    for _, doc in k8s_docs():
+        if doc["kind"] != "NetworkPolicy":
+            continue
+        selector = doc["spec"]["podSelector"].get("matchLabels", {})
+        if not all(pod_labels.get(k) == v for k, v in selector.items()):
+            continue
+        policies += 1
+        for rule in doc["spec"].get("ingress", []):
+            ports = {p["port"] for p in rule.get("ports", [])}
+            assert ports, f"NetworkPolicy {doc['metadata']['name']}: an ingress rule without ports opens every port"
+            assert EVALUATOR_HEALTH_PORT not in ports, f"NetworkPolicy {doc['metadata']['name']} admits the health port"
+    assert policies >= 2, "default-deny and the evaluator's own policy select the evaluator"
 
 
 def test_model_replicas_are_balanced_client_side() -> None:
