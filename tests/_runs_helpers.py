@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import grpc
 import grpc.aio
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
-from gmai_eval.server.records import ModelSpec, SourceFile
+from gmai_eval.server.records import ModelSpec, RunRecord, SourceFile
+from gmai_eval.server.runs import RunManager
 from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.store.database import Database
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -261,3 +262,17 @@ def build_benchmark(
         db, bid, digest, "VAL", [SourceFile(f"{name}.tsv", digest, n, 1)], []
     )
     return [q.idx for q in questions]
+
+
+async def wait_final(mgr: RunManager, run_id: str, timeout: float = 60) -> RunRecord:
+    """Follow ``mgr.watch(run_id)`` until the run is final; return its last record."""
+    last = None
+
+    async def follow() -> None:
+        nonlocal last
+        async for rec in mgr.watch(run_id):
+            last = rec
+
+    await asyncio.wait_for(follow(), timeout)
+    assert last is not None
+    return last

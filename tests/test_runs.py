@@ -18,7 +18,7 @@ from gmai_eval.server.errors import (
     RunStateError,
 )
 from gmai_eval.server.metrics import EvaluatorMetrics
-from gmai_eval.server.records import ModelSpec, RunParams, RunRecord
+from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.runs import RunManager
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.database import Database
@@ -31,6 +31,7 @@ from tests._runs_helpers import (
     build_benchmark,
     spec_for,
     start_model_server,
+    wait_final,
 )
 
 
@@ -52,20 +53,6 @@ async def manager(db: Database, metrics: EvaluatorMetrics) -> AsyncIterator[RunM
     await mgr.start()
     yield mgr
     await mgr.shutdown(grace_s=0)
-
-
-async def wait_final(mgr: RunManager, run_id: str, timeout: float = 60) -> RunRecord:
-    """Follow watch() until the run is final."""
-    last = None
-
-    async def follow() -> None:
-        nonlocal last
-        async for rec in mgr.watch(run_id):
-            last = rec
-
-    await asyncio.wait_for(follow(), timeout)
-    assert last is not None
-    return last
 
 
 def final_answers(db: Database, run_id: str) -> dict[int, tuple[str, tuple[str, ...]]]:

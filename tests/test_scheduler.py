@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from gmai_eval.server.grading import grade_pending
 from gmai_eval.server.metrics import EvaluatorMetrics
-from gmai_eval.server.records import RunParams, RunRecord
+from gmai_eval.server.records import RunParams
 from gmai_eval.server.runs import RunManager
 from gmai_eval.server.scheduler import AdaptiveLimit, opaque_question_id
 from gmai_eval.server.store import benchmarks as bench_store
@@ -25,6 +25,7 @@ from tests._runs_helpers import (
     build_benchmark,
     spec_for,
     start_model_server,
+    wait_final,
 )
 
 
@@ -45,19 +46,6 @@ async def manager(db: Database) -> AsyncIterator[RunManager]:
     await mgr.start()
     yield mgr
     await mgr.shutdown(grace_s=0)
-
-
-async def wait_final(mgr: RunManager, run_id: str, timeout: float = 60) -> RunRecord:
-    last = None
-
-    async def follow() -> None:
-        nonlocal last
-        async for rec in mgr.watch(run_id):
-            last = rec
-
-    await asyncio.wait_for(follow(), timeout)
-    assert last is not None
-    return last
 
 
 async def wait_done(mgr: RunManager, run_id: str, n: int) -> None:
