@@ -2,7 +2,8 @@
 
 Images are stored exactly as imported (never re-encoded), keyed by the sha256 of their
 bytes. Checking is cheap: Pillow reads the header (format, size, mode) and, for PNG,
-verifies the chunk checksums without decoding pixels.
+verifies the chunk checksums without decoding pixels. The result is the store's
+:class:`~gmai_eval.server.store.benchmarks.ImageRow`, ready to be written.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import binascii
 import hashlib
 import io
 import warnings
-from dataclasses import dataclass
 
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
+
+from .store.benchmarks import ImageRow
 
 MEDIA_TYPES: dict[str, str] = {"PNG": "image/png", "JPEG": "image/jpeg"}
 """Accepted Pillow formats and their media types."""
@@ -23,24 +25,6 @@ MEDIA_TYPES: dict[str, str] = {"PNG": "image/png", "JPEG": "image/jpeg"}
 
 class ImageDefect(ValueError):
     """The field does not hold an accepted image; the message says why."""
-
-
-@dataclass(frozen=True)
-class DecodedImage:
-    """An image decoded from a TSV field, with its metadata."""
-
-    sha256: str
-    """Lower-case hex digest of ``data``."""
-    media_type: str
-    """``image/png`` or ``image/jpeg``."""
-    width: int
-    """Pixels."""
-    height: int
-    """Pixels."""
-    mode: str
-    """Pillow mode (``RGB``, ``RGBA``, ``L``, ``P``...)."""
-    data: bytes
-    """The decoded bytes, unchanged."""
 
 
 def decode_base64(field: str | bytes) -> bytes:
@@ -58,7 +42,7 @@ def decode_base64(field: str | bytes) -> bytes:
         raise ImageDefect(f"bad base64: {exc}") from None
 
 
-def inspect_image(data: bytes) -> DecodedImage:
+def inspect_image(data: bytes) -> ImageRow:
     """Check that ``data`` is a PNG or JPEG image and read its metadata.
 
     Raises:
@@ -81,7 +65,7 @@ def inspect_image(data: bytes) -> DecodedImage:
         raise ImageDefect(f"image too large: {exc}") from None
     if fmt not in MEDIA_TYPES:
         raise ImageDefect(f"unsupported image format {fmt or 'unknown'!r}; expected PNG or JPEG")
-    return DecodedImage(
+    return ImageRow(
         sha256=hashlib.sha256(data).hexdigest(),
         media_type=MEDIA_TYPES[fmt],
         width=width,
@@ -91,7 +75,7 @@ def inspect_image(data: bytes) -> DecodedImage:
     )
 
 
-def decode_image_field(field: str | bytes) -> DecodedImage:
+def decode_image_field(field: str | bytes) -> ImageRow:
     """Decode and check one ``image`` field (base64 PNG or JPEG).
 
     Raises:

@@ -281,7 +281,7 @@ def _row(
     img_row = None
     if image.sha256 not in st.seen_images:
         st.seen_images.add(image.sha256)
-        img_row = store.ImageRow(image.sha256, image.media_type, image.width, image.height, image.mode, image.data)
+        img_row = image
     st.add(
         store.QuestionRow(
             idx=idx,
