@@ -243,6 +243,18 @@ def _benchmark(d: sqlite_utils.Database, row: Any) -> Benchmark:
 _BENCH_SELECT = "SELECT id, name, digest, layout, question_count, flagged_count, created_at FROM benchmarks"
 
 
+def _ready_benchmark(db: Database, column: str, value: object, missing: str) -> Benchmark:
+    """The ready benchmark whose ``column`` (``name`` or ``id``) is ``value``; NotFound(missing)."""
+
+    def q(d: sqlite_utils.Database) -> Benchmark:
+        row = d.conn.execute(f"{_BENCH_SELECT} WHERE {column} = ? AND state = 'ready'", (value,)).fetchone()
+        if row is None:
+            raise NotFound(missing)
+        return _benchmark(d, row)
+
+    return db.read(q)
+
+
 def get_benchmark(db: Database, name: str) -> Benchmark:
     """The ready benchmark named ``name``.
 
@@ -250,13 +262,7 @@ def get_benchmark(db: Database, name: str) -> Benchmark:
         NotFound: no such benchmark (or it is still importing).
     """
 
-    def q(d: sqlite_utils.Database) -> Benchmark:
-        row = d.conn.execute(f"{_BENCH_SELECT} WHERE name = ? AND state = 'ready'", (name,)).fetchone()
-        if row is None:
-            raise NotFound(f"no benchmark named {name!r}")
-        return _benchmark(d, row)
-
-    return db.read(q)
+    return _ready_benchmark(db, "name", name, f"no benchmark named {name!r}")
 
 
 def get_benchmark_by_id(db: Database, benchmark_id: int) -> Benchmark:
@@ -266,13 +272,7 @@ def get_benchmark_by_id(db: Database, benchmark_id: int) -> Benchmark:
         NotFound: no such benchmark.
     """
 
-    def q(d: sqlite_utils.Database) -> Benchmark:
-        row = d.conn.execute(f"{_BENCH_SELECT} WHERE id = ? AND state = 'ready'", (benchmark_id,)).fetchone()
-        if row is None:
-            raise NotFound(f"no benchmark with id {benchmark_id}")
-        return _benchmark(d, row)
-
-    return db.read(q)
+    return _ready_benchmark(db, "id", benchmark_id, f"no benchmark with id {benchmark_id}")
 
 
 def list_benchmarks(db: Database) -> list[Benchmark]:
