@@ -17,6 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from .errors import Defect, InvalidArgument
 from .records import Benchmark, ModelSpec, RunParams, RunProgress, RunRecord, TlsSettings
+from .taxonomy import NodePath
 
 _STATES: dict[str, pb.RunState] = {
     "queued": pb.RUN_STATE_QUEUED,
@@ -26,12 +27,6 @@ _STATES: dict[str, pb.RunState] = {
     "cancelled": pb.RUN_STATE_CANCELLED,
     "interrupted": pb.RUN_STATE_INTERRUPTED,
 }
-
-FINAL_STATES: frozenset[int] = frozenset(
-    {pb.RUN_STATE_SUCCEEDED, pb.RUN_STATE_FAILED, pb.RUN_STATE_CANCELLED}
-)
-"""Proto run states after which nothing changes without a resume."""
-
 
 def timestamp(iso: str) -> Timestamp | None:
     """A Timestamp from an ISO-8601 string (naive means UTC); None for an empty string."""
@@ -45,17 +40,16 @@ def timestamp(iso: str) -> Timestamp | None:
     return ts
 
 
+def _set_time(msg: Any, field: str, iso: str) -> None:
+    """Set the Timestamp field ``field`` of ``msg`` from ``iso``; leave it unset when empty."""
+    ts = timestamp(iso)
+    if ts is not None:
+        getattr(msg, field).CopyFrom(ts)
+
+
 def run_state(state: str) -> pb.RunState:
     """The proto RunState of a record state name (UNSPECIFIED when unknown)."""
     return _STATES.get(state, pb.RUN_STATE_UNSPECIFIED)
-
-
-def run_state_name(state: pb.RunState | int) -> str:
-    """The record state name of a proto RunState ("unspecified" when unknown)."""
-    for name, value in _STATES.items():
-        if value == state:
-            return name
-    return "unspecified"
 
 
 # --- benchmarks -----------------------------------------------------------------------
@@ -74,9 +68,7 @@ def benchmark_to_proto(b: Benchmark) -> pb.Benchmark:
             for f in b.source_files
         ],
     )
-    ts = timestamp(b.created_at)
-    if ts is not None:
-        msg.created_time.CopyFrom(ts)
+    _set_time(msg, "created_time", b.created_at)
     return msg
 
 
@@ -85,13 +77,10 @@ def defect_to_proto(d: Defect) -> pb.ImportDefect:
     return pb.ImportDefect(file=d.file, row=max(d.row, 0), column=d.column, message=d.message)
 
 
-def taxonomy_node_to_proto(node: Any) -> pb.TaxonomyNode:
-    """A TaxonomyNode message from a node with ``path`` and ``count`` (or a pair)."""
-    if isinstance(node, tuple) and len(node) == 2:
-        path, count = node
-    else:
-        path, count = node.path, node.count
-    return pb.TaxonomyNode(path=list(path), count=int(count))
+def taxonomy_node_to_proto(node: tuple[NodePath, int]) -> pb.TaxonomyNode:
+    """A TaxonomyNode message from a (path, count) pair of the taxonomy counts."""
+    path, count = node
+    return pb.TaxonomyNode(path=list(path), count=count)
 
 
 # --- models ---------------------------------------------------------------------------
@@ -109,9 +98,7 @@ def model_to_proto(m: ModelSpec) -> pb.Model:
                 server_name=m.tls.server_name,
             )
         )
-    ts = timestamp(m.updated_at)
-    if ts is not None:
-        msg.updated_time.CopyFrom(ts)
+    _set_time(msg, "updated_time", m.updated_at)
     return msg
 
 
@@ -213,10 +200,8 @@ def run_to_proto(r: RunRecord) -> pb.Run:
         evaluator_version=r.evaluator_version,
         error_message=r.error_message,
     )
-    for field, iso in (("created_time", r.created_at), ("finished_time", r.finished_at)):
-        ts = timestamp(iso)
-        if ts is not None:
-            getattr(msg, field).CopyFrom(ts)
+    _set_time(msg, "created_time", r.created_at)
+    _set_time(msg, "finished_time", r.finished_at)
     return msg
 
 

@@ -172,6 +172,9 @@ class RunParams:
 RUN_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 """Run life cycle; succeeded, failed and cancelled are final (failed and cancelled resumable)."""
 
+FINAL_RUN_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+"""The states of :data:`RUN_STATES` after which a run changes only by a resume."""
+
 
 @dataclass(frozen=True)
 class RunProgress:

@@ -22,14 +22,12 @@ from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
 
 from . import convert
 from .errors import InvalidArgument, ShuttingDown
-from .records import RunParams, RunRecord
+from .records import FINAL_RUN_STATES, RunParams, RunRecord
 from .store import benchmarks as bench_store
 from .store import runs as run_store
 from .store.database import Database
 from .taxonomy import parse_filter
 from .tsv_import import import_tsv_files
-
-_FINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
 MAX_UPLOAD_FILES = 64
 """Most files one ImportBenchmark upload may carry."""
@@ -184,7 +182,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         async for run in self._runs.watch(request.id):
             last = run
             yield pb.WatchRunResponse(run=convert.run_to_proto(run))
-        if self.draining and (last is None or last.state not in _FINAL_STATES):
+        if self.draining and (last is None or last.state not in FINAL_RUN_STATES):
             raise ShuttingDown(f"run {request.id} was interrupted by an evaluator shutdown; watch again")
 
     async def CancelRun(
