@@ -36,6 +36,7 @@ from .errors import (
 )
 from .metrics import EvaluatorMetrics
 from .records import ModelSpec, TlsSettings
+from .requests import EncodedRequest
 from .tls import channel_credentials
 
 SERVICE_NAME = "gmai_eval.model.v1.ModelService"
@@ -56,6 +57,26 @@ RECONNECT_MAX_MS = 2_000
 SKIP_UNAVAILABLE_S = 1.0
 """How long a replica that answered UNAVAILABLE is skipped when others are available."""
 
+ANSWER_METHOD = f"/{SERVICE_NAME}/AnswerVQA"
+"""Full method name of AnswerVQA."""
+
+Request = model_pb2.AnswerVQARequest | EncodedRequest
+"""What :meth:`ModelClient.answer` sends: a message, or one already in wire format."""
+
+
+def serialize_request(req: Request) -> bytes:
+    """The wire bytes of a request (an encoded one is sent as it is)."""
+    if isinstance(req, EncodedRequest):
+        return req.payload()
+    return req.SerializeToString()
+
+
+def request_size(req: Request) -> int:
+    """Serialized size of a request (for an encoded one, without serialising it)."""
+    if isinstance(req, EncodedRequest):
+        return req.size
+    return req.ByteSize()
+
 _CODE_ERRORS: dict[grpc.StatusCode, type[ModelCallError]] = {
     grpc.StatusCode.UNAVAILABLE: ModelUnavailable,
     # The evaluator never cancels a call it still waits for, so a CANCELLED status comes
@@ -70,9 +91,7 @@ _CODE_ERRORS: dict[grpc.StatusCode, type[ModelCallError]] = {
 class ModelClient(Protocol):
     """What the scheduler and the run manager need from a model service."""
 
-    async def answer(
-        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
-    ) -> model_pb2.AnswerVQAResponse:
+    async def answer(self, req: Request, *, deadline_s: float) -> model_pb2.AnswerVQAResponse:
         """Ask one question; raise a :class:`ModelCallError` subclass on failure."""
         ...
 
@@ -147,6 +166,12 @@ class _Replica:
         else:
             self.channel = grpc.aio.insecure_channel(target, options=opts)
         self.model = model_pb2_grpc.ModelServiceStub(self.channel)
+        # AnswerVQA with a serializer that also takes requests already in wire format.
+        self.answer_vqa = self.channel.unary_unary(
+            ANSWER_METHOD,
+            request_serializer=serialize_request,
+            response_deserializer=model_pb2.AnswerVQAResponse.FromString,
+        )
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.down_until = 0.0
 
@@ -201,9 +226,7 @@ class GrpcModelClient:
             )
         counter.inc()  # type: ignore[attr-defined]
 
-    async def answer(
-        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
-    ) -> model_pb2.AnswerVQAResponse:
+    async def answer(self, req: Request, *, deadline_s: float) -> model_pb2.AnswerVQAResponse:
         """Send one AnswerVQA call to the next replica.
 
         Raises:
@@ -214,17 +237,17 @@ class GrpcModelClient:
         return resp
 
     async def answer_from(
-        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
+        self, req: Request, *, deadline_s: float
     ) -> tuple[model_pb2.AnswerVQAResponse, str]:
         """Like :meth:`answer`, also returning the endpoint that answered."""
         rep = self._pick()
         metrics = self._metrics
         if metrics is not None:
             self._m_inflight.inc()
-            self._m_size.observe(req.ByteSize())
+            self._m_size.observe(request_size(req))
             start = time.perf_counter()
         try:
-            resp = await rep.model.AnswerVQA(req, timeout=deadline_s)
+            resp = await rep.answer_vqa(req, timeout=deadline_s)
         except grpc.aio.AioRpcError as exc:
             err = map_rpc_error(exc, rep.target)
             if isinstance(err, ModelUnavailable):

@@ -17,14 +17,8 @@ from gmai_eval.model.v1 import model_pb2
 from .errors import InvalidArgument, ModelCallError, PreflightFailed
 from .model_client import SERVICE_NAME, ModelClient
 from .records import ModelSpec, RunParams
-from .scheduler import (
-    Limits,
-    build_request,
-    opaque_question_id,
-    parameters_struct,
-    unsendable,
-    validate_response,
-)
+from .requests import encode_request, encoded_parameters, parameters_struct
+from .scheduler import Limits, opaque_question_id, unsendable, validate_response
 from .store import runs as store
 from .store.database import Database
 
@@ -151,10 +145,12 @@ async def preflight(
             db, benchmark_id, [idx], lambda i: opaque_question_id(salt, f"preflight-{i}")
         )
     )[0]
-    req = build_request(item, parameters_struct(params.model_parameters))
-    req.request_id = f"{item.qid}-preflight"
+    # The same wire form as the run's own requests.
+    req = encode_request(
+        item, encoded_parameters(parameters_struct(params.model_parameters))
+    ).with_request_id(f"{item.qid}-preflight")
     limits = Limits.from_info(info, params.concurrency)
-    refused = unsendable(limits, item, req.ByteSize())
+    refused = unsendable(limits, item, req.size)
     if refused is not None:
         log.warning("smoke call skipped: %s", refused[1])
         return info
