@@ -119,12 +119,8 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         flt = parse_filter(request.filter) if request.filter.strip() else None
         benchmark = await asyncio.to_thread(bench_store.get_benchmark, self._db, request.name)
         nodes = await asyncio.to_thread(bench_store.taxonomy_nodes, self._db, benchmark.id, flt)
-        if flt is None:
-            selected = benchmark.question_count
-        else:
-            selected = len(
-                await asyncio.to_thread(bench_store.select_question_indexes, self._db, benchmark.id, flt)
-            )
+        # The overall node () counts the filtered questions (absent when none match).
+        selected = benchmark.question_count if flt is None else dict(nodes).get((), 0)
         return pb.GetBenchmarkResponse(
             benchmark=convert.benchmark_to_proto(benchmark),
             nodes=[convert.taxonomy_node_to_proto(n) for n in nodes],

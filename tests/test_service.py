@@ -209,6 +209,8 @@ def test_upload_get_and_list_benchmark(stub: pb_grpc.EvaluatorServiceStub, tmp_p
     assert got.selected_count == 12 and got.nodes
     some = stub.GetBenchmark(pb.GetBenchmarkRequest(name="svc-bench", filter="department=Ophthalmology"), timeout=10)
     assert some.selected_count == 6
+    none = stub.GetBenchmark(pb.GetBenchmarkRequest(name="svc-bench", filter="modality=PET"), timeout=10)
+    assert none.selected_count == 0 and not none.nodes
 
     bad = _code(stub.GetBenchmark, pb.GetBenchmarkRequest(name="svc-bench", filter="colour=blue"))
     assert bad is grpc.StatusCode.INVALID_ARGUMENT
