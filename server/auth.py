@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 
 from .errors import InvalidArgument, PermissionDenied, Unauthenticated
-from .service_errors import EVALUATOR_PREFIX
+from .service_errors import EVALUATOR_PREFIX, replace_behaviour
 
 log = logging.getLogger(__name__)
 
@@ -169,17 +169,7 @@ def _denying_handler(handler: grpc.RpcMethodHandler, exc: Exception) -> grpc.Rpc
         raise exc
         yield  # pragma: no cover - makes this an async generator
 
-    kw = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(deny_unary, **kw)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(deny_unary, **kw)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(deny_stream, **kw)
-    return grpc.stream_stream_rpc_method_handler(deny_stream, **kw)
+    return replace_behaviour(handler, lambda _: deny_unary, lambda _: deny_stream)
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):

@@ -151,15 +151,40 @@ def wrap_handler(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodH
     Returns:
         A handler of the same kind and (de)serializers.
     """
+    return replace_behaviour(
+        handler,
+        lambda fn: _wrap_unary(method, fn),
+        lambda fn: _wrap_stream(method, fn),
+        method,
+    )
+
+
+def replace_behaviour(
+    handler: grpc.RpcMethodHandler,
+    unary_response: Callable[[Callable[..., Any]], Callable[..., Any]],
+    stream_response: Callable[[Callable[..., Any]], Callable[..., Any]],
+    method: str = "",
+) -> grpc.RpcMethodHandler:
+    """A handler of the same kind and (de)serializers as ``handler``, with new behaviour.
+
+    Args:
+        handler: the method handler (any of the four kinds).
+        unary_response: builds the behaviour of a unary-response kind from the old one.
+        stream_response: builds the behaviour of a streaming-response kind from the old one.
+        method: the full method name, for the message of a handler of no known kind.
+
+    Returns:
+        The new handler.
+    """
     kw = {
         "request_deserializer": handler.request_deserializer,
         "response_serializer": handler.response_serializer,
     }
     if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(_wrap_unary(method, handler.unary_unary), **kw)
+        return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), **kw)
     if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(_wrap_unary(method, handler.stream_unary), **kw)
+        return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), **kw)
     if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(_wrap_stream(method, handler.unary_stream), **kw)
+        return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), **kw)
     assert handler.stream_stream is not None, f"{method}: handler of no known kind"
-    return grpc.stream_stream_rpc_method_handler(_wrap_stream(method, handler.stream_stream), **kw)
+    return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), **kw)
