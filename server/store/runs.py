@@ -164,6 +164,8 @@ _RUN_COLUMNS = (
     " r.model_info, r.evaluator_version, r.request_id, r.salt, r.total, r.error_message,"
     " r.created_at, r.started_at, r.finished_at"
 )
+_RUN_SELECT = f"SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN benchmarks b ON b.id = r.benchmark_id"
+"""Every ``runs`` column :func:`_run_from_row` decodes, with the benchmark name."""
 
 
 def params_to_json(params: RunParams) -> str:
@@ -248,8 +250,7 @@ def get_run(db: Database, run_id: str) -> RunRow:
     """
     row = db.read(
         lambda d: d.conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN benchmarks b ON b.id = r.benchmark_id"
-            " WHERE r.id = ?",
+            _RUN_SELECT + " WHERE r.id = ?",
             (run_id,),
         ).fetchone()
     )
@@ -262,8 +263,7 @@ def find_run_by_request_id(db: Database, request_id: str) -> RunRow | None:
     """The run created with idempotency key ``request_id``, if any."""
     row = db.read(
         lambda d: d.conn.execute(
-            f"SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN benchmarks b ON b.id = r.benchmark_id"
-            " WHERE r.request_id = ?",
+            _RUN_SELECT + " WHERE r.request_id = ?",
             (request_id,),
         ).fetchone()
     )
@@ -280,7 +280,7 @@ def list_runs(db: Database, model: str = "", benchmark: str = "", limit: int = 1
     if benchmark:
         where.append("b.name = ?")
         args.append(benchmark)
-    sql = f"SELECT {_RUN_COLUMNS} FROM runs r LEFT JOIN benchmarks b ON b.id = r.benchmark_id"
+    sql = _RUN_SELECT
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?"
