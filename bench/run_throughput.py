@@ -20,6 +20,7 @@ import cProfile
 import hashlib
 import os
 import pstats
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,6 +32,7 @@ from pathlib import Path
 import grpc
 import grpc.aio
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
+from gmai_eval.server.allocator import keep_freed_memory
 from gmai_eval.server.metrics import EvaluatorMetrics
 from gmai_eval.server.model_client import channel_options
 from gmai_eval.server.records import ModelSpec, RunParams, SourceFile, TlsSettings
@@ -169,7 +171,14 @@ async def whole_path(db_path: Path, target: str, concurrency: int, name: str) ->
         db.close()
 
 
+def minor_faults() -> int:
+    """Minor page faults of this process so far."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 async def main(args: argparse.Namespace) -> None:
+    # The evaluator process's allocator settings (RunManager applies them) hold for both sides.
+    tuned = keep_freed_memory()
     tmp = Path(tempfile.mkdtemp(prefix="gmai-bench-"))
     port_file = tmp / "port"
     proc = subprocess.Popen([sys.executable, __file__, "--serve-model", str(port_file)])
@@ -183,25 +192,27 @@ async def main(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(0.05)
         target = f"127.0.0.1:{port_file.read_text()}"
-        print(f"cpus={os.cpu_count()} concurrency={args.concurrency} python={sys.version.split()[0]} grpc={grpc.__version__}")
+        print(f"cpus={os.cpu_count()} concurrency={args.concurrency} python={sys.version.split()[0]} grpc={grpc.__version__} malloc_tuned={tuned}")
         raws: list[float] = []
         wholes: list[float] = []
         for i in range(args.repeat):
-            cpu0 = time.process_time()
+            cpu0, flt0 = time.process_time(), minor_faults()
             raw = await raw_grpc(target, args.questions, args.concurrency, args.image_kb)
             cpu_raw = (time.process_time() - cpu0) / args.questions * 1e6
+            flt_raw = (minor_faults() - flt0) / args.questions
             raws.append(raw)
             prof = cProfile.Profile() if args.profile and i == args.repeat - 1 else None
             if prof:
                 prof.enable()
-            cpu0 = time.process_time()
+            cpu0, flt0 = time.process_time(), minor_faults()
             qps, n = await whole_path(db_path, target, args.concurrency, f"m{i}")
             cpu_whole = (time.process_time() - cpu0) / n * 1e6
+            flt_whole = (minor_faults() - flt0) / n
             if prof:
                 prof.disable()
                 pstats.Stats(prof).sort_stats("tottime").print_stats(25)
             wholes.append(qps)
-            print(f"round {i + 1}: raw grpc.aio {raw:8.0f} q/s | whole path {qps:8.0f} q/s ({n} questions) | ratio {qps / raw:6.1%} | evaluator CPU/question raw {cpu_raw:4.0f} us, whole {cpu_whole:4.0f} us")
+            print(f"round {i + 1}: raw grpc.aio {raw:8.0f} q/s | whole path {qps:8.0f} q/s ({n} questions) | ratio {qps / raw:6.1%} | evaluator CPU/question raw {cpu_raw:4.0f} us, whole {cpu_whole:4.0f} us | page faults/question raw {flt_raw:4.1f}, whole {flt_whole:4.1f}")
         raw_m, whole_m = statistics.median(raws), statistics.median(wholes)
         print(f"median of {args.repeat}: raw grpc.aio {raw_m:8.0f} q/s | whole path {whole_m:8.0f} q/s | ratio {whole_m / raw_m:6.1%}")
     finally:
