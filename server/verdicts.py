@@ -115,8 +115,3 @@ def _grade_labels(idx: int, labels: Sequence[str], answer: str | None, attempt: 
         return Grade(idx, joined, "label", "unscored", attempt=attempt)
     hit = len(labels) == 1 and labels[0] == answer
     return Grade(idx, joined, "label", "correct" if hit else "incorrect", attempt=attempt)
-
-
-def is_hit(verdict: str) -> bool:
-    """VLMEvalKit's ``hit``: 1 only for ``correct``."""
-    return verdict == "correct"
