@@ -174,7 +174,12 @@ def compute_scores(db: Database, run_id: str, era: str | None = None, judge: str
         NotFound: unknown run, or no grading with that judge.
         InvalidArgument: unknown era.
     """
-    info = db.read(lambda s: store.run_info(s, run_id))
+    return _scores(db, db.read(lambda s: store.run_info(s, run_id)), era, judge)
+
+
+def _scores(db: Database, info: store.RunInfo, era: str | None, judge: str) -> RunScores:
+    """:func:`compute_scores` for a run whose header is already read."""
+    run_id = info.id
     era = check_era(era or info.era)
     if judge:
         rows = db.read(lambda s: store.graded_rows(s, run_id, era, judge))
@@ -201,7 +206,7 @@ def latest_completed_scores(db: Database, era: str | None = None) -> list[tuple[
     out = []
     for run_id in db.read(store.latest_completed_run_ids):
         info = db.read(functools.partial(store.run_info, run_id=run_id))
-        out.append((info, compute_scores(db, run_id, era)))
+        out.append((info, _scores(db, info, era, "")))
     return out
 
 
