@@ -37,7 +37,7 @@ async def grade_pending(db: Database, run_id: str, era: str | None = None) -> in
         How many grades were written.
     """
     if era is None:
-        era = (await db.aread(lambda s: store.run_info(s, run_id))).era
+        era = await db.aread(lambda s: store.run_era(s, run_id))
     check_era(era)
     pending = await db.aread(lambda s: store.final_attempts(s, run_id, ungraded_for=(era, "")))
     if not pending:
@@ -49,7 +49,7 @@ async def grade_pending(db: Database, run_id: str, era: str | None = None) -> in
 def grade_pending_sync(db: Database, run_id: str, era: str | None = None) -> int:
     """:func:`grade_pending` for synchronous callers (same semantics)."""
     if era is None:
-        era = db.read(lambda s: store.run_info(s, run_id)).era
+        era = db.read(lambda s: store.run_era(s, run_id))
     check_era(era)
     pending = db.read(lambda s: store.final_attempts(s, run_id, ungraded_for=(era, "")))
     grades = [grade_answer(p.recorded, dict(p.choices), p.answer, era) for p in pending]

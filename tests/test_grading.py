@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from gmai_eval.server.errors import NotFound
 from gmai_eval.server.grading import compute_scores, grade_pending, rescore
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as gstore
@@ -40,6 +42,19 @@ async def test_grade_pending_is_incremental_and_idempotent(tmp_path: Path) -> No
         assert scores.overall.n == 15 and scores.ungraded == 5
 
 
+async def test_grade_pending_takes_the_run_era_and_rejects_unknown_runs(tmp_path: Path) -> None:
+    qs = make_questions(6, seed=3)
+    with Database(tmp_path / "e.db") as db:
+        bid = insert_benchmark(db, qs)
+        insert_run(db, bid, [A(q.idx, text=LONG.format(q.answer)) for q in qs], era="2025-08")
+        assert db.read(lambda s: gstore.run_era(s, "r-000000000001")) == "2025-08"
+        assert await grade_pending(db, "r-000000000001") == 6
+        assert set(db.read(lambda s: gstore.verdicts(s, "r-000000000001", "2025-08", "")).values()) == {"unparsed"}
+        assert db.read(lambda s: gstore.verdicts(s, "r-000000000001", "2024", "")) == {}
+        with pytest.raises(NotFound):
+            await grade_pending(db, "r-nope")
+
+
 async def test_rescore_changes_era_without_a_model(tmp_path: Path) -> None:
     qs = make_questions(12, seed=2)
     with Database(tmp_path / "e.db") as db:
@@ -61,7 +76,6 @@ async def test_rescore_changes_era_without_a_model(tmp_path: Path) -> None:
 # -- judge over a real gRPC model service ------------------------------------------------
 
 import grpc  # noqa: E402
-import pytest  # noqa: E402
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc  # noqa: E402
 from gmai_eval.server.errors import PreflightFailed  # noqa: E402
 from gmai_eval.server.judge import matching_prompt  # noqa: E402

@@ -107,10 +107,7 @@ def run_info(s: sqlite_utils.Database, run_id: str) -> RunInfo:
     ).fetchone()
     if row is None:
         raise NotFound(f"no run {run_id!r}")
-    try:
-        era = str(json.loads(row[6] or "{}").get("extraction_era") or "2024")
-    except (ValueError, AttributeError):
-        era = "2024"
+    era = _era_of(row[6])
     version = s.execute(
         "SELECT model_version FROM attempts WHERE run_id = ? AND final = 1 AND model_version != ''"
         " GROUP BY model_version ORDER BY COUNT(*) DESC LIMIT 1",
@@ -129,6 +126,25 @@ def run_info(s: sqlite_utils.Database, run_id: str) -> RunInfo:
         finished_at=row[9] or "",
         model_version=version[0] if version else "",
     )
+
+
+def run_era(s: sqlite_utils.Database, run_id: str) -> str:
+    """The extraction era of a run's parameters (what :func:`run_info` says, in one lookup).
+
+    Raises:
+        NotFound: no such run.
+    """
+    row = s.execute("SELECT params FROM runs WHERE id = ?", [run_id]).fetchone()
+    if row is None:
+        raise NotFound(f"no run {run_id!r}")
+    return _era_of(row[0])
+
+
+def _era_of(params_json: str | None) -> str:
+    try:
+        return str(json.loads(params_json or "{}").get("extraction_era") or "2024")
+    except (ValueError, AttributeError):
+        return "2024"
 
 
 def _pending_from(rows: Iterable[Sequence[object]]) -> list[PendingRow]:
