@@ -6,16 +6,16 @@ These commands work on the database file directly (``--db``), in process.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from gmai_eval.server.errors import EvalError, ImportDefects
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.taxonomy import abbreviation, parse_filter
+
+from .common import evaluator_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,17 +26,6 @@ _DIMENSION_TITLES = {
     "modality": "modality",
     "label": "label",
 }
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    """Turn evaluator errors into clean CLI failures (exit code 1)."""
-    try:
-        yield
-    except ImportDefects as exc:
-        raise click.ClickException(str(exc)) from None
-    except EvalError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _db_option(f: F) -> F:
@@ -65,7 +54,7 @@ def synth_cmd(out: Path, questions: int, seed: int, layout: str, image_size: int
     """Write a synthetic benchmark TSV in the official GMAI-MMBench layout."""
     from gmai_eval.server.synth import write_synthetic_tsv
 
-    with _errors():
+    with evaluator_errors():
         write_synthetic_tsv(out, questions, seed, layout=layout.lower(), image_size=image_size)
     click.echo(f"wrote {questions} {layout.upper()} questions to {out}")
 
@@ -79,7 +68,7 @@ def import_cmd(db_path: Path, name: str, strict: bool, files: tuple[Path, ...]) 
     """Import GMAI-MMBench TSV FILES (several TEST parts, in order) as benchmark NAME."""
     from gmai_eval.server.tsv_import import import_tsv_files
 
-    with _errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(db_path) as db:
         report = import_tsv_files(db, name, list(files), strict=strict)
     b = report.benchmark
     if report.already_imported:
@@ -99,7 +88,7 @@ def import_cmd(db_path: Path, name: str, strict: bool, files: tuple[Path, ...]) 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def benchmarks_cmd(db_path: Path, as_json: bool) -> None:
     """List imported benchmarks."""
-    with _errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(db_path) as db:
         items = bench_store.list_benchmarks(db)
     if as_json:
         click.echo(
@@ -148,7 +137,7 @@ def _label(path: tuple[str, ...]) -> str:
 )
 def taxonomy_cmd(db_path: Path, name: str, where: str, fmt: str) -> None:
     """Print benchmark NAME's lexical tree with question counts at every node."""
-    with _errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(db_path) as db:
         flt = parse_filter(where)
         b = bench_store.get_benchmark(db, name)
         nodes = bench_store.taxonomy_nodes(db, b.id, flt)

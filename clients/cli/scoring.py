@@ -12,30 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from gmai_eval import __version__
-from gmai_eval.server.errors import EvalError
 from gmai_eval.server.extraction import ERAS
 from gmai_eval.server.reports import BY_CHOICES, FORMATS
 from gmai_eval.server.store import Database
+
+from .common import evaluator_errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 GATE_FAILED = 3
 """Exit code of ``compare --gate`` when the candidate fails the policy."""
-
-
-@contextmanager
-def _errors() -> Iterator[None]:
-    try:
-        yield
-    except EvalError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _db_option(f: F) -> F:
@@ -70,7 +62,7 @@ def scores_cmd(db_path: Path, run: str, by: str | None, fmt: str, era: str | Non
     from gmai_eval.server.grading import compute_scores
     from gmai_eval.server.reports import render_scores
 
-    with _errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(db_path) as db:
         click.echo(render_scores(compute_scores(db, run, era, judge), by, fmt), nl=False)
 
 
@@ -87,7 +79,7 @@ def rescore_cmd(db_path: Path, run: str, era: str | None, judge: str, by: str, f
     from gmai_eval.server.reports import render_scores
     from gmai_eval.server.service_scoring import rescore_with
 
-    with _errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(db_path) as db:
         res = asyncio.run(rescore_with(db, run, era, judge))
         out = render_scores(compute_scores(db, run, res.era, res.judge), by, fmt)
     if fmt in ("table", "markdown"):
@@ -113,7 +105,7 @@ def compare_cmd(db_path: Path, run_a: str, run_b: str, alpha: float | None, gate
     from gmai_eval.server.compare import apply_gate, compare_runs, load_policy
     from gmai_eval.server.reports import render_comparison
 
-    with _errors():
+    with evaluator_errors():
         policy = load_policy(gate) if gate is not None else None
         level = alpha if alpha is not None else (policy.alpha if policy and policy.alpha else 0.05)
         with Database(db_path) as db:
@@ -138,7 +130,7 @@ def export_cmd(db_path: Path, run: str, fmt: str, out: Path, era: str | None, ju
     """Write RUN as a VLMEvalKit prediction file plus its group accuracy CSVs."""
     from gmai_eval.server.vlmeval_files import export_run
 
-    with _errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(db_path) as db:
         res = export_run(db, run, out, fmt, era, judge)
     click.echo(f"wrote {res.rows} predictions to {res.predictions}")
     for p in res.group_csvs:
@@ -157,7 +149,7 @@ def score_file_cmd(db_path: Path, benchmark: str, predictions: Path, era: str, f
     from gmai_eval.server.reports import render_scores
     from gmai_eval.server.vlmeval_files import score_file
 
-    with _errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(db_path) as db:
         run_id = score_file(db, benchmark, predictions, era, __version__)
         out = render_scores(compute_scores(db, run_id, era), "overall", fmt)
     if fmt in ("table", "markdown"):
@@ -174,7 +166,7 @@ def calibration_cmd(db_path: Path, run: str, fmt: str) -> None:
     from gmai_eval.server.grading import run_calibration
     from gmai_eval.server.reports import render_calibration
 
-    with _errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(db_path) as db:
         click.echo(render_calibration(run_calibration(db, run), fmt), nl=False)
 
 
