@@ -6,7 +6,6 @@ import base64
 import hashlib
 import io
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,12 +28,6 @@ from tests._data_helpers import (
     read_tsv,
     write_tsv,
 )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    with Database(tmp_path / "db.sqlite") as d:
-        yield d
 
 
 def _count(db: Database, sql: str) -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from gmai_eval import __version__
@@ -30,13 +28,6 @@ from tests._metrics_helpers import (
 )
 
 N = 60
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "eval.db")
-    yield database
-    database.close()
 
 
 @pytest.fixture

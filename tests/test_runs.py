@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import gmai_eval
 import grpc
@@ -33,13 +32,6 @@ from tests._runs_helpers import (
     start_model_server,
     wait_final,
 )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "eval.db")
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from gmai_eval.server.grading import grade_pending
@@ -27,13 +26,6 @@ from tests._runs_helpers import (
     start_model_server,
     wait_final,
 )
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "eval.db")
-    yield database
-    database.close()
 
 
 def new_manager(db: Database, **kw: object) -> RunManager:
