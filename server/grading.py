@@ -216,7 +216,7 @@ def run_calibration(db: Database, run_id: str) -> Calibration:
     Raises:
         NotFound: unknown run.
     """
-    db.read(lambda s: store.run_info(s, run_id))
+    db.read(lambda s: store.run_era(s, run_id))  # NotFound for an unknown run
     rows = db.read(lambda s: store.export_rows(s, run_id))
     items = []
     for r in rows:

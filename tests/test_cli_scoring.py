@@ -125,3 +125,5 @@ def test_calibration(dbfile: Path) -> None:
     assert 0 <= doc["ece"] <= 1 and doc["brier"] > 0
     res = run("calibration", "--db", str(dbfile), "r-a")
     assert res.exit_code == 0 and "over 0 answers" in res.output
+    unknown = run("calibration", "--db", str(dbfile), "r-nope")
+    assert unknown.exit_code == 1 and "no run 'r-nope'" in unknown.output
