@@ -25,6 +25,7 @@ taxonomy fields.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import logging
@@ -41,13 +42,13 @@ from .metrics import EvaluatorMetrics
 from .model_client import ModelClient
 from .records import RunParams
 from .requests import EncodedRequest, encode_request, encoded_parameters, parameters_struct
+from .store.attempts import submit_attempts
 from .store.database import Database
 from .store.runs import (
     Attempt,
     PendingQuestion,
     RunItem,
     aload_items,
-    arecord_attempts,
 )
 
 log = logging.getLogger(__name__)
@@ -265,46 +266,66 @@ def unsendable(lim: Limits, item: RunItem, size: int) -> tuple[str, str] | None:
 
 
 class AttemptWriter:
-    """Commits attempts recorded in the same event-loop iteration as one database write.
+    """Commits a run's attempts in groups, with at most one write in flight.
 
     Each :meth:`record` returns only once its attempt is committed, as a per-answer
-    ``awrite`` would; grouping the answers that arrive together saves the per-write thread
-    hand-offs (the writer thread's group commit then merges concurrent runs).
+    ``awrite`` would. Attempts recorded while a write is in flight wait for it to finish
+    and then go together in the next write (group commit): at 200 KB per question that
+    cut writes from about one per 3 answers to one per 30, and with them the transaction
+    statements, WAL page writes and thread hand-offs per answer.
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._buffer: list[Attempt] = []
         self._waiters: list[asyncio.Future[None]] = []
+        self._busy = False
 
     async def record(self, attempt: Attempt) -> None:
         """Queue ``attempt`` and wait for its commit."""
         loop = asyncio.get_running_loop()
-        if not self._buffer:
-            loop.call_soon(self._flush)
-        self._buffer.append(attempt)
         fut: asyncio.Future[None] = loop.create_future()
+        self._buffer.append(attempt)
         self._waiters.append(fut)
+        if not self._busy:
+            self._busy = True
+            # Let the answers of this loop iteration join before writing.
+            loop.call_soon(self._flush, loop)
         await fut
 
-    def _flush(self) -> None:
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
         batch, waiters = self._buffer, self._waiters
         self._buffer, self._waiters = [], []
-        task = asyncio.ensure_future(arecord_attempts(self.db, batch))
+        try:
+            written = submit_attempts(self.db, batch)
+        except Exception as exc:  # the database is closed
+            self._written(loop, waiters, exc)
+            return
 
-        def finished(t: asyncio.Future[None]) -> None:
-            exc = None if t.cancelled() else t.exception()
-            for fut in waiters:
-                if fut.done():
-                    continue
-                if t.cancelled():
-                    fut.cancel()
-                elif exc is not None:
-                    fut.set_exception(exc)
-                else:
-                    fut.set_result(None)
+        def done(f: concurrent.futures.Future[None]) -> None:  # on the writer thread
+            exc = f.exception()
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(self._written, loop, waiters, exc)
 
-        task.add_done_callback(finished)
+        written.add_done_callback(done)
+
+    def _written(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        waiters: list[asyncio.Future[None]],
+        exc: BaseException | None,
+    ) -> None:
+        for fut in waiters:
+            if fut.done():
+                continue
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(None)
+        if self._buffer:
+            self._flush(loop)
+        else:
+            self._busy = False
 
 
 @dataclass(frozen=True)

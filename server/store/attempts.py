@@ -8,6 +8,8 @@ the writer thread (SQLITE_MISUSE under load).
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -75,7 +77,20 @@ _INSERT_ATTEMPT = (
 )
 
 
-def _attempt_args(a: Attempt) -> tuple[object, ...]:
+_LABELS_JSON: dict[tuple[str, ...], str] = {}
+"""JSON of label tuples seen so far (a handful: single letters and a few sets)."""
+
+
+def _labels_json(labels: tuple[str, ...]) -> str:
+    text = _LABELS_JSON.get(labels)
+    if text is None:
+        text = json.dumps(list(labels))
+        if len(_LABELS_JSON) < 4096:
+            _LABELS_JSON[labels] = text
+    return text
+
+
+def _attempt_args(a: Attempt, created_at: str | None = None) -> tuple[object, ...]:
     return (
         a.run_id,
         a.idx,
@@ -86,14 +101,14 @@ def _attempt_args(a: Attempt) -> tuple[object, ...]:
         a.code,
         a.error,
         a.status,
-        json.dumps(list(a.labels)),
+        _labels_json(a.labels),
         a.text,
-        json.dumps(a.option_scores or {}, sort_keys=True),
+        json.dumps(a.option_scores, sort_keys=True) if a.option_scores else "{}",
         a.model_version,
         a.endpoint,
         a.latency_s,
         a.request_bytes,
-        now_iso(),
+        created_at or now_iso(),
     )
 
 
@@ -108,14 +123,27 @@ async def arecord_attempt(db: Database, attempt: Attempt) -> None:
     await db.awrite(fn)
 
 
-async def arecord_attempts(db: Database, attempts: Sequence[Attempt]) -> None:
-    """Commit several attempts in one write (upserts on their keys); returns once durable."""
-    rows = [_attempt_args(a) for a in attempts]
+def submit_attempts(
+    db: Database, attempts: Sequence[Attempt]
+) -> concurrent.futures.Future[None]:
+    """Queue several attempts as one write (upserts on their keys).
+
+    Returns:
+        A future that resolves once they are committed (their ``created_at`` is the time
+        of this call).
+    """
+    created_at = now_iso()
+    rows = [_attempt_args(a, created_at) for a in attempts]
 
     def fn(d: sqlite_utils.Database) -> None:
         d.conn.executemany(_INSERT_ATTEMPT, rows)
 
-    await db.awrite(fn)
+    return db.submit(fn)
+
+
+async def arecord_attempts(db: Database, attempts: Sequence[Attempt]) -> None:
+    """Commit several attempts in one write (upserts on their keys); returns once durable."""
+    await asyncio.wrap_future(submit_attempts(db, attempts))
 
 
 def list_attempts(db: Database, run_id: str) -> list[Attempt]:
