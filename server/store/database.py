@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
-from ..errors import EvalError, StoreError
+from ..errors import StoreError
 from .migrations import apply_migrations
 
 T = TypeVar("T")
@@ -136,7 +136,7 @@ class Database:
             for fut, ok, value in done:
                 if ok:
                     fut.set_result(value)
-                elif isinstance(value, (EvalError, Exception)):
+                elif isinstance(value, Exception):
                     fut.set_exception(value)
                 else:  # pragma: no cover - KeyboardInterrupt and friends
                     fut.set_exception(StoreError(repr(value)))
