@@ -156,9 +156,16 @@ def export_run(
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["split", *[name for name, _ in acc]])
         w.writerow(["none", *[_fmt(v) for _, v in acc]])
-        target.write_text(buf.getvalue(), "utf-8")
+        _replace_atomically(target, buf.getvalue())
         csvs.append(target)
     return ExportResult(path, tuple(csvs), len(table))
+
+
+def _replace_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a ``.part`` file, so readers never see half a file."""
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(text, "utf-8")
+    tmp.replace(path)
 
 
 def _write_tsv(path: Path, table: list[list[object]]) -> None:

@@ -263,3 +263,14 @@ def test_file_runs_are_ordinary_runs(tmp_path: Path) -> None:
         assert row.model == "file:preds" and row.state == "succeeded"
         assert row.params.extraction_era == "2025-08"
         assert [r.id for r in list_runs(db)] == [run]
+
+
+def test_score_file_refuses_a_benchmark_still_importing(tmp_path: Path) -> None:
+    with Database(tmp_path / "e.db") as db:
+        bid = insert_benchmark(db, make_questions(5), name="b")
+        preds = tmp_path / "p.tsv"
+        preds.write_text("index\tprediction\n0\tA\n", "utf-8")
+        db.write(lambda s: s.execute("UPDATE benchmarks SET state = 'importing' WHERE id = ?", [bid]))
+        with pytest.raises(NotFound):
+            score_file(db, "b", preds)
+

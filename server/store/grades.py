@@ -342,7 +342,9 @@ def benchmark_ref(s: sqlite_utils.Database, name: str) -> tuple[int, str]:
     Raises:
         NotFound: no such benchmark.
     """
-    row = s.execute("SELECT id, digest FROM benchmarks WHERE name = ?", [name]).fetchone()
+    row = s.execute(
+        "SELECT id, digest FROM benchmarks WHERE name = ? AND state = 'ready'", [name]
+    ).fetchone()
     if row is None:
         raise NotFound(f"no benchmark named {name!r}")
     return int(row[0]), str(row[1])
