@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 WINDOW = 64
 """Questions loaded per read; also the depth of the queue of loaded questions."""
 
+GROUP_WINDOW_S = 0.002
+"""How long the first answer of a group waits for others before their common write."""
+
 DEFAULT_MEDIA_TYPES = ("image/png", "image/jpeg")
 """What a model accepts when it advertises no media types."""
 
@@ -269,10 +272,12 @@ class AttemptWriter:
     """Commits a run's attempts in groups, with at most one write in flight.
 
     Each :meth:`record` returns only once its attempt is committed, as a per-answer
-    ``awrite`` would. Attempts recorded while a write is in flight wait for it to finish
-    and then go together in the next write (group commit): at 200 KB per question that
-    cut writes from about one per 3 answers to one per 30, and with them the transaction
-    statements, WAL page writes and thread hand-offs per answer.
+    ``awrite`` would. The first attempt recorded while no write is pending opens a
+    :data:`GROUP_WINDOW_S` window; the attempts recorded in it, and those recorded while
+    that write is in flight, go together (group commit). A write costs ~45 us of CPU
+    before its first row (transaction statements, thread hand-offs: bench/run_path_costs.py),
+    so against the instant model of bench/run_throughput.py this halved the writes (one per
+    ~8 answers instead of ~4) and saved ~20 us of CPU per question.
     """
 
     def __init__(self, db: Database) -> None:
@@ -289,8 +294,8 @@ class AttemptWriter:
         self._waiters.append(fut)
         if not self._busy:
             self._busy = True
-            # Let the answers of this loop iteration join before writing.
-            loop.call_soon(self._flush, loop)
+            # Let the answers of the next couple of milliseconds join before writing.
+            loop.call_later(GROUP_WINDOW_S, self._flush, loop)
         await fut
 
     def _flush(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -1,0 +1,169 @@
+"""Where the run path's CPU per question goes, apart from gRPC.
+
+Runs the whole path of bench/run_throughput.py (SQLite -> scheduler -> model client seam ->
+SQLite) against an in-process instant model, so no gRPC is involved, then times its parts
+one by one on the same data: reading a window of questions with their images, encoding
+a request, joining its bytes for sending, and committing attempt rows. Prints CPU time
+per question (``time.process_time``, all threads) and minor page faults per question.
+
+Usage::
+
+    .venv/bin/python bench/run_path_costs.py [--questions 3000] [--images 200]
+        [--image-kb 200] [--concurrency 32] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from gmai_eval.model.v1 import model_pb2
+from gmai_eval.server.allocator import keep_freed_memory
+from gmai_eval.server.metrics import EvaluatorMetrics
+from gmai_eval.server.model_client import Request, serialize_request
+from gmai_eval.server.records import ModelSpec, RunParams
+from gmai_eval.server.requests import (
+    encode_request,
+    encoded_parameters,
+    parameters_struct,
+)
+from gmai_eval.server.runs import RunManager
+from gmai_eval.server.store import runs as run_store
+from gmai_eval.server.store.attempts import Attempt, arecord_attempts
+from gmai_eval.server.store.database import Database
+from prometheus_client import CollectorRegistry
+from run_throughput import build_db
+
+
+class InstantClient:
+    """An in-process model client that serialises each request, as gRPC would, and answers "A"."""
+
+    async def answer(self, req: Request, *, deadline_s: float) -> model_pb2.AnswerVQAResponse:
+        return (await self.answer_from(req, deadline_s=deadline_s))[0]
+
+    async def answer_from(
+        self, req: Request, *, deadline_s: float
+    ) -> tuple[model_pb2.AnswerVQAResponse, str]:
+        serialize_request(req)
+        await asyncio.sleep(0)
+        resp = model_pb2.AnswerVQAResponse(
+            question_id=req.question_id, status=model_pb2.ANSWER_STATUS_ANSWERED, selected_labels=["A"]
+        )
+        return resp, "in-process"
+
+    async def info(self, *, deadline_s: float = 10) -> model_pb2.GetModelInfoResponse:
+        return model_pb2.GetModelInfoResponse(name="instant", protocol_version="gmai_eval.model.v1")
+
+    async def health(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+def faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def measure(label: str, n: int, fn: Callable[[], object]) -> None:
+    """Print CPU microseconds and page faults per question of ``fn`` (``n`` questions)."""
+    c0, f0 = time.process_time(), faults()
+    fn()
+    print(f"  {label:44s} {(time.process_time() - c0) / n * 1e6:6.1f} us/question  {(faults() - f0) / n:5.1f} faults/question")
+
+
+async def pipeline(db: Database, name: str, concurrency: int) -> tuple[str, int, float, float, float]:
+    """One run through RunManager with the in-process model: (run, benchmark, us CPU, q/s, faults) per question."""
+    run_store.register_model(db, ModelSpec(name, ("in-process:0",)))
+    mgr = RunManager(db, metrics=EvaluatorMetrics(CollectorRegistry()), client_factory=lambda _: InstantClient())
+    await mgr.start()
+    c0, t0, f0 = time.process_time(), time.perf_counter(), faults()
+    rec = await mgr.create_run(name, "bench", RunParams(concurrency=concurrency))
+    active = mgr._active.get(rec.id)  # the run's driving task (bench only)
+    if active is not None:
+        await active.task
+    n = mgr.get_run(rec.id).progress.done
+    cpu, wall, flt = time.process_time() - c0, time.perf_counter() - t0, faults() - f0
+    await mgr.shutdown(0)
+    row = run_store.get_run(db, rec.id)
+    return rec.id, row.benchmark_id, cpu / n * 1e6, n / wall, flt / n
+
+
+async def rounds(args: argparse.Namespace, path: Path) -> tuple[str, int]:
+    """The whole path, ``repeat`` times; returns the last run and its benchmark."""
+    cpus = []
+    run_id, bench_id = "", 0
+    for i in range(args.repeat):
+        with Database(path) as db:
+            run_id, bench_id, cpu, qps, flt = await pipeline(db, f"m{i}", args.concurrency)
+        cpus.append(cpu)
+        print(f"whole path, in-process model, round {i + 1}: {cpu:5.0f} us CPU/question, {qps:6.0f} q/s, {flt:4.1f} faults/question")
+    print(f"whole path, in-process model, median: {statistics.median(cpus):5.0f} us CPU/question")
+    return run_id, bench_id
+
+
+def parts(path: Path, run_id: str, bench_id: int, n: int) -> None:
+    """Time the parts of the path alone."""
+    print("parts, timed alone on the same data:")
+    pending = [run_store.PendingQuestion(i, 1) for i in range(n)]
+    with Database(path) as db:
+
+        def read() -> list[run_store.RunItem]:
+            out: list[run_store.RunItem] = []
+            for s in range(0, n, 64):
+                out = run_store.load_items(db, run_id, bench_id, pending[s : s + 64])
+            return out
+
+        read()  # warm this thread's connection and its map of the file
+        measure("read questions + images (64 per query)", n, read)
+        window = read()
+        params = encoded_parameters(parameters_struct({}))
+        reqs = [encode_request(it, params) for it in window]
+        measure("encode_request", n, lambda: [encode_request(window[i % len(window)], params) for i in range(n)])
+        def join() -> None:
+            for i in range(n):
+                reqs[i % len(reqs)].with_request_id("r-1").payload()  # sent, then dropped
+
+        measure("join for sending (EncodedRequest.payload)", n, join)
+        attempts = [
+            Attempt(run_id, i, 99, f"r-{i}", "answered", True, status="answered", labels=("A",), latency_s=0.001, request_bytes=1)
+            for i in range(n)
+        ]
+
+        async def write(group: int) -> None:
+            for s in range(0, n, group):
+                await arecord_attempts(db, attempts[s : s + group])
+
+        for group in (1, 4, 32):
+            measure(f"commit attempt rows, {group} per write", n, lambda g=group: asyncio.run(write(g)))
+
+
+def main(args: argparse.Namespace) -> None:
+    print(f"malloc_tuned={keep_freed_memory()} questions={args.questions} image_kb={args.image_kb}")
+    tmp = Path(tempfile.mkdtemp(prefix="gmai-costs-"))
+    try:
+        build_db(tmp / "eval.db", args.questions, args.images, args.image_kb)
+        run_id, bench_id = asyncio.run(rounds(args, tmp / "eval.db"))
+        parts(tmp / "eval.db", run_id, bench_id, args.questions)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=3000)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--image-kb", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=3)
+    main(parser.parse_args())
