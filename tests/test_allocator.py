@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import resource
+import subprocess
 import sys
 
 import pytest
@@ -32,3 +34,12 @@ def test_image_sized_buffers_are_reused_without_page_faults() -> None:
     # With glibc's defaults the heap is trimmed after each window and every 200 KB buffer
     # faults its ~50 pages in again: about 10,000 faults here; tuned, about 250.
     assert faults < 2_000, faults
+
+
+def test_environment_variable_turns_it_off() -> None:
+    code = "from gmai_eval.server.allocator import keep_freed_memory; print(keep_freed_memory())"
+    env = {**os.environ, "GMAI_EVAL_KEEP_FREED_MEMORY": "0"}
+    off = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    env["GMAI_EVAL_KEEP_FREED_MEMORY"] = "1"
+    on = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert (off.stdout.strip(), on.stdout.strip()) == ("False", "True")
