@@ -274,10 +274,10 @@ class AttemptWriter:
     Each :meth:`record` returns only once its attempt is committed, as a per-answer
     ``awrite`` would. The first attempt recorded while no write is pending opens a
     :data:`GROUP_WINDOW_S` window; the attempts recorded in it, and those recorded while
-    that write is in flight, go together (group commit). A write costs ~45 us of CPU
-    before its first row (transaction statements, thread hand-offs: bench/run_path_costs.py),
-    so against the instant model of bench/run_throughput.py this halved the writes (one per
-    ~8 answers instead of ~4) and saved ~20 us of CPU per question.
+    that write is in flight, go together (group commit). A write costs about 115 us of
+    CPU plus 3 us per row (transaction statements, thread hand-offs:
+    bench/run_path_costs.py); against the instant model of bench/run_throughput.py the
+    window about halved the writes and saved ~20 us of CPU per question.
     """
 
     def __init__(self, db: Database) -> None:
