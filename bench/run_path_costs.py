@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import resource
 import shutil
 import statistics
@@ -145,7 +146,7 @@ def parts(path: Path, run_id: str, bench_id: int, n: int) -> None:
                 await arecord_attempts(db, attempts[s : s + group])
 
         for group in (1, 4, 32):
-            measure(f"commit attempt rows, {group} per write", n, lambda g=group: asyncio.run(write(g)))
+            measure(f"commit attempt rows, {group} per write", n, functools.partial(asyncio.run, write(group)))
 
 
 def main(args: argparse.Namespace) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import grpc
 import grpc.aio
@@ -60,7 +60,7 @@ SKIP_UNAVAILABLE_S = 1.0
 ANSWER_METHOD = f"/{SERVICE_NAME}/AnswerVQA"
 """Full method name of AnswerVQA."""
 
-Request = model_pb2.AnswerVQARequest | EncodedRequest
+Request: TypeAlias = model_pb2.AnswerVQARequest | EncodedRequest
 """What :meth:`ModelClient.answer` sends: a message, or one already in wire format."""
 
 
