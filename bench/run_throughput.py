@@ -177,8 +177,9 @@ def minor_faults() -> int:
 
 
 async def main(args: argparse.Namespace) -> None:
-    # The evaluator process's allocator settings (RunManager applies them) hold for both sides.
-    tuned = keep_freed_memory()
+    # The evaluator's allocator setting (`gmai-eval serve` applies it unless --no-tune-malloc)
+    # holds for both sides of the comparison.
+    tuned = False if args.no_tune_malloc else keep_freed_memory()
     tmp = Path(tempfile.mkdtemp(prefix="gmai-bench-"))
     port_file = tmp / "port"
     proc = subprocess.Popen([sys.executable, __file__, "--serve-model", str(port_file)])
@@ -238,6 +239,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-tune-malloc", action="store_true", help="leave glibc's malloc thresholds alone (A/B)")
     parser.add_argument("--serve-model", metavar="PORT_FILE", help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.serve_model:

@@ -10,15 +10,14 @@ page faults per question, about a third of the evaluator's CPU per question
 
 :func:`keep_freed_memory` raises the trim threshold and fixes the mmap threshold, so such
 buffers are reused from the heap. The cost is that up to ``trim_bytes`` of freed memory per
-malloc arena stays with the process. Elsewhere than glibc it does nothing, and the
-environment variable ``GMAI_EVAL_KEEP_FREED_MEMORY=0`` turns it off.
+malloc arena stays with the process. Elsewhere than glibc it does nothing. The evaluator
+calls it at start-up (``app.serve``) unless ``gmai-eval serve --no-tune-malloc`` is given.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import platform
 import sys
 
@@ -44,15 +43,12 @@ def keep_freed_memory(trim_bytes: int = TRIM_BYTES, mmap_bytes: int = MMAP_BYTES
         mmap_bytes: ``M_MMAP_THRESHOLD`` (glibc caps it at 32 MiB on 64-bit systems).
 
     Returns:
-        True if glibc accepted both settings (now or on an earlier call); False off glibc
-        or when ``GMAI_EVAL_KEEP_FREED_MEMORY`` is ``0``.
+        True if glibc accepted both settings (now or on an earlier call); False off glibc.
     """
     global _applied
     if _applied is not None:
         return _applied
     _applied = False
-    if os.environ.get("GMAI_EVAL_KEEP_FREED_MEMORY", "1") == "0":
-        return False
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return False
     try:

@@ -41,6 +41,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from . import service_scoring
+from .allocator import keep_freed_memory
 from .auth import AuthInterceptor, TokenConfig
 from .errors import InvalidArgument
 from .grading import grade_pending
@@ -91,6 +92,9 @@ class ServeConfig:
     health_port: int = -1
     """Plaintext port serving only grpc.health.v1; 0 picks a free one; -1 disables it."""
     health_host: str = "127.0.0.1"
+    tune_malloc: bool = True
+    """Keep image-sized buffers in the process (server/allocator.py): about a quarter less
+    CPU per question with large images, for up to 64 MiB of retained memory per arena."""
     """Address of the health-only port."""
 
 
@@ -168,6 +172,8 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
         StoreError: the database cannot be opened.
     """
     check_config(config)
+    if config.tune_malloc:
+        keep_freed_memory()
     credentials = server_credentials(config.tls) if config.tls else None
     Path(config.db_path).parent.mkdir(parents=True, exist_ok=True)
     db = Database(config.db_path)

@@ -25,7 +25,6 @@ from dataclasses import dataclass, field, replace
 import gmai_eval
 from google.protobuf import json_format
 
-from .allocator import keep_freed_memory
 from .errors import (
     AlreadyExists,
     InvalidArgument,
@@ -98,8 +97,6 @@ class RunManager:
         self._active: dict[str, _Active] = {}
         self._closing = False
         self._create_locks: dict[str, asyncio.Lock] = {}
-        # Runs churn image-sized buffers; reuse them instead of faulting them in each time.
-        keep_freed_memory()
 
     # -- life cycle -----------------------------------------------------------------------
 
