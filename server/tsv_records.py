@@ -101,6 +101,24 @@ class _Lines:
         return line
 
 
+def split_tabs(line: bytes, end: int) -> list[Field]:
+    """Split ``line[:end]`` on tabs.
+
+    ``bytes.find`` scans with ``memchr``, several times faster than ``bytes.split`` on a
+    single byte, which checks byte by byte: on a 270 KB row (the base64 image field) this
+    takes 10-20 us instead of 70-80, and copies each field once without first copying the
+    line without its line end.
+    """
+    fields: list[Field] = []
+    start = 0
+    find = line.find
+    while (tab := find(b"\t", start, end)) >= 0:
+        fields.append(line[start:tab])
+        start = tab + 1
+    fields.append(line[start:end])
+    return fields
+
+
 def read_records(buf: io.BufferedReader, limit: int) -> Iterator[list[Field] | Malformed]:
     """Yield the records of a tab-separated stream (blank lines skipped).
 
@@ -119,9 +137,9 @@ def read_records(buf: io.BufferedReader, limit: int) -> Iterator[list[Field] | M
             yield Malformed(f"line longer than {limit} bytes")
             continue
         if b'"' not in line:
-            body = line[:-2] if line.endswith(b"\r\n") else line[:-1] if line.endswith(b"\n") else line
-            if body:
-                yield list(body.split(b"\t"))
+            end = len(line) - (2 if line.endswith(b"\r\n") else 1 if line.endswith(b"\n") else 0)
+            if end:
+                yield split_tabs(line, end)
             continue
         lines.pending = line
         try:
