@@ -96,6 +96,7 @@ def limits_from_dict(info: dict[str, object], concurrency: int) -> Limits:
         num("max_concurrency"),
         concurrency,
         media_types=tuple(str(t) for t in types) if isinstance(types, list) else (),
+        model_version=str(info.get("version", "") or ""),
     )
 
 

@@ -29,6 +29,7 @@ from .errors import (
     AlreadyExists,
     InvalidArgument,
     NotFound,
+    PreflightFailed,
     RunStateError,
     ShuttingDown,
 )
@@ -431,6 +432,7 @@ class RunManager:
                 backoff_base_s=self._backoff_base_s,
             )
             info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
+            _check_same_model(run_id, row.model_info, info_dict)
             await store.aset_model_info(self.db, run_id, info_dict)
             changed = await store.aset_run_state(
                 self.db, run_id, "running", error_message="", started=True,
@@ -523,6 +525,24 @@ class RunManager:
     def is_closing(self) -> bool:
         """True once :meth:`shutdown` was called."""
         return self._closing
+
+
+def _check_same_model(run_id: str, before: dict[str, object], now: dict[str, object]) -> None:
+    """Refuse to resume a run against another model version or other weights.
+
+    A run's answers must all come from the model its provenance names; a run resumed after
+    a model upgrade would silently mix two models. Start a new run (and compare the two).
+
+    Raises:
+        PreflightFailed: the version or the weights digest differs from the recorded one.
+    """
+    for key in ("name", "version", "weights_digest"):
+        old, new = before.get(key, ""), now.get(key, "")
+        if old != new:
+            raise PreflightFailed(
+                f"run {run_id} was answered by {key} {old!r} and the model now reports {new!r};"
+                " resuming would mix two models: start a new run and compare the two"
+            )
 
 
 def _changed(a: RunRecord, b: RunRecord) -> bool:

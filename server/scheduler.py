@@ -94,6 +94,9 @@ class Limits:
     """Ceiling the model advises (0 = the run's ``concurrency``)."""
     media_types: tuple[str, ...] = ()
     """Image media types the model accepts (empty = PNG and JPEG)."""
+    model_version: str = ""
+    """The version the run's pre-flight recorded; answers stamped with another version are
+    refused, so a model upgraded under a running (or resumed) run never mixes into it."""
 
     @staticmethod
     def from_info(info: model_pb2.GetModelInfoResponse, concurrency: int) -> Limits:
@@ -105,6 +108,7 @@ class Limits:
             int(info.max_concurrency),
             concurrency,
             media_types=tuple(info.supported_media_types),
+            model_version=info.version,
         )
 
     @staticmethod
@@ -116,11 +120,12 @@ class Limits:
         concurrency: int,
         *,
         media_types: tuple[str, ...] = (),
+        model_version: str = "",
     ) -> Limits:
         """Limits from advertised values (0 = none) for a run of ``concurrency``."""
         ceiling = min(concurrency, max_conc) if max_conc > 0 else concurrency
         floor = max(1, min(preferred_batch or 1, ceiling))
-        return Limits(max_image, max_request, floor, ceiling, media_types)
+        return Limits(max_image, max_request, floor, ceiling, media_types, model_version)
 
 
 class AdaptiveLimit:
@@ -204,17 +209,32 @@ def validate_response(
     req: model_pb2.AnswerVQARequest | EncodedRequest,
     resp: model_pb2.AnswerVQAResponse,
     endpoint: str,
+    expected_version: str = "",
 ) -> None:
     """Check a response against the protocol.
 
+    Args:
+        req: the request sent.
+        resp: the model's response.
+        endpoint: the replica that answered, for the error.
+        expected_version: the model version the run recorded; a response stamped with
+            another version is refused (an unstamped one is accepted).
+
     Raises:
-        ModelProtocolError: wrong question id, a label or scored label not among the
-            request's options, or a probability outside [0, 1].
+        ModelProtocolError: wrong question id, another model version, a label or scored
+            label not among the request's options, or a probability outside [0, 1].
     """
     if resp.question_id != req.question_id:
         raise ModelProtocolError(
             f"response question_id {resp.question_id!r} does not echo {req.question_id!r}",
             code="PROTOCOL_ERROR",
+            endpoint=endpoint,
+        )
+    if expected_version and resp.model_version and resp.model_version != expected_version:
+        raise ModelProtocolError(
+            f"answered by model version {resp.model_version!r}, but the run records"
+            f" {expected_version!r}: the model changed under the run",
+            code="MODEL_VERSION_CHANGED",
             endpoint=endpoint,
         )
     labels = set(req.labels if isinstance(req, EncodedRequest) else (o.label for o in req.options))
@@ -535,7 +555,7 @@ class Scheduler:
                     resp, endpoint = await self._answer_from(req, deadline_s=deadline)
                 else:
                     resp = await self.client.answer(req, deadline_s=deadline)
-                validate_response(req, resp, endpoint)
+                validate_response(req, resp, endpoint, self.limits.model_version)
             except ModelCallError as exc:
                 err = exc
             finally:

@@ -64,6 +64,8 @@ class Script:
     """Answer with text only ("The answer is X.")."""
     protocol_version: str = "gmai_eval.model.v1"
     """Advertised protocol."""
+    version: str = "1.0"
+    """Advertised model version (and the version stamped on answers)."""
     max_image_bytes: int = 0
     """Advertised limit."""
     max_request_bytes: int = 0
@@ -122,7 +124,7 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
             resp = model_pb2.AnswerVQAResponse(
                 question_id="q-wrong" if s.wrong_id else request.question_id,
                 status=model_pb2.ANSWER_STATUS_ANSWERED,
-                model_version="1.0",
+                model_version=self.script.version,
                 request_id=request.request_id,
             )
             if s.free_text:
@@ -139,7 +141,7 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
         s = self.script
         return model_pb2.GetModelInfoResponse(
             name=self.name,
-            version="1.0",
+            version=s.version,
             protocol_version=s.protocol_version,
             max_image_bytes=s.max_image_bytes,
             max_request_bytes=s.max_request_bytes,

@@ -410,6 +410,31 @@ async def test_cancel_and_resume(db: Database, manager: RunManager) -> None:
     assert sorted(a.idx for a in finals) == idxs
 
 
+async def test_resume_refuses_another_model_version(db: Database, manager: RunManager) -> None:
+    build_benchmark(db, "bench", 20)
+    script = Script(delay_s=0.05)
+    srv = await start_model_server(ScriptedModel(script))
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams(concurrency=2))
+        while manager.get_run(rec.id).progress.done < 3:
+            await asyncio.sleep(0.02)
+        await manager.cancel_run(rec.id)
+        script.version = "2.0"
+        with pytest.raises(PreflightFailed, match=r"version '1.0' .* now reports '2.0'"):
+            await manager.resume_run(rec.id)
+        assert manager.get_run(rec.id).state == "cancelled"
+        assert manager.get_run(rec.id).model_info["version"] == "1.0"
+        script.version = "1.0"
+        resumed = await manager.resume_run(rec.id)
+        assert resumed.state == "running"
+        final = await wait_final(manager, rec.id)
+    finally:
+        await srv.stop()
+    assert final.state == "succeeded"
+    assert {a.model_version for a in run_store.list_attempts(db, rec.id) if a.final} == {"1.0"}
+
+
 async def test_model_params_are_stored(db: Database, manager: RunManager) -> None:
     build_benchmark(db, "bench", 3)
     srv = await start_model_server()

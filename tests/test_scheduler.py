@@ -201,6 +201,35 @@ async def test_resume_after_manager_dropped_mid_run(db: Database) -> None:
         assert numbers == list(range(1, len(numbers) + 1))
 
 
+async def test_model_upgraded_under_a_killed_run_does_not_mix_into_it(db: Database) -> None:
+    build_benchmark(db, "bench", 40)
+    script = Script(delay_s=0.01)
+    srv = await start_model_server(ScriptedModel(script))
+    try:
+        run_store.register_model(db, spec_for("m1", srv))
+        first = new_manager(db)
+        rec = await first.create_run(
+            "m1", "bench", RunParams(concurrency=4, max_attempts=1, max_error_fraction=0.2)
+        )
+        await wait_done(first, rec.id, 10)
+        await first.shutdown(grace_s=0, mark_interrupted=False)
+        done_before = first.get_run(rec.id).progress.done
+        script.version = "2.0"  # the model was upgraded while the evaluator was down
+        second = new_manager(db)
+        await second.start()
+        final = await wait_final(second, rec.id)
+        await second.shutdown(0)
+    finally:
+        await srv.stop()
+    assert final.state == "failed"
+    attempts = run_store.list_attempts(db, rec.id)
+    answered = [a for a in attempts if a.outcome == "answered"]
+    assert len(answered) >= done_before and {a.model_version for a in answered} == {"1.0"}
+    refused = [a for a in attempts if a.code == "MODEL_VERSION_CHANGED"]
+    assert refused and all(a.outcome == "error" for a in refused)
+    assert "'2.0'" in refused[0].error and "'1.0'" in refused[0].error
+
+
 async def test_graceful_shutdown_interrupts_and_start_resumes(db: Database) -> None:
     idxs = build_benchmark(db, "bench", 40)
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.02)))
