@@ -8,7 +8,9 @@ cheap to make and do not deduplicate), then, in the same run:
 2. floor RSS: a child process that only imports gmai_eval's import module;
 3. import: a child process that runs ``import_tsv_files`` into a fresh database.
 
-It prints MB/s of both, their ratio, and the child's peak RSS (``getrusage``).
+It prints MB/s of both, their ratio, the child's CPU time (user and system, split between
+the parsing thread and the rest, mostly the SQLite writer thread) and its peak RSS
+(``getrusage``).
 
 Usage::
 
@@ -96,14 +98,19 @@ def read_and_hash(path: Path) -> float:
 
 
 _CHILD = """
-import json, sys, time
+import json, resource, sys, time
 from pathlib import Path
 from gmai_eval.server.store import Database
 from gmai_eval.server.tsv_import import import_tsv_files
-t0 = time.perf_counter()
+r0 = resource.getrusage(resource.RUSAGE_SELF)
+t0, c0 = time.perf_counter(), time.thread_time()
 with Database(sys.argv[2]) as db:
     r = import_tsv_files(db, "bench", [Path(sys.argv[1])])
-print(json.dumps({"seconds": time.perf_counter() - t0, "rows": r.imported_rows, "defects": len(r.defects)}))
+    main_cpu = time.thread_time() - c0
+seconds = time.perf_counter() - t0
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": seconds, "rows": r.imported_rows, "defects": len(r.defects), "main_cpu": main_cpu,
+                  "user": r1.ru_utime - r0.ru_utime, "sys": r1.ru_stime - r0.ru_stime}))
 """
 
 _FLOOR = "import gmai_eval.server.tsv_import, gmai_eval.server.store"
@@ -139,6 +146,10 @@ def main() -> None:
         db_mb = sum(p.stat().st_size for p in work.glob("bench.db*")) / 1e6
         print(f"import: {res['seconds']:.2f} s in-process ({wall:.2f} s child wall) = {mb / res['seconds']:.0f} MB/s, "
               f"{rows / res['seconds']:.0f} rows/s; ratio to baseline {base_s / res['seconds']:.2f}")
+        cpu = res["user"] + res["sys"]
+        print(f"import CPU: {cpu:.2f} s ({res['user']:.2f} user + {res['sys']:.2f} sys) = {cpu / mb * 1000:.2f} ms/MB; "
+              f"parsing thread {res['main_cpu']:.2f} s, other threads (SQLite writer) {cpu - res['main_cpu']:.2f} s; "
+              f"{cpu / res['seconds']:.2f} of {os.cpu_count()} cores busy")
         print(f"peak RSS of the import child: {peak_rss:.0f} MB (interpreter + imports alone: {floor_rss:.0f} MB)")
         print(f"database: {db_mb:.0f} MB; cpus: {os.cpu_count()}")
     finally:
