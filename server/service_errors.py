@@ -20,6 +20,12 @@ other EvalError (ModelCallError, ...)      INTERNAL
 anything else                              INTERNAL (traceback logged)
 =========================================  =====================
 
+Import defects also travel as structured details: a ``google.rpc.Status`` in the
+``grpc-status-details-bin`` trailer holding a ``google.rpc.BadRequest`` whose field
+violations name ``FILE:ROW:COLUMN`` and say what is wrong, so a program can list them
+without parsing the message (``grpc_status.rpc_status.from_call``). Like the message, the
+details are capped to fit the default 8 KiB metadata limit.
+
 StoreError maps to UNAVAILABLE because, seen from a client, the database being locked,
 closed during shutdown or briefly unusable is a condition of the server, not of the
 request: the same call may succeed later (the evaluator.proto contract says UNAVAILABLE
@@ -33,11 +39,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from .errors import (
     AlreadyExists,
     EvalError,
     FailedPrecondition,
+    ImportDefects,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -92,13 +101,46 @@ def _details(exc: BaseException, method: str) -> str:
     return text
 
 
+_MAX_RICH_BYTES = 1500
+"""Budget of the structured details: together with the message they stay under 8 KiB."""
+
+
+def rich_details(code: grpc.StatusCode, message: str, exc: BaseException) -> tuple[tuple[str, bytes], ...]:
+    """The ``grpc-status-details-bin`` trailer for an exception, or nothing.
+
+    Args:
+        code: the status code the call ends with.
+        message: its message.
+        exc: the exception; only :class:`ImportDefects` carries structured details.
+
+    Returns:
+        Trailing metadata holding a ``google.rpc.Status`` with a ``BadRequest`` that lists
+        as many defects as fit the budget (the message says how many there are).
+    """
+    if not isinstance(exc, ImportDefects):
+        return ()
+    bad = error_details_pb2.BadRequest()
+    for defect in exc.defects:
+        violation = bad.field_violations.add(
+            field=f"{defect.file}:{defect.row}:{defect.column}", description=defect.message[:200]
+        )
+        if bad.ByteSize() > _MAX_RICH_BYTES:
+            bad.field_violations.remove(violation)
+            break
+    detail = any_pb2.Any()
+    detail.Pack(bad)
+    status = status_pb2.Status(code=code.value[0], message=message[:200], details=[detail])
+    return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
 async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> None:
     code = status_for(exc)
     if not isinstance(exc, EvalError):
         log.error("unexpected error in %s", method, exc_info=exc)
     elif code is grpc.StatusCode.INTERNAL:
         log.warning("%s failed: %s: %s", method, type(exc).__name__, exc)
-    await context.abort(code, _details(exc, method))
+    message = _details(exc, method)
+    await context.abort(code, message, trailing_metadata=rich_details(code, message, exc))
 
 
 def _wrap_unary(method: str, fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:

@@ -28,9 +28,11 @@ from gmai_eval.server.errors import (
     Unauthenticated,
 )
 from gmai_eval.server.records import RunParams
-from gmai_eval.server.service_errors import ErrorMappingInterceptor, status_for
+from gmai_eval.server.service_errors import ErrorMappingInterceptor, rich_details, status_for
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
 
 from tests._service_helpers import ServeProcess, running_server, write_benchmark_tsv
 
@@ -252,6 +254,11 @@ def test_strict_upload_with_a_bad_row_names_file_and_row(stub: pb_grpc.Evaluator
         _upload(stub, "strict-bench", [tsv], strict=True)
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
     assert "bad.tsv, row 3" in err.value.details()  # type: ignore[attr-defined]
+    status = rpc_status.from_call(err.value)  # type: ignore[arg-type]
+    assert status is not None and status.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad)
+    assert [(v.field, "integer" in v.description) for v in bad.field_violations] == [("bad.tsv:3:index", True)]
     assert _code(stub.GetBenchmark, pb.GetBenchmarkRequest(name="strict-bench")) is grpc.StatusCode.NOT_FOUND
 
 
@@ -323,3 +330,16 @@ def test_a_port_in_use_is_a_clean_error(server: ServeProcess, tmp_path: Path, wh
     assert result.returncode == 1
     assert f":{taken}" in result.stderr and "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_import_defect_details_fit_the_metadata_limit() -> None:
+    many = ImportDefects([Defect("val.tsv", row, "image", "bad base64: incorrect padding") for row in range(1, 5001)])
+    code = status_for(many)
+    [(key, value)] = rich_details(code, str(many), many)
+    assert key == "grpc-status-details-bin" and len(value) < 2048
+    status = status_pb2.Status.FromString(value)
+    bad = error_details_pb2.BadRequest()
+    assert status.details[0].Unpack(bad)
+    assert 10 < len(bad.field_violations) < 5000
+    assert bad.field_violations[0].field == "val.tsv:1:image"
+    assert rich_details(code, "x", NotFound("nope")) == ()
