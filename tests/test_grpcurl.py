@@ -11,7 +11,6 @@ import base64
 import io
 import json
 import pathlib
-import re
 import shutil
 import signal
 import subprocess
@@ -19,11 +18,10 @@ import sys
 from collections.abc import Iterator
 
 import pytest
+from gmai_eval.clients.demo import READY_MODEL
 from PIL import Image
 
 from tests._service_helpers import running_server
-
-READY_RE = re.compile(r"gmai-model serving on (\S+):(\d+)")
 
 
 def _grpcurl() -> str:
@@ -52,7 +50,7 @@ def random_model() -> Iterator[str]:
         assert proc.stdout is not None
         target = ""
         for line in proc.stdout:
-            m = READY_RE.search(line)
+            m = READY_MODEL.search(line)
             if m:
                 target = f"{m.group(1)}:{m.group(2)}"
                 break
