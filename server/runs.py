@@ -36,7 +36,7 @@ from .errors import (
 from .metrics import EvaluatorMetrics
 from .model_client import GrpcModelClient, ModelClient
 from .preflight import limits_from_dict, normalize_params, preflight, sample_indexes
-from .records import Benchmark, ModelSpec, RunParams, RunProgress, RunRecord
+from .records import FINAL_RUN_STATES, Benchmark, ModelSpec, RunParams, RunProgress, RunRecord
 from .scheduler import Limits, Scheduler, opaque_question_id
 from .store import runs as store
 from .store.benchmarks import get_benchmark, select_question_indexes
@@ -44,9 +44,6 @@ from .store.database import Database
 from .taxonomy import parse_filter
 
 log = logging.getLogger(__name__)
-
-FINAL_STATES = ("succeeded", "failed", "cancelled")
-"""States a run leaves only by an explicit resume."""
 
 RESUMABLE_STATES = ("failed", "cancelled", "interrupted")
 """States :meth:`RunManager.resume_run` accepts."""
@@ -375,7 +372,7 @@ class RunManager:
             RunStateError: the run is already final.
         """
         row = await asyncio.to_thread(store.get_run, self.db, run_id)
-        if row.state in FINAL_STATES:
+        if row.state in FINAL_RUN_STATES:
             raise RunStateError(f"run {run_id} is already {row.state}")
         changed = await store.aset_run_state(
             self.db,
@@ -516,7 +513,7 @@ class RunManager:
             if last is None or _changed(last, rec):
                 yield rec
                 last = rec
-            if rec.state in FINAL_STATES or (
+            if rec.state in FINAL_RUN_STATES or (
                 rec.state == "interrupted" and run_id not in self._active
             ):
                 return
