@@ -8,7 +8,7 @@ BUF := .tools/node_modules/.bin/buf
 BUF_VERSION := 1.75.0
 DEMO_DIR ?= var/demo
 
-.PHONY: demo test lint typecheck venv tools promtool protos bench clean
+.PHONY: demo test lint typecheck lint-imports venv tools promtool protos bench clean
 
 demo: venv
 	$(PY) -m gmai_eval.clients.demo --dir $(DEMO_DIR)
@@ -16,6 +16,7 @@ demo: venv
 test: venv tools
 	$(PY) -m ruff check .
 	.ci/typecheck
+	.ci/lint-imports
 	$(PY) -m pytest
 
 lint: venv
@@ -23,6 +24,9 @@ lint: venv
 
 typecheck: venv
 	.ci/typecheck
+
+lint-imports: venv
+	.ci/lint-imports
 
 venv: $(STAMP)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gmai_eval.server.extraction import ERAS, can_infer
-from gmai_eval.server.grading import compute_scores, grade_pending
+from gmai_eval.server.scoring.extraction import ERAS, can_infer
+from gmai_eval.server.scoring.grading import compute_scores, grade_pending
 from gmai_eval.server.store import Database
 
 from tests._scoring_helpers import A, insert_benchmark, insert_run, make_questions

@@ -101,7 +101,7 @@ _CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from gmai_eval.server.store import Database
-from gmai_eval.server.tsv_import import import_tsv_files
+from gmai_eval.server.data.tsv_import import import_tsv_files
 r0 = resource.getrusage(resource.RUSAGE_SELF)
 t0, c0 = time.perf_counter(), time.thread_time()
 with Database(sys.argv[2]) as db:
@@ -113,7 +113,7 @@ print(json.dumps({"seconds": seconds, "rows": r.imported_rows, "defects": len(r.
                   "user": r1.ru_utime - r0.ru_utime, "sys": r1.ru_stime - r0.ru_stime}))
 """
 
-_FLOOR = "import gmai_eval.server.tsv_import, gmai_eval.server.store"
+_FLOOR = "import gmai_eval.server.data.tsv_import, gmai_eval.server.store"
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gmai_eval.server.metrics_collector import build_registry
+from gmai_eval.server.metrics.collector import build_registry
 from gmai_eval.server.store import Database
 from gmai_eval.server.taxonomy import DEPARTMENTS, GRANULARITIES, TASKS
 

@@ -29,16 +29,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from gmai_eval.model.v1 import model_pb2
-from gmai_eval.server.allocator import keep_freed_memory
-from gmai_eval.server.metrics import EvaluatorMetrics
-from gmai_eval.server.model_client import Request, serialize_request
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
-from gmai_eval.server.requests import (
+from gmai_eval.server.runs.allocator import keep_freed_memory
+from gmai_eval.server.runs.manager import RunManager
+from gmai_eval.server.runs.model_client import Request, serialize_request
+from gmai_eval.server.runs.requests import (
     encode_request,
     encoded_parameters,
     parameters_struct,
 )
-from gmai_eval.server.runs import RunManager
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.attempts import Attempt, arecord_attempts
 from gmai_eval.server.store.database import Database

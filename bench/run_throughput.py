@@ -32,11 +32,11 @@ from pathlib import Path
 import grpc
 import grpc.aio
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
-from gmai_eval.server.allocator import keep_freed_memory
-from gmai_eval.server.metrics import EvaluatorMetrics
-from gmai_eval.server.model_client import channel_options
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams, SourceFile, TlsSettings
-from gmai_eval.server.runs import RunManager
+from gmai_eval.server.runs.allocator import keep_freed_memory
+from gmai_eval.server.runs.manager import RunManager
+from gmai_eval.server.runs.model_client import channel_options
 from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.database import Database

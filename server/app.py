@@ -35,22 +35,21 @@ from typing import Any
 
 import grpc
 from gmai_eval.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
+from gmai_eval.server.api import scoring_service as service_scoring
+from gmai_eval.server.api.auth import AuthInterceptor, TokenConfig
+from gmai_eval.server.api.error_mapping import ErrorMappingInterceptor
+from gmai_eval.server.api.service import EvaluatorService
+from gmai_eval.server.errors import InvalidArgument
+from gmai_eval.server.metrics.collector import build_registry
+from gmai_eval.server.runs.allocator import keep_freed_memory
+from gmai_eval.server.runs.manager import RunManager
+from gmai_eval.server.scoring.grading import grade_pending
+from gmai_eval.server.store.database import Database
+from gmai_eval.server.tls import ServerTls, server_credentials
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
-
-from . import service_scoring
-from .allocator import keep_freed_memory
-from .auth import AuthInterceptor, TokenConfig
-from .errors import InvalidArgument
-from .grading import grade_pending
-from .metrics_collector import build_registry
-from .runs import RunManager
-from .service import EvaluatorService
-from .service_errors import ErrorMappingInterceptor
-from .store.database import Database
-from .tls import ServerTls, server_credentials
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,7 @@ class ServeConfig:
     """Plaintext port serving only grpc.health.v1; 0 picks a free one; -1 disables it."""
     health_host: str = "127.0.0.1"
     tune_malloc: bool = True
-    """Keep image-sized buffers in the process (server/allocator.py): about a quarter less
+    """Keep image-sized buffers in the process (server/runs/allocator.py): about a quarter less
     CPU per question with large images, for up to 64 MiB of retained memory per arena."""
     """Address of the health-only port."""
 

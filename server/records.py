@@ -226,3 +226,40 @@ class RunRecord:
     """ISO-8601 UTC."""
     finished_at: str = ""
     """ISO-8601 UTC, when final."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The final attempt of one question, as the grading stage sees it."""
+
+    idx: int
+    """Benchmark row index."""
+    outcome: str
+    """``answered`` or ``error``."""
+    status: str = "answered"
+    """``answered``, ``abstained``, ``refused`` or ``input_unsupported``."""
+    labels: tuple[str, ...] = ()
+    """Typed option labels, if the model sent any."""
+    text: str = ""
+    """Free text, if any."""
+    attempt: int = 0
+    """Attempt number (1-based; 0 when unknown)."""
+
+
+@dataclass(frozen=True)
+class Grade:
+    """Extraction and verdict of one question."""
+
+    idx: int
+    """Benchmark row index."""
+    extracted: str
+    """Chosen label(s) joined by ``,``, ``Z``, or ``""``."""
+    method: str
+    """``label``, an :class:`~gmai_eval.server.scoring.extraction.Extraction` method, ``judge``,
+    ``status`` (non-answer status) or ``error``."""
+    verdict: str
+    """One of the verdicts of :mod:`gmai_eval.server.scoring.verdicts`."""
+    log: str = ""
+    """Free-form note (judge reply, error)."""
+    attempt: int = 0
+    """The attempt graded."""

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from .errors import InvalidArgument
-from .records import Question
+from gmai_eval.server.errors import InvalidArgument
+from gmai_eval.server.records import Question
 
 TASKS: tuple[tuple[str, str], ...] = (
     ("Attribute Recognition", "AR"),
@@ -123,7 +123,7 @@ def lexical_tree() -> dict[str, dict[str, dict[str, tuple[str, ...]]]]:
     Granularity categories are renamed to the TSV strings (``"Mask level"``).
     """
     raw: dict[str, Any] = json.loads(
-        resources.files("gmai_eval.server").joinpath("data/gmai-mmbench-lexical-tree.json").read_text("utf-8")
+        resources.files("gmai_eval.server.data").joinpath("gmai-mmbench-lexical-tree.json").read_text("utf-8")
     )
     tree: dict[str, dict[str, dict[str, tuple[str, ...]]]] = {}
     for subject in ("clinical_vqa_task", "department", "perceptual_granularity"):

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-
-from .errors import InvalidArgument
+from gmai_eval.server.errors import InvalidArgument
 
 
 def read_pem(path: str, what: str) -> bytes:

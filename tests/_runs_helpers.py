@@ -17,7 +17,7 @@ import grpc
 import grpc.aio
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
 from gmai_eval.server.records import ModelSpec, RunRecord, SourceFile
-from gmai_eval.server.runs import RunManager
+from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.store.database import Database
 from grpc_health.v1 import health_pb2, health_pb2_grpc

@@ -6,9 +6,9 @@ import random
 from pathlib import Path
 
 import pytest
-from gmai_eval.server.aggregate import Item, aggregate
 from gmai_eval.server.errors import InvalidArgument, NotFound
-from gmai_eval.server.grading import compute_scores, latest_completed_scores
+from gmai_eval.server.scoring.aggregate import Item, aggregate
+from gmai_eval.server.scoring.grading import compute_scores, latest_completed_scores
 from gmai_eval.server.store import Database
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -183,7 +183,7 @@ def test_latest_completed(tmp_path: Path) -> None:
 
 # -- calibration (hand-computed) ---------------------------------------------------------
 
-from gmai_eval.server.calibration import (  # noqa: E402
+from gmai_eval.server.scoring.calibration import (  # noqa: E402
     accuracy_coverage,
     brier_score,
     expected_calibration_error,

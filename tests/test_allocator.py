@@ -9,8 +9,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 from gmai_eval.clients.cli.main import cli
-from gmai_eval.server.allocator import keep_freed_memory
 from gmai_eval.server.app import ServeConfig
+from gmai_eval.server.runs.allocator import keep_freed_memory
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",

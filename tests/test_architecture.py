@@ -11,78 +11,28 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 SERVER = ROOT / "server"
 CLIENTS = ROOT / "clients"
 
-PURE_STAGES = ("taxonomy", "extraction", "verdicts", "aggregate", "stats", "calibration", "prompt")
-IO_MODULES = ("grpc", "sqlite3", "sqlite_utils", "socket", "subprocess", "urllib", "http", "asyncio")
-
-
-def _imports(path: pathlib.Path) -> set[str]:
-    """Absolute module names imported by a file (relative imports resolved)."""
-    tree = ast.parse(path.read_text(), filename=str(path))
-    if path.is_relative_to(SERVER):
-        pkg_parts = ["gmai_eval", "server", *path.relative_to(SERVER).parent.parts]
-    elif path.is_relative_to(CLIENTS):
-        pkg_parts = ["gmai_eval", "clients", *path.relative_to(CLIENTS).parent.parts]
-    else:
-        pkg_parts = []
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = pkg_parts[: len(pkg_parts) - node.level + 1]
-                mod = ".".join([*base, node.module] if node.module else base)
-            else:
-                mod = node.module or ""
-            names.add(mod)
-            names.update(f"{mod}.{alias.name}" for alias in node.names)
-    return names
 
 
 def _py_files(root: pathlib.Path) -> list[pathlib.Path]:
     return sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def test_server_never_imports_clients() -> None:
-    offenders = [
-        str(p.relative_to(ROOT))
-        for p in _py_files(SERVER)
-        if any(m.startswith("gmai_eval.clients") for m in _imports(p))
-    ]
-    assert not offenders
+# The layer, import and purity rules are import-linter contracts ([tool.importlinter] in
+# pyproject.toml), checked by `.ci/lint-imports` in `make test`.
 
 
-def test_sdk_and_reference_models_do_not_import_the_evaluator() -> None:
-    offenders = [
-        str(p.relative_to(ROOT))
-        for sub in ("sdk", "reference", "adapters")
-        for p in _py_files(CLIENTS / sub)
-        if any(m.startswith("gmai_eval.server") for m in _imports(p))
-    ]
-    assert not offenders
+def test_every_stage_package_says_its_role() -> None:
+    """Each package of server/ has a docstring saying what it does."""
+    for init in SERVER.rglob("__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc and len(doc.split()) >= 12, f"{init.relative_to(ROOT)} has no role docstring"
 
 
-def test_only_the_store_imports_sqlite_utils() -> None:
-    offenders = [
-        str(p.relative_to(ROOT))
-        for p in _py_files(SERVER)
-        if "store" not in p.relative_to(SERVER).parts
-        and any(m == "sqlite_utils" or m.startswith("sqlite_utils.") for m in _imports(p))
-    ]
-    assert not offenders
-
-
-def test_pure_stages_do_no_io() -> None:
-    for stage in PURE_STAGES:
-        path = SERVER / f"{stage}.py"
-        if not path.exists():
-            continue
-        bad = {
-            m
-            for m in _imports(path)
-            if m.split(".")[0] in IO_MODULES or m.startswith("gmai_eval.server.store")
-        }
-        assert not bad, f"{stage}.py imports {sorted(bad)}"
+def test_the_tree_shows_the_stages() -> None:
+    stages = {p.name for p in SERVER.iterdir() if (p / "__init__.py").exists()}
+    assert stages == {"api", "data", "metrics", "runs", "scoring", "store"}
+    flat = {p.stem for p in SERVER.glob("*.py")}
+    assert flat == {"__init__", "app", "errors", "records", "taxonomy", "tls"}
 
 
 def test_evaluator_imports_without_torch() -> None:

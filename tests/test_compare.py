@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from gmai_eval.server.compare import GatePolicy, apply_gate, compare_runs, load_policy
 from gmai_eval.server.errors import FailedPrecondition, InvalidArgument, NotFound
-from gmai_eval.server.stats import mcnemar_exact
+from gmai_eval.server.scoring.compare import GatePolicy, apply_gate, compare_runs, load_policy
+from gmai_eval.server.scoring.stats import mcnemar_exact
 from gmai_eval.server.store import Database
 
 from tests._scoring_helpers import A, insert_benchmark, insert_run, make_questions

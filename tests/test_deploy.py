@@ -23,7 +23,7 @@ import pytest
 import yaml
 from gmai_eval.clients.cli.main import cli
 from gmai_eval.server.app import SERVICE_NAME
-from gmai_eval.server.metrics_collector import build_registry
+from gmai_eval.server.metrics.collector import build_registry
 from gmai_eval.server.store import Database
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.parser import text_string_to_metric_families

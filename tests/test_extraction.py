@@ -7,8 +7,8 @@ import random
 
 import pytest
 from gmai_eval.server.errors import InvalidArgument
-from gmai_eval.server.extraction import ERAS, can_infer, tokens
-from gmai_eval.server.verdicts import Recorded, grade_answer
+from gmai_eval.server.scoring.extraction import ERAS, can_infer, tokens
+from gmai_eval.server.scoring.verdicts import Recorded, grade_answer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

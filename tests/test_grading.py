@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from gmai_eval.server.errors import NotFound
-from gmai_eval.server.grading import compute_scores, grade_pending, rescore
+from gmai_eval.server.scoring.grading import compute_scores, grade_pending, rescore
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as gstore
 
@@ -77,10 +77,10 @@ async def test_rescore_changes_era_without_a_model(tmp_path: Path) -> None:
 
 import grpc  # noqa: E402
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc  # noqa: E402
+from gmai_eval.server.api.scoring_service import rescore_with  # noqa: E402
 from gmai_eval.server.errors import PreflightFailed  # noqa: E402
-from gmai_eval.server.judge import matching_prompt  # noqa: E402
 from gmai_eval.server.records import ModelSpec  # noqa: E402
-from gmai_eval.server.service_scoring import rescore_with  # noqa: E402
+from gmai_eval.server.scoring.judge import matching_prompt  # noqa: E402
 from gmai_eval.server.store.runs import register_model  # noqa: E402
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: E402
 
@@ -164,8 +164,8 @@ async def test_judge_not_serving(tmp_path: Path, judge_server: tuple) -> None:
 
 async def test_service_scoring_messages(tmp_path: Path) -> None:
     from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+    from gmai_eval.server.api.scoring_service import compare_runs, get_run_scores, rescore_run
     from gmai_eval.server.errors import FailedPrecondition, InvalidArgument
-    from gmai_eval.server.service_scoring import compare_runs, get_run_scores, rescore_run
 
     qs = make_questions(30, seed=12)
     with Database(tmp_path / "e.db") as db:

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from gmai_eval.clients.cli.main import cli
+from gmai_eval.server.data.synth import write_synthetic_tsv
+from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import AlreadyExists, Defect, ImportDefects, NotFound
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import benchmarks as store
-from gmai_eval.server.synth import write_synthetic_tsv
 from gmai_eval.server.taxonomy import count_nodes
-from gmai_eval.server.tsv_import import import_tsv_files
 from PIL import Image
 
 from tests._data_helpers import (

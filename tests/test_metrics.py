@@ -7,12 +7,12 @@ from collections import Counter
 
 import pytest
 from gmai_eval import __version__
-from gmai_eval.server.metrics_collector import (
+from gmai_eval.server.metrics.collector import (
     AccuracyCollector,
     build_registry,
     kept_runs,
 )
-from gmai_eval.server.stats import wilson_interval
+from gmai_eval.server.scoring.stats import wilson_interval
 from gmai_eval.server.store import Database
 from gmai_eval.server.store.metrics_reads import FinishedRun
 from prometheus_client import CollectorRegistry

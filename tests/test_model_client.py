@@ -17,9 +17,9 @@ from gmai_eval.server.errors import (
     ModelTimeout,
     ModelUnavailable,
 )
-from gmai_eval.server.metrics import EvaluatorMetrics
-from gmai_eval.server.model_client import GrpcModelClient, channel_options
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, TlsSettings
+from gmai_eval.server.runs.model_client import GrpcModelClient, channel_options
 from gmai_eval.server.tls import ServerTls, server_credentials
 from prometheus_client import CollectorRegistry
 

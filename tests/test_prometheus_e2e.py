@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from gmai_eval.server.grading import compute_scores
+from gmai_eval.server.scoring.grading import compute_scores
 from gmai_eval.server.store import Database
 
 from tests._metrics_helpers import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gmai_eval.server.prompt import render_prompt
+from gmai_eval.server.scoring.prompt import render_prompt
 
 
 def test_prompt_bytes_exact() -> None:

@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 from gmai_eval.model.v1 import model_pb2
-from gmai_eval.server.metrics import EvaluatorMetrics
-from gmai_eval.server.model_client import GrpcModelClient, request_size, serialize_request
-from gmai_eval.server.requests import (
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
+from gmai_eval.server.runs.model_client import GrpcModelClient, request_size, serialize_request
+from gmai_eval.server.runs.requests import (
     build_request,
     encode_request,
     encoded_parameters,

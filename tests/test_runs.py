@@ -16,9 +16,9 @@ from gmai_eval.server.errors import (
     PreflightFailed,
     RunStateError,
 )
-from gmai_eval.server.metrics import EvaluatorMetrics
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
-from gmai_eval.server.runs import RunManager
+from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.database import Database
 from prometheus_client import CollectorRegistry

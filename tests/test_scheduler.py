@@ -7,11 +7,11 @@ import collections
 from collections.abc import AsyncIterator
 
 import pytest
-from gmai_eval.server.grading import grade_pending
-from gmai_eval.server.metrics import EvaluatorMetrics
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RunParams
-from gmai_eval.server.runs import RunManager
-from gmai_eval.server.scheduler import AdaptiveLimit, opaque_question_id
+from gmai_eval.server.runs.manager import RunManager
+from gmai_eval.server.runs.scheduler import AdaptiveLimit, opaque_question_id
+from gmai_eval.server.scoring.grading import grade_pending
 from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.database import Database

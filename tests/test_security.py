@@ -10,7 +10,7 @@ import grpc
 import pytest
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
-from gmai_eval.server.auth import (
+from gmai_eval.server.api.auth import (
     READ_ONLY_METHODS,
     Role,
     TokenConfig,

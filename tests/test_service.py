@@ -10,7 +10,8 @@ import grpc
 import pytest
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
-from gmai_eval.server import convert
+from gmai_eval.server.api import convert as convert
+from gmai_eval.server.api.error_mapping import ErrorMappingInterceptor, rich_details, status_for
 from gmai_eval.server.errors import (
     AlreadyExists,
     Defect,
@@ -28,7 +29,6 @@ from gmai_eval.server.errors import (
     Unauthenticated,
 )
 from gmai_eval.server.records import RunParams
-from gmai_eval.server.service_errors import ErrorMappingInterceptor, rich_details, status_for
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gmai_eval.server.synth import VAL_COLUMNS, label_signature, write_synthetic_tsv
+from gmai_eval.server.data.synth import VAL_COLUMNS, label_signature, write_synthetic_tsv
 from gmai_eval.server.taxonomy import TASKS, lexical_tree
 from PIL import Image
 

@@ -7,11 +7,12 @@ import json
 import pytest
 from click.testing import CliRunner
 from gmai_eval.clients.cli.main import cli
+from gmai_eval.server.data.synth import write_synthetic_tsv
+from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.records import Question
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import benchmarks as store
-from gmai_eval.server.synth import write_synthetic_tsv
 from gmai_eval.server.taxonomy import (
     DEPARTMENTS,
     GRANULARITIES,
@@ -21,7 +22,6 @@ from gmai_eval.server.taxonomy import (
     lexical_tree,
     parse_filter,
 )
-from gmai_eval.server.tsv_import import import_tsv_files
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -9,19 +9,19 @@ import random
 from pathlib import Path
 
 import pytest
+from gmai_eval.server.data.synth import write_synthetic_tsv
+from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument, NotFound
-from gmai_eval.server.extraction import ERAS
-from gmai_eval.server.store import Database
-from gmai_eval.server.store import grades as gstore
-from gmai_eval.server.store.benchmarks import load_questions
-from gmai_eval.server.synth import write_synthetic_tsv
-from gmai_eval.server.tsv_import import import_tsv_files
-from gmai_eval.server.vlmeval_files import (
+from gmai_eval.server.scoring.extraction import ERAS
+from gmai_eval.server.scoring.vlmeval_files import (
     PREDICTION_COLUMNS,
     export_run,
     read_prediction_file,
     score_file,
 )
+from gmai_eval.server.store import Database
+from gmai_eval.server.store import grades as gstore
+from gmai_eval.server.store.benchmarks import load_questions
 from openpyxl import Workbook, load_workbook
 
 from tests._scoring_helpers import A, insert_benchmark, insert_run, make_questions

@@ -52,7 +52,7 @@ def _db_option(f: F) -> F:
 @click.option("--image-size", default=128, show_default=True, type=click.IntRange(min=32), help="Image side in pixels.")
 def synth_cmd(out: Path, questions: int, seed: int, layout: str, image_size: int) -> None:
     """Write a synthetic benchmark TSV in the official GMAI-MMBench layout."""
-    from gmai_eval.server.synth import write_synthetic_tsv
+    from gmai_eval.server.data.synth import write_synthetic_tsv
 
     with evaluator_errors():
         write_synthetic_tsv(out, questions, seed, layout=layout.lower(), image_size=image_size)
@@ -66,7 +66,7 @@ def synth_cmd(out: Path, questions: int, seed: int, layout: str, image_size: int
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_cmd(db_path: Path, name: str, strict: bool, files: tuple[Path, ...]) -> None:
     """Import GMAI-MMBench TSV FILES (several TEST parts, in order) as benchmark NAME."""
-    from gmai_eval.server.tsv_import import import_tsv_files
+    from gmai_eval.server.data.tsv_import import import_tsv_files
 
     with evaluator_errors(), Database(db_path) as db:
         report = import_tsv_files(db, name, list(files), strict=strict)

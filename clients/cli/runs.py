@@ -149,9 +149,9 @@ def _serve_command() -> click.Command:
         SIGTERM or SIGINT shuts down gracefully: running runs are checkpointed as
         interrupted and resume at the next start.
         """
+        from gmai_eval.server.api.auth import TokenConfig, load_token
         from gmai_eval.server.app import ServeConfig
         from gmai_eval.server.app import serve as run_server
-        from gmai_eval.server.auth import TokenConfig, load_token
         from gmai_eval.server.errors import EvalError
         from gmai_eval.server.tls import ServerTls
 

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import click
 from gmai_eval import __version__
-from gmai_eval.server.extraction import ERAS
-from gmai_eval.server.reports import BY_CHOICES, FORMATS
+from gmai_eval.server.scoring.extraction import ERAS
+from gmai_eval.server.scoring.reports import BY_CHOICES, FORMATS
 from gmai_eval.server.store import Database
 
 from .common import evaluator_errors
@@ -59,8 +59,8 @@ def _format_option(f: F) -> F:
 @click.option("--judge", default="", help="Show the grading of an earlier `rescore --judge MODEL`.")
 def scores_cmd(db_path: Path, run: str, by: str | None, fmt: str, era: str | None, judge: str) -> None:
     """Print RUN's accuracy per taxonomy node (n, Wilson 95% CI, unparsed/refused/errors)."""
-    from gmai_eval.server.grading import compute_scores
-    from gmai_eval.server.reports import render_scores
+    from gmai_eval.server.scoring.grading import compute_scores
+    from gmai_eval.server.scoring.reports import render_scores
 
     with evaluator_errors(), Database(db_path) as db:
         click.echo(render_scores(compute_scores(db, run, era, judge), by, fmt), nl=False)
@@ -75,9 +75,9 @@ def scores_cmd(db_path: Path, run: str, by: str | None, fmt: str, era: str | Non
 @_format_option
 def rescore_cmd(db_path: Path, run: str, era: str | None, judge: str, by: str, fmt: str) -> None:
     """Regrade RUN from its stored answers (no call to the evaluated model)."""
-    from gmai_eval.server.grading import compute_scores
-    from gmai_eval.server.reports import render_scores
-    from gmai_eval.server.service_scoring import rescore_with
+    from gmai_eval.server.api.scoring_service import rescore_with
+    from gmai_eval.server.scoring.grading import compute_scores
+    from gmai_eval.server.scoring.reports import render_scores
 
     with evaluator_errors(), Database(db_path) as db:
         res = asyncio.run(rescore_with(db, run, era, judge))
@@ -102,8 +102,8 @@ def rescore_cmd(db_path: Path, run: str, era: str | None, judge: str, by: str, f
 def compare_cmd(db_path: Path, run_a: str, run_b: str, alpha: float | None, gate: Path | None, by: str | None,
                 era: str | None, fmt: str) -> None:
     """Compare baseline RUN_A with candidate RUN_B (paired exact McNemar per node)."""
-    from gmai_eval.server.compare import apply_gate, compare_runs, load_policy
-    from gmai_eval.server.reports import render_comparison
+    from gmai_eval.server.scoring.compare import apply_gate, compare_runs, load_policy
+    from gmai_eval.server.scoring.reports import render_comparison
 
     with evaluator_errors():
         policy = load_policy(gate) if gate is not None else None
@@ -128,7 +128,7 @@ def compare_cmd(db_path: Path, run_a: str, run_b: str, alpha: float | None, gate
 @click.option("--judge", default="", help="Grading (judge) behind the group CSVs.")
 def export_cmd(db_path: Path, run: str, fmt: str, out: Path, era: str | None, judge: str) -> None:
     """Write RUN as a VLMEvalKit prediction file plus its group accuracy CSVs."""
-    from gmai_eval.server.vlmeval_files import export_run
+    from gmai_eval.server.scoring.vlmeval_files import export_run
 
     with evaluator_errors(), Database(db_path) as db:
         res = export_run(db, run, out, fmt, era, judge)
@@ -145,9 +145,9 @@ def export_cmd(db_path: Path, run: str, fmt: str, out: Path, era: str | None, ju
 @_format_option
 def score_file_cmd(db_path: Path, benchmark: str, predictions: Path, era: str, fmt: str) -> None:
     """Turn a VLMEvalKit PREDICTIONS file (.tsv/.xlsx) into a graded run."""
-    from gmai_eval.server.grading import compute_scores
-    from gmai_eval.server.reports import render_scores
-    from gmai_eval.server.vlmeval_files import score_file
+    from gmai_eval.server.scoring.grading import compute_scores
+    from gmai_eval.server.scoring.reports import render_scores
+    from gmai_eval.server.scoring.vlmeval_files import score_file
 
     with evaluator_errors(), Database(db_path) as db:
         run_id = score_file(db, benchmark, predictions, era, __version__)
@@ -163,8 +163,8 @@ def score_file_cmd(db_path: Path, benchmark: str, predictions: Path, era: str, f
 @_format_option
 def calibration_cmd(db_path: Path, run: str, fmt: str) -> None:
     """Calibration of RUN's option probabilities (ECE, Brier, NLL, accuracy vs coverage)."""
-    from gmai_eval.server.grading import run_calibration
-    from gmai_eval.server.reports import render_calibration
+    from gmai_eval.server.scoring.grading import run_calibration
+    from gmai_eval.server.scoring.reports import render_calibration
 
     with evaluator_errors(), Database(db_path) as db:
         click.echo(render_calibration(run_calibration(db, run), fmt), nl=False)

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
-
-from .database import Database
+from gmai_eval.server.store.database import Database
 
 
 def now_iso() -> str:

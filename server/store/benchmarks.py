@@ -1,6 +1,6 @@
 """Repository of benchmarks, their source files, questions, images and import defects.
 
-Readers see only benchmarks in state ``ready``. The importer (``server/tsv_import.py``)
+Readers see only benchmarks in state ``ready``. The importer (``server/data/tsv_import.py``)
 is the only writer: it creates a benchmark in state ``importing``, adds rows in batches
 and flips it to ``ready`` at the end, or deletes it (cascading) on failure.
 """
@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
-
-from ..errors import AlreadyExists, Defect, NotFound
-from ..records import OPTION_LABELS, Benchmark, Image, Question, SourceFile
-from ..taxonomy import FIELD_OF_KEY, NodePath, QuestionFilter, count_nodes_weighted
-from .database import Database
+from gmai_eval.server.errors import AlreadyExists, Defect, NotFound
+from gmai_eval.server.records import OPTION_LABELS, Benchmark, Image, Question, SourceFile
+from gmai_eval.server.store.database import Database
+from gmai_eval.server.taxonomy import FIELD_OF_KEY, NodePath, QuestionFilter, count_nodes_weighted
 
 _CHUNK = 500
 """Most SQL variables bound in one IN (...) list."""

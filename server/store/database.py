@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlite_utils
-
-from ..errors import StoreError
-from .migrations import apply_migrations
+from gmai_eval.server.errors import StoreError
+from gmai_eval.server.store.migrations import apply_migrations
 
 T = TypeVar("T")
 

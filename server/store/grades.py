@@ -15,10 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 import sqlite_utils
-
-from ..errors import NotFound
-from ..records import OPTION_LABELS, ModelSpec, RunParams
-from ..verdicts import Grade, Recorded
+from gmai_eval.server.errors import NotFound
+from gmai_eval.server.records import OPTION_LABELS, Grade, ModelSpec, Recorded, RunParams
 
 _OPTION_COLUMNS = ", ".join(f"q.option_{lab.lower()}" for lab in OPTION_LABELS)
 

@@ -1,6 +1,6 @@
 """Scrape-time reads for the accuracy collector (read-only; nothing here writes).
 
-The collector in ``server/metrics_collector.py`` calls these through
+The collector in ``server/metrics/collector.py`` calls these through
 :meth:`Database.read`. Each function is one small query. Scores per node come from
 ``grading.compute_scores`` (the one scoring path), not from here.
 """

@@ -12,8 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 
 import sqlite_utils
-
-from . import schema_benchmarks, schema_grades, schema_runs
+from gmai_eval.server.store import schema_benchmarks, schema_grades, schema_runs
 
 Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
 

@@ -16,10 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import sqlite_utils
-
-from ..errors import NotFound
-from ..records import ModelSpec, RunParams, TlsSettings
-from .attempts import (
+from gmai_eval.server.errors import NotFound
+from gmai_eval.server.records import ModelSpec, RunParams, TlsSettings
+from gmai_eval.server.store.attempts import (
     Attempt,
     Counts,
     arecord_attempt,
@@ -29,7 +28,7 @@ from .attempts import (
     now_iso,
     run_counts,
 )
-from .database import Database
+from gmai_eval.server.store.database import Database
 
 # -- models ---------------------------------------------------------------------------------
 

@@ -32,12 +32,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AlreadyExists, Defect, ImportDefects, InvalidArgument
-from .images import ImageDefect, decode_image_field
-from .records import OPTION_LABELS, Benchmark, SourceFile
-from .store import benchmarks as store
-from .store.database import Database
-from .tsv_records import READ_BUFFER, Field, HashingReader, Malformed, read_records
+from gmai_eval.server.data.images import ImageDefect, decode_image_field
+from gmai_eval.server.data.tsv_records import (
+    READ_BUFFER,
+    Field,
+    HashingReader,
+    Malformed,
+    read_records,
+)
+from gmai_eval.server.errors import AlreadyExists, Defect, ImportDefects, InvalidArgument
+from gmai_eval.server.records import OPTION_LABELS, Benchmark, SourceFile
+from gmai_eval.server.store import benchmarks as store
+from gmai_eval.server.store.database import Database
 
 MAX_FIELD_CHARS = 64 * 1024 * 1024
 """Largest accepted field, in characters (64 MiB: a ~48 MB image in base64)."""

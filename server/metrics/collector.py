@@ -28,18 +28,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gmai_eval import __version__
+from gmai_eval.server.errors import EvalError
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
+from gmai_eval.server.records import RUN_STATES
+from gmai_eval.server.scoring.aggregate import RunScores
+from gmai_eval.server.scoring.grading import compute_scores, run_calibration
+from gmai_eval.server.scoring.stats import wilson_interval
+from gmai_eval.server.store import Database
+from gmai_eval.server.store import metrics_reads as reads
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
-
-from .aggregate import RunScores
-from .errors import EvalError
-from .grading import compute_scores, run_calibration
-from .metrics import EvaluatorMetrics
-from .records import RUN_STATES
-from .stats import wilson_interval
-from .store import Database
-from .store import metrics_reads as reads
 
 T = TypeVar("T")
 

@@ -13,11 +13,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+from gmai_eval.server.errors import Defect, InvalidArgument
+from gmai_eval.server.records import (
+    Benchmark,
+    ModelSpec,
+    RunParams,
+    RunProgress,
+    RunRecord,
+    TlsSettings,
+)
+from gmai_eval.server.taxonomy import NodePath
 from google.protobuf.timestamp_pb2 import Timestamp
-
-from .errors import Defect, InvalidArgument
-from .records import Benchmark, ModelSpec, RunParams, RunProgress, RunRecord, TlsSettings
-from .taxonomy import NodePath
 
 _STATES: dict[str, pb.RunState] = {
     "queued": pb.RUN_STATE_QUEUED,

@@ -24,9 +24,7 @@ from typing import Protocol, TypeAlias
 import grpc
 import grpc.aio
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-from .errors import (
+from gmai_eval.server.errors import (
     InvalidArgument,
     ModelCallError,
     ModelInputRejected,
@@ -34,10 +32,11 @@ from .errors import (
     ModelTimeout,
     ModelUnavailable,
 )
-from .metrics import EvaluatorMetrics
-from .records import ModelSpec, TlsSettings
-from .requests import EncodedRequest
-from .tls import channel_credentials
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
+from gmai_eval.server.records import ModelSpec, TlsSettings
+from gmai_eval.server.runs.requests import EncodedRequest
+from gmai_eval.server.tls import channel_credentials
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVICE_NAME = "gmai_eval.model.v1.ModelService"
 """Health-check key of a model service."""

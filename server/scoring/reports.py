@@ -12,10 +12,10 @@ import io
 import json
 from collections.abc import Sequence
 
-from .aggregate import DIMENSIONS, NodeScore, RunScores
-from .calibration import Calibration
-from .compare import Comparison, NodeComparison
-from .errors import InvalidArgument
+from gmai_eval.server.errors import InvalidArgument
+from gmai_eval.server.scoring.aggregate import DIMENSIONS, NodeScore, RunScores
+from gmai_eval.server.scoring.calibration import Calibration
+from gmai_eval.server.scoring.compare import Comparison, NodeComparison
 
 FORMATS: tuple[str, ...] = ("table", "json", "csv", "markdown")
 """Output formats."""

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from gmai_eval.model.v1 import model_pb2
+from gmai_eval.server.scoring.prompt import render_prompt
+from gmai_eval.server.store.runs import RunItem
 from google.protobuf import struct_pb2
-
-from .prompt import render_prompt
-from .store.runs import RunItem
 
 _IMAGES_TAG = b"\x12"
 """AnswerVQARequest.images: field 2, length-delimited."""

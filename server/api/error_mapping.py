@@ -39,10 +39,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-from google.protobuf import any_pb2
-from google.rpc import error_details_pb2, status_pb2
-
-from .errors import (
+from gmai_eval.server.errors import (
     AlreadyExists,
     EvalError,
     FailedPrecondition,
@@ -54,6 +51,8 @@ from .errors import (
     StoreError,
     Unauthenticated,
 )
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,9 @@ import hashlib
 import io
 import warnings
 
+from gmai_eval.server.store.benchmarks import ImageRow
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
-
-from .store.benchmarks import ImageRow
 
 MEDIA_TYPES: dict[str, str] = {"PNG": "image/png", "JPEG": "image/jpeg"}
 """Accepted Pillow formats and their media types."""

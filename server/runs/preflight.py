@@ -13,14 +13,18 @@ import random
 from dataclasses import replace
 
 from gmai_eval.model.v1 import model_pb2
-
-from .errors import InvalidArgument, ModelCallError, PreflightFailed
-from .model_client import SERVICE_NAME, ModelClient
-from .records import ModelSpec, RunParams
-from .requests import encode_request, encoded_parameters, parameters_struct
-from .scheduler import Limits, opaque_question_id, unsendable, validate_response
-from .store import runs as store
-from .store.database import Database
+from gmai_eval.server.errors import InvalidArgument, ModelCallError, PreflightFailed
+from gmai_eval.server.records import ModelSpec, RunParams
+from gmai_eval.server.runs.model_client import SERVICE_NAME, ModelClient
+from gmai_eval.server.runs.requests import encode_request, encoded_parameters, parameters_struct
+from gmai_eval.server.runs.scheduler import (
+    Limits,
+    opaque_question_id,
+    unsendable,
+    validate_response,
+)
+from gmai_eval.server.store import runs as store
+from gmai_eval.server.store.database import Database
 
 log = logging.getLogger(__name__)
 

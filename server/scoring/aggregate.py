@@ -23,9 +23,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .errors import InvalidArgument, NotFound
-from .stats import wilson_interval
-from .taxonomy import DEPARTMENTS, GRANULARITIES, TASKS
+from gmai_eval.server.errors import InvalidArgument, NotFound
+from gmai_eval.server.scoring.stats import wilson_interval
+from gmai_eval.server.taxonomy import DEPARTMENTS, GRANULARITIES, TASKS
 
 DIMENSIONS: tuple[str, ...] = ("overall", "task", "department", "granularity", "modality", "label", "tree")
 """Every dimension, in report order."""

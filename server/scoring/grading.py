@@ -14,15 +14,15 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from .aggregate import Item, RunScores, aggregate
-from .calibration import Calibration, normalise, summarise
-from .errors import EvalError, NotFound
-from .extraction import can_infer, check_era
-from .judge import JUDGE_TRIES, JudgeClient, matching_prompt
-from .records import OPTION_LABELS
-from .store import Database
-from .store import grades as store
-from .verdicts import Grade, grade_answer
+from gmai_eval.server.errors import EvalError, NotFound
+from gmai_eval.server.records import OPTION_LABELS
+from gmai_eval.server.scoring.aggregate import Item, RunScores, aggregate
+from gmai_eval.server.scoring.calibration import Calibration, normalise, summarise
+from gmai_eval.server.scoring.extraction import can_infer, check_era
+from gmai_eval.server.scoring.judge import JUDGE_TRIES, JudgeClient, matching_prompt
+from gmai_eval.server.scoring.verdicts import Grade, grade_answer
+from gmai_eval.server.store import Database
+from gmai_eval.server.store import grades as store
 
 
 async def grade_pending(db: Database, run_id: str, era: str | None = None) -> int:
@@ -80,7 +80,7 @@ async def rescore(
     """Regrade every final attempt of a run (no call to the evaluated model).
 
     Existing grades for ``(era, judge)`` are replaced. With a judge, each ``unparsed``
-    answer is sent to it up to :data:`~gmai_eval.server.judge.JUDGE_TRIES` times; its
+    answer is sent to it up to :data:`~gmai_eval.server.scoring.judge.JUDGE_TRIES` times; its
     reply goes through the same rules. An answer still unreadable after that stays
     ``unparsed`` (VLMEvalKit would pick a random letter).
 

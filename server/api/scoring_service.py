@@ -13,13 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
-
-from .aggregate import DIMENSIONS, NodeScore, RunScores
-from .compare import compare_runs as _compare
-from .errors import InvalidArgument, PreflightFailed
-from .grading import RescoreResult, compute_scores, rescore
-from .judge import JudgeClient, ModelJudge
-from .store import Database
+from gmai_eval.server.errors import InvalidArgument, PreflightFailed
+from gmai_eval.server.scoring.aggregate import DIMENSIONS, NodeScore, RunScores
+from gmai_eval.server.scoring.compare import compare_runs as _compare
+from gmai_eval.server.scoring.grading import RescoreResult, compute_scores, rescore
+from gmai_eval.server.scoring.judge import JudgeClient, ModelJudge
+from gmai_eval.server.store import Database
 
 
 def node_to_proto(n: NodeScore) -> pb.NodeScore:
@@ -78,8 +77,8 @@ async def open_judge(db: Database, name: str, deadline_s: float = 60.0) -> Async
         NotFound: no such model.
         PreflightFailed: the model is not serving.
     """
-    from .model_client import GrpcModelClient
-    from .store.runs import get_model
+    from gmai_eval.server.runs.model_client import GrpcModelClient
+    from gmai_eval.server.store.runs import get_model
 
     spec = await asyncio.to_thread(get_model, db, name)
     client = GrpcModelClient(spec)

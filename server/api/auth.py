@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-
-from .errors import InvalidArgument, PermissionDenied, Unauthenticated
-from .service_errors import EVALUATOR_PREFIX, replace_behaviour
+from gmai_eval.server.api.error_mapping import EVALUATOR_PREFIX, replace_behaviour
+from gmai_eval.server.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +174,7 @@ def _denying_handler(handler: grpc.RpcMethodHandler, exc: Exception) -> grpc.Rpc
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Rejects EvaluatorService calls without an acceptable bearer token.
 
-    Install it after :class:`~gmai_eval.server.service_errors.ErrorMappingInterceptor`
+    Install it after :class:`~gmai_eval.server.api.error_mapping.ErrorMappingInterceptor`
     so that its denials are mapped to status codes there.
     """
 

@@ -2,7 +2,7 @@
 
 A run is created with a pre-flight handshake (health SERVING, GetModelInfo, one smoke
 question), its question list is frozen in ``run_questions``, and a background task drives
-a :class:`~gmai_eval.server.scheduler.Scheduler` session over the pending questions.
+a :class:`~gmai_eval.server.runs.scheduler.Scheduler` session over the pending questions.
 
 Durability: every attempt is committed as it completes and a question is pending until it
 has a final attempt, so a process killed at any moment loses at most the calls in flight.
@@ -23,9 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 import gmai_eval
-from google.protobuf import json_format
-
-from .errors import (
+from gmai_eval.server.errors import (
     AlreadyExists,
     InvalidArgument,
     NotFound,
@@ -33,15 +31,28 @@ from .errors import (
     RunStateError,
     ShuttingDown,
 )
-from .metrics import EvaluatorMetrics
-from .model_client import GrpcModelClient, ModelClient
-from .preflight import limits_from_dict, normalize_params, preflight, sample_indexes
-from .records import FINAL_RUN_STATES, Benchmark, ModelSpec, RunParams, RunProgress, RunRecord
-from .scheduler import Limits, Scheduler, opaque_question_id
-from .store import runs as store
-from .store.benchmarks import get_benchmark, select_question_indexes
-from .store.database import Database
-from .taxonomy import parse_filter
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
+from gmai_eval.server.records import (
+    FINAL_RUN_STATES,
+    Benchmark,
+    ModelSpec,
+    RunParams,
+    RunProgress,
+    RunRecord,
+)
+from gmai_eval.server.runs.model_client import GrpcModelClient, ModelClient
+from gmai_eval.server.runs.preflight import (
+    limits_from_dict,
+    normalize_params,
+    preflight,
+    sample_indexes,
+)
+from gmai_eval.server.runs.scheduler import Limits, Scheduler, opaque_question_id
+from gmai_eval.server.store import runs as store
+from gmai_eval.server.store.benchmarks import get_benchmark, select_question_indexes
+from gmai_eval.server.store.database import Database
+from gmai_eval.server.taxonomy import parse_filter
+from google.protobuf import json_format
 
 log = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from .aggregate import DIMENSIONS, Item, node_keys, node_sort_key
-from .errors import FailedPrecondition, InvalidArgument
-from .extraction import check_era
-from .grading import grade_pending_sync
-from .stats import mcnemar_exact
-from .store import Database
-from .store import grades as store
+from gmai_eval.server.errors import FailedPrecondition, InvalidArgument
+from gmai_eval.server.scoring.aggregate import DIMENSIONS, Item, node_keys, node_sort_key
+from gmai_eval.server.scoring.extraction import check_era
+from gmai_eval.server.scoring.grading import grade_pending_sync
+from gmai_eval.server.scoring.stats import mcnemar_exact
+from gmai_eval.server.store import Database
+from gmai_eval.server.store import grades as store
 
 
 @dataclass(frozen=True)

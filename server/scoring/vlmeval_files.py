@@ -36,13 +36,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InvalidArgument
-from .extraction import check_era
-from .grading import grade_pending_sync
-from .records import OPTION_LABELS
-from .store import Database
-from .store import grades as store
-from .verdicts import NON_ANSWER_STATUSES, Recorded
+from gmai_eval.server.errors import InvalidArgument
+from gmai_eval.server.records import OPTION_LABELS
+from gmai_eval.server.scoring.extraction import check_era
+from gmai_eval.server.scoring.grading import grade_pending_sync
+from gmai_eval.server.scoring.verdicts import NON_ANSWER_STATUSES, Recorded
+from gmai_eval.server.store import Database
+from gmai_eval.server.store import grades as store
 
 PREDICTION_COLUMNS: tuple[str, ...] = (
     "index", "question", *OPTION_LABELS, "answer", "category", "clinical VQA task", "department",

@@ -1,6 +1,6 @@
 """The EvaluatorService servicer: proto <-> records translation, delegating everything.
 
-Each method converts its request with :mod:`~gmai_eval.server.convert`, calls the
+Each method converts its request with :mod:`~gmai_eval.server.api.convert`, calls the
 stage that owns the operation (import, the benchmark store, the run manager, scoring)
 and converts the result back. Errors are raised from the tree in ``errors.py`` and
 mapped to status codes by ``service_errors.py``; nothing here picks a status code.
@@ -19,15 +19,14 @@ from typing import Any, Protocol
 import grpc
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
-
-from . import convert
-from .errors import InvalidArgument, ShuttingDown
-from .records import FINAL_RUN_STATES, RunParams, RunRecord
-from .store import benchmarks as bench_store
-from .store import runs as run_store
-from .store.database import Database
-from .taxonomy import parse_filter
-from .tsv_import import import_tsv_files
+from gmai_eval.server.api import convert as convert
+from gmai_eval.server.data.tsv_import import import_tsv_files
+from gmai_eval.server.errors import InvalidArgument, ShuttingDown
+from gmai_eval.server.records import FINAL_RUN_STATES, RunParams, RunRecord
+from gmai_eval.server.store import benchmarks as bench_store
+from gmai_eval.server.store import runs as run_store
+from gmai_eval.server.store.database import Database
+from gmai_eval.server.taxonomy import parse_filter
 
 MAX_UPLOAD_FILES = 64
 """Most files one ImportBenchmark upload may carry."""

@@ -26,7 +26,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import InvalidArgument
+from gmai_eval.server.errors import InvalidArgument
 
 ERAS: tuple[str, ...] = ("2024", "2025-08", "2026-06")
 """Supported extraction eras, oldest first."""

@@ -36,15 +36,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gmai_eval.model.v1 import model_pb2
-
-from .errors import ModelCallError, ModelOverloaded, ModelProtocolError, ModelUnavailable
-from .metrics import EvaluatorMetrics
-from .model_client import ModelClient
-from .records import RunParams
-from .requests import EncodedRequest, encode_request, encoded_parameters, parameters_struct
-from .store.attempts import submit_attempts
-from .store.database import Database
-from .store.runs import (
+from gmai_eval.server.errors import (
+    ModelCallError,
+    ModelOverloaded,
+    ModelProtocolError,
+    ModelUnavailable,
+)
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
+from gmai_eval.server.records import RunParams
+from gmai_eval.server.runs.model_client import ModelClient
+from gmai_eval.server.runs.requests import (
+    EncodedRequest,
+    encode_request,
+    encoded_parameters,
+    parameters_struct,
+)
+from gmai_eval.server.store.attempts import submit_attempts
+from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.runs import (
     Attempt,
     PendingQuestion,
     RunItem,

@@ -21,52 +21,15 @@ report can tell a wrong answer from a refusal, an unreadable answer or a failed 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
-from .extraction import DEFAULT_ERA, Extraction, can_infer
+from gmai_eval.server.records import Grade, Recorded
+from gmai_eval.server.scoring.extraction import DEFAULT_ERA, Extraction, can_infer
 
 VERDICTS: tuple[str, ...] = ("correct", "incorrect", "unparsed", "refused", "error", "unscored")
 """Every verdict; ``unscored`` rows are excluded from accuracy."""
 
 NON_ANSWER_STATUSES = frozenset({"abstained", "refused", "input_unsupported"})
 """Answer statuses that are scored as refusals."""
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """The final attempt of one question, as the grading stage sees it."""
-
-    idx: int
-    """Benchmark row index."""
-    outcome: str
-    """``answered`` or ``error``."""
-    status: str = "answered"
-    """``answered``, ``abstained``, ``refused`` or ``input_unsupported``."""
-    labels: tuple[str, ...] = ()
-    """Typed option labels, if the model sent any."""
-    text: str = ""
-    """Free text, if any."""
-    attempt: int = 0
-    """Attempt number (1-based; 0 when unknown)."""
-
-
-@dataclass(frozen=True)
-class Grade:
-    """Extraction and verdict of one question."""
-
-    idx: int
-    """Benchmark row index."""
-    extracted: str
-    """Chosen label(s) joined by ``,``, ``Z``, or ``""``."""
-    method: str
-    """``label``, an :class:`~gmai_eval.server.extraction.Extraction` method, ``judge``,
-    ``status`` (non-answer status) or ``error``."""
-    verdict: str
-    """One of :data:`VERDICTS`."""
-    log: str = ""
-    """Free-form note (judge reply, error)."""
-    attempt: int = 0
-    """The attempt graded."""
 
 
 def verdict_of_letter(letter: str, answer: str | None) -> str:

@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from gmai_eval.server.taxonomy import TASKS, subject_tree
 from PIL import Image
-
-from .taxonomy import TASKS, subject_tree
 
 VAL_COLUMNS: tuple[str, ...] = (
     "index", "question", "A", "B", "C", "D", "E", "answer", "category", "clinical VQA task",

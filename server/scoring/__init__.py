@@ -1,0 +1,8 @@
+"""Scoring: from recorded answers to verdicts, per-node scores and comparisons.
+
+Pure stages (``prompt``, ``extraction``, ``verdicts``, ``aggregate``, ``stats``,
+``calibration``) do no I/O; ``grading`` writes verdicts for newly recorded answers and is
+the only writer of grades; ``compare``, ``reports`` and ``vlmeval_files`` read stored
+grades to compare runs, render reports and read or write VLMEvalKit's prediction files.
+Extraction follows VLMEvalKit's rules per era, for score parity.
+"""
