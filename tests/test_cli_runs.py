@@ -105,6 +105,18 @@ def test_subset_run_with_filter_limit_and_seed(prepared: str) -> None:
     assert "5/5" in result.stderr
 
 
+def test_model_params_travel_typed(prepared: str) -> None:
+    result = invoke(
+        "run", "--server", prepared, "--model", "det", "--benchmark", "cli-bench", "--limit", "2",
+        "--model-params", '{"temperature": 0.5, "max_tokens": 16}', "--wait",
+    )
+    assert result.exit_code == 0, result.output
+    with EvaluatorClient(Connection(target=prepared)) as c:
+        run = c.get_run(result.stdout.strip())
+    assert dict(run.parameters.model_parameters) == {"temperature": 0.5, "max_tokens": 16.0}
+    assert run.model_info["name"] and run.model_info_json
+
+
 def test_cancel_then_resume(prepared: str, model: tuple[str, DeterministicModel]) -> None:
     model[1].delay_s = 0.2
     try:
@@ -152,6 +164,10 @@ def test_errors_are_one_clean_line(prepared: str, tmp_path: Path) -> None:
 
     bad = invoke("models", "add", "x", "--server", prepared, "--endpoint", " , ")
     assert bad.exit_code == 1 and bad.output.startswith("Error: INVALID_ARGUMENT:")
+
+    for bad_params in ("[1, 2]", "{"):
+        wrong = invoke("run", "--server", prepared, "--model", "det", "--benchmark", "cli-bench", "--model-params", bad_params)
+        assert wrong.exit_code == 2 and "--model-params" in wrong.output and "Traceback" not in wrong.output
 
     down = invoke("runs", "--server", "127.0.0.1:1")
     assert down.exit_code == 1 and down.output.startswith("Error: UNAVAILABLE:")

@@ -28,7 +28,7 @@ from gmai_eval.server.errors import (
     StoreError,
     Unauthenticated,
 )
-from gmai_eval.server.records import RunParams
+from gmai_eval.server.records import RunParams, RunProgress, RunRecord
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -137,6 +137,36 @@ def test_run_parameters_zero_values_take_defaults_and_json_is_checked() -> None:
         convert.run_params_from_proto(pb.RunParameters(model_parameters_json="[1, 2]"))
     with pytest.raises(InvalidArgument, match="not valid JSON"):
         convert.run_params_from_proto(pb.RunParameters(model_parameters_json="{"))
+
+
+def test_typed_model_parameters_next_to_the_deprecated_json() -> None:
+    typed = pb.RunParameters()
+    typed.model_parameters.update({"temperature": 0.5, "max_tokens": 16, "stop": ["\n"]})
+    params = convert.run_params_from_proto(typed)
+    # A Struct carries numbers as doubles; whole numbers come back as ints.
+    assert params.model_parameters == {"temperature": 0.5, "max_tokens": 16, "stop": ["\n"]}
+    assert isinstance(params.model_parameters["max_tokens"], int)
+    back = convert.run_params_to_proto(params)
+    assert dict(back.model_parameters) == {"temperature": 0.5, "max_tokens": 16.0, "stop": ["\n"]}
+    assert json.loads(back.model_parameters_json) == {"max_tokens": 16, "stop": ["\n"], "temperature": 0.5}
+
+    both = pb.RunParameters(model_parameters_json='{"max_tokens": 16, "temperature": 0.5, "stop": ["\\n"]}')
+    both.model_parameters.CopyFrom(typed.model_parameters)
+    assert convert.run_params_from_proto(both).model_parameters == params.model_parameters
+    both.model_parameters_json = '{"temperature": 1}'
+    with pytest.raises(InvalidArgument, match="disagree"):
+        convert.run_params_from_proto(both)
+
+
+def test_run_carries_model_info_typed_and_as_json() -> None:
+    info = {"name": "m", "version": "1.2", "max_batch_size": 8, "capabilities": ["probabilities"]}
+    record = RunRecord(
+        id="r-1", model="m", benchmark="b", benchmark_id=1, benchmark_digest="sha256:x",
+        state="succeeded", params=RunParams(), progress=RunProgress(total=1), model_info=info,
+    )
+    msg = convert.run_to_proto(record)
+    assert convert.struct_to_dict(msg.model_info) == info
+    assert json.loads(msg.model_info_json) == info
 
 
 def test_timestamps_from_iso_strings() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
 import sys
@@ -221,6 +222,17 @@ def _models_group() -> click.Group:
     return models
 
 
+def _json_object(text: str, option: str) -> dict[str, object]:
+    """A JSON object given on the command line, or a usage error naming the option."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON: {exc}", param_hint=option) from exc
+    if not isinstance(value, dict):
+        raise click.BadParameter("must be a JSON object, for example '{\"temperature\": 0}'", param_hint=option)
+    return value
+
+
 def _run_command() -> click.Command:
     @click.command("run")
     @click.option("--model", required=True, help="Registered model name.")
@@ -245,9 +257,10 @@ def _run_command() -> click.Command:
         """Start a run of MODEL on BENCHMARK and print its id."""
         params = pb.RunParameters(
             filter=where, concurrency=concurrency, deadline_seconds=deadline, max_attempts=max_attempts,
-            max_error_fraction=max_error_fraction, extraction_era=era or "", model_parameters_json=model_params,
-            limit=limit, seed=seed,
+            max_error_fraction=max_error_fraction, extraction_era=era or "", limit=limit, seed=seed,
         )
+        if model_params.strip():
+            params.model_parameters.update(_json_object(model_params, "--model-params"))
         with client(conn) as c:
             created = c.create_run(model, benchmark, params, request_id=request_id)
             click.echo(created.id)

@@ -23,6 +23,7 @@ from gmai_eval.server.records import (
     TlsSettings,
 )
 from gmai_eval.server.taxonomy import NodePath
+from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 _STATES: dict[str, pb.RunState] = {
@@ -135,14 +136,38 @@ def model_from_proto(msg: pb.Model) -> ModelSpec:
 # --- runs -----------------------------------------------------------------------------
 
 
+def struct_to_dict(msg: struct_pb2.Struct) -> dict[str, object]:
+    """A Struct as plain Python values; numbers with no fraction become ints.
+
+    A Struct carries every number as a double, so ``{"max_tokens": 16}`` arrives as 16.0;
+    turning integral values back into ints keeps stored parameters as the user wrote them.
+    """
+
+    def plain(value: object) -> object:
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            return int(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    raw = json_format.MessageToDict(msg)
+    return {str(k): plain(v) for k, v in raw.items()}
+
+
 def run_params_from_proto(msg: pb.RunParameters) -> RunParams:
     """RunParams from a request, zero values replaced by the defaults.
 
+    The model parameters come from the typed ``model_parameters`` Struct or from the
+    deprecated ``model_parameters_json`` string; when both are set they must agree.
+
     Raises:
-        InvalidArgument: ``model_parameters_json`` is not a JSON object.
+        InvalidArgument: ``model_parameters_json`` is not a JSON object, or disagrees with
+            ``model_parameters``.
     """
     default = RunParams()
-    model_parameters: dict[str, object] = {}
+    from_json: dict[str, object] | None = None
     if msg.model_parameters_json.strip():
         try:
             parsed = json.loads(msg.model_parameters_json)
@@ -150,7 +175,14 @@ def run_params_from_proto(msg: pb.RunParameters) -> RunParams:
             raise InvalidArgument(f"parameters.model_parameters_json is not valid JSON: {exc}") from exc
         if not isinstance(parsed, dict):
             raise InvalidArgument("parameters.model_parameters_json must be a JSON object")
-        model_parameters = parsed
+        from_json = parsed
+    from_struct = struct_to_dict(msg.model_parameters) if msg.HasField("model_parameters") else None
+    if from_json is not None and from_struct is not None and from_json != from_struct:
+        raise InvalidArgument(
+            "parameters.model_parameters and the deprecated parameters.model_parameters_json "
+            "disagree; set only model_parameters"
+        )
+    model_parameters = from_struct if from_struct is not None else (from_json or {})
     return RunParams(
         filter=msg.filter,
         concurrency=msg.concurrency or default.concurrency,
@@ -165,8 +197,8 @@ def run_params_from_proto(msg: pb.RunParameters) -> RunParams:
 
 
 def run_params_to_proto(p: RunParams) -> pb.RunParameters:
-    """A RunParameters message from a record."""
-    return pb.RunParameters(
+    """A RunParameters message from a record (typed and deprecated JSON fields both set)."""
+    msg = pb.RunParameters(
         filter=p.filter,
         concurrency=p.concurrency,
         deadline_seconds=p.deadline_s,
@@ -177,6 +209,9 @@ def run_params_to_proto(p: RunParams) -> pb.RunParameters:
         limit=p.limit,
         seed=p.seed,
     )
+    if p.model_parameters:
+        msg.model_parameters.update(p.model_parameters)
+    return msg
 
 
 def progress_to_proto(p: RunProgress) -> pb.RunProgress:
@@ -206,6 +241,8 @@ def run_to_proto(r: RunRecord) -> pb.Run:
         evaluator_version=r.evaluator_version,
         error_message=r.error_message,
     )
+    if r.model_info:
+        msg.model_info.update(r.model_info)
     _set_time(msg, "created_time", r.created_at)
     _set_time(msg, "finished_time", r.finished_at)
     return msg

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -194,7 +195,7 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ...) -> None: ...
 
 class RunParameters(_message.Message):
-    __slots__ = ("filter", "concurrency", "deadline_seconds", "max_attempts", "max_error_fraction", "extraction_era", "model_parameters_json", "limit", "seed")
+    __slots__ = ("filter", "concurrency", "deadline_seconds", "max_attempts", "max_error_fraction", "extraction_era", "model_parameters_json", "limit", "seed", "model_parameters")
     FILTER_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +205,7 @@ class RunParameters(_message.Message):
     MODEL_PARAMETERS_JSON_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
+    MODEL_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     filter: str
     concurrency: int
     deadline_seconds: float
@@ -213,7 +215,8 @@ class RunParameters(_message.Message):
     model_parameters_json: str
     limit: int
     seed: int
-    def __init__(self, filter: _Optional[str] = ..., concurrency: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ..., max_error_fraction: _Optional[float] = ..., extraction_era: _Optional[str] = ..., model_parameters_json: _Optional[str] = ..., limit: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+    model_parameters: _struct_pb2.Struct
+    def __init__(self, filter: _Optional[str] = ..., concurrency: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ..., max_error_fraction: _Optional[float] = ..., extraction_era: _Optional[str] = ..., model_parameters_json: _Optional[str] = ..., limit: _Optional[int] = ..., seed: _Optional[int] = ..., model_parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class RunProgress(_message.Message):
     __slots__ = ("total", "done", "errors", "retries", "correct", "rate_per_second", "eta_seconds")
@@ -234,7 +237,7 @@ class RunProgress(_message.Message):
     def __init__(self, total: _Optional[int] = ..., done: _Optional[int] = ..., errors: _Optional[int] = ..., retries: _Optional[int] = ..., correct: _Optional[int] = ..., rate_per_second: _Optional[float] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "model", "benchmark", "benchmark_digest", "state", "parameters", "progress", "model_info_json", "evaluator_version", "error_message", "created_time", "finished_time")
+    __slots__ = ("id", "model", "benchmark", "benchmark_digest", "state", "parameters", "progress", "model_info_json", "evaluator_version", "error_message", "created_time", "finished_time", "model_info")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     BENCHMARK_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +250,7 @@ class Run(_message.Message):
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     CREATED_TIME_FIELD_NUMBER: _ClassVar[int]
     FINISHED_TIME_FIELD_NUMBER: _ClassVar[int]
+    MODEL_INFO_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     benchmark: str
@@ -259,7 +263,8 @@ class Run(_message.Message):
     error_message: str
     created_time: _timestamp_pb2.Timestamp
     finished_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., benchmark: _Optional[str] = ..., benchmark_digest: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., parameters: _Optional[_Union[RunParameters, _Mapping]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., model_info_json: _Optional[str] = ..., evaluator_version: _Optional[str] = ..., error_message: _Optional[str] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    model_info: _struct_pb2.Struct
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., benchmark: _Optional[str] = ..., benchmark_digest: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., parameters: _Optional[_Union[RunParameters, _Mapping]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., model_info_json: _Optional[str] = ..., evaluator_version: _Optional[str] = ..., error_message: _Optional[str] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_info: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class CreateRunRequest(_message.Message):
     __slots__ = ("model", "benchmark", "parameters", "request_id")
@@ -292,20 +297,24 @@ class GetRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
-    __slots__ = ("model", "benchmark", "page_size")
+    __slots__ = ("model", "benchmark", "page_size", "page_token")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     BENCHMARK_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     model: str
     benchmark: str
     page_size: int
-    def __init__(self, model: _Optional[str] = ..., benchmark: _Optional[str] = ..., page_size: _Optional[int] = ...) -> None: ...
+    page_token: str
+    def __init__(self, model: _Optional[str] = ..., benchmark: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListRunsResponse(_message.Message):
-    __slots__ = ("runs",)
+    __slots__ = ("runs", "next_page_token")
     RUNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     runs: _containers.RepeatedCompositeFieldContainer[Run]
-    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, runs: _Optional[_Iterable[_Union[Run, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class WatchRunRequest(_message.Message):
     __slots__ = ("id",)

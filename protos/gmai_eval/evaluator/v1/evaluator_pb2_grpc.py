@@ -131,7 +131,8 @@ class EvaluatorServiceServicer:
 
         Deadline: proportional to the upload; allow about 1 minute per GB.
         Codes: INVALID_ARGUMENT (no header first, no rows, defects with strict set; the
-        message lists the defects), ALREADY_EXISTS (the name is taken by a benchmark with
+        message lists the defects and a google.rpc.BadRequest detail carries one field
+        violation per defect, "FILE:ROW:COLUMN"), ALREADY_EXISTS (the name is taken by a benchmark with
         another digest).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -192,7 +193,10 @@ class EvaluatorServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRuns(self, request, context):
-        """Lists runs, newest first. Deadline: short (5 s). Codes: OK.
+        """Lists runs, newest first, one page at a time: pass the response's next_page_token as
+        page_token to get the next page, with the same model and benchmark filters.
+        Deadline: short (5 s). Codes: INVALID_ARGUMENT (a page_token not issued for these
+        filters).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -78,8 +78,13 @@ class ModelServiceServicer:
         OK                  an answer, a refusal or an abstention (see AnswerVQAResponse.status).
         INVALID_ARGUMENT    the request itself is malformed (no options, undecodable image).
         Not retried; recorded as an error for this question.
+        May carry a google.rpc.BadRequest detail naming the field.
         RESOURCE_EXHAUSTED  the model is overloaded (queue full). Retried with exponential
         backoff and jitter; the evaluator also lowers its concurrency.
+        May carry a google.rpc.RetryInfo detail (in the standard
+        "grpc-status-details-bin" trailer): the evaluator then waits at
+        least its retry_delay (capped at 60 s) before asking again.
+        The SDK attaches one when its queue is full.
         UNAVAILABLE         the model is starting, draining or unreachable. Retried.
         DEADLINE_EXCEEDED   the deadline expired. Retried a bounded number of times.
         CANCELLED           sent by a server that is stopping mid-call. Retried like UNAVAILABLE.
