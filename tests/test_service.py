@@ -28,12 +28,16 @@ from gmai_eval.server.errors import (
     StoreError,
     Unauthenticated,
 )
-from gmai_eval.server.records import RunParams, RunProgress, RunRecord
+from gmai_eval.server.records import ModelSpec, RunParams, RunProgress, RunRecord
+from gmai_eval.server.store import Database
+from gmai_eval.server.store import runs as run_store
+from gmai_eval.server.store.benchmarks import get_benchmark
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
+from tests._runs_helpers import build_benchmark
 from tests._service_helpers import ServeProcess, running_server, write_benchmark_tsv
 
 SERVICE = "gmai_eval.evaluator.v1.EvaluatorService"
@@ -373,3 +377,48 @@ def test_import_defect_details_fit_the_metadata_limit() -> None:
     assert 10 < len(bad.field_violations) < 5000
     assert bad.field_violations[0].field == "val.tsv:1:image"
     assert rich_details(code, "x", NotFound("nope")) == ()
+
+
+# --- ListRuns pages -------------------------------------------------------------------
+
+
+def _stored_run(run_id: str, created_at: str, model: str, bench_id: int) -> run_store.RunRow:
+    return run_store.RunRow(
+        id=run_id, model=model, benchmark_id=bench_id, benchmark="pages", benchmark_digest="sha256:x",
+        state="succeeded", params=RunParams(), model_spec=ModelSpec(name=model, endpoints=("127.0.0.1:1",)),
+        model_info={}, evaluator_version="test", request_id=None, salt="s", total=0, error_message="",
+        created_at=created_at, started_at=created_at, finished_at=created_at,
+    )
+
+
+def test_list_runs_pages_with_a_cursor_that_new_runs_do_not_shift(tmp_path: Path) -> None:
+    db_path = tmp_path / "pages.db"
+    db = Database(db_path)
+    build_benchmark(db, "pages", 2)
+    bench_id = get_benchmark(db, "pages").id
+    # Six runs; two pairs share a timestamp, so the tie-break (id) is exercised too.
+    stamps = ["2026-01-01T00:00:01", "2026-01-01T00:00:02", "2026-01-01T00:00:02",
+              "2026-01-01T00:00:03", "2026-01-01T00:00:04", "2026-01-01T00:00:04"]
+    for i, stamp in enumerate(stamps):
+        run_store.insert_run(db, _stored_run(f"r-00000000000{i}", stamp, "m" if i % 2 else "n", bench_id), [])
+    db.close()
+    newest_first = [f"r-00000000000{i}" for i in (5, 4, 3, 2, 1, 0)]
+
+    with running_server(db_path) as proc, grpc.insecure_channel(proc.target) as channel:
+        stub = pb_grpc.EvaluatorServiceStub(channel)
+        first = stub.ListRuns(pb.ListRunsRequest(page_size=4), timeout=30)
+        assert [r.id for r in first.runs] == newest_first[:4] and first.next_page_token
+        # A run created between two pages does not shift the next page.
+        late = Database(db_path)
+        run_store.insert_run(late, _stored_run("r-0000000000ff", "2026-01-01T00:00:09", "m", bench_id), [])
+        late.close()
+        second = stub.ListRuns(pb.ListRunsRequest(page_size=4, page_token=first.next_page_token), timeout=30)
+        assert [r.id for r in second.runs] == newest_first[4:] and second.next_page_token == ""
+
+        only_m = stub.ListRuns(pb.ListRunsRequest(model="m", page_size=1), timeout=30)
+        assert [r.id for r in only_m.runs] == ["r-0000000000ff"]
+        # A token is bound to its filters, and an edited one is refused.
+        for token, model in ((only_m.next_page_token, "n"), ("bm90IGEgdG9rZW4", "")):
+            with pytest.raises(grpc.RpcError) as err:
+                stub.ListRuns(pb.ListRunsRequest(model=model, page_token=token), timeout=30)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]

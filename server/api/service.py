@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import grpc
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
-from gmai_eval.server.api import convert as convert
+from gmai_eval.server.api import convert, paging
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument, ShuttingDown
 from gmai_eval.server.records import FINAL_RUN_STATES, RunParams, RunRecord
@@ -45,7 +45,9 @@ class RunService(Protocol):
 
     def get_run(self, run_id: str) -> RunRecord: ...
 
-    def list_runs(self, model: str = "", benchmark: str = "", limit: int = 100) -> list[RunRecord]: ...
+    def list_runs(
+        self, model: str = "", benchmark: str = "", limit: int = 100, after: tuple[str, str] | None = None
+    ) -> list[RunRecord]: ...
 
     def watch(self, run_id: str) -> AsyncIterator[RunRecord]: ...
 
@@ -166,9 +168,15 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     async def ListRuns(
         self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListRunsResponse:
-        limit = request.page_size or 100
-        found = await asyncio.to_thread(self._runs.list_runs, request.model, request.benchmark, limit)
-        return pb.ListRunsResponse(runs=convert.runs_to_proto(found))
+        size = min(request.page_size or paging.DEFAULT_PAGE_SIZE, paging.MAX_PAGE_SIZE)
+        scope = (request.model, request.benchmark)
+        after = paging.decode(request.page_token, scope) if request.page_token else None
+        found = await asyncio.to_thread(
+            self._runs.list_runs, request.model, request.benchmark, size + 1, after
+        )
+        page, more = found[:size], len(found) > size
+        token = paging.encode((page[-1].created_at, page[-1].id), scope) if more else ""
+        return pb.ListRunsResponse(runs=convert.runs_to_proto(page), next_page_token=token)
 
     async def WatchRun(
         self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext

@@ -466,9 +466,11 @@ class RunManager:
         """
         return self._record(store.get_run(self.db, run_id))
 
-    def list_runs(self, model: str = "", benchmark: str = "", limit: int = 100) -> list[RunRecord]:
-        """Runs, newest first, optionally of one model and/or benchmark."""
-        return [self._record(r) for r in store.list_runs(self.db, model, benchmark, limit)]
+    def list_runs(
+        self, model: str = "", benchmark: str = "", limit: int = 100, after: tuple[str, str] | None = None
+    ) -> list[RunRecord]:
+        """Runs, newest first, optionally of one model and/or benchmark, after a page cursor."""
+        return [self._record(r) for r in store.list_runs(self.db, model, benchmark, limit, after)]
 
     def _record(self, row: store.RunRow) -> RunRecord:
         counts = store.run_counts(self.db, row.id, row.params.extraction_era)

@@ -269,10 +269,23 @@ def find_run_by_request_id(db: Database, request_id: str) -> RunRow | None:
     return None if row is None else _run_from_row(row)
 
 
-def list_runs(db: Database, model: str = "", benchmark: str = "", limit: int = 100) -> list[RunRow]:
-    """Runs, newest first, optionally of one model and/or benchmark."""
+def list_runs(
+    db: Database,
+    model: str = "",
+    benchmark: str = "",
+    limit: int = 100,
+    after: tuple[str, str] | None = None,
+) -> list[RunRow]:
+    """Runs, newest first, optionally of one model and/or benchmark.
+
+    ``after`` is the (created_at, id) of the last run of the previous page: the page
+    starts with the run listed just after it, so runs created meanwhile never shift a page.
+    """
     where: list[str] = []
     args: list[object] = []
+    if after is not None:
+        where.append("(r.created_at < ? OR (r.created_at = ? AND r.id < ?))")
+        args.extend([after[0], after[0], after[1]])
     if model:
         where.append("r.model = ?")
         args.append(model)
@@ -282,7 +295,7 @@ def list_runs(db: Database, model: str = "", benchmark: str = "", limit: int = 1
     sql = _RUN_SELECT
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY r.created_at DESC, r.rowid DESC LIMIT ?"
+    sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
     args.append(max(0, limit))
     rows = db.read(lambda d: d.conn.execute(sql, args).fetchall())
     return [_run_from_row(r) for r in rows]
