@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gmai_eval.model.v1 import model_pb2
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
-from gmai_eval.server.runs.allocator import keep_freed_memory
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.runs.model_client import Request, serialize_request
 from gmai_eval.server.runs.requests import (
@@ -150,7 +149,7 @@ def parts(path: Path, run_id: str, bench_id: int, n: int) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
-    print(f"malloc_tuned={keep_freed_memory()} questions={args.questions} image_kb={args.image_kb}")
+    print(f"questions={args.questions} image_kb={args.image_kb}")
     tmp = Path(tempfile.mkdtemp(prefix="gmai-costs-"))
     try:
         build_db(tmp / "eval.db", args.questions, args.images, args.image_kb)

@@ -34,7 +34,6 @@ import grpc.aio
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams, SourceFile, TlsSettings
-from gmai_eval.server.runs.allocator import keep_freed_memory
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.runs.model_client import channel_options
 from gmai_eval.server.store import benchmarks as bench_store
@@ -177,9 +176,6 @@ def minor_faults() -> int:
 
 
 async def main(args: argparse.Namespace) -> None:
-    # The evaluator's allocator setting (`gmai-eval serve` applies it unless --no-tune-malloc)
-    # holds for both sides of the comparison.
-    tuned = False if args.no_tune_malloc else keep_freed_memory()
     tmp = Path(tempfile.mkdtemp(prefix="gmai-bench-"))
     port_file = tmp / "port"
     proc = subprocess.Popen([sys.executable, __file__, "--serve-model", str(port_file)])
@@ -193,7 +189,7 @@ async def main(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(0.05)
         target = f"127.0.0.1:{port_file.read_text()}"
-        print(f"cpus={os.cpu_count()} concurrency={args.concurrency} python={sys.version.split()[0]} grpc={grpc.__version__} malloc_tuned={tuned}")
+        print(f"cpus={os.cpu_count()} concurrency={args.concurrency} python={sys.version.split()[0]} grpc={grpc.__version__}")
         raws: list[float] = []
         wholes: list[float] = []
         cpus_raw: list[float] = []
@@ -239,7 +235,6 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--no-tune-malloc", action="store_true", help="leave glibc's malloc thresholds alone (A/B)")
     parser.add_argument("--serve-model", metavar="PORT_FILE", help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.serve_model:

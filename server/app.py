@@ -41,7 +41,6 @@ from gmai_eval.server.api.error_mapping import ErrorMappingInterceptor
 from gmai_eval.server.api.service import EvaluatorService
 from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.metrics.collector import build_registry
-from gmai_eval.server.runs.allocator import keep_freed_memory
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.scoring.grading import grade_pending
 from gmai_eval.server.store.database import Database
@@ -91,9 +90,6 @@ class ServeConfig:
     health_port: int = -1
     """Plaintext port serving only grpc.health.v1; 0 picks a free one; -1 disables it."""
     health_host: str = "127.0.0.1"
-    tune_malloc: bool = True
-    """Keep image-sized buffers in the process (server/runs/allocator.py): about a quarter less
-    CPU per question with large images, for up to 64 MiB of retained memory per arena."""
     """Address of the health-only port."""
 
 
@@ -171,8 +167,6 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
         StoreError: the database cannot be opened.
     """
     check_config(config)
-    if config.tune_malloc:
-        keep_freed_memory()
     credentials = server_credentials(config.tls) if config.tls else None
     Path(config.db_path).parent.mkdir(parents=True, exist_ok=True)
     db = Database(config.db_path)

@@ -135,12 +135,12 @@ def _serve_command() -> click.Command:
         help="Plaintext port serving only grpc.health.v1, for Kubernetes' native gRPC probe under mTLS (0 picks a free one, -1 disables).",
     )
     @click.option("--health-host", default="127.0.0.1", show_default=True, help="Address of the health-only port (0.0.0.0 in a pod, with a NetworkPolicy).")
-    @click.option("--tune-malloc/--no-tune-malloc", default=True, show_default=True, help="Keep image-sized buffers in the process instead of returning them to the kernel (less CPU per question).")
+    @click.option("--tune-malloc/--no-tune-malloc", default=None, hidden=True, help="Deprecated; does nothing.")
     @click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
     def serve(
         db_path: str, host: str, port: int, metrics_port: int, metrics_host: str, tls_cert: str,
         tls_key: str, tls_client_ca: str, admin_token_file: str, read_token_file: str,
-        insecure: bool, grace: float, health_port: int, health_host: str, tune_malloc: bool,
+        insecure: bool, grace: float, health_port: int, health_host: str, tune_malloc: bool | None,
         log_level: str,
     ) -> None:
         """Run the evaluator (gRPC API, health, reflection and Prometheus metrics).
@@ -156,6 +156,9 @@ def _serve_command() -> click.Command:
         from gmai_eval.server.errors import EvalError
         from gmai_eval.server.tls import ServerTls
 
+        if tune_malloc is not None:
+            flag = "--tune-malloc" if tune_malloc else "--no-tune-malloc"
+            click.echo(f"warning: {flag} is deprecated and does nothing; it will be removed in the next release", err=True)
         logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if bool(tls_cert) != bool(tls_key):
             raise click.UsageError("--tls-cert and --tls-key go together")
@@ -171,7 +174,7 @@ def _serve_command() -> click.Command:
                 metrics_host=metrics_host,
                 tls=ServerTls(tls_cert, tls_key, tls_client_ca) if tls_cert else None,
                 tokens=tokens, insecure=insecure, grace_s=grace,
-                health_port=health_port, health_host=health_host, tune_malloc=tune_malloc,
+                health_port=health_port, health_host=health_host,
             )
             code = asyncio.run(run_server(config))
         except EvalError as exc:
