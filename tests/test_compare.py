@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from gmai_eval.server.errors import FailedPrecondition, InvalidArgument, NotFound
 from gmai_eval.server.scoring.compare import GatePolicy, apply_gate, compare_runs, load_policy
-from gmai_eval.server.scoring.stats import mcnemar_exact
 from gmai_eval.server.store import Database
 
 from tests._scoring_helpers import A, insert_benchmark, insert_run, make_questions
@@ -42,7 +41,8 @@ def test_compare_counts_and_flips(tmp_path: Path) -> None:
         cmp = compare_runs(db, "r-a", "r-b")
         ov = cmp.overall
         assert (ov.n, ov.correct_a, ov.correct_b, ov.a_only, ov.b_only) == (60, 60, 40, 20, 0)
-        assert ov.p_value == pytest.approx(mcnemar_exact(20, 0))
+        # exact McNemar, b=20, c=0: tail P(X = 0 | n=20, 1/2) = 2^-20, two-sided p = 2^-19
+        assert ov.p_value == pytest.approx(2.0**-19, rel=1e-12)
         assert ov.significant
         assert cmp.flipped_to_wrong == tuple(range(20)) and cmp.flipped_to_right == ()
         assert ov.delta_points == pytest.approx(-100 * 20 / 60)

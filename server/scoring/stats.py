@@ -9,7 +9,12 @@ Z95 = 1.959963984540054
 
 
 def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion; (0, 1) when ``n`` is 0."""
+    """Wilson score interval for a binomial proportion; (0, 1) when ``n`` is 0.
+
+    The bounds are clamped to contain ``correct / n``, so rounding never leaves the
+    estimate outside its own interval (exactly 0 below at ``correct == 0``, 1 above at
+    ``correct == n``).
+    """
     if n < 0 or correct < 0 or correct > n:
         raise ValueError(f"need 0 <= correct <= n, got correct={correct}, n={n}")
     if n == 0:
@@ -19,7 +24,7 @@ def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]
     denom = 1 + z2 / n
     centre = (p + z2 / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def mcnemar_exact(b: int, c: int) -> float:
