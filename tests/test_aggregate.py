@@ -181,61 +181,6 @@ def test_latest_completed(tmp_path: Path) -> None:
         assert got[0][1].overall.accuracy == 1.0
 
 
-# -- calibration (hand-computed) ---------------------------------------------------------
-
-from gmai_eval.server.scoring.calibration import (  # noqa: E402
-    accuracy_coverage,
-    brier_score,
-    expected_calibration_error,
-    negative_log_likelihood,
-    normalise,
-    summarise,
-)
-
-
-def _cal_items() -> list:
-    items = [
-        normalise(1, ["A", "B"], {"A": 0.8, "B": 0.2}, "A"),
-        normalise(2, ["A", "B"], {"A": 0.6, "B": 0.4}, "B"),
-        normalise(3, ["A", "B", "C"], {"A": 1, "B": 1, "C": 2, "Z": 5}, "C"),  # Z is not an option
-        normalise(4, ["A", "B"], {"A": 1.0}, "B"),
-    ]
-    assert all(i is not None for i in items)
-    return items
-
-
-def test_calibration_hand_computed() -> None:
-    items = _cal_items()
-    assert [i.predicted for i in items] == ["A", "A", "C", "A"]
-    assert [i.confidence for i in items] == pytest.approx([0.8, 0.6, 0.5, 1.0])
-    ece = expected_calibration_error([i.confidence for i in items], [i.correct for i in items])
-    assert ece == pytest.approx((0.2 + 0.6 + 0.5 + 1.0) / 4)
-    assert brier_score(items) == pytest.approx((0.08 + 0.72 + 0.375 + 2.0) / 4)
-    import math
-
-    assert negative_log_likelihood(items) == pytest.approx(
-        -(math.log(0.8) + math.log(0.4) + math.log(0.5) + math.log(1e-12)) / 4
-    )
-    cov = dict(accuracy_coverage(items))
-    assert cov[0.1] == 0.0 and cov[0.3] == 0.5 and cov[0.5] == 0.5
-    assert cov[0.7] == pytest.approx(1 / 3) and cov[1.0] == 0.5
-    s = summarise(items)
-    assert s.n == 4 and s.accuracy == 0.5 and s.ece == pytest.approx(ece)
-
-
-def test_calibration_edges() -> None:
-    assert normalise(1, ["A", "B"], {}, "A") is None
-    assert normalise(1, ["A", "B"], {"C": 1.0}, "A") is None
-    tie = normalise(1, ["A", "B"], {"A": 2, "B": 2}, "B")
-    assert tie is not None and tie.predicted == "A" and tie.probs == (0.5, 0.5)
-    # bin edges: 0.7 belongs to (0.6, 0.7], so a perfectly calibrated bin gives 0
-    assert expected_calibration_error([0.7] * 10, [True] * 7 + [False] * 3) == pytest.approx(0.0)
-    assert expected_calibration_error([], []) == 0.0
-    assert expected_calibration_error([0.0], [False]) == 0.0
-    s = summarise([])
-    assert s.n == 0 and s.ece == 0 and all(a == 0 for _, a in s.coverage)
-
-
 def test_store_order_changes_nothing(tmp_path: Path) -> None:
     qs = make_questions(60, seed=30, unanswered=[7])
     rng = random.Random(4)
