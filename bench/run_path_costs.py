@@ -32,12 +32,7 @@ from gmai_eval.model.v1 import model_pb2
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.runs.manager import RunManager
-from gmai_eval.server.runs.model_client import Request, serialize_request
-from gmai_eval.server.runs.requests import (
-    encode_request,
-    encoded_parameters,
-    parameters_struct,
-)
+from gmai_eval.server.runs.requests import build_request, parameters_struct
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.attempts import Attempt, arecord_attempts
 from gmai_eval.server.store.database import Database
@@ -48,13 +43,13 @@ from run_throughput import build_db
 class InstantClient:
     """An in-process model client that serialises each request, as gRPC would, and answers "A"."""
 
-    async def answer(self, req: Request, *, deadline_s: float) -> model_pb2.AnswerVQAResponse:
+    async def answer(self, req: model_pb2.AnswerVQARequest, *, deadline_s: float) -> model_pb2.AnswerVQAResponse:
         return (await self.answer_from(req, deadline_s=deadline_s))[0]
 
     async def answer_from(
-        self, req: Request, *, deadline_s: float
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
     ) -> tuple[model_pb2.AnswerVQAResponse, str]:
-        serialize_request(req)
+        req.SerializeToString()
         await asyncio.sleep(0)
         resp = model_pb2.AnswerVQAResponse(
             question_id=req.question_id, status=model_pb2.ANSWER_STATUS_ANSWERED, selected_labels=["A"]
@@ -127,14 +122,15 @@ def parts(path: Path, run_id: str, bench_id: int, n: int) -> None:
         read()  # warm this thread's connection and its map of the file
         measure("read questions + images (64 per query)", n, read)
         window = read()
-        params = encoded_parameters(parameters_struct({}))
-        reqs = [encode_request(it, params) for it in window]
-        measure("encode_request", n, lambda: [encode_request(window[i % len(window)], params) for i in range(n)])
-        def join() -> None:
-            for i in range(n):
-                reqs[i % len(reqs)].with_request_id("r-1").payload()  # sent, then dropped
+        params = parameters_struct({})
+        reqs = [build_request(it, params) for it in window]
+        measure("build_request", n, lambda: [build_request(window[i % len(window)], params) for i in range(n)])
 
-        measure("join for sending (EncodedRequest.payload)", n, join)
+        def serialize() -> None:
+            for i in range(n):
+                reqs[i % len(reqs)].SerializeToString()  # sent, then dropped
+
+        measure("serialize for sending", n, serialize)
         attempts = [
             Attempt(run_id, i, 99, f"r-{i}", "answered", True, status="answered", labels=("A",), latency_s=0.001, request_bytes=1)
             for i in range(n)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Protocol, TypeAlias
+from typing import Protocol
 
 import grpc
 import grpc.aio
@@ -34,7 +34,6 @@ from gmai_eval.server.errors import (
 )
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, TlsSettings
-from gmai_eval.server.runs.requests import EncodedRequest
 from gmai_eval.server.tls import channel_credentials
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -56,26 +55,6 @@ RECONNECT_MAX_MS = 2_000
 SKIP_UNAVAILABLE_S = 1.0
 """How long a replica that answered UNAVAILABLE is skipped when others are available."""
 
-ANSWER_METHOD = f"/{SERVICE_NAME}/AnswerVQA"
-"""Full method name of AnswerVQA."""
-
-Request: TypeAlias = model_pb2.AnswerVQARequest | EncodedRequest
-"""What :meth:`ModelClient.answer` sends: a message, or one already in wire format."""
-
-
-def serialize_request(req: Request) -> bytes:
-    """The wire bytes of a request (an encoded one is sent as it is)."""
-    if isinstance(req, EncodedRequest):
-        return req.payload()
-    return req.SerializeToString()
-
-
-def request_size(req: Request) -> int:
-    """Serialized size of a request (for an encoded one, without serialising it)."""
-    if isinstance(req, EncodedRequest):
-        return req.size
-    return req.ByteSize()
-
 _CODE_ERRORS: dict[grpc.StatusCode, type[ModelCallError]] = {
     grpc.StatusCode.UNAVAILABLE: ModelUnavailable,
     # The evaluator never cancels a call it still waits for, so a CANCELLED status comes
@@ -90,8 +69,16 @@ _CODE_ERRORS: dict[grpc.StatusCode, type[ModelCallError]] = {
 class ModelClient(Protocol):
     """What the scheduler and the run manager need from a model service."""
 
-    async def answer(self, req: Request, *, deadline_s: float) -> model_pb2.AnswerVQAResponse:
+    async def answer(
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
+    ) -> model_pb2.AnswerVQAResponse:
         """Ask one question; raise a :class:`ModelCallError` subclass on failure."""
+        ...
+
+    async def answer_from(
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
+    ) -> tuple[model_pb2.AnswerVQAResponse, str]:
+        """Like :meth:`answer`, also returning the endpoint that answered (recorded)."""
         ...
 
     async def info(self, *, deadline_s: float = 10) -> model_pb2.GetModelInfoResponse:
@@ -165,12 +152,6 @@ class _Replica:
         else:
             self.channel = grpc.aio.insecure_channel(target, options=opts)
         self.model = model_pb2_grpc.ModelServiceStub(self.channel)
-        # AnswerVQA with a serializer that also takes requests already in wire format.
-        self.answer_vqa = self.channel.unary_unary(
-            ANSWER_METHOD,
-            request_serializer=serialize_request,
-            response_deserializer=model_pb2.AnswerVQAResponse.FromString,
-        )
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.down_until = 0.0
 
@@ -225,7 +206,9 @@ class GrpcModelClient:
             )
         counter.inc()  # type: ignore[attr-defined]
 
-    async def answer(self, req: Request, *, deadline_s: float) -> model_pb2.AnswerVQAResponse:
+    async def answer(
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
+    ) -> model_pb2.AnswerVQAResponse:
         """Send one AnswerVQA call to the next replica.
 
         Raises:
@@ -236,17 +219,17 @@ class GrpcModelClient:
         return resp
 
     async def answer_from(
-        self, req: Request, *, deadline_s: float
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
     ) -> tuple[model_pb2.AnswerVQAResponse, str]:
         """Like :meth:`answer`, also returning the endpoint that answered."""
         rep = self._pick()
         metrics = self._metrics
         if metrics is not None:
             self._m_inflight.inc()
-            self._m_size.observe(request_size(req))
+            self._m_size.observe(req.ByteSize())
             start = time.perf_counter()
         try:
-            resp = await rep.answer_vqa(req, timeout=deadline_s)
+            resp = await rep.model.AnswerVQA(req, timeout=deadline_s)
         except grpc.aio.AioRpcError as exc:
             err = map_rpc_error(exc, rep.target)
             if isinstance(err, ModelUnavailable):

@@ -16,7 +16,7 @@ from gmai_eval.model.v1 import model_pb2
 from gmai_eval.server.errors import InvalidArgument, ModelCallError, PreflightFailed
 from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.runs.model_client import SERVICE_NAME, ModelClient
-from gmai_eval.server.runs.requests import encode_request, encoded_parameters, parameters_struct
+from gmai_eval.server.runs.requests import build_request, parameters_struct
 from gmai_eval.server.runs.scheduler import (
     Limits,
     opaque_question_id,
@@ -150,12 +150,10 @@ async def preflight(
             db, benchmark_id, [idx], lambda i: opaque_question_id(salt, f"preflight-{i}")
         )
     )[0]
-    # The same wire form as the run's own requests.
-    req = encode_request(
-        item, encoded_parameters(parameters_struct(params.model_parameters))
-    ).with_request_id(f"{item.qid}-preflight")
+    req = build_request(item, parameters_struct(params.model_parameters))
+    req.request_id = f"{item.qid}-preflight"
     limits = Limits.from_info(info, params.concurrency)
-    refused = unsendable(limits, item, req.size)
+    refused = unsendable(limits, item, req.ByteSize())
     if refused is not None:
         log.warning("smoke call skipped: %s", refused[1])
         return info

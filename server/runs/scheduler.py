@@ -45,12 +45,7 @@ from gmai_eval.server.errors import (
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RunParams
 from gmai_eval.server.runs.model_client import ModelClient
-from gmai_eval.server.runs.requests import (
-    EncodedRequest,
-    encode_request,
-    encoded_parameters,
-    parameters_struct,
-)
+from gmai_eval.server.runs.requests import build_request, parameters_struct
 from gmai_eval.server.store.attempts import submit_attempts
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.runs import (
@@ -215,7 +210,7 @@ class AdaptiveLimit:
 
 
 def validate_response(
-    req: model_pb2.AnswerVQARequest | EncodedRequest,
+    req: model_pb2.AnswerVQARequest,
     resp: model_pb2.AnswerVQAResponse,
     endpoint: str,
     expected_version: str = "",
@@ -246,7 +241,7 @@ def validate_response(
             code="MODEL_VERSION_CHANGED",
             endpoint=endpoint,
         )
-    labels = set(req.labels if isinstance(req, EncodedRequest) else (o.label for o in req.options))
+    labels = {o.label for o in req.options}
     for lab in resp.selected_labels:
         if lab not in labels:
             raise ModelProtocolError(
@@ -427,13 +422,12 @@ class Scheduler:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self.outage_timeout_s = outage_timeout_s
-        self._parameters = encoded_parameters(parameters_struct(params.model_parameters))
+        self._parameters = parameters_struct(params.model_parameters)
         self._open = asyncio.Event()
         self._open.set()
         self._probe_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._failure = ""
-        self._answer_from = getattr(client, "answer_from", None)
         self._writer = AttemptWriter(db)
         gauge = metrics.concurrency_limit.labels(model) if metrics is not None else None
         self.limit = AdaptiveLimit(
@@ -528,9 +522,8 @@ class Scheduler:
             await self._ask(item)
 
     async def _ask(self, item: RunItem) -> None:
-        # In wire format, with the image bytes as read: they are copied once, on sending.
-        req = encode_request(item, self._parameters)
-        size = req.size
+        req = build_request(item, self._parameters)
+        size = req.ByteSize()
         refused = unsendable(self.limits, item, size)
         attempt = item.next_attempt
         if refused is not None:
@@ -554,16 +547,13 @@ class Scheduler:
                 await self._open.wait()
             if self._stopping:
                 return
-            req = req.with_request_id(f"{item.qid}-{attempt}")
+            req.request_id = f"{item.qid}-{attempt}"
             endpoint = ""
             err: ModelCallError | None = None
             await self.limit.acquire()
             start = time.perf_counter()
             try:
-                if self._answer_from is not None:
-                    resp, endpoint = await self._answer_from(req, deadline_s=deadline)
-                else:
-                    resp = await self.client.answer(req, deadline_s=deadline)
+                resp, endpoint = await self.client.answer_from(req, deadline_s=deadline)
                 validate_response(req, resp, endpoint, self.limits.model_version)
             except ModelCallError as exc:
                 err = exc
@@ -614,7 +604,7 @@ class Scheduler:
         self,
         item: RunItem,
         attempt: int,
-        req: EncodedRequest,
+        req: model_pb2.AnswerVQARequest,
         err: ModelCallError,
         latency: float,
         size: int,
