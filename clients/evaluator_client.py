@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
+from gmai_eval.tls import channel_credentials
 
 CHUNK_BYTES = 512 * 1024
 """Size of the upload chunks (the proto asks for under 1 MiB)."""
@@ -65,18 +66,16 @@ class Connection:
     @property
     def tls(self) -> bool:
         """True when the channel uses TLS."""
-        return bool(self.ca_file or self.cert_file)
-
-
-def _read(path: str, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise EvaluatorError("INVALID_ARGUMENT", f"cannot read {what} {path}: {exc.strerror}") from exc
+        return bool(self.ca_file or self.cert_file or self.key_file)
 
 
 def make_channel(conn: Connection) -> grpc.Channel:
-    """A channel to the evaluator (TLS when a CA or client certificate is given)."""
+    """A channel to the evaluator (TLS when a CA or client certificate is given).
+
+    Raises:
+        TlsFileError: a TLS file is missing or malformed, the client key does not match its
+            certificate, or only one of them is given (the message names the file).
+    """
     options: list[tuple[str, Any]] = [
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -84,13 +83,7 @@ def make_channel(conn: Connection) -> grpc.Channel:
     ]
     if not conn.tls:
         return grpc.insecure_channel(conn.target, options=options)
-    if bool(conn.cert_file) != bool(conn.key_file):
-        raise EvaluatorError("INVALID_ARGUMENT", "a client certificate needs both --cert and --key")
-    creds = grpc.ssl_channel_credentials(
-        root_certificates=_read(conn.ca_file, "CA file") if conn.ca_file else None,
-        private_key=_read(conn.key_file, "client key") if conn.key_file else None,
-        certificate_chain=_read(conn.cert_file, "client certificate") if conn.cert_file else None,
-    )
+    creds = channel_credentials(conn.ca_file, conn.cert_file, conn.key_file)
     if conn.server_name:
         options.append(("grpc.ssl_target_name_override", conn.server_name))
     return grpc.secure_channel(conn.target, creds, options=options)

@@ -3,7 +3,10 @@
 
 Used as the Docker HEALTHCHECK of both images and as the Kubernetes exec probe where the
 native ``grpc:`` probe cannot be used (it speaks plaintext only, so it cannot reach a
-port that requires TLS or mutual TLS). Only needs grpcio and grpcio-health-checking.
+port that requires TLS or mutual TLS). Needs the base install of gmai-eval (grpcio,
+grpcio-health-checking and the shared TLS loader, ``gmai_eval.tls``), which both images
+have. A bad TLS file is reported in one line naming the file, with exit status 1 (Docker
+reserves 2).
 
     gmai-health-check 127.0.0.1:50050
     gmai-health-check --ca ca.pem --cert client.pem --key client.key evaluator:50050
@@ -13,14 +16,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import grpc
+from gmai_eval.tls import TlsFileError, channel_credentials
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-
-
-def _read(path: str) -> bytes | None:
-    return Path(path).read_bytes() if path else None
 
 
 def check(target: str, service: str = "", timeout: float = 3.0, ca: str = "", cert: str = "",
@@ -38,9 +37,12 @@ def check(target: str, service: str = "", timeout: float = 3.0, ca: str = "", ce
 
     Returns:
         (serving, status or error text).
+
+    Raises:
+        TlsFileError: a TLS file is missing or malformed, or the key does not match.
     """
     if ca:
-        creds = grpc.ssl_channel_credentials(_read(ca), _read(key), _read(cert))
+        creds = channel_credentials(ca, cert, key)
         options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
         channel = grpc.secure_channel(target, creds, options=options)
     else:
@@ -68,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--key", default="", help="PEM client key (mTLS)")
     parser.add_argument("--server-name", default="", help="name expected in the server certificate")
     args = parser.parse_args(argv)
-    ok, text = check(args.target, args.service, args.timeout, args.ca, args.cert, args.key, args.server_name)
+    try:
+        ok, text = check(args.target, args.service, args.timeout, args.ca, args.cert, args.key, args.server_name)
+    except TlsFileError as exc:
+        print(f"gmai-health-check: {exc}", file=sys.stderr)
+        return 1
     print(f"{args.target} {text}", file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
 

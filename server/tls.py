@@ -1,43 +1,20 @@
-"""TLS credentials for the evaluator's port and for channels to it, from PEM files.
+"""The evaluator's side of TLS: its port's settings, and the loader's errors in its tree.
 
-The server side: a certificate chain and key, plus optionally a client CA bundle; with
-the CA, every client must present a certificate signed by it (mutual TLS). The client
-side: the CA that signed the server's certificate, plus optionally a client certificate
-and key for mutual TLS.
-
-Unreadable or malformed files raise :class:`~gmai_eval.server.errors.InvalidArgument`
-naming the file, before any socket is opened.
+The PEM files are read and checked by the loader every gmai-eval process shares,
+:mod:`gmai_eval.tls`. This module only names the evaluator's port settings and turns the
+loader's :class:`~gmai_eval.tls.TlsFileError` into
+:class:`~gmai_eval.server.errors.InvalidArgument` (same message, naming the file and the
+problem), so the CLI and the run loop handle it like any other bad input, before any
+socket is opened.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
+from gmai_eval import tls as loader
 from gmai_eval.server.errors import InvalidArgument
-
-
-def read_pem(path: str, what: str) -> bytes:
-    """Read a PEM file.
-
-    Args:
-        path: the file.
-        what: what it should hold ("server certificate", "client CA"...), for messages.
-
-    Returns:
-        The file's bytes.
-
-    Raises:
-        InvalidArgument: the file cannot be read or holds no PEM block.
-    """
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise InvalidArgument(f"cannot read {what} file {path}: {exc.strerror}") from exc
-    if b"-----BEGIN " not in data:
-        raise InvalidArgument(f"{what} file {path} holds no PEM block")
-    return data
 
 
 @dataclass(frozen=True)
@@ -67,24 +44,18 @@ def server_credentials(settings: ServerTls) -> grpc.ServerCredentials:
         Credentials that require a client certificate when ``client_ca_file`` is set.
 
     Raises:
-        InvalidArgument: a file is missing or malformed.
+        InvalidArgument: a file is missing or malformed, or the key does not match.
     """
-    cert = read_pem(settings.cert_file, "server certificate")
-    key = read_pem(settings.key_file, "server key")
-    if b"PRIVATE KEY" not in key:
-        raise InvalidArgument(f"server key file {settings.key_file} holds no private key")
-    if settings.client_ca_file:
-        ca = read_pem(settings.client_ca_file, "client CA")
-        return grpc.ssl_server_credentials(
-            [(key, cert)], root_certificates=ca, require_client_auth=True
-        )
-    return grpc.ssl_server_credentials([(key, cert)])
+    try:
+        return loader.server_credentials(settings.cert_file, settings.key_file, settings.client_ca_file)
+    except loader.TlsFileError as exc:
+        raise InvalidArgument(str(exc)) from exc
 
 
 def channel_credentials(
     ca_file: str = "", cert_file: str = "", key_file: str = ""
 ) -> grpc.ChannelCredentials:
-    """Channel credentials for reaching a TLS server.
+    """Channel credentials for reaching a TLS model service.
 
     Args:
         ca_file: PEM CA that signed the server's certificate; empty uses the system roots.
@@ -92,14 +63,13 @@ def channel_credentials(
         key_file: PEM client key.
 
     Returns:
-        Credentials for ``grpc.secure_channel`` / ``grpc.aio.secure_channel``.
+        Credentials for ``grpc.aio.secure_channel``.
 
     Raises:
-        InvalidArgument: a file is missing or malformed, or only one of cert/key is given.
+        InvalidArgument: a file is missing or malformed, the key does not match, or only
+            one of cert/key is given.
     """
-    if bool(cert_file) != bool(key_file):
-        raise InvalidArgument("a client certificate needs both --cert and --key")
-    ca = read_pem(ca_file, "CA") if ca_file else None
-    cert = read_pem(cert_file, "client certificate") if cert_file else None
-    key = read_pem(key_file, "client key") if key_file else None
-    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+    try:
+        return loader.channel_credentials(ca_file, cert_file, key_file)
+    except loader.TlsFileError as exc:
+        raise InvalidArgument(str(exc)) from exc

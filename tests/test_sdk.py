@@ -275,14 +275,14 @@ async def test_mutual_tls_accepts_the_client_certificate_and_refuses_others(tmp_
 
 
 def test_tls_files_errors_name_the_file(tmp_path: Path) -> None:
-    from gmai_eval.clients.sdk import TlsFiles
+    from gmai_eval.clients.sdk import TlsFileError, TlsFiles
     from gmai_eval.clients.sdk.tls import server_credentials
 
     not_pem = tmp_path / "cert.pem"
     not_pem.write_text("hello")
-    with pytest.raises(ValueError, match=r"cert\.pem is not PEM"):
+    with pytest.raises(TlsFileError, match=r"cert\.pem: not a PEM certificate"):
         server_credentials(TlsFiles(not_pem, not_pem))
-    with pytest.raises(FileNotFoundError, match=r"missing\.key"):
+    with pytest.raises(TlsFileError, match=r"missing\.key: file not found"):
         server_credentials(TlsFiles(tmp_path / "missing.key", not_pem))
 
 

@@ -82,11 +82,13 @@ def test_token_loading(tmp_path: Path) -> None:
 def test_tls_files_are_checked(tmp_path: Path) -> None:
     pki = make_pki(tmp_path / "pki")
     assert server_credentials(ServerTls(str(pki.server_cert), str(pki.server_key), str(pki.ca))) is not None
-    with pytest.raises(InvalidArgument, match="no private key"):
+    with pytest.raises(InvalidArgument, match="holds a certificate, not a PEM private key"):
         server_credentials(ServerTls(str(pki.server_cert), str(pki.server_cert)))
-    with pytest.raises(InvalidArgument, match="cannot read server certificate"):
+    with pytest.raises(InvalidArgument, match=r"server certificate .*nope\.pem: file not found"):
         server_credentials(ServerTls(str(tmp_path / "nope.pem"), str(pki.server_key)))
-    with pytest.raises(InvalidArgument, match="both"):
+    with pytest.raises(InvalidArgument, match="certificate and key do not match"):
+        server_credentials(ServerTls(str(pki.server_cert), str(pki.client_key)))
+    with pytest.raises(InvalidArgument, match="give both"):
         channel_credentials(str(pki.ca), cert_file=str(pki.client_cert))
 
 

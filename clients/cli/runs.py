@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import click
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+from gmai_eval.tls import TlsFileError
 
 from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
 
@@ -76,7 +77,7 @@ def client(conn: Connection) -> Iterator[EvaluatorClient]:
     try:
         with EvaluatorClient(conn) as c:
             yield c
-    except EvaluatorError as exc:
+    except (EvaluatorError, TlsFileError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import click
 from gmai_eval import __version__
-from gmai_eval.clients.sdk import Model, ServeOptions, TlsFiles
+from gmai_eval.clients.sdk import Model, ServeOptions, TlsFileError, TlsFiles
 from gmai_eval.clients.sdk.serve import print_ready, serve_async
 
 _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+_PEM_FILE = click.Path(path_type=Path)  # checked by the TLS loader, which names the problem
 
 _threads_option = click.option(
     "--threads", type=click.IntRange(1), default=2, show_default=True, help="torch CPU threads."
@@ -79,19 +80,19 @@ def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--tls-cert",
-            type=_EXISTING_FILE,
+            type=_PEM_FILE,
             default=None,
             help="Server certificate (PEM).",
         ),
         click.option(
             "--tls-key",
-            type=_EXISTING_FILE,
+            type=_PEM_FILE,
             default=None,
             help="Server private key (PEM).",
         ),
         click.option(
             "--tls-client-ca",
-            type=_EXISTING_FILE,
+            type=_PEM_FILE,
             default=None,
             help="Require client certificates from this CA (mTLS).",
         ),
@@ -139,7 +140,10 @@ def _run(
         max_queue_delay_ms=default_delay if delay is None else delay,
         concurrency=concurrency,
     )
-    status = asyncio.run(serve_async(model, options, ready=print_ready))
+    try:
+        status = asyncio.run(serve_async(model, options, ready=print_ready))
+    except TlsFileError as exc:
+        raise click.ClickException(str(exc)) from None
     if status:
         raise SystemExit(status)
 

@@ -36,7 +36,7 @@ from .model import (
     validate_answer,
 )
 from .serve import SERVICE_NAME, ModelServer, ServeOptions, serve, serve_async, serving
-from .tls import TlsFiles
+from .tls import TlsFileError, TlsFiles
 
 __all__ = [  # noqa: RUF022 (plain sorted order, checked by tests/test_architecture.py)
     "Answer",
@@ -57,6 +57,7 @@ __all__ = [  # noqa: RUF022 (plain sorted order, checked by tests/test_architect
     "Question",
     "SERVICE_NAME",
     "ServeOptions",
+    "TlsFileError",
     "TlsFiles",
     "UpstreamTimeout",
     "UpstreamUnavailable",

@@ -1,4 +1,4 @@
-"""Server credentials for TLS and mutual TLS, read from PEM files."""
+"""Server credentials for TLS and mutual TLS, read from PEM files by the shared loader."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from gmai_eval import tls as loader
+from gmai_eval.tls import TlsFileError
+
+__all__ = ["TlsFileError", "TlsFiles", "server_credentials"]
 
 
 @dataclass(frozen=True)
@@ -30,24 +34,7 @@ def server_credentials(tls: TlsFiles) -> grpc.ServerCredentials:
         Credentials for ``server.add_secure_port``.
 
     Raises:
-        FileNotFoundError: naming the missing file.
-        ValueError: naming a file that does not look like PEM.
+        TlsFileError: a file is missing, unreadable or not PEM of the right kind, or the
+            certificate and key do not match; the message names the file.
     """
-
-    def read(path: Path, what: str) -> bytes:
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
-            raise FileNotFoundError(f"TLS {what} file not found: {path}") from None
-        if b"-----BEGIN" not in data:
-            raise ValueError(f"TLS {what} file {path} is not PEM (no -----BEGIN line)")
-        return data
-
-    chain = read(tls.cert_file, "certificate")
-    key = read(tls.key_file, "key")
-    if tls.client_ca_file is None:
-        return grpc.ssl_server_credentials([(key, chain)])
-    ca = read(tls.client_ca_file, "client CA")
-    return grpc.ssl_server_credentials(
-        [(key, chain)], root_certificates=ca, require_client_auth=True
-    )
+    return loader.server_credentials(tls.cert_file, tls.key_file, tls.client_ca_file)
