@@ -32,7 +32,7 @@ def test_the_tree_shows_the_stages() -> None:
     stages = {p.name for p in SERVER.iterdir() if (p / "__init__.py").exists()}
     assert stages == {"api", "data", "metrics", "runs", "scoring", "store"}
     flat = {p.stem for p in SERVER.glob("*.py")}
-    assert flat == {"__init__", "app", "errors", "records", "taxonomy", "tls"}
+    assert flat == {"__init__", "app", "errors", "names", "records", "taxonomy", "tls"}
 
 
 def test_evaluator_imports_without_torch() -> None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from gmai_eval.clients.cli.main import cli
 from gmai_eval.server.data.synth import write_synthetic_tsv
 from gmai_eval.server.data.tsv_import import import_tsv_files
-from gmai_eval.server.errors import AlreadyExists, Defect, ImportDefects, NotFound
+from gmai_eval.server.errors import AlreadyExists, Defect, ImportDefects, InvalidArgument, NotFound
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import benchmarks as store
 from gmai_eval.server.taxonomy import count_nodes
@@ -376,3 +376,12 @@ def test_duplicate_header_column_and_unsupported_format(tmp_path: Path, db: Data
     Image.new("RGB", (8, 8)).save(gif, format="GIF")
     _, d = _import_with_bad_row(tmp_path, db, make_row(1, image=base64.b64encode(gif.getvalue()).decode()))
     assert d.column == "image" and "unsupported image format 'GIF'" in d.message
+
+
+@pytest.mark.parametrize("name", ["", "../../x", "a\x1bb", "x" * 65, "with space"])
+def test_benchmark_names_follow_the_documented_pattern(db: Database, tmp_path: Path, name: str) -> None:
+    tsv = tmp_path / "v.tsv"
+    write_synthetic_tsv(tsv, 3, seed=1)
+    with pytest.raises(InvalidArgument, match="benchmark name"):
+        import_tsv_files(db, name, [tsv])
+    assert store.list_benchmarks(db) == []

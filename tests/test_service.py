@@ -315,6 +315,62 @@ def test_models_register_replace_and_list(stub: pb_grpc.EvaluatorServiceStub) ->
     assert models["svc-model"].version == "v2"
 
 
+BAD_NAMES = ["a\x1bb", "../../x", "x" * 100, "", "my model", ".hidden", "naïve"]
+BAD_ENDPOINTS = {
+    "http://h:1": "URL scheme",
+    ":99999": "no host",
+    "h:99999": "1 to 65535",
+    "h:0": "1 to 65535",
+    "h": "no port",
+    "a b:1": "spaces",
+    "[zz]:1": "IPv6",
+    "h..x:1": "host name",
+}
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_model_names_are_refused_at_the_door(stub: pb_grpc.EvaluatorServiceStub, name: str) -> None:
+    req = pb.RegisterModelRequest(model=pb.Model(name=name, endpoints=["127.0.0.1:1"]))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.RegisterModel(req, timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    details = err.value.details()  # type: ignore[attr-defined]
+    assert "\x1b" not in details and len(details) < 300
+    assert all(m.name != name for m in stub.ListModels(pb.ListModelsRequest(), timeout=10).models)
+
+
+@pytest.mark.parametrize(("endpoint", "reason"), sorted(BAD_ENDPOINTS.items()))
+def test_bad_endpoints_are_refused_with_the_reason(stub: pb_grpc.EvaluatorServiceStub, endpoint: str, reason: str) -> None:
+    req = pb.RegisterModelRequest(model=pb.Model(name="door", endpoints=[endpoint]))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.RegisterModel(req, timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert reason in err.value.details()  # type: ignore[attr-defined]
+
+
+def test_good_endpoints_and_names_are_accepted(stub: pb_grpc.EvaluatorServiceStub) -> None:
+    for endpoints in (["127.0.0.1:50051", "[::1]:50051", "model_a:7"], ["dns:///svc.ns.svc.cluster.local:50051"]):
+        req = pb.RegisterModelRequest(model=pb.Model(name="Door.model_1-x", endpoints=endpoints))
+        assert list(stub.RegisterModel(req, timeout=10).model.endpoints) == endpoints
+    mixed = pb.RegisterModelRequest(model=pb.Model(name="door", endpoints=["dns:///a:1", "b:2"]))
+    assert _code(stub.RegisterModel, mixed) is grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_filters_and_request_ids_are_capped_in_encoded_bytes(stub: pb_grpc.EvaluatorServiceStub) -> None:
+    # 50,000 non-ASCII characters: over the cap in bytes, refused by the evaluator with its
+    # own message rather than by a gRPC metadata limit.
+    huge = "é" * 50_000
+    run = pb.CreateRunRequest(model="m", benchmark="b", parameters=pb.RunParameters(filter=huge))
+    with pytest.raises(grpc.RpcError) as err:
+        stub.CreateRun(run, timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "100000 bytes encoded; at most 4096" in err.value.details()  # type: ignore[attr-defined]
+    keyed = pb.CreateRunRequest(model="m", benchmark="b", request_id="k" * 257)
+    assert _code(stub.CreateRun, keyed) is grpc.StatusCode.INVALID_ARGUMENT
+    bench = pb.GetBenchmarkRequest(name="b", filter=huge)
+    assert _code(stub.GetBenchmark, bench) is grpc.StatusCode.INVALID_ARGUMENT
+
+
 def test_create_run_for_unknown_model_or_benchmark_is_not_found(stub: pb_grpc.EvaluatorServiceStub) -> None:
     req = pb.CreateRunRequest(model="no-such-model", benchmark="no-such-bench")
     assert _code(stub.CreateRun, req) is grpc.StatusCode.NOT_FOUND

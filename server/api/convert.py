@@ -14,6 +14,7 @@ from typing import Any
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.server.errors import Defect, InvalidArgument
+from gmai_eval.server.names import MAX_FILTER_BYTES, check_endpoints, check_name, check_size
 from gmai_eval.server.records import (
     Benchmark,
     ModelSpec,
@@ -113,17 +114,11 @@ def model_from_proto(msg: pb.Model) -> ModelSpec:
     """A ModelSpec from a RegisterModel request's model (validated for shape only).
 
     Raises:
-        InvalidArgument: no name, no endpoint, or an empty or blank endpoint.
+        InvalidArgument: a name outside :data:`~gmai_eval.server.names.NAME_PATTERN`, no
+            endpoint, or one that is not ``host:port`` / ``dns:///host:port``.
     """
-    name = msg.name.strip()
-    if not name:
-        raise InvalidArgument("model.name is empty")
-    endpoints = tuple(e.strip() for e in msg.endpoints)
-    if not endpoints:
-        raise InvalidArgument(f"model {name!r}: at least one endpoint is required")
-    for e in endpoints:
-        if not e or any(ch.isspace() for ch in e):
-            raise InvalidArgument(f"model {name!r}: bad endpoint {e!r}")
+    name = check_name(msg.name.strip(), "model")
+    endpoints = check_endpoints(tuple(e.strip() for e in msg.endpoints), name)
     tls = TlsSettings(
         ca_file=msg.tls.ca_file,
         cert_file=msg.tls.cert_file,
@@ -167,6 +162,7 @@ def run_params_from_proto(msg: pb.RunParameters) -> RunParams:
             ``model_parameters``.
     """
     default = RunParams()
+    check_size(msg.filter, MAX_FILTER_BYTES, "parameters.filter")
     from_json: dict[str, object] | None = None
     if msg.model_parameters_json.strip():
         try:

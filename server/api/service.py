@@ -22,6 +22,7 @@ from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
 from gmai_eval.server.api import convert, paging
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument, ShuttingDown
+from gmai_eval.server.names import MAX_FILTER_BYTES, MAX_REQUEST_ID_BYTES, check_size
 from gmai_eval.server.records import FINAL_RUN_STATES, RunParams, RunRecord
 from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.store import runs as run_store
@@ -117,6 +118,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     async def GetBenchmark(
         self, request: pb.GetBenchmarkRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetBenchmarkResponse:
+        check_size(request.filter, MAX_FILTER_BYTES, "filter")
         flt = parse_filter(request.filter) if request.filter.strip() else None
         benchmark = await asyncio.to_thread(bench_store.get_benchmark, self._db, request.name)
         nodes = await asyncio.to_thread(bench_store.taxonomy_nodes, self._db, benchmark.id, flt)
@@ -155,6 +157,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         self._refuse_when_draining()
         if not request.model or not request.benchmark:
             raise InvalidArgument("CreateRun needs both model and benchmark")
+        check_size(request.request_id, MAX_REQUEST_ID_BYTES, "request_id")
         params = convert.run_params_from_proto(request.parameters)
         run = await self._runs.create_run(
             request.model, request.benchmark, params, request_id=request.request_id or None

@@ -41,6 +41,7 @@ from gmai_eval.server.data.tsv_records import (
     read_records,
 )
 from gmai_eval.server.errors import AlreadyExists, Defect, ImportDefects, InvalidArgument
+from gmai_eval.server.names import check_name
 from gmai_eval.server.records import OPTION_LABELS, Benchmark, SourceFile
 from gmai_eval.server.store import benchmarks as store
 from gmai_eval.server.store.database import Database
@@ -391,8 +392,7 @@ def import_tsv_files(
         ImportDefects: strict mode with defects, or no valid row at all (nothing imported).
     """
     paths = [Path(p) for p in paths]
-    if not name.strip():
-        raise InvalidArgument("benchmark name must not be empty")
+    check_name(name, "benchmark")
     if not paths:
         raise InvalidArgument("no files to import")
     names = list(display_names) if display_names is not None else [str(p) for p in paths]
