@@ -42,7 +42,7 @@ from gmai_eval.server.api.service import EvaluatorService
 from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.metrics.collector import build_registry
 from gmai_eval.server.runs.manager import RunManager
-from gmai_eval.server.scoring.grading import grade_pending
+from gmai_eval.server.scoring.grading import finish_grading, grade_pending, settle_finished_runs
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.tls import ServerTls, server_credentials
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -175,7 +175,10 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
     async def grader(run_id: str) -> None:
         await grade_pending(db, run_id)
 
-    manager = RunManager(db, metrics=metrics, grader=grader)
+    async def final_grader(run_id: str) -> None:
+        await finish_grading(db, run_id)
+
+    manager = RunManager(db, metrics=metrics, grader=grader, final_grader=final_grader)
     health = health_aio.HealthServicer()
     service = EvaluatorService(
         db,
@@ -219,6 +222,9 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
                     f"cannot serve metrics on {_format_host(metrics_host)}:{config.metrics_port}: {exc.strerror or exc}"
                 ) from exc
             metrics_where = f"{_format_host(metrics_host)}:{httpd.server_port}"
+        settled = await settle_finished_runs(db)  # runs of an older release: graded here, never on a read
+        if settled:
+            log.info("finished the grading of %d run(s) written by an older release", len(settled))
         await manager.start()
         await server.start()
         if health_server is not None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from gmai_eval.server.scoring.grading import store_summary
 from gmai_eval.server.store import Database
 from prometheus_client import CollectorRegistry, start_http_server
 
@@ -125,8 +126,13 @@ def add_run(
     state: str = "succeeded",
     era: str = "2024",
     weights_digest: str = "sha256:ab",
+    summarise: bool = True,
 ) -> None:
-    """Insert a run over questions 0..len(answers)-1 with one final attempt and grade each."""
+    """Insert a run over questions 0..len(answers)-1 with one final attempt and grade each.
+
+    A run in a final state then gets its summary stored, as the run manager's end-of-run
+    grading does (``summarise=False`` leaves it out: a run whose final grading never ran).
+    """
 
     def w(d) -> None:  # type: ignore[no-untyped-def]
         d.execute(
@@ -160,6 +166,8 @@ def add_run(
             )
 
     db.write(w)
+    if summarise and state in ("succeeded", "failed", "cancelled"):
+        store_summary(db, run_id)
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gmai_eval.server.records import OPTION_LABELS
+from gmai_eval.server.scoring.grading import finish_grading_sync
 from gmai_eval.server.store import Database
 
 TASKS = ["Disease Diagnosis", "Counting", "Severity Grading", "Organ Recognition - Abdomen"]
@@ -127,8 +128,13 @@ def insert_run(
     digest: str = "sha256:00",
     finished_at: str | None = None,
     extra_questions: Sequence[int] = (),
+    graded: bool | None = None,
 ) -> str:
-    """Insert a run whose final attempts are ``attempts`` (plus unanswered ``extra_questions``)."""
+    """Insert a run whose final attempts are ``attempts`` (plus unanswered ``extra_questions``).
+
+    A run in a final state (succeeded, failed, cancelled) is then graded as the run manager
+    does when a run ends (``grading.finish_grading``); ``graded`` overrides that.
+    """
 
     def fn(s: object) -> str:
         conn = s.conn  # type: ignore[attr-defined]
@@ -155,4 +161,7 @@ def insert_run(
             )
         return run_id
 
-    return db.write(fn)
+    db.write(fn)
+    if graded if graded is not None else state in ("succeeded", "failed", "cancelled"):
+        finish_grading_sync(db, run_id)
+    return run_id

@@ -46,7 +46,7 @@ async def test_grade_pending_takes_the_run_era_and_rejects_unknown_runs(tmp_path
     qs = make_questions(6, seed=3)
     with Database(tmp_path / "e.db") as db:
         bid = insert_benchmark(db, qs)
-        insert_run(db, bid, [A(q.idx, text=LONG.format(q.answer)) for q in qs], era="2025-08")
+        insert_run(db, bid, [A(q.idx, text=LONG.format(q.answer)) for q in qs], era="2025-08", graded=False)
         assert db.read(lambda s: gstore.run_era(s, "r-000000000001")) == "2025-08"
         assert await grade_pending(db, "r-000000000001") == 6
         assert set(db.read(lambda s: gstore.verdicts(s, "r-000000000001", "2025-08", "")).values()) == {"unparsed"}
@@ -195,7 +195,8 @@ async def test_resumed_question_is_regraded(tmp_path: Path) -> None:
     qs = make_questions(3, seed=13)
     with Database(tmp_path / "e.db") as db:
         bid = insert_benchmark(db, qs)
-        insert_run(db, bid, [A(0, outcome="error"), A(1, labels=[qs[1].answer]), A(2, text="??")], state="failed")
+        insert_run(db, bid, [A(0, outcome="error"), A(1, labels=[qs[1].answer]), A(2, text="??")], state="failed",
+                   graded=False)
         assert await grade_pending(db, "r-000000000001") == 3
         assert db.read(lambda s: gstore.verdicts(s, "r-000000000001", "2024", ""))[0] == "error"
 

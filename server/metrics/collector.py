@@ -6,14 +6,15 @@ versions simply stop being exported, so series do not pile up; the history stays
 SQLite and in Prometheus' own storage. Per run it exports accuracy with its 95 % Wilson
 interval and ``n`` for every top-level taxonomy node (``dimension`` = overall, task,
 department, granularity or modality), refusal / unparsed / error ratios, and the expected
-calibration error when the model returned option scores. Scores and calibration come from
-the same functions as the reports (``grading.compute_scores``,
-``grading.run_calibration``), so Grafana and ``gmai-eval scores`` agree.
+calibration error when the model returned option scores.
 
-Finished runs never change, so a run's numbers are computed once and cached by
-(run id, era, completion time); a scrape then costs three small queries. Reads go through
-one dedicated thread so the HTTP server's thread-per-request does not open a SQLite
-connection per scrape. See docs/metrics.md for names, labels and the cardinality bound.
+A scrape never computes a run's scores: grading stores each run's summary when the run
+ends (``grading.finish_grading``, from the same scores and calibration as
+``gmai-eval scores`` and ``gmai-eval calibration``, so Grafana and the reports agree), and
+the collector reads it back with a key lookup per exported run. A scrape costs four small
+queries whatever the run sizes. Reads go through one dedicated thread so the HTTP server's
+thread-per-request does not open a SQLite connection per scrape. See docs/metrics.md for
+names, labels and the cardinality bound.
 """
 
 from __future__ import annotations
@@ -24,16 +25,19 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from gmai_eval import __version__
-from gmai_eval.server.errors import EvalError
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RUN_STATES
-from gmai_eval.server.scoring.aggregate import RunScores
-from gmai_eval.server.scoring.grading import compute_scores, run_calibration
 from gmai_eval.server.scoring.stats import wilson_interval
+from gmai_eval.server.scoring.summary import (
+    EXPORTED_DIMENSIONS,
+    NodeCount,
+    RunSummary,
+    from_json,
+    top_level_nodes,
+)
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import metrics_reads as reads
 from prometheus_client import CollectorRegistry
@@ -47,62 +51,16 @@ log = logging.getLogger(__name__)
 RELEASES_KEPT = 2
 """Model versions exported per (model, benchmark): the latest and the previous release."""
 
-DIMENSIONS = ("overall", "task", "department", "granularity", "modality")
+DIMENSIONS = EXPORTED_DIMENSIONS
 """Values of the ``dimension`` label."""
 
 _RUN_LABELS = ["model", "model_version", "benchmark", "release"]
 _NODE_LABELS = [*_RUN_LABELS, "dimension", "node"]
 
-
-@dataclass(frozen=True)
-class NodeCount:
-    """Questions and correct answers of one top-level node of one run."""
-
-    dimension: str
-    """``overall``, ``task``, ``department``, ``granularity`` or ``modality``."""
-    node: str
-    """``all``, a task or department abbreviation, a granularity short form or a modality."""
-    n: int
-    """Questions scored."""
-    correct: int
-    """Correct answers."""
-
-
-@dataclass(frozen=True)
-class ExportedScores:
-    """What the collector exports for one finished run."""
-
-    nodes: tuple[NodeCount, ...]
-    """Overall first, then each dimension in paper order."""
-    n: int
-    """Questions scored in the run."""
-    refused: int
-    """Refusals."""
-    unparsed: int
-    """Answers no option could be extracted from."""
-    error: int
-    """Questions whose final attempt failed."""
-    ece: float | None
-    """Expected calibration error, or None when no option scores were returned."""
-
-
-def top_level_nodes(scores: RunScores) -> tuple[NodeCount, ...]:
-    """The top-level nodes of ``scores`` (from :func:`grading.compute_scores`) as exported.
-
-    Args:
-        scores: a run's scores.
-
-    Returns:
-        The overall node named ``all``, then tasks and departments by paper abbreviation,
-        granularities by short form (``Box``) and modalities by name.
-    """
-    out: list[NodeCount] = []
-    for ns in scores.nodes:
-        if ns.dimension not in DIMENSIONS:
-            continue
-        name = "all" if ns.dimension == "overall" else ns.abbreviation or ns.path[0]
-        out.append(NodeCount(ns.dimension, name, ns.n, ns.correct))
-    return tuple(out)
+__all__ = [
+    "DIMENSIONS", "RELEASES_KEPT", "AccuracyCollector", "NodeCount", "build_registry",
+    "kept_runs", "top_level_nodes",
+]
 
 
 def _timestamp(iso: str) -> float:
@@ -140,36 +98,27 @@ class AccuracyCollector(Collector):
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._cache: dict[tuple[str, str, str], ExportedScores] = {}
         self._lock = threading.Lock()
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gmai-scrape")
 
     def _read(self, fn: Callable[[Any], T]) -> T:
         return self._executor.submit(self._db.read, fn).result()
 
-    def _scores(self, run: reads.FinishedRun) -> ExportedScores:
-        key = (run.run_id, run.era, run.finished_at)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        scores = self._executor.submit(compute_scores, self._db, run.run_id, None).result()
-        calibration = self._executor.submit(run_calibration, self._db, run.run_id).result()
-        overall = scores.overall
-        exported = ExportedScores(
-            nodes=top_level_nodes(scores),
-            n=overall.n,
-            refused=overall.refused,
-            unparsed=overall.unparsed,
-            error=overall.errors,
-            ece=calibration.ece if calibration.n else None,
-        )
-        self._cache[key] = exported
-        return exported
-
-    @property
-    def cached_runs(self) -> int:
-        """Finished runs whose scores are cached (at most the runs exported last scrape)."""
-        return len(self._cache)
+    def _summaries(self, runs: list[reads.FinishedRun]) -> dict[str, RunSummary]:
+        """The stored summaries of ``runs``; a run without a usable one is skipped, logged."""
+        ids = [run.run_id for run in runs]
+        stored = self._read(lambda s: reads.summaries(s, ids))
+        out: dict[str, RunSummary] = {}
+        for run in runs:
+            text = stored.get(run.run_id)
+            if text is None:  # a run whose final grading has not run (yet)
+                log.warning("metrics: skipping run %s of %s: no summary stored yet", run.run_id, run.model)
+                continue
+            try:
+                out[run.run_id] = from_json(text)
+            except ValueError as exc:  # one bad row must not take the whole scrape down
+                log.warning("metrics: skipping run %s of %s: %s", run.run_id, run.model, exc)
+        return out
 
     def close(self) -> None:
         """Stop the read thread."""
@@ -203,18 +152,15 @@ class AccuracyCollector(Collector):
             fams = self._families()
             runs = self._read(reads.succeeded_runs)
             kept = kept_runs(runs)
-            live_keys: set[tuple[str, str, str]] = set()
+            summaries = self._summaries([run for run, _ in kept])
             last_done: dict[tuple[str, str], float] = {}
             models_seen: set[tuple[str, str, str]] = set()
             for run in runs:
                 last_done.setdefault((run.model, run.benchmark), _timestamp(run.finished_at))
             for run, release in kept:
-                try:
-                    scores = self._scores(run)
-                except EvalError as exc:  # one bad run must not take the whole scrape down
-                    log.warning("metrics: skipping run %s of %s: %s", run.run_id, run.model, exc)
+                scores = summaries.get(run.run_id)
+                if scores is None:
                     continue
-                live_keys.add((run.run_id, run.era, run.finished_at))
                 base = [run.model, run.model_version, run.benchmark, release]
                 for node in scores.nodes:
                     labels = [*base, node.dimension, node.node]
@@ -242,9 +188,6 @@ class AccuracyCollector(Collector):
             _info(fams["gmai_eval_build_info"]).add_metric([], {"version": __version__})
             for name, digest in self._read(reads.benchmark_digests):
                 _info(fams["gmai_eval_benchmark_info"]).add_metric([], {"benchmark": name, "digest": digest})
-            for key in list(self._cache):
-                if key not in live_keys:
-                    del self._cache[key]
         yield from fams.values()
 
 

@@ -83,7 +83,9 @@ class RunManager:
         metrics: operational metrics.
         client_factory: builds the model client of a registered model (default: gRPC).
         grader: ``grader(run_id)`` grades newly final answers; called every second while
-            answers arrive and once before the run reaches its final state.
+            answers arrive.
+        final_grader: ``final_grader(run_id)`` does a run's final grading; called once before
+            the run reaches its final state (succeeded, failed, cancelled). Default: ``grader``.
         backoff_base_s: first retry backoff ceiling of the scheduler.
     """
 
@@ -94,6 +96,7 @@ class RunManager:
         metrics: EvaluatorMetrics,
         client_factory: Callable[[ModelSpec], ModelClient] | None = None,
         grader: Callable[[str], Awaitable[None]] | None = None,
+        final_grader: Callable[[str], Awaitable[None]] | None = None,
         backoff_base_s: float = 0.5,
     ) -> None:
         self.db = db
@@ -102,6 +105,7 @@ class RunManager:
             lambda spec: GrpcModelClient(spec, metrics)
         )
         self._grader = grader
+        self._final_grader = final_grader or grader
         self._backoff_base_s = backoff_base_s
         self._active: dict[str, _Active] = {}
         self._closing = False
@@ -305,7 +309,7 @@ class RunManager:
                 grading = None
             if result.outcome == "stopped":
                 return
-            await self._grade(row.id)
+            await self._grade(row.id, final=True)
             if result.outcome == "completed" and sched.errors > (
                 row.params.max_error_fraction * row.total
             ):
@@ -337,6 +341,7 @@ class RunManager:
         except Exception as exc:
             log.exception("run %s failed", row.id)
             with contextlib.suppress(Exception):
+                await self._grade(row.id, final=True)
                 await store.aset_run_state(
                     self.db,
                     row.id,
@@ -363,11 +368,12 @@ class RunManager:
                 act.dirty = False
                 await self._grade(run_id)
 
-    async def _grade(self, run_id: str) -> None:
-        if self._grader is None:
+    async def _grade(self, run_id: str, *, final: bool = False) -> None:
+        grader = self._final_grader if final else self._grader
+        if grader is None:
             return
         try:
-            await self._grader(run_id)
+            await grader(run_id)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -400,7 +406,7 @@ class RunManager:
         if act is not None:
             act.task.cancel()
             await asyncio.gather(act.task, return_exceptions=True)
-        await self._grade(run_id)  # the answers kept are graded like those of a finished run
+        await self._grade(run_id, final=True)  # the answers kept are graded like those of a finished run
         return await asyncio.to_thread(self.get_run, run_id)
 
     async def resume_run(self, run_id: str) -> RunRecord:

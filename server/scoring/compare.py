@@ -25,7 +25,7 @@ from pathlib import Path
 from gmai_eval.server.errors import FailedPrecondition, InvalidArgument
 from gmai_eval.server.scoring.aggregate import DIMENSIONS, Item, node_keys, node_sort_key
 from gmai_eval.server.scoring.extraction import check_era
-from gmai_eval.server.scoring.grading import grade_pending_sync
+from gmai_eval.server.scoring.grading import graded_rows
 from gmai_eval.server.scoring.stats import mcnemar_exact
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as store
@@ -125,10 +125,8 @@ def compare_runs(db: Database, run_a: str, run_b: str, alpha: float = 0.05, era:
             "only runs on the same benchmark digest can be compared"
         )
     era = check_era(era or info_a.era)
-    for rid in (run_a, run_b):
-        grade_pending_sync(db, rid, era)
-    rows_a = {r.idx: r for r in db.read(lambda s: store.graded_rows(s, run_a, era, "")) if r.verdict != "unscored"}
-    rows_b = {r.idx: r for r in db.read(lambda s: store.graded_rows(s, run_b, era, "")) if r.verdict != "unscored"}
+    rows_a = {r.idx: r for r in graded_rows(db, info_a, era, "") if r.verdict != "unscored"}
+    rows_b = {r.idx: r for r in graded_rows(db, info_b, era, "") if r.verdict != "unscored"}
     paired = sorted(set(rows_a) & set(rows_b))
     counts: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     counts[("overall", ())] = [0, 0, 0, 0, 0]

@@ -1,15 +1,22 @@
 """Grading: stored answers -> extraction -> verdicts -> stored grades -> scores.
 
-The one stage that composes extraction and verdicts with the store. The run manager calls
-:func:`grade_pending` after each batch of answers (cheap and idempotent: only final
-attempts without a grade for the era are read); :func:`rescore` regrades a finished run
-with another era and an optional judge, without calling the evaluated model;
-:func:`compute_scores` reads the grades back and rolls them up with the pure
-``aggregate`` stage.
+The one stage that composes extraction and verdicts with the store, and the only one that
+writes grades. Writes happen on the write path only: the run manager calls
+:func:`grade_pending` every second while answers arrive and :func:`finish_grading` when a
+run ends (which also stores the run's summary for the metrics collector);
+:func:`rescore` regrades a run with another era and an optional judge, without calling the
+evaluated model; ``score-file`` grades the run it creates; :func:`settle_finished_runs`
+finishes the runs of a database written by an older release when the evaluator starts.
+
+Reads never write. :func:`compute_scores` reads the stored grades back and rolls them up
+with the pure ``aggregate`` stage; answers of the run's own era that have no grade yet
+(a run in progress) are counted as ``ungraded``, never graded there. Another era is a
+view computed in memory from the final attempts (extraction is pure), and is not stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +27,8 @@ from gmai_eval.server.scoring.aggregate import Item, RunScores, aggregate
 from gmai_eval.server.scoring.calibration import Calibration, normalise, summarise
 from gmai_eval.server.scoring.extraction import can_infer, check_era
 from gmai_eval.server.scoring.judge import JUDGE_TRIES, JudgeClient, matching_prompt
+from gmai_eval.server.scoring.summary import summarise as summarise_run
+from gmai_eval.server.scoring.summary import to_json as summary_json
 from gmai_eval.server.scoring.verdicts import Grade, grade_answer
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as store
@@ -54,6 +63,49 @@ def grade_pending_sync(db: Database, run_id: str, era: str | None = None) -> int
     pending = db.read(lambda s: store.final_attempts(s, run_id, ungraded_for=(era, "")))
     grades = [grade_answer(p.recorded, dict(p.choices), p.answer, era) for p in pending]
     return db.write(lambda s: store.upsert_grades(s, run_id, era, "", grades)) if grades else 0
+
+
+async def finish_grading(db: Database, run_id: str) -> int:
+    """A run's final grading: grade what is left in its own era, then store its summary.
+
+    Called when a run ends (succeeded, failed or cancelled), so that every read of a
+    finished run, the metrics scrape included, only reads.
+
+    Returns:
+        How many grades were written.
+    """
+    graded = await grade_pending(db, run_id)
+    await asyncio.to_thread(store_summary, db, run_id)
+    return graded
+
+
+def finish_grading_sync(db: Database, run_id: str) -> int:
+    """:func:`finish_grading` for synchronous callers (same semantics)."""
+    graded = grade_pending_sync(db, run_id)
+    store_summary(db, run_id)
+    return graded
+
+
+def store_summary(db: Database, run_id: str) -> None:
+    """Compute a run's summary (own era, exact matching) from its stored grades and store it."""
+    info = db.read(lambda s: store.run_info(s, run_id))
+    summary = summary_json(summarise_run(_scores(db, info, None, ""), run_calibration(db, run_id)))
+    db.write(lambda s: store.put_summary(s, run_id, info.era, summary))
+
+
+async def settle_finished_runs(db: Database) -> list[str]:
+    """Finish the grading of every finished run without a stored summary.
+
+    Those are runs of a database written by an older release (which graded on read), or
+    runs whose end-of-run grading failed. The evaluator calls this once at start-up.
+
+    Returns:
+        The runs finished now.
+    """
+    run_ids = await db.aread(store.finished_runs_without_summary)
+    for run_id in run_ids:
+        await finish_grading(db, run_id)
+    return run_ids
 
 
 @dataclass(frozen=True)
@@ -117,6 +169,8 @@ async def rescore(
         return store.upsert_grades(s, run_id, era, judge_name, grades)
 
     await db.awrite(replace)
+    if era == info.era and not judge_name:  # the run's own grading changed: so may its summary
+        await asyncio.to_thread(store_summary, db, run_id)
     changed = sum(1 for g in grades if before.get(g.idx) != g.verdict)
     return RescoreResult(era, judge_name, len(grades), changed, judged, resolved)
 
@@ -159,10 +213,11 @@ async def _judge_one(
 
 
 def compute_scores(db: Database, run_id: str, era: str | None = None, judge: str = "") -> RunScores:
-    """Scores of a run for every node.
+    """Scores of a run for every node (read-only).
 
-    Exact-matching grades missing for ``era`` are computed first (cheap, deterministic),
-    so any era can be asked for without a rescore. Judge gradings must exist already.
+    The run's own era reads its stored grades; questions without one are ``ungraded``.
+    Another era is graded in memory from the final attempts (nothing is stored), so any era
+    can be asked for without a rescore. Judge gradings must exist already.
 
     Args:
         db: the database.
@@ -177,20 +232,53 @@ def compute_scores(db: Database, run_id: str, era: str | None = None, judge: str
     return _scores(db, db.read(lambda s: store.run_info(s, run_id)), era, judge)
 
 
-def _scores(db: Database, info: store.RunInfo, era: str | None, judge: str) -> RunScores:
-    """:func:`compute_scores` for a run whose header is already read."""
+def graded_rows(db: Database, info: store.RunInfo, era: str | None, judge: str) -> list[store.GradedRow]:
+    """The graded questions of a run, ordered by index, without writing anything.
+
+    Args:
+        db: the database.
+        info: the run's header.
+        era: extraction era; None for the run's own.
+        judge: judge model name of a previous rescore, ``""`` for exact matching.
+
+    Raises:
+        NotFound: no grading with that judge.
+        InvalidArgument: unknown era.
+    """
     run_id = info.id
     era = check_era(era or info.era)
     if judge:
         rows = db.read(lambda s: store.graded_rows(s, run_id, era, judge))
         if not rows and info.total:
             raise NotFound(f"run {run_id} has no grading with judge {judge!r} for era {era}; rescore it first")
-    else:
-        grade_pending_sync(db, run_id, era)
-        rows = db.read(lambda s: store.graded_rows(s, run_id, era, ""))
+        return rows
+    if era == info.era:
+        return db.read(lambda s: store.graded_rows(s, run_id, era, ""))
+    return _graded_in_memory(db, run_id, era)
+
+
+def _graded_in_memory(db: Database, run_id: str, era: str) -> list[store.GradedRow]:
+    pending = db.read(lambda s: store.final_attempts(s, run_id))
+    fields = db.read(lambda s: store.question_fields(s, run_id))
+    out = []
+    for p in pending:
+        g = grade_answer(p.recorded, dict(p.choices), p.answer, era)
+        q = fields[g.idx]
+        out.append(store.GradedRow(
+            idx=g.idx, verdict=g.verdict, extracted=g.extracted, method=g.method, answer=q.answer,
+            category=q.category, task=q.task, department=q.department, granularity=q.granularity,
+            modality=q.modality,
+        ))
+    return out
+
+
+def _scores(db: Database, info: store.RunInfo, era: str | None, judge: str) -> RunScores:
+    """:func:`compute_scores` for a run whose header is already read."""
+    era = check_era(era or info.era)
+    rows = graded_rows(db, info, era, judge)
     items = [Item(r.verdict, r.task, r.department, r.granularity, r.modality, r.category) for r in rows]
     nodes, macro, unscored = aggregate(items)
-    return RunScores(run_id, era, judge, nodes, macro, unscored, max(0, info.total - len(rows)))
+    return RunScores(info.id, era, judge, nodes, macro, unscored, max(0, info.total - len(rows)))
 
 
 def latest_completed_scores(db: Database, era: str | None = None) -> list[tuple[store.RunInfo, RunScores]]:

@@ -39,7 +39,7 @@ from pathlib import Path
 from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.records import OPTION_LABELS
 from gmai_eval.server.scoring.extraction import check_era
-from gmai_eval.server.scoring.grading import grade_pending_sync
+from gmai_eval.server.scoring.grading import finish_grading_sync, graded_rows
 from gmai_eval.server.scoring.verdicts import NON_ANSWER_STATUSES, Recorded
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as store
@@ -85,9 +85,11 @@ class ExportResult:
     """Rows in the prediction file."""
 
 
-def _table(db: Database, run_id: str, era: str, judge: str) -> tuple[list[list[object]], list[store.ExportRow], dict[int, str]]:
-    rows = [r for r in db.read(lambda s: store.export_rows(s, run_id)) if r.recorded is not None]
-    verdicts = db.read(lambda s: store.verdicts(s, run_id, era, judge))
+def _table(
+    db: Database, info: store.RunInfo, era: str, judge: str
+) -> tuple[list[list[object]], list[store.ExportRow], dict[int, str]]:
+    rows = [r for r in db.read(lambda s: store.export_rows(s, info.id)) if r.recorded is not None]
+    verdicts = {g.idx: g.verdict for g in graded_rows(db, info, era, judge)}
     table: list[list[object]] = []
     for r in rows:
         assert r.recorded is not None
@@ -138,9 +140,7 @@ def export_run(
         raise InvalidArgument(f"unknown export format {fmt!r}; expected tsv or xlsx")
     info = db.read(lambda s: store.run_info(s, run_id))
     era = check_era(era or info.era)
-    if not judge:
-        grade_pending_sync(db, run_id, era)
-    table, rows, verdicts = _table(db, run_id, era, judge)
+    table, rows, verdicts = _table(db, info, era, judge)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "tsv":
@@ -333,5 +333,5 @@ def score_file(
             evaluator_version=evaluator_version, predictions=preds,
         )
     )
-    grade_pending_sync(db, run_id, era)
+    finish_grading_sync(db, run_id)  # the run is created succeeded: grade it and store its summary
     return run_id

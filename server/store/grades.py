@@ -232,6 +232,57 @@ def graded_rows(s: sqlite_utils.Database, run_id: str, era: str, judge: str) -> 
     ]
 
 
+@dataclass(frozen=True)
+class QuestionFields:
+    """A question's key and taxonomy fields (what a verdict needs to be rolled up)."""
+
+    answer: str | None
+    """Correct label."""
+    category: str
+    """Answer label text."""
+    task: str
+    """Clinical VQA task."""
+    department: str
+    """Department ('' = N/A)."""
+    granularity: str
+    """Perceptual granularity."""
+    modality: str
+    """Modality."""
+
+
+def question_fields(s: sqlite_utils.Database, run_id: str) -> dict[int, QuestionFields]:
+    """idx -> key and taxonomy fields, for the questions of a run."""
+    rows = s.execute(
+        "SELECT q.idx, q.answer, q.category, q.clinical_task, q.department, q.granularity, q.modality"
+        " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
+        " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx WHERE rq.run_id = ?",
+        [run_id],
+    ).fetchall()
+    return {int(r[0]): QuestionFields(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
+
+
+def put_summary(s: sqlite_utils.Database, run_id: str, era: str, summary: str) -> None:
+    """Store (replace) the JSON summary the metrics collector exports for a run."""
+    s.conn.execute(
+        "INSERT OR REPLACE INTO run_summaries (run_id, era, summary, computed_at) VALUES (?, ?, ?, ?)",
+        (run_id, era, summary, _now()),
+    )
+
+
+def finished_runs_without_summary(s: sqlite_utils.Database) -> list[str]:
+    """Runs in a final state (succeeded, failed, cancelled) with no stored summary, oldest first.
+
+    These are runs of a database written by an older release (or whose end-of-run grading
+    failed): their final grading has not been done by this release yet.
+    """
+    rows = s.execute(
+        "SELECT id FROM runs r WHERE state IN ('succeeded', 'failed', 'cancelled')"
+        " AND NOT EXISTS (SELECT 1 FROM run_summaries m WHERE m.run_id = r.id)"
+        " ORDER BY created_at, id"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def question_texts(s: sqlite_utils.Database, run_id: str) -> dict[int, str]:
     """idx -> question text for the questions of a run."""
     return {

@@ -1,13 +1,15 @@
 """Scrape-time reads for the accuracy collector (read-only; nothing here writes).
 
 The collector in ``server/metrics/collector.py`` calls these through
-:meth:`Database.read`. Each function is one small query. Scores per node come from
-``grading.compute_scores`` (the one scoring path), not from here.
+:meth:`Database.read`. Each function is one small query. Scores per node are the run
+summaries grading stored when each run ended (``grading.finish_grading``, from the same
+scores as ``gmai-eval scores``); a scrape never computes them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,3 +87,13 @@ def benchmark_digests(db: sqlite_utils.Database) -> list[tuple[str, str]]:
             "SELECT name, digest FROM benchmarks WHERE state = 'ready' ORDER BY name"
         )
     ]
+
+
+def summaries(db: sqlite_utils.Database, run_ids: Sequence[str]) -> dict[str, str]:
+    """run id -> stored JSON summary, for those of ``run_ids`` that have one (a key lookup each)."""
+    out: dict[str, str] = {}
+    for run_id in run_ids:
+        row = db.execute("SELECT summary FROM run_summaries WHERE run_id = ?", [run_id]).fetchone()
+        if row is not None:
+            out[run_id] = str(row[0])
+    return out

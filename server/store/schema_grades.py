@@ -35,4 +35,18 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("grades_0001_initial", _initial)]
+def _run_summaries(db: sqlite_utils.Database) -> None:
+    """What the metrics collector exports for a run, computed once when the run ends."""
+    db.executescript(
+        """
+        CREATE TABLE run_summaries (
+            run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+            era TEXT NOT NULL,                 -- the run's own era; judge '' (exact matching)
+            summary TEXT NOT NULL,             -- JSON: top-level nodes (n, correct), ratios, ECE
+            computed_at TEXT NOT NULL
+        );
+        """
+    )
+
+
+MIGRATIONS = [("grades_0001_initial", _initial), ("grades_0002_run_summaries", _run_summaries)]

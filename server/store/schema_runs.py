@@ -68,4 +68,23 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("runs_0001_initial", _initial)]
+def _final_attempt_by_question(db: sqlite_utils.Database) -> None:
+    """Index final attempts by question, so a join on (run_id, idx, final = 1) is one lookup.
+
+    With only ``(run_id, final)`` SQLite answered that join by scanning every final attempt
+    of the run for each question (reads quadratic in the run size; docs/benchmarks.md,
+    "Reads at scale"). ``(run_id, final, idx)`` serves the same run-wide reads and makes the
+    per-question lookup an equality on all three columns.
+    """
+    db.executescript(
+        """
+        DROP INDEX IF EXISTS attempts_final;
+        CREATE INDEX attempts_final_question ON attempts (run_id, final, idx);
+        """
+    )
+
+
+MIGRATIONS = [
+    ("runs_0001_initial", _initial),
+    ("runs_0002_final_attempt_by_question", _final_attempt_by_question),
+]
