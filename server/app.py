@@ -44,6 +44,7 @@ from gmai_eval.server.metrics.collector import build_registry
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.scoring.grading import finish_grading, grade_pending, settle_finished_runs
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.owner import DatabaseOwner
 from gmai_eval.server.tls import ServerTls, server_credentials
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
@@ -169,7 +170,13 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
     check_config(config)
     credentials = server_credentials(config.tls) if config.tls else None
     Path(config.db_path).parent.mkdir(parents=True, exist_ok=True)
-    db = Database(config.db_path)
+    owner = DatabaseOwner(config.db_path)  # one evaluator per database file
+    owner.acquire()
+    try:
+        db = Database(config.db_path)
+    except BaseException:
+        owner.release()
+        raise
     registry, metrics = build_registry(db)
 
     async def grader(run_id: str) -> None:
@@ -255,6 +262,7 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
             httpd.shutdown()
             httpd.server_close()
         db.close()
+        owner.release()
 
 
 def _health_only_server(health: health_pb2_grpc.HealthServicer) -> grpc.aio.Server:
