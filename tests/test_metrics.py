@@ -106,7 +106,7 @@ def test_nodes_use_paper_abbreviations_and_counts_per_dimension(db: Database, po
 
 
 def test_only_the_latest_run_of_the_two_newest_versions_is_exported(db: Database, populated: dict[str, list[Answer]]) -> None:
-    reg, collector = _registry(db)
+    reg, _ = _registry(db)
     fams = {f.name: f for f in reg.collect()}
     overall = {
         (s.labels["model"], s.labels["model_version"], s.labels["release"]): s.value
