@@ -2,8 +2,8 @@
 
 Runs the whole path of bench/run_throughput.py (SQLite -> scheduler -> model client seam ->
 SQLite) against an in-process instant model, so no gRPC is involved, then times its parts
-one by one on the same data: reading a window of questions with their images, encoding
-a request, joining its bytes for sending, and committing attempt rows. Prints CPU time
+one by one on the same data: reading a window of questions with their images, building
+a request, serializing it for sending, and committing attempt rows. Prints CPU time
 per question (``time.process_time``, all threads) and minor page faults per question.
 
 Usage::
@@ -34,7 +34,7 @@ from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.runs.requests import build_request, parameters_struct
 from gmai_eval.server.store import runs as run_store
-from gmai_eval.server.store.attempts import Attempt, arecord_attempts
+from gmai_eval.server.store.attempts import Attempt, arecord_attempt
 from gmai_eval.server.store.database import Database
 from prometheus_client import CollectorRegistry
 from run_throughput import build_db
@@ -136,12 +136,13 @@ def parts(path: Path, run_id: str, bench_id: int, n: int) -> None:
             for i in range(n)
         ]
 
-        async def write(group: int) -> None:
-            for s in range(0, n, group):
-                await arecord_attempts(db, attempts[s : s + group])
+        async def write(together: int) -> None:
+            # Attempts awaited together are grouped into one commit by the writer thread.
+            for s in range(0, n, together):
+                await asyncio.gather(*(arecord_attempt(db, a) for a in attempts[s : s + together]))
 
-        for group in (1, 4, 32):
-            measure(f"commit attempt rows, {group} per write", n, functools.partial(asyncio.run, write(group)))
+        for together in (1, 4, 32):
+            measure(f"commit attempt rows, {together} awaited together", n, functools.partial(asyncio.run, write(together)))
 
 
 def main(args: argparse.Namespace) -> None:

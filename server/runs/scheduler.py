@@ -25,7 +25,6 @@ taxonomy fields.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import hashlib
 import hmac
 import logging
@@ -46,7 +45,7 @@ from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RunParams
 from gmai_eval.server.runs.model_client import ModelClient
 from gmai_eval.server.runs.requests import build_request, parameters_struct
-from gmai_eval.server.store.attempts import submit_attempts
+from gmai_eval.server.store.attempts import arecord_attempt
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.runs import (
     Attempt,
@@ -59,9 +58,6 @@ log = logging.getLogger(__name__)
 
 WINDOW = 64
 """Questions loaded per read; also the depth of the queue of loaded questions."""
-
-GROUP_WINDOW_S = 0.002
-"""How long the first answer of a group waits for others before their common write."""
 
 DEFAULT_MEDIA_TYPES = ("image/png", "image/jpeg")
 """What a model accepts when it advertises no media types."""
@@ -292,71 +288,6 @@ def unsendable(lim: Limits, item: RunItem, size: int) -> tuple[str, str] | None:
     return None
 
 
-class AttemptWriter:
-    """Commits a run's attempts in groups, with at most one write in flight.
-
-    Each :meth:`record` returns only once its attempt is committed, as a per-answer
-    ``awrite`` would. The first attempt recorded while no write is pending opens a
-    :data:`GROUP_WINDOW_S` window; the attempts recorded in it, and those recorded while
-    that write is in flight, go together (group commit). A write costs about 115 us of
-    CPU plus 3 us per row (transaction statements, thread hand-offs:
-    bench/run_path_costs.py); against the instant model of bench/run_throughput.py the
-    window about halved the writes and saved ~20 us of CPU per question.
-    """
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self._buffer: list[Attempt] = []
-        self._waiters: list[asyncio.Future[None]] = []
-        self._busy = False
-
-    async def record(self, attempt: Attempt) -> None:
-        """Queue ``attempt`` and wait for its commit."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[None] = loop.create_future()
-        self._buffer.append(attempt)
-        self._waiters.append(fut)
-        if not self._busy:
-            self._busy = True
-            # Let the answers of the next couple of milliseconds join before writing.
-            loop.call_later(GROUP_WINDOW_S, self._flush, loop)
-        await fut
-
-    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch, waiters = self._buffer, self._waiters
-        self._buffer, self._waiters = [], []
-        try:
-            written = submit_attempts(self.db, batch)
-        except Exception as exc:  # the database is closed
-            self._written(loop, waiters, exc)
-            return
-
-        def done(f: concurrent.futures.Future[None]) -> None:  # on the writer thread
-            exc = f.exception()
-            if not loop.is_closed():
-                loop.call_soon_threadsafe(self._written, loop, waiters, exc)
-
-        written.add_done_callback(done)
-
-    def _written(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        waiters: list[asyncio.Future[None]],
-        exc: BaseException | None,
-    ) -> None:
-        for fut in waiters:
-            if fut.done():
-                continue
-            if exc is not None:
-                fut.set_exception(exc)
-            else:
-                fut.set_result(None)
-        if self._buffer:
-            self._flush(loop)
-        else:
-            self._busy = False
-
-
 @dataclass(frozen=True)
 class SessionResult:
     """How a scheduling session ended."""
@@ -428,7 +359,6 @@ class Scheduler:
         self._probe_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._failure = ""
-        self._writer = AttemptWriter(db)
         gauge = metrics.concurrency_limit.labels(model) if metrics is not None else None
         self.limit = AdaptiveLimit(
             limits.max_concurrency or params.concurrency,
@@ -625,7 +555,7 @@ class Scheduler:
         )
 
     async def _record(self, attempt: Attempt) -> None:
-        await self._writer.record(attempt)
+        await arecord_attempt(self.db, attempt)
         if not attempt.final:
             return
         self.done += 1
