@@ -65,6 +65,9 @@ MIN_CLIENT_PING_MS = 30_000
 HEALTH_MAX_MESSAGE_BYTES = 4096
 """gRPC receive limit of the health-only port (a Health request is a service name)."""
 
+INTEGRITY_BUDGET_S = 30.0
+"""Longest start-up integrity check (PRAGMA quick_check); a larger file is checked in part."""
+
 
 @dataclass(frozen=True)
 class ServeConfig:

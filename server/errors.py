@@ -3,7 +3,7 @@
 Every error the evaluator raises on purpose derives from :class:`EvalError`; foreign
 errors (grpc, sqlite3, PIL) are translated into it at the seam where they occur, with
 ``raise ... from``. The gRPC layer maps each class to one status code in exactly one place
-(``service_errors.py``); the CLI maps it to a clean message and exit code.
+(``api/error_mapping.py``); the CLI maps it to a clean message and exit code.
 
 ::
 
@@ -18,7 +18,10 @@ errors (grpc, sqlite3, PIL) are translated into it at the seam where they occur,
     ├── AuthError
     │   ├── Unauthenticated        no or unknown token
     │   └── PermissionDenied       read-only token on a mutating call
-    ├── StoreError                 the SQLite file is unusable (locked, corrupt, migration)
+    ├── StoreError                 the SQLite file is unusable (locked, migration, I/O)
+    │   ├── StoreCorrupted         the file is damaged or is not a database (DATA_LOSS)
+    │   ├── StoreFull              the disk (or quota) is full (UNAVAILABLE: retry after)
+    │   └── DatabaseInUse          another evaluator serves the file (store/owner.py)
     └── ModelCallError             one AnswerVQA/GetModelInfo call failed
         ├── ModelUnavailable       UNAVAILABLE (retried)
         ├── ModelOverloaded        RESOURCE_EXHAUSTED (retried, lowers concurrency)
@@ -105,6 +108,14 @@ class PermissionDenied(AuthError):
 
 class StoreError(EvalError):
     """The database cannot be used."""
+
+
+class StoreCorrupted(StoreError):
+    """The database file is damaged (malformed pages, truncated) or is not SQLite at all."""
+
+
+class StoreFull(StoreError):
+    """A write found no space left on the file's disk; nothing of that write was kept."""
 
 
 class ModelCallError(EvalError):

@@ -15,7 +15,8 @@ FailedPrecondition, RunStateError,         FAILED_PRECONDITION
 PreflightFailed
 Unauthenticated                            UNAUTHENTICATED
 PermissionDenied                           PERMISSION_DENIED
-StoreError, ShuttingDown                   UNAVAILABLE
+StoreCorrupted                             DATA_LOSS
+StoreError (StoreFull, ...), ShuttingDown  UNAVAILABLE
 other EvalError (ModelCallError, ...)      INTERNAL
 anything else                              INTERNAL (traceback logged)
 =========================================  =====================
@@ -29,7 +30,8 @@ details are capped to fit the default 8 KiB metadata limit.
 StoreError maps to UNAVAILABLE because, seen from a client, the database being locked,
 closed during shutdown or briefly unusable is a condition of the server, not of the
 request: the same call may succeed later (the evaluator.proto contract says UNAVAILABLE
-is safe to retry). A corrupt file also lands here; its message says so.
+is safe to retry). A damaged file is not a passing condition: StoreCorrupted maps to
+DATA_LOSS, and its message names the file and what to do.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from gmai_eval.server.errors import (
     NotFound,
     PermissionDenied,
     ShuttingDown,
+    StoreCorrupted,
     StoreError,
     Unauthenticated,
 )
@@ -66,6 +69,7 @@ _CODES: tuple[tuple[type[EvalError], grpc.StatusCode], ...] = (
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (StoreCorrupted, grpc.StatusCode.DATA_LOSS),
     (StoreError, grpc.StatusCode.UNAVAILABLE),
     (ShuttingDown, grpc.StatusCode.UNAVAILABLE),
 )

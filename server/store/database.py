@@ -23,13 +23,36 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlite_utils
-from gmai_eval.server.errors import StoreError
+from gmai_eval.server.errors import StoreCorrupted, StoreError, StoreFull
 from gmai_eval.server.store.migrations import apply_migrations
 
 T = TypeVar("T")
 
 _MAX_GROUP = 512
 """Most queued writes committed in one transaction."""
+
+
+_CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+_FULL = frozenset({"SQLITE_FULL"})
+
+
+def store_error(exc: sqlite3.Error, path: str, doing: str) -> StoreError:
+    """The error tree's class for a SQLite error: corrupt, full, or plainly unusable.
+
+    Args:
+        exc: what sqlite3 raised.
+        path: the database file, for the message.
+        doing: what was being done ("open", "read", "write"), for the message.
+    """
+    base = "_".join(getattr(exc, "sqlite_errorname", "").split("_")[:2])  # SQLITE_CORRUPT_VTAB -> SQLITE_CORRUPT
+    if base in _CORRUPT:
+        return StoreCorrupted(
+            f"database {path} is damaged ({exc}); {doing} refused. Restore it from a backup "
+            "(docs/deploy.md) or check it with: sqlite3 FILE 'PRAGMA integrity_check'"
+        )
+    if base in _FULL:
+        return StoreFull(f"disk full: cannot {doing} {path} ({exc}); free space and retry")
+    return StoreError(f"cannot {doing} database {path}: {exc}")
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -62,12 +85,12 @@ class Database:
         try:
             self._wconn = _connect(self.path)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {self.path}: {exc}") from exc
+            raise store_error(exc, self.path, "open") from exc
         self._wdb = sqlite_utils.Database(self._wconn)
         try:
             apply_migrations(self._wdb)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot migrate database {self.path}: {exc}") from exc
+            raise store_error(exc, self.path, "migrate") from exc
         self._thread = threading.Thread(target=self._writer, name="gmai-writer", daemon=True)
         self._thread.start()
 
@@ -120,6 +143,8 @@ class Database:
                     except BaseException as exc:
                         conn.execute("ROLLBACK TO w")
                         conn.execute("RELEASE w")
+                        if isinstance(exc, sqlite3.Error):
+                            exc = store_error(exc, self.path, "write to")
                         done.append((fut, False, exc))
                     else:
                         conn.execute("RELEASE w")
@@ -128,7 +153,7 @@ class Database:
             except sqlite3.Error as exc:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                err = StoreError(f"write to {self.path} failed: {exc}")
+                err = store_error(exc, self.path, "write to")
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(err)
@@ -157,12 +182,15 @@ class Database:
 
     def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         """Run ``fn`` with this thread's read connection, in one read transaction."""
-        db = self._reader()
-        db.conn.execute("BEGIN")
         try:
-            return fn(db)
-        finally:
-            db.conn.execute("COMMIT")
+            db = self._reader()
+            db.conn.execute("BEGIN")
+            try:
+                return fn(db)
+            finally:
+                db.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise store_error(exc, self.path, "read") from exc
 
     async def aread(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
         """Like :meth:`read`, on a reader thread, awaitable."""

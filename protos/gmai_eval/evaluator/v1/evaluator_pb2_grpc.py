@@ -31,7 +31,10 @@ class EvaluatorServiceStub:
     Codes every RPC may return, besides those listed per RPC:
     UNAUTHENTICATED     no token, or an unknown one, while tokens are configured.
     PERMISSION_DENIED   a read-only token on a mutating RPC.
-    UNAVAILABLE         the evaluator is shutting down. Safe to retry.
+    UNAVAILABLE         the evaluator is shutting down, or its database is briefly unusable
+    (locked, disk full). Safe to retry.
+    DATA_LOSS           the evaluator's database file is damaged; the message names the
+    file. Not worth retrying until an operator restores it.
     INTERNAL            a bug; the message says what failed.
     """
 
@@ -119,7 +122,10 @@ class EvaluatorServiceServicer:
     Codes every RPC may return, besides those listed per RPC:
     UNAUTHENTICATED     no token, or an unknown one, while tokens are configured.
     PERMISSION_DENIED   a read-only token on a mutating RPC.
-    UNAVAILABLE         the evaluator is shutting down. Safe to retry.
+    UNAVAILABLE         the evaluator is shutting down, or its database is briefly unusable
+    (locked, disk full). Safe to retry.
+    DATA_LOSS           the evaluator's database file is damaged; the message names the
+    file. Not worth retrying until an operator restores it.
     INTERNAL            a bug; the message says what failed.
     """
 
@@ -345,7 +351,10 @@ class EvaluatorService:
     Codes every RPC may return, besides those listed per RPC:
     UNAUTHENTICATED     no token, or an unknown one, while tokens are configured.
     PERMISSION_DENIED   a read-only token on a mutating RPC.
-    UNAVAILABLE         the evaluator is shutting down. Safe to retry.
+    UNAVAILABLE         the evaluator is shutting down, or its database is briefly unusable
+    (locked, disk full). Safe to retry.
+    DATA_LOSS           the evaluator's database file is damaged; the message names the
+    file. Not worth retrying until an operator restores it.
     INTERNAL            a bug; the message says what failed.
     """
 
