@@ -4,13 +4,14 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.installed-demo
 BUF := .tools/node_modules/.bin/buf
 BUF_VERSION := 1.75.0
 DEMO_DIR ?= var/demo
 
 .PHONY: demo test lint typecheck lint-imports venv tools promtool protos bench clean
 
-demo: venv
+demo: $(DEMO_STAMP)
 	$(PY) -m gmai_eval.clients.demo --dir $(DEMO_DIR)
 
 test: venv tools
@@ -30,11 +31,19 @@ lint-imports: venv
 
 venv: $(STAMP)
 
+# `make test` (and the other tool targets) install everything: the evaluator, torch, the dev tools.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,torch]'
-	touch $(STAMP)
+	$(PY) -m pip install -q -e '.[server,torch,dev]'
+	touch $(STAMP) $(DEMO_STAMP)
+
+# `make demo` installs what the demo runs: the evaluator (server extra), the SDK and torch.
+$(DEMO_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[server,torch]'
+	touch $(DEMO_STAMP)
 
 tools: $(BUF) promtool
 

@@ -24,7 +24,6 @@ from gmai_eval.tls import (
     channel_credentials,
     load_client_files,
     load_server_files,
-    read_certificates,
     read_private_key,
     server_credentials,
 )

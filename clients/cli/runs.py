@@ -25,6 +25,7 @@ from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.tls import TlsFileError
 
 from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
+from .extras import server_extra
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -151,11 +152,12 @@ def _serve_command() -> click.Command:
         SIGTERM or SIGINT shuts down gracefully: running runs are checkpointed as
         interrupted and resume at the next start.
         """
-        from gmai_eval.server.api.auth import TokenConfig, load_token
-        from gmai_eval.server.app import ServeConfig
-        from gmai_eval.server.app import serve as run_server
-        from gmai_eval.server.errors import EvalError
-        from gmai_eval.server.tls import ServerTls
+        with server_extra("serve"):
+            from gmai_eval.server.api.auth import TokenConfig, load_token
+            from gmai_eval.server.app import ServeConfig
+            from gmai_eval.server.app import serve as run_server
+            from gmai_eval.server.errors import EvalError
+            from gmai_eval.server.tls import ServerTls
 
         if tune_malloc is not None:
             flag = "--tune-malloc" if tune_malloc else "--no-tune-malloc"

@@ -1,0 +1,66 @@
+"""The ``gmai-eval`` CLI without the evaluator's dependencies (``gmai-eval[server]``).
+
+The base install (``pip install gmai-eval``) is the model side: the SDK, ``gmai-model``
+and the ``gmai-eval`` commands that talk to a running evaluator over gRPC. ``serve`` and the
+offline commands, which open the SQLite file themselves, import the evaluator, and it
+needs the ``server`` extra. Without it, those commands stay listed in ``--help`` and fail
+with one line saying what to install, never with a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+SERVER_EXTRA_MODULES = frozenset({"sqlite_utils", "openpyxl", "numpy", "grpc_status", "google.rpc"})
+"""Modules only the ``server`` extra installs (google.rpc comes with grpcio-status)."""
+
+OFFLINE_COMMANDS: dict[str, tuple[str, ...]] = {
+    "data": ("synth", "import", "benchmarks", "taxonomy"),
+    "scoring": ("scores", "rescore", "compare", "export", "score-file", "calibration"),
+}
+"""The commands each offline module registers (tests/test_packaging.py checks the names)."""
+
+INSTALL_HINT = "install gmai-eval[server] for this command (pip install 'gmai-eval[server]')"
+"""What a command that needs the evaluator says when its dependencies are missing."""
+
+
+def is_server_module(exc: ModuleNotFoundError) -> bool:
+    """True when ``exc`` is about a module of the ``server`` extra."""
+    name = exc.name or ""
+    return any(name == m or name.startswith(m + ".") for m in SERVER_EXTRA_MODULES)
+
+
+def needs_server(command: str, exc: ModuleNotFoundError) -> click.ClickException:
+    """The one-line error of ``gmai-eval COMMAND`` when the server extra is missing."""
+    return click.ClickException(f"`gmai-eval {command}` needs the evaluator: {INSTALL_HINT}; no module {exc.name!r}")
+
+
+@contextmanager
+def server_extra(command: str) -> Iterator[None]:
+    """Turn a missing ``server``-extra module inside the block into :func:`needs_server`."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if not is_server_module(exc):
+            raise
+        raise needs_server(command, exc) from None
+
+
+def placeholder(name: str, exc: ModuleNotFoundError) -> click.Command:
+    """A command that stands in for an offline one and fails with :func:`needs_server`."""
+
+    @click.command(
+        name,
+        help=f"Not available: this command needs the evaluator; {INSTALL_HINT}.",
+        short_help="(needs gmai-eval[server], not installed)",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=False,
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> None:
+        raise needs_server(name, exc)
+
+    return command
