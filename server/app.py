@@ -44,6 +44,7 @@ from gmai_eval.server.metrics.collector import build_registry
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.scoring.grading import finish_grading, grade_pending, settle_finished_runs
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.integrity import quick_check
 from gmai_eval.server.store.owner import DatabaseOwner
 from gmai_eval.server.tls import ServerTls, server_credentials
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -176,10 +177,17 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
     owner = DatabaseOwner(config.db_path)  # one evaluator per database file
     owner.acquire()
     try:
+        checked = quick_check(config.db_path, budget_s=INTEGRITY_BUDGET_S)
         db = Database(config.db_path)
     except BaseException:
         owner.release()
         raise
+    log.info(
+        "database %s: quick_check %s in %.2f s",
+        Path(config.db_path).resolve(),
+        "ok" if checked.complete else f"stopped at its {INTEGRITY_BUDGET_S:g} s budget, no damage found so far",
+        checked.seconds,
+    )
     registry, metrics = build_registry(db)
 
     async def grader(run_id: str) -> None:
