@@ -2,7 +2,9 @@
 ``score-file`` and ``calibration``.
 
 They work on the database file directly (``--db``), in process; no server is needed
-(``rescore --judge`` calls the judge model, never the evaluated one).
+(``rescore --judge`` calls the judge model, never the evaluated one). ``scores``,
+``compare``, ``export`` and ``calibration`` only read: answers a run has not graded yet are
+reported as ``ungraded``. ``rescore`` and ``score-file`` write grades.
 
 Exit codes: 0 success, 1 an error (unknown run, bad file...), 2 a usage error, 3 a
 release gate that failed (``compare --gate``).

@@ -2,7 +2,8 @@
 
 ``get_run_scores``, ``compare_runs`` and ``rescore_run`` take the database and the request
 message and return the response message; the servicer binds them (see ``app.py``). The
-blocking store work runs on a worker thread. The plain functions below them are what the
+blocking store work runs on a worker thread. ``GetRunScores`` and ``CompareRuns`` only read
+(the read-only token may call them); ``RescoreRun`` writes grades. The plain functions below them are what the
 CLI calls directly on a database file.
 """
 
