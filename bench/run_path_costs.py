@@ -33,9 +33,11 @@ from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.runs.requests import build_request, parameters_struct
+from gmai_eval.server.store import run_questions
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.attempts import Attempt, arecord_attempt
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.models import register_model
 from prometheus_client import CollectorRegistry
 from run_throughput import build_db
 
@@ -79,7 +81,7 @@ def measure(label: str, n: int, fn: Callable[[], object]) -> None:
 
 async def pipeline(db: Database, name: str, concurrency: int) -> tuple[str, int, float, float, float]:
     """One run through RunManager with the in-process model: (run, benchmark, us CPU, q/s, faults) per question."""
-    run_store.register_model(db, ModelSpec(name, ("in-process:0",)))
+    register_model(db, ModelSpec(name, ("in-process:0",)))
     mgr = RunManager(db, metrics=EvaluatorMetrics(CollectorRegistry()), client_factory=lambda _: InstantClient())
     await mgr.start()
     c0, t0, f0 = time.process_time(), time.perf_counter(), faults()
@@ -110,13 +112,13 @@ async def rounds(args: argparse.Namespace, path: Path) -> tuple[str, int]:
 def parts(path: Path, run_id: str, bench_id: int, n: int) -> None:
     """Time the parts of the path alone."""
     print("parts, timed alone on the same data:")
-    pending = [run_store.PendingQuestion(i, 1) for i in range(n)]
+    pending = [run_questions.PendingQuestion(i, 1) for i in range(n)]
     with Database(path) as db:
 
-        def read() -> list[run_store.RunItem]:
-            out: list[run_store.RunItem] = []
+        def read() -> list[run_questions.RunItem]:
+            out: list[run_questions.RunItem] = []
             for s in range(0, n, 64):
-                out = run_store.load_items(db, run_id, bench_id, pending[s : s + 64])
+                out = run_questions.load_items(db, run_id, bench_id, pending[s : s + 64])
             return out
 
         read()  # warm this thread's connection and its map of the file

@@ -37,8 +37,8 @@ from gmai_eval.server.records import ModelSpec, RunParams, SourceFile, TlsSettin
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.runs.model_client import channel_options
 from gmai_eval.server.store import benchmarks as bench_store
-from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.models import register_model
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from prometheus_client import CollectorRegistry
@@ -152,7 +152,7 @@ async def whole_path(db_path: Path, target: str, concurrency: int, name: str) ->
     """Questions/s of one run through RunManager; returns (q/s, questions)."""
     db = Database(db_path)
     try:
-        run_store.register_model(db, ModelSpec(name, (target,)))
+        register_model(db, ModelSpec(name, (target,)))
         mgr = RunManager(db, metrics=EvaluatorMetrics(CollectorRegistry()))
         await mgr.start()
         start = time.perf_counter()

@@ -13,6 +13,7 @@ import pytest
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
 from gmai_eval.server.store import runs as run_store
+from gmai_eval.server.store.attempts import list_attempts
 from gmai_eval.server.store.database import Database
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -61,7 +62,7 @@ def _wait(stub: pb_grpc.EvaluatorServiceStub, run_id: str, predicate, timeout: f
 def _final_labels(db_path: Path, run_id: str) -> dict[int, tuple[str, ...]]:
     """Labels of each question's final attempt; asserts exactly one final attempt each."""
     with Database(db_path) as db:
-        attempts = run_store.list_attempts(db, run_id)
+        attempts = list_attempts(db, run_id)
     finals: dict[int, tuple[str, ...]] = {}
     for a in attempts:
         if a.final:

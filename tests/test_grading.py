@@ -81,7 +81,7 @@ from gmai_eval.server.api.scoring_service import rescore_with  # noqa: E402
 from gmai_eval.server.errors import PreflightFailed  # noqa: E402
 from gmai_eval.server.records import ModelSpec  # noqa: E402
 from gmai_eval.server.scoring.judge import matching_prompt  # noqa: E402
-from gmai_eval.server.store.runs import register_model  # noqa: E402
+from gmai_eval.server.store.models import register_model  # noqa: E402
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # noqa: E402
 
 

@@ -24,7 +24,7 @@ from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pbg
 from gmai_eval.server.api.auth import READ_ONLY_METHODS
 from gmai_eval.server.records import ModelSpec
 from gmai_eval.server.store import Database
-from gmai_eval.server.store.runs import register_model
+from gmai_eval.server.store.models import register_model
 
 from tests._scoring_helpers import A, insert_benchmark, insert_run, make_questions
 from tests._service_helpers import (

@@ -15,10 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from gmai_eval.clients.cli.main import cli
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
+from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.scoring.grading import settle_finished_runs
 from gmai_eval.server.scoring.summary import from_json
 from gmai_eval.server.store import Database, metrics_reads
-from gmai_eval.server.store import runs as run_store
+from prometheus_client import CollectorRegistry
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ORACLE: dict[str, dict[str, object]] = json.loads((FIXTURES / "release-0.1.0.scores.json").read_text())
@@ -56,13 +58,15 @@ def test_scores_match_what_release_0_1_0_printed(old_db: Path, run_id: str) -> N
 
 def test_runs_of_the_old_release_read_back(old_db: Path) -> None:
     with Database(old_db) as db:
-        runs = {r.id: r for r in run_store.list_runs(db)}
-        assert sorted(runs) == RUNS
+        manager = RunManager(db, metrics=EvaluatorMetrics(CollectorRegistry()))  # what GetRun/ListRuns read
+        assert sorted(r.id for r in manager.list_runs()) == RUNS
         for run_id in RUNS:
-            assert runs[run_id].state == "succeeded" and runs[run_id].benchmark == "synthetic-val"
-            counts = run_store.run_counts(db, run_id, runs[run_id].params.extraction_era)
+            rec = manager.get_run(run_id)
+            assert rec.state == "succeeded" and rec.benchmark == "synthetic-val"
             overall = _nodes(ORACLE[run_id])[("overall", ())]
-            assert (counts.done, counts.correct) == (overall["n"], overall["correct"])
+            assert (rec.progress.total, rec.progress.done, rec.progress.correct) == (
+                overall["n"], overall["n"], overall["correct"]
+            )
 
 
 def test_start_up_stores_the_summaries_the_old_release_never_wrote(old_db: Path) -> None:

@@ -9,7 +9,7 @@ from gmai_eval.model.v1 import model_pb2
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.runs.model_client import GrpcModelClient
 from gmai_eval.server.runs.requests import build_request, parameters_struct
-from gmai_eval.server.store.runs import RunItem
+from gmai_eval.server.store.run_questions import RunItem
 from google.protobuf import json_format
 from prometheus_client import CollectorRegistry
 

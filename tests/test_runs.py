@@ -20,7 +20,9 @@ from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.store import runs as run_store
+from gmai_eval.server.store.attempts import list_attempts
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.models import register_model
 from prometheus_client import CollectorRegistry
 
 from tests._runs_helpers import (
@@ -49,7 +51,7 @@ async def manager(db: Database, metrics: EvaluatorMetrics) -> AsyncIterator[RunM
 
 def final_answers(db: Database, run_id: str) -> dict[int, tuple[str, tuple[str, ...]]]:
     return {
-        a.idx: (a.outcome, a.labels) for a in run_store.list_attempts(db, run_id) if a.final
+        a.idx: (a.outcome, a.labels) for a in list_attempts(db, run_id) if a.final
     }
 
 
@@ -58,7 +60,7 @@ async def test_run_end_to_end(db: Database, manager: RunManager) -> None:
     srv = await start_model_server()
     srv.model.keep_requests = True
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(concurrency=4))
         assert rec.state == "running"
         assert rec.progress.total == 30
@@ -72,7 +74,7 @@ async def test_run_end_to_end(db: Database, manager: RunManager) -> None:
     assert final.finished_at
     # One smoke call plus one call per question.
     assert srv.model.calls == 31
-    attempts = run_store.list_attempts(db, rec.id)
+    attempts = list_attempts(db, rec.id)
     assert sorted(a.idx for a in attempts) == idxs
     assert all(a.final and a.attempt == 1 and a.outcome == "answered" for a in attempts)
     # Answers are what the model computed from the question content.
@@ -98,7 +100,7 @@ async def test_opaque_ids_differ_between_runs_but_answers_match(
     build_benchmark(db, "bench", 12)
     srv = await start_model_server()
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         a = await manager.create_run("m1", "bench", RunParams())
         await wait_final(manager, a.id)
         ids_a = set(srv.model.question_ids)
@@ -117,7 +119,7 @@ async def test_model_parameters_filter_and_limit(db: Database, manager: RunManag
     srv = await start_model_server()
     srv.model.keep_requests = True
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         params = RunParams(
             filter="modality=CT", limit=5, seed=7, model_parameters={"temperature": 0.5}
         )
@@ -138,7 +140,7 @@ async def test_create_run_errors(db: Database, manager: RunManager) -> None:
     build_benchmark(db, "bench", 5)
     srv = await start_model_server()
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         with pytest.raises(NotFound):
             await manager.create_run("nope", "bench", RunParams())
         with pytest.raises(NotFound):
@@ -158,7 +160,7 @@ async def test_request_id_is_idempotent(db: Database, manager: RunManager) -> No
     build_benchmark(db, "bench", 5)
     srv = await start_model_server()
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         a = await manager.create_run("m1", "bench", RunParams(), request_id="k1")
         b = await manager.create_run("m1", "bench", RunParams(), request_id="k1")
         assert a.id == b.id
@@ -185,7 +187,7 @@ async def test_preflight_failures(
     build_benchmark(db, "bench", 3)
     srv = await start_model_server(ScriptedModel(script), serving=serving)
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         with pytest.raises(PreflightFailed, match=reason):
             await manager.create_run("m1", "bench", RunParams())
     finally:
@@ -197,7 +199,7 @@ async def test_preflight_unreachable(db: Database, manager: RunManager) -> None:
     build_benchmark(db, "bench", 3)
     srv = await start_model_server()
     await srv.stop()
-    run_store.register_model(db, ModelSpec("gone", (srv.endpoint,)))
+    register_model(db, ModelSpec("gone", (srv.endpoint,)))
     with pytest.raises(PreflightFailed, match="not SERVING"):
         await manager.create_run("gone", "bench", RunParams())
 
@@ -208,7 +210,7 @@ async def test_retries_recorded_per_attempt(
     idxs = build_benchmark(db, "bench", 10)
     srv = await start_model_server(ScriptedModel(Script()))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(max_attempts=4))
         # The smoke question is question 0; then every question fails twice first.
         srv.model.script.fail_times = 2
@@ -218,7 +220,7 @@ async def test_retries_recorded_per_attempt(
         await srv.stop()
     assert final.state == "succeeded"
     assert final.progress.done == 10 and final.progress.retries == 20
-    attempts = run_store.list_attempts(db, rec.id)
+    attempts = list_attempts(db, rec.id)
     assert len(attempts) == 30
     for idx in idxs:
         rows = [a for a in attempts if a.idx == idx]
@@ -239,14 +241,14 @@ async def test_non_retryable_code_is_final_at_once(db: Database, manager: RunMan
         ScriptedModel(Script(always_fail={bad}, always_fail_code=grpc.StatusCode.INVALID_ARGUMENT))
     )
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(max_error_fraction=0.5))
         final = await wait_final(manager, rec.id)
     finally:
         await srv.stop()
     assert final.state == "succeeded"
     assert final.progress.errors == 1
-    err = [a for a in run_store.list_attempts(db, rec.id) if a.outcome == "error"]
+    err = [a for a in list_attempts(db, rec.id) if a.outcome == "error"]
     assert len(err) == 1 and err[0].final and err[0].code == "INVALID_ARGUMENT"
     assert srv.model.calls_by_question[bad] == 1
 
@@ -258,7 +260,7 @@ async def test_slow_model_hits_deadlines(db: Database, manager: RunManager) -> N
         ScriptedModel(Script(slow_questions={slow}, slow_delay_s=2.0))
     )
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         params = RunParams(deadline_s=0.2, max_attempts=2, max_error_fraction=0.5)
         rec = await manager.create_run("m1", "bench", params)
         final = await wait_final(manager, rec.id)
@@ -266,7 +268,7 @@ async def test_slow_model_hits_deadlines(db: Database, manager: RunManager) -> N
         await srv.stop(0)
     assert final.state == "succeeded"
     assert final.progress.errors == 1 and final.progress.retries == 1
-    rows = [a for a in run_store.list_attempts(db, rec.id) if a.outcome == "error"]
+    rows = [a for a in list_attempts(db, rec.id) if a.outcome == "error"]
     assert [a.code for a in rows] == ["DEADLINE_EXCEEDED", "DEADLINE_EXCEEDED"]
     assert rows[-1].final and all(0.15 < a.latency_s < 1.5 for a in rows)
 
@@ -281,7 +283,7 @@ async def test_invalid_responses_are_recorded_as_errors(
     build_benchmark(db, "bench", 8)
     srv = await start_model_server()
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(max_error_fraction=1.0))
         setattr(srv.model.script, switch, True)
         final = await wait_final(manager, rec.id)
@@ -289,7 +291,7 @@ async def test_invalid_responses_are_recorded_as_errors(
         await srv.stop()
     assert final.state == "succeeded" and final.progress.errors == 8
     assert final.progress.retries == 0  # protocol errors are not retried
-    attempts = run_store.list_attempts(db, rec.id)
+    attempts = list_attempts(db, rec.id)
     assert len(attempts) == 8
     assert all(a.code == "PROTOCOL_ERROR" and message in a.error for a in attempts)
 
@@ -298,12 +300,12 @@ async def test_free_text_answers_are_recorded(db: Database, manager: RunManager)
     build_benchmark(db, "bench", 5)
     srv = await start_model_server(ScriptedModel(Script(free_text=True)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams())
         await wait_final(manager, rec.id)
     finally:
         await srv.stop()
-    attempts = run_store.list_attempts(db, rec.id)
+    attempts = list_attempts(db, rec.id)
     assert all(a.labels == () and a.text.startswith("The answer is ") for a in attempts)
     assert all(a.status == "answered" for a in attempts)
 
@@ -313,7 +315,7 @@ async def test_error_threshold_fails_the_run(db: Database, manager: RunManager) 
     bad = {f"Question {i}: which finding is shown?" for i in range(1, 20, 2)}  # 10 of 20
     srv = await start_model_server(ScriptedModel(Script(always_fail=bad)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run(
             "m1", "bench", RunParams(max_error_fraction=0.2, concurrency=1)
         )
@@ -331,7 +333,7 @@ async def test_oversized_image_rejected_before_sending(db: Database, manager: Ru
     build_benchmark(db, "bench", 6, big_images=(3,), big_image_bytes=5000)
     srv = await start_model_server(ScriptedModel(Script(max_image_bytes=1000)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(max_error_fraction=0.5))
         final = await wait_final(manager, rec.id)
     finally:
@@ -339,7 +341,7 @@ async def test_oversized_image_rejected_before_sending(db: Database, manager: Ru
     assert final.progress.errors == 1 and final.state == "succeeded"
     big = "Question 3: which finding is shown?"
     assert srv.model.calls_by_question[big] == 0
-    (err,) = [a for a in run_store.list_attempts(db, rec.id) if a.outcome == "error"]
+    (err,) = [a for a in list_attempts(db, rec.id) if a.outcome == "error"]
     assert err.code == "INPUT_TOO_LARGE" and "max_image_bytes 1000" in err.error
 
 
@@ -351,7 +353,7 @@ async def test_oversized_request_and_unsupported_type_rejected_before_sending(
         ScriptedModel(Script(max_request_bytes=3000, media_types=("image/png",)))
     )
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(max_error_fraction=0.5))
         final = await wait_final(manager, rec.id)
     finally:
@@ -359,7 +361,7 @@ async def test_oversized_request_and_unsupported_type_rejected_before_sending(
     assert final.state == "succeeded" and final.progress.errors == 2
     for i in (2, 5):
         assert srv.model.calls_by_question[f"Question {i}: which finding is shown?"] == 0
-    errors = {a.idx: a for a in run_store.list_attempts(db, rec.id) if a.outcome == "error"}
+    errors = {a.idx: a for a in list_attempts(db, rec.id) if a.outcome == "error"}
     assert errors[1002].code == "INPUT_TOO_LARGE" and "max_request_bytes 3000" in errors[1002].error
     assert errors[1005].code == "MEDIA_TYPE_UNSUPPORTED" and "image/jpeg" in errors[1005].error
     assert errors[1002].request_bytes > 3000 and errors[1002].final
@@ -369,7 +371,7 @@ async def test_three_replicas_share_the_load(db: Database, manager: RunManager) 
     build_benchmark(db, "bench", 60)
     servers = [await start_model_server(ScriptedModel(name=f"r{i}")) for i in range(3)]
     try:
-        run_store.register_model(db, spec_for("m3", *servers))
+        register_model(db, spec_for("m3", *servers))
         rec = await manager.create_run("m3", "bench", RunParams(concurrency=6))
         final = await wait_final(manager, rec.id)
     finally:
@@ -379,7 +381,7 @@ async def test_three_replicas_share_the_load(db: Database, manager: RunManager) 
     calls = [s.model.calls for s in servers]
     assert sum(calls) == 61
     assert all(c >= 15 for c in calls), calls
-    endpoints = {a.endpoint for a in run_store.list_attempts(db, rec.id)}
+    endpoints = {a.endpoint for a in list_attempts(db, rec.id)}
     assert endpoints == {s.endpoint for s in servers}
 
 
@@ -387,7 +389,7 @@ async def test_cancel_and_resume(db: Database, manager: RunManager) -> None:
     idxs = build_benchmark(db, "bench", 30)
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.05)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(concurrency=2))
         while manager.get_run(rec.id).progress.done < 5:
             await asyncio.sleep(0.02)
@@ -406,7 +408,7 @@ async def test_cancel_and_resume(db: Database, manager: RunManager) -> None:
     finally:
         await srv.stop()
     assert final.state == "succeeded" and final.progress.done == 30
-    finals = [a for a in run_store.list_attempts(db, rec.id) if a.final]
+    finals = [a for a in list_attempts(db, rec.id) if a.final]
     assert sorted(a.idx for a in finals) == idxs
 
 
@@ -415,7 +417,7 @@ async def test_resume_refuses_another_model_version(db: Database, manager: RunMa
     script = Script(delay_s=0.05)
     srv = await start_model_server(ScriptedModel(script))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(concurrency=2))
         while manager.get_run(rec.id).progress.done < 3:
             await asyncio.sleep(0.02)
@@ -432,14 +434,14 @@ async def test_resume_refuses_another_model_version(db: Database, manager: RunMa
     finally:
         await srv.stop()
     assert final.state == "succeeded"
-    assert {a.model_version for a in run_store.list_attempts(db, rec.id) if a.final} == {"1.0"}
+    assert {a.model_version for a in list_attempts(db, rec.id) if a.final} == {"1.0"}
 
 
 async def test_model_params_are_stored(db: Database, manager: RunManager) -> None:
     build_benchmark(db, "bench", 3)
     srv = await start_model_server()
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run(
             "m1", "bench", RunParams(concurrency=3, model_parameters={"seed": 1})
         )

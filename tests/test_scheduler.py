@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 
 import pytest
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RunParams
+from gmai_eval.server.runs.adaptive_limit import CUT_INTERVAL_S, AdaptiveLimit
 from gmai_eval.server.runs.manager import RunManager
-from gmai_eval.server.runs.scheduler import AdaptiveLimit, opaque_question_id
+from gmai_eval.server.runs.opaque_ids import opaque_question_id
 from gmai_eval.server.scoring.grading import grade_pending
 from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.store import runs as run_store
+from gmai_eval.server.store.attempts import list_attempts
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.models import register_model
 from prometheus_client import CollectorRegistry
 
 from tests._runs_helpers import (
@@ -48,8 +53,14 @@ async def wait_done(mgr: RunManager, run_id: str, n: int) -> None:
     await asyncio.wait_for(poll(), 30)
 
 
+async def attempt_with_code(db: Database, run_id: str, code: str) -> None:
+    """Return once the run has an attempt that ended with ``code``."""
+    while not any(a.code == code for a in list_attempts(db, run_id)):
+        await asyncio.sleep(0.01)
+
+
 def finals(db: Database, run_id: str) -> dict[int, tuple[str, ...]]:
-    rows = [a for a in run_store.list_attempts(db, run_id) if a.final]
+    rows = [a for a in list_attempts(db, run_id) if a.final]
     counts = collections.Counter(a.idx for a in rows)
     assert max(counts.values()) == 1, "a question has two final attempts"
     return {a.idx: a.labels for a in rows}
@@ -58,15 +69,17 @@ def finals(db: Database, run_id: str) -> dict[int, tuple[str, ...]]:
 # -- AIMD ---------------------------------------------------------------------------------
 
 
-async def test_adaptive_limit_halves_and_grows() -> None:
+def test_adaptive_limit_halves_and_grows() -> None:
+    now = 100.0
     seen: list[int] = []
-    lim = AdaptiveLimit(8, 1, on_change=seen.append)
+    lim = AdaptiveLimit(8, 1, on_change=seen.append, clock=lambda: now)
     assert lim.limit == 8 and seen == [8]
     lim.on_overload()
     assert lim.limit == 4
-    lim.on_overload()  # within 200 ms of the last cut: one congestion event
+    now += CUT_INTERVAL_S / 2
+    lim.on_overload()  # within one interval of the last cut: one congestion event
     assert lim.limit == 4
-    await asyncio.sleep(0.21)
+    now += CUT_INTERVAL_S
     lim.on_overload()
     assert lim.limit == 2
     for _ in range(2):
@@ -108,7 +121,7 @@ async def test_overload_lowers_concurrency_and_is_retried(db: Database) -> None:
     build_benchmark(db, "bench", 40)
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.01)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await mgr.create_run("m1", "bench", RunParams(concurrency=8, max_attempts=10))
         srv.model.script.exhausted_calls = 12
         limits: list[float] = []
@@ -122,7 +135,7 @@ async def test_overload_lowers_concurrency_and_is_retried(db: Database) -> None:
     assert final.state == "succeeded" and final.progress.errors == 0
     assert final.progress.retries == 12
     assert min(limits) < 8
-    codes = collections.Counter(a.code for a in run_store.list_attempts(db, rec.id))
+    codes = collections.Counter(a.code for a in list_attempts(db, rec.id))
     assert codes == {"OK": 40, "RESOURCE_EXHAUSTED": 12}
     assert metrics.registry.get_sample_value(
         "gmai_eval_answer_retries_total", {"model": "m1", "reason": "RESOURCE_EXHAUSTED"}
@@ -133,7 +146,7 @@ async def test_concurrency_caps_calls_in_flight(db: Database, manager: RunManage
     build_benchmark(db, "bench", 40)
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.02)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(concurrency=5))
         await wait_final(manager, rec.id)
     finally:
@@ -145,7 +158,7 @@ async def test_model_advised_max_concurrency_is_honoured(db: Database, manager: 
     build_benchmark(db, "bench", 30)
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.02, max_concurrency=3)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(concurrency=10))
         await wait_final(manager, rec.id)
         # Resumed runs read the limit from the stored model info.
@@ -162,7 +175,7 @@ async def test_resume_after_manager_dropped_mid_run(db: Database) -> None:
     idxs = build_benchmark(db, "bench", 60)
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.01, fail_times=1)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         first = new_manager(db)
         rec = await first.create_run("m1", "bench", RunParams(concurrency=4, max_attempts=3))
         await wait_done(first, rec.id, 20)
@@ -193,7 +206,7 @@ async def test_resume_after_manager_dropped_mid_run(db: Database) -> None:
     assert got == finals(db, ref.id) and ref_final.progress.done == 60
     # Nothing already final was asked again after the restart.
     assert calls_second <= 2 * (60 - dropped.progress.done)
-    attempts = run_store.list_attempts(db, rec.id)
+    attempts = list_attempts(db, rec.id)
     keys = [(a.idx, a.attempt) for a in attempts]
     assert len(keys) == len(set(keys))
     for idx in idxs:
@@ -206,7 +219,7 @@ async def test_model_upgraded_under_a_killed_run_does_not_mix_into_it(db: Databa
     script = Script(delay_s=0.01)
     srv = await start_model_server(ScriptedModel(script))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         first = new_manager(db)
         rec = await first.create_run(
             "m1", "bench", RunParams(concurrency=4, max_attempts=1, max_error_fraction=0.2)
@@ -222,7 +235,7 @@ async def test_model_upgraded_under_a_killed_run_does_not_mix_into_it(db: Databa
     finally:
         await srv.stop()
     assert final.state == "failed"
-    attempts = run_store.list_attempts(db, rec.id)
+    attempts = list_attempts(db, rec.id)
     answered = [a for a in attempts if a.outcome == "answered"]
     assert len(answered) >= done_before and {a.model_version for a in answered} == {"1.0"}
     refused = [a for a in attempts if a.code == "MODEL_VERSION_CHANGED"]
@@ -234,7 +247,7 @@ async def test_graceful_shutdown_interrupts_and_start_resumes(db: Database) -> N
     idxs = build_benchmark(db, "bench", 40)
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.02)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         first = new_manager(db)
         rec = await first.create_run("m1", "bench", RunParams(concurrency=2))
         await wait_done(first, rec.id, 5)
@@ -263,11 +276,12 @@ async def test_model_server_killed_and_restarted_mid_run(db: Database, manager: 
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.01)))
     port = srv.port
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(concurrency=4, max_attempts=12))
         await wait_done(manager, rec.id, 15)
         await srv.stop(0)
-        await asyncio.sleep(0.5)
+        # Restart only once the run has recorded the outage, not after a guessed time.
+        await asyncio.wait_for(attempt_with_code(db, rec.id, "UNAVAILABLE"), 30)
         srv = await start_model_server(ScriptedModel(Script(delay_s=0.01)), port=port)
         final = await wait_final(manager, rec.id)
     finally:
@@ -275,7 +289,7 @@ async def test_model_server_killed_and_restarted_mid_run(db: Database, manager: 
     assert final.state == "succeeded", final.error_message
     assert final.progress.errors == 0 and final.progress.retries > 0
     assert sorted(finals(db, rec.id)) == idxs
-    codes = {a.code for a in run_store.list_attempts(db, rec.id) if not a.final}
+    codes = {a.code for a in list_attempts(db, rec.id) if not a.final}
     assert codes <= {"UNAVAILABLE", "CANCELLED"} and "UNAVAILABLE" in codes
 
 
@@ -294,7 +308,7 @@ async def test_grader_fills_correct_count(db: Database) -> None:
 
     mgr = new_manager(db, grader=grader)
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await mgr.create_run("m1", "bench", RunParams(concurrency=2))
         final = await wait_final(mgr, rec.id)
     finally:
@@ -312,7 +326,7 @@ async def test_watch_reports_progress_then_ends(db: Database, manager: RunManage
     build_benchmark(db, "bench", 60)
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.03)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(concurrency=2))
         seen = [r async for r in manager.watch(rec.id)]
     finally:
@@ -328,6 +342,8 @@ def test_opaque_ids_depend_on_salt_only() -> None:
     assert a == opaque_question_id("salt-1", 1234)
     assert a != opaque_question_id("salt-2", 1234)
     assert a.startswith("q-") and len(a) == 18 and "1234" not in a
+    # The documented construction: q- and the first 16 hex digits of HMAC-SHA256.
+    assert a == "q-" + hmac.new(b"salt-1", b"1234", hashlib.sha256).hexdigest()[:16]
 
 
 async def test_cancelled_rpc_on_server_stop_is_not_final(db: Database, manager: RunManager) -> None:
@@ -337,7 +353,7 @@ async def test_cancelled_rpc_on_server_stop_is_not_final(db: Database, manager: 
     srv = await start_model_server(ScriptedModel(Script(slow_questions={slow}, slow_delay_s=1.0)))
     port = srv.port
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(concurrency=8, max_attempts=12))
         await wait_done(manager, rec.id, 7)
         await srv.stop(0)
@@ -355,7 +371,7 @@ async def test_unreadable_question_fails_the_run_instead_of_hanging(
     build_benchmark(db, "bench", 100)
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.005)))
     try:
-        run_store.register_model(db, spec_for("m1", srv))
+        register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(concurrency=2))
 
         def drop(d: object) -> None:

@@ -25,7 +25,7 @@ from gmai_eval.server.errors import InvalidArgument, ShuttingDown
 from gmai_eval.server.names import MAX_FILTER_BYTES, MAX_REQUEST_ID_BYTES, check_size
 from gmai_eval.server.records import FINAL_RUN_STATES, RunParams, RunRecord
 from gmai_eval.server.store import benchmarks as bench_store
-from gmai_eval.server.store import runs as run_store
+from gmai_eval.server.store import models as model_store
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.taxonomy import parse_filter
 
@@ -136,13 +136,13 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         self, request: pb.RegisterModelRequest, context: grpc.aio.ServicerContext
     ) -> pb.RegisterModelResponse:
         spec = convert.model_from_proto(request.model)
-        stored = await asyncio.to_thread(run_store.register_model, self._db, spec)
+        stored = await asyncio.to_thread(model_store.register_model, self._db, spec)
         return pb.RegisterModelResponse(model=convert.model_to_proto(stored))
 
     async def ListModels(
         self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListModelsResponse:
-        found = await asyncio.to_thread(run_store.list_models, self._db)
+        found = await asyncio.to_thread(model_store.list_models, self._db)
         return pb.ListModelsResponse(models=[convert.model_to_proto(m) for m in found])
 
     # --- runs -------------------------------------------------------------------------

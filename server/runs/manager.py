@@ -1,8 +1,8 @@
 """The run manager: creates, drives, resumes, cancels and reports evaluation runs.
 
 A run is created with a pre-flight handshake (health SERVING, GetModelInfo, one smoke
-question), its question list is frozen in ``run_questions``, and a background task drives
-a :class:`~gmai_eval.server.runs.scheduler.Scheduler` session over the pending questions.
+question), its question list is frozen in ``run_questions``, and a :class:`~gmai_eval.server.runs.session.RunSession` drives a scheduler over the pending
+questions in the background. Progress, rate and ETA are assembled in :mod:`.progress`.
 
 Durability: every attempt is committed as it completes and a question is pending until it
 has a final attempt, so a process killed at any moment loses at most the calls in flight.
@@ -17,17 +17,14 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 
 import gmai_eval
 from gmai_eval.server.errors import (
     AlreadyExists,
     InvalidArgument,
     NotFound,
-    PreflightFailed,
     RunStateError,
     ShuttingDown,
 )
@@ -37,20 +34,25 @@ from gmai_eval.server.records import (
     Benchmark,
     ModelSpec,
     RunParams,
-    RunProgress,
     RunRecord,
 )
+from gmai_eval.server.runs.contract import Limits, limits_from_dict
 from gmai_eval.server.runs.model_client import GrpcModelClient, ModelClient
+from gmai_eval.server.runs.opaque_ids import opaque_question_id
 from gmai_eval.server.runs.preflight import (
-    limits_from_dict,
+    check_same_model,
     normalize_params,
     preflight,
     sample_indexes,
 )
-from gmai_eval.server.runs.scheduler import Limits, Scheduler, opaque_question_id
+from gmai_eval.server.runs.progress import progress_changed, run_record
+from gmai_eval.server.runs.session import Grader, RunSession, grade
 from gmai_eval.server.store import runs as store
+from gmai_eval.server.store.attempts import now_iso, run_counts
 from gmai_eval.server.store.benchmarks import get_benchmark, select_question_indexes
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.models import get_model
+from gmai_eval.server.store.run_questions import apending_questions, run_question_indexes
 from gmai_eval.server.taxonomy import parse_filter
 from google.protobuf import json_format
 
@@ -61,18 +63,6 @@ RESUMABLE_STATES = ("failed", "cancelled", "interrupted")
 
 WATCH_INTERVAL_S = 0.25
 """Watchers see at most four updates per second."""
-
-GRADE_INTERVAL_S = 1.0
-"""How often newly final answers are handed to the grader while a run is going."""
-
-@dataclass
-class _Active:
-    """A run being driven by this manager."""
-
-    task: asyncio.Task[None]
-    scheduler: Scheduler | None = None
-    samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
-    dirty: bool = False
 
 
 class RunManager:
@@ -95,8 +85,8 @@ class RunManager:
         *,
         metrics: EvaluatorMetrics,
         client_factory: Callable[[ModelSpec], ModelClient] | None = None,
-        grader: Callable[[str], Awaitable[None]] | None = None,
-        final_grader: Callable[[str], Awaitable[None]] | None = None,
+        grader: Grader | None = None,
+        final_grader: Grader | None = None,
         backoff_base_s: float = 0.5,
     ) -> None:
         self.db = db
@@ -107,7 +97,7 @@ class RunManager:
         self._grader = grader
         self._final_grader = final_grader or grader
         self._backoff_base_s = backoff_base_s
-        self._active: dict[str, _Active] = {}
+        self._active: dict[str, RunSession] = {}
         self._closing = False
         self._create_locks: dict[str, asyncio.Lock] = {}
 
@@ -120,7 +110,7 @@ class RunManager:
                 continue
             row = store.get_run(self.db, run_id)
             try:
-                spec = store.get_model(self.db, row.model)
+                spec = get_model(self.db, row.model)
             except NotFound:
                 spec = row.model_spec
             await store.aset_run_state(self.db, run_id, "running", started=True)
@@ -138,10 +128,9 @@ class RunManager:
         """
         self._closing = True
         active = dict(self._active)
-        for act in active.values():
-            if act.scheduler is not None:
-                act.scheduler.stop()
-        tasks = [a.task for a in active.values()]
+        for session in active.values():
+            session.stop()
+        tasks = [session.task for session in active.values()]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=max(0.0, grace_s))
             for t in pending:
@@ -212,7 +201,7 @@ class RunManager:
                     backoff_base_s=self._backoff_base_s,
                 )
                 info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
-                stamp = store.now_iso()
+                stamp = now_iso()
                 row = store.RunRow(
                     id=run_id,
                     model=spec.name,
@@ -245,7 +234,7 @@ class RunManager:
         self, model: str, benchmark: str, params: RunParams
     ) -> tuple[ModelSpec, Benchmark, list[int]]:
         """Resolve model and benchmark and select the run's questions (blocking reads)."""
-        spec = store.get_model(self.db, model)
+        spec = get_model(self.db, model)
         bench = get_benchmark(self.db, benchmark)
         flt = parse_filter(params.filter)
         indexes = select_question_indexes(self.db, bench.id, flt)
@@ -259,125 +248,23 @@ class RunManager:
     # -- driving --------------------------------------------------------------------------
 
     def _launch(self, row: store.RunRow, client: ModelClient, limits: Limits) -> None:
-        task = asyncio.create_task(self._drive(row, client, limits), name=f"run {row.id}")
-        self._active[row.id] = _Active(task=task)
+        self._active[row.id] = RunSession(
+            db=self.db,
+            row=row,
+            client=client,
+            limits=limits,
+            metrics=self.metrics,
+            grader=self._grader,
+            final_grader=self._final_grader,
+            backoff_base_s=self._backoff_base_s,
+            on_exit=self._ended,
+        )
         self.metrics.active_runs.set(len(self._active))
 
-    async def _drive(self, row: store.RunRow, client: ModelClient, limits: Limits) -> None:
-        act = self._active[row.id]
-        grading: asyncio.Task[None] | None = None
-        started = time.monotonic()
-        try:
-            counts = await store.arun_counts(self.db, row.id, row.params.extraction_era)
-            pending = await store.apending_questions(self.db, row.id)
-            act.samples.append((time.monotonic(), counts.done))
-            progress = self.metrics.run_progress.labels(row.model, row.benchmark)
-            progress.set(counts.done / row.total if row.total else 1.0)
-
-            def on_answer() -> None:
-                act.dirty = True
-                sched = act.scheduler
-                if sched is None:
-                    return
-                now = time.monotonic()
-                if not act.samples or now - act.samples[-1][0] >= 0.5:
-                    act.samples.append((now, sched.done))
-                    progress.set(sched.done / row.total if row.total else 1.0)
-
-            sched = Scheduler(
-                db=self.db,
-                run_id=row.id,
-                benchmark_id=row.benchmark_id,
-                model=row.model,
-                client=client,
-                params=row.params,
-                limits=limits,
-                total=row.total,
-                done=counts.done,
-                errors=counts.errors,
-                metrics=self.metrics,
-                on_answer=on_answer,
-                backoff_base_s=self._backoff_base_s,
-            )
-            act.scheduler = sched
-            if self._grader is not None:
-                grading = asyncio.create_task(self._grade_loop(row.id, act))
-            result = await sched.run(pending)
-            if grading is not None:
-                grading.cancel()
-                await asyncio.gather(grading, return_exceptions=True)
-                grading = None
-            if result.outcome == "stopped":
-                return
-            await self._grade(row.id, final=True)
-            if result.outcome == "completed" and sched.errors > (
-                row.params.max_error_fraction * row.total
-            ):
-                result = replace(
-                    result,
-                    outcome="failed",
-                    message=(
-                        f"{sched.errors} of {row.total} questions ended in error, more than"
-                        f" max_error_fraction {row.params.max_error_fraction:g} allows"
-                    ),
-                )
-            state = "succeeded" if result.outcome == "completed" else "failed"
-            changed = await store.aset_run_state(
-                self.db,
-                row.id,
-                state,
-                error_message=result.message,
-                finished=True,
-                only_from=("running",),
-            )
-            if changed:
-                self.metrics.runs.labels(state).inc()
-                self.metrics.run_duration.labels(row.benchmark).observe(
-                    time.monotonic() - started
-                )
-            progress.set(sched.done / row.total if row.total else 1.0)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("run %s failed", row.id)
-            with contextlib.suppress(Exception):
-                await self._grade(row.id, final=True)
-                await store.aset_run_state(
-                    self.db,
-                    row.id,
-                    "failed",
-                    error_message=f"internal error: {type(exc).__name__}: {exc}",
-                    finished=True,
-                    only_from=("running",),
-                )
-                self.metrics.runs.labels("failed").inc()
-        finally:
-            if grading is not None:
-                grading.cancel()
-                await asyncio.gather(grading, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await client.close()
-            if self._active.get(row.id) is act:
-                del self._active[row.id]
-            self.metrics.active_runs.set(len(self._active))
-
-    async def _grade_loop(self, run_id: str, act: _Active) -> None:
-        while True:
-            await asyncio.sleep(GRADE_INTERVAL_S)
-            if act.dirty:
-                act.dirty = False
-                await self._grade(run_id)
-
-    async def _grade(self, run_id: str, *, final: bool = False) -> None:
-        grader = self._final_grader if final else self._grader
-        if grader is None:
-            return
-        try:
-            await grader(run_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("grading run %s failed; answers are kept", run_id)
+    def _ended(self, session: RunSession) -> None:
+        if self._active.get(session.row.id) is session:
+            del self._active[session.row.id]
+        self.metrics.active_runs.set(len(self._active))
 
     # -- control --------------------------------------------------------------------------
 
@@ -402,11 +289,11 @@ class RunManager:
             now = await asyncio.to_thread(store.get_run, self.db, run_id)
             raise RunStateError(f"run {run_id} is already {now.state}")
         self.metrics.runs.labels("cancelled").inc()
-        act = self._active.get(run_id)
-        if act is not None:
-            act.task.cancel()
-            await asyncio.gather(act.task, return_exceptions=True)
-        await self._grade(run_id, final=True)  # the answers kept are graded like those of a finished run
+        session = self._active.get(run_id)
+        if session is not None:
+            session.task.cancel()
+            await asyncio.gather(session.task, return_exceptions=True)
+        await grade(self._final_grader, run_id)  # the answers kept are graded like those of a finished run
         return await asyncio.to_thread(self.get_run, run_id)
 
     async def resume_run(self, run_id: str) -> RunRecord:
@@ -425,15 +312,15 @@ class RunManager:
             what = "still running" if row.state == "running" else f"already {row.state}"
             raise RunStateError(f"run {run_id} is {what}; only {', '.join(RESUMABLE_STATES)} runs resume")
         try:
-            spec = await asyncio.to_thread(store.get_model, self.db, row.model)
+            spec = await asyncio.to_thread(get_model, self.db, row.model)
         except NotFound:
             spec = row.model_spec
-        pending = await store.apending_questions(self.db, run_id)
+        pending = await apending_questions(self.db, run_id)
         first = pending[0].idx if pending else None
         client = self._factory(spec)
         try:
             if first is None:
-                first_all = await asyncio.to_thread(store.run_question_indexes, self.db, run_id)
+                first_all = await asyncio.to_thread(run_question_indexes, self.db, run_id)
                 first = first_all[0]
             info = await preflight(
                 self.db,
@@ -446,7 +333,7 @@ class RunManager:
                 backoff_base_s=self._backoff_base_s,
             )
             info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
-            _check_same_model(run_id, row.model_info, info_dict)
+            check_same_model(run_id, row.model_info, info_dict)
             await store.aset_model_info(self.db, run_id, info_dict)
             changed = await store.aset_run_state(
                 self.db, run_id, "running", error_message="", started=True,
@@ -479,44 +366,12 @@ class RunManager:
         return [self._record(r) for r in store.list_runs(self.db, model, benchmark, limit, after)]
 
     def _record(self, row: store.RunRow) -> RunRecord:
-        counts = store.run_counts(self.db, row.id, row.params.extraction_era)
-        rate = eta = 0.0
-        act = self._active.get(row.id)
-        if act is not None and act.scheduler is not None and act.samples:
-            t0, d0 = act.samples[0]
-            for t, d in act.samples:  # the oldest sample within the last 10 s
-                if time.monotonic() - t <= 10:
-                    t0, d0 = t, d
-                    break
-            elapsed = time.monotonic() - t0
-            if elapsed > 0.2:
-                rate = max(0.0, (counts.done - d0) / elapsed)
-            if rate > 0:
-                eta = (row.total - counts.done) / rate
-        progress = RunProgress(
-            total=row.total,
-            done=counts.done,
-            errors=counts.errors,
-            retries=counts.retries,
-            correct=counts.correct,
-            rate_per_s=rate,
-            eta_s=eta,
-        )
-        return RunRecord(
-            id=row.id,
-            model=row.model,
-            benchmark=row.benchmark,
-            benchmark_id=row.benchmark_id,
-            benchmark_digest=row.benchmark_digest,
-            state=row.state,
-            params=row.params,
-            progress=progress,
-            model_info=row.model_info,
-            evaluator_version=row.evaluator_version,
-            error_message=row.error_message,
-            created_at=row.created_at,
-            finished_at=row.finished_at,
-        )
+        counts = run_counts(self.db, row.id, row.params.extraction_era)
+        session = self._active.get(row.id)
+        rate = 0.0
+        if session is not None and session.scheduler is not None:
+            rate = session.throughput.rate(counts.done)
+        return run_record(row, counts, rate)
 
     async def watch(self, run_id: str) -> AsyncIterator[RunRecord]:
         """The run's current state, then each change (at most ~4 per second).
@@ -529,7 +384,7 @@ class RunManager:
         last: RunRecord | None = None
         while True:
             rec = await asyncio.to_thread(self.get_run, run_id)
-            if last is None or _changed(last, rec):
+            if last is None or progress_changed(last, rec):
                 yield rec
                 last = rec
             if rec.state in FINAL_RUN_STATES or (
@@ -541,34 +396,4 @@ class RunManager:
     def is_closing(self) -> bool:
         """True once :meth:`shutdown` was called."""
         return self._closing
-
-
-def _check_same_model(run_id: str, before: dict[str, object], now: dict[str, object]) -> None:
-    """Refuse to resume a run against another model version or other weights.
-
-    A run's answers must all come from the model its provenance names; a run resumed after
-    a model upgrade would silently mix two models. Start a new run (and compare the two).
-
-    Raises:
-        PreflightFailed: the version or the weights digest differs from the recorded one.
-    """
-    for key in ("name", "version", "weights_digest"):
-        old, new = before.get(key, ""), now.get(key, "")
-        if old != new:
-            raise PreflightFailed(
-                f"run {run_id} was answered by {key} {old!r} and the model now reports {new!r};"
-                " resuming would mix two models: start a new run and compare the two"
-            )
-
-
-def _changed(a: RunRecord, b: RunRecord) -> bool:
-    pa, pb = a.progress, b.progress
-    return (a.state, pa.done, pa.errors, pa.retries, pa.correct, a.error_message) != (
-        b.state,
-        pb.done,
-        pb.errors,
-        pb.retries,
-        pb.correct,
-        b.error_message,
-    )
 

@@ -15,16 +15,12 @@ from dataclasses import replace
 from gmai_eval.model.v1 import model_pb2
 from gmai_eval.server.errors import InvalidArgument, ModelCallError, PreflightFailed
 from gmai_eval.server.records import ModelSpec, RunParams
+from gmai_eval.server.runs.contract import Limits, unsendable, validate_response
 from gmai_eval.server.runs.model_client import SERVICE_NAME, ModelClient
+from gmai_eval.server.runs.opaque_ids import opaque_question_id
 from gmai_eval.server.runs.requests import build_request, parameters_struct
-from gmai_eval.server.runs.scheduler import (
-    Limits,
-    opaque_question_id,
-    unsendable,
-    validate_response,
-)
-from gmai_eval.server.store import runs as store
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.run_questions import aload_question_items
 
 log = logging.getLogger(__name__)
 
@@ -83,28 +79,6 @@ def sample_indexes(indexes: list[int], limit: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(sorted(indexes), limit))
 
 
-def limits_from_dict(info: dict[str, object], concurrency: int) -> Limits:
-    """Limits from a stored GetModelInfo JSON (for runs resumed at start-up)."""
-
-    def num(key: str) -> int:
-        try:
-            return int(str(info.get(key, 0) or 0))
-        except ValueError:
-            return 0
-
-    types = info.get("supported_media_types") or []
-    return Limits.from_values(
-        num("max_image_bytes"),
-        num("max_request_bytes"),
-        num("preferred_batch_size"),
-        num("max_concurrency"),
-        concurrency,
-        media_types=tuple(str(t) for t in types) if isinstance(types, list) else (),
-        model_version=str(info.get("version", "") or ""),
-    )
-
-
-
 async def preflight(
     db: Database,
     client: ModelClient,
@@ -146,7 +120,7 @@ async def preflight(
             f" this evaluator needs {PROTOCOL_VERSION!r}"
         )
     item = (
-        await store.aload_question_items(
+        await aload_question_items(
             db, benchmark_id, [idx], lambda i: opaque_question_id(salt, f"preflight-{i}")
         )
     )[0]
@@ -169,3 +143,22 @@ async def preflight(
                 ) from exc
         await asyncio.sleep(random.uniform(0, backoff_base_s * 2**attempt))
     return info
+
+
+def check_same_model(run_id: str, before: dict[str, object], now: dict[str, object]) -> None:
+    """Refuse to resume a run against another model version or other weights.
+
+    A run's answers must all come from the model its provenance names; a run resumed after
+    a model upgrade would silently mix two models. Start a new run (and compare the two).
+
+    Raises:
+        PreflightFailed: the version or the weights digest differs from the recorded one.
+    """
+    for key in ("name", "version", "weights_digest"):
+        old, new = before.get(key, ""), now.get(key, "")
+        if old != new:
+            raise PreflightFailed(
+                f"run {run_id} was answered by {key} {old!r} and the model now reports {new!r};"
+                " resuming would mix two models: start a new run and compare the two"
+            )
+

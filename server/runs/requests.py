@@ -11,7 +11,7 @@ from typing import Any, cast
 
 from gmai_eval.model.v1 import model_pb2
 from gmai_eval.server.scoring.prompt import render_prompt
-from gmai_eval.server.store.runs import RunItem
+from gmai_eval.server.store.run_questions import RunItem
 from google.protobuf import struct_pb2
 
 

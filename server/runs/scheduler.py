@@ -25,42 +25,28 @@ taxonomy fields.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-import math
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from gmai_eval.model.v1 import model_pb2
-from gmai_eval.server.errors import (
-    ModelCallError,
-    ModelOverloaded,
-    ModelProtocolError,
-    ModelUnavailable,
-)
+from gmai_eval.server.errors import ModelCallError, ModelOverloaded, ModelUnavailable
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RunParams
+from gmai_eval.server.runs.adaptive_limit import AdaptiveLimit
+from gmai_eval.server.runs.contract import Limits, unsendable, validate_response
 from gmai_eval.server.runs.model_client import ModelClient
 from gmai_eval.server.runs.requests import build_request, parameters_struct
-from gmai_eval.server.store.attempts import arecord_attempt
+from gmai_eval.server.store.attempts import Attempt, arecord_attempt
 from gmai_eval.server.store.database import Database
-from gmai_eval.server.store.runs import (
-    Attempt,
-    PendingQuestion,
-    RunItem,
-    aload_items,
-)
+from gmai_eval.server.store.run_questions import PendingQuestion, RunItem, aload_items
 
 log = logging.getLogger(__name__)
 
 WINDOW = 64
 """Questions loaded per read; also the depth of the queue of loaded questions."""
-
-DEFAULT_MEDIA_TYPES = ("image/png", "image/jpeg")
-"""What a model accepts when it advertises no media types."""
 
 EARLY_FAIL_MIN_DONE = 100
 """Questions that must be done before the error fraction can fail a run early."""
@@ -72,220 +58,6 @@ _STATUS_NAMES = {
     model_pb2.ANSWER_STATUS_REFUSED: "refused",
     model_pb2.ANSWER_STATUS_INPUT_UNSUPPORTED: "input_unsupported",
 }
-
-
-def opaque_question_id(salt: str, idx: int | str) -> str:
-    """The id of question ``idx`` on the wire: ``q-`` + 16 hex of HMAC-SHA256(salt, str(idx))."""
-    mac = hmac.new(salt.encode(), str(idx).encode(), hashlib.sha256).hexdigest()
-    return "q-" + mac[:16]
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What the model advertised in GetModelInfo (0 = no limit)."""
-
-    max_image_bytes: int = 0
-    """Largest single image."""
-    max_request_bytes: int = 0
-    """Largest serialized request."""
-    min_concurrency: int = 1
-    """Floor of the adaptive limit (the model's preferred batch size)."""
-    max_concurrency: int = 0
-    """Ceiling the model advises (0 = the run's ``concurrency``)."""
-    media_types: tuple[str, ...] = ()
-    """Image media types the model accepts (empty = PNG and JPEG)."""
-    model_version: str = ""
-    """The version the run's pre-flight recorded; answers stamped with another version are
-    refused, so a model upgraded under a running (or resumed) run never mixes into it."""
-
-    @staticmethod
-    def from_info(info: model_pb2.GetModelInfoResponse, concurrency: int) -> Limits:
-        """Limits from a GetModelInfo answer, for a run of ``concurrency``."""
-        return Limits.from_values(
-            int(info.max_image_bytes),
-            int(info.max_request_bytes),
-            int(info.preferred_batch_size),
-            int(info.max_concurrency),
-            concurrency,
-            media_types=tuple(info.supported_media_types),
-            model_version=info.version,
-        )
-
-    @staticmethod
-    def from_values(
-        max_image: int,
-        max_request: int,
-        preferred_batch: int,
-        max_conc: int,
-        concurrency: int,
-        *,
-        media_types: tuple[str, ...] = (),
-        model_version: str = "",
-    ) -> Limits:
-        """Limits from advertised values (0 = none) for a run of ``concurrency``."""
-        ceiling = min(concurrency, max_conc) if max_conc > 0 else concurrency
-        floor = max(1, min(preferred_batch or 1, ceiling))
-        return Limits(max_image, max_request, floor, ceiling, media_types, model_version)
-
-
-class AdaptiveLimit:
-    """An AIMD concurrency limit for asyncio tasks.
-
-    Args:
-        maximum: the configured ceiling (and starting value).
-        minimum: the floor.
-        on_change: called with the new limit whenever it changes.
-    """
-
-    def __init__(
-        self, maximum: int, minimum: int = 1, on_change: Callable[[int], None] | None = None
-    ) -> None:
-        self.maximum = max(1, maximum)
-        self.minimum = max(1, min(minimum, self.maximum))
-        self.limit = self.maximum
-        self.inflight = 0
-        self._successes = 0
-        self._last_cut = -math.inf
-        self._waiters: list[asyncio.Future[None]] = []
-        self._on_change = on_change
-        if on_change is not None:
-            on_change(self.limit)
-
-    async def acquire(self) -> None:
-        """Wait for a slot."""
-        if self.inflight < self.limit and not self._waiters:
-            self.inflight += 1
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self.release()
-            elif fut in self._waiters:
-                self._waiters.remove(fut)
-            raise
-
-    def release(self) -> None:
-        """Give a slot back."""
-        self.inflight -= 1
-        self._wake()
-
-    def _wake(self) -> None:
-        while self._waiters and self.inflight < self.limit:
-            fut = self._waiters.pop(0)
-            if not fut.done():
-                self.inflight += 1
-                fut.set_result(None)
-
-    def on_success(self) -> None:
-        """Additive increase: +1 after ``limit`` successes in a row."""
-        if self.limit >= self.maximum:
-            return
-        self._successes += 1
-        if self._successes >= self.limit:
-            self._successes = 0
-            self._set(self.limit + 1)
-
-    def on_overload(self) -> None:
-        """Multiplicative decrease: halve (at most once per 200 ms of overload signals)."""
-        now = time.monotonic()
-        self._successes = 0
-        if now - self._last_cut < 0.2:
-            return
-        self._last_cut = now
-        self._set(max(self.minimum, self.limit // 2))
-
-    def _set(self, value: int) -> None:
-        if value != self.limit:
-            self.limit = value
-            if self._on_change is not None:
-                self._on_change(value)
-            self._wake()
-
-
-def validate_response(
-    req: model_pb2.AnswerVQARequest,
-    resp: model_pb2.AnswerVQAResponse,
-    endpoint: str,
-    expected_version: str = "",
-) -> None:
-    """Check a response against the protocol.
-
-    Args:
-        req: the request sent.
-        resp: the model's response.
-        endpoint: the replica that answered, for the error.
-        expected_version: the model version the run recorded; a response stamped with
-            another version is refused (an unstamped one is accepted).
-
-    Raises:
-        ModelProtocolError: wrong question id, another model version, a label or scored
-            label not among the request's options, or a probability outside [0, 1].
-    """
-    if resp.question_id != req.question_id:
-        raise ModelProtocolError(
-            f"response question_id {resp.question_id!r} does not echo {req.question_id!r}",
-            code="PROTOCOL_ERROR",
-            endpoint=endpoint,
-        )
-    if expected_version and resp.model_version and resp.model_version != expected_version:
-        raise ModelProtocolError(
-            f"answered by model version {resp.model_version!r}, but the run records"
-            f" {expected_version!r}: the model changed under the run",
-            code="MODEL_VERSION_CHANGED",
-            endpoint=endpoint,
-        )
-    labels = {o.label for o in req.options}
-    for lab in resp.selected_labels:
-        if lab not in labels:
-            raise ModelProtocolError(
-                f"selected label {lab!r} is not one of the options {sorted(labels)}",
-                code="PROTOCOL_ERROR",
-                endpoint=endpoint,
-            )
-    for score in resp.option_scores:
-        if score.label not in labels:
-            raise ModelProtocolError(
-                f"option_scores label {score.label!r} is not one of the options {sorted(labels)}",
-                code="PROTOCOL_ERROR",
-                endpoint=endpoint,
-            )
-        if not 0.0 <= score.probability <= 1.0:
-            raise ModelProtocolError(
-                f"option_scores probability {score.probability!r} for {score.label!r}"
-                " is outside [0, 1]",
-                code="PROTOCOL_ERROR",
-                endpoint=endpoint,
-            )
-
-
-def unsendable(lim: Limits, item: RunItem, size: int) -> tuple[str, str] | None:
-    """``(code, reason)`` when the model's advertised limits exclude this request.
-
-    Args:
-        lim: what the model advertised.
-        item: the question (its image type and size).
-        size: the serialized request size.
-    """
-    accepted = lim.media_types or DEFAULT_MEDIA_TYPES
-    if item.media_type not in accepted:
-        return "MEDIA_TYPE_UNSUPPORTED", (
-            f"image {item.image_sha256[:12]} is {item.media_type}; the model accepts"
-            f" {', '.join(accepted)}; not sent"
-        )
-    if lim.max_image_bytes and len(item.image) > lim.max_image_bytes:
-        return "INPUT_TOO_LARGE", (
-            f"image {item.image_sha256[:12]} is {len(item.image)} bytes, over the model's"
-            f" max_image_bytes {lim.max_image_bytes}; not sent"
-        )
-    if lim.max_request_bytes and size > lim.max_request_bytes:
-        return "INPUT_TOO_LARGE", (
-            f"request is {size} bytes, over the model's max_request_bytes"
-            f" {lim.max_request_bytes}; not sent"
-        )
-    return None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,107 @@
+"""A run's progress as callers see it: counts from the store, and rate and ETA while it runs.
+
+:class:`Throughput` keeps recent ``(time, questions done)`` samples of a run being driven
+here; :func:`run_record` joins a stored run, its counts and that rate into the
+:class:`~gmai_eval.server.records.RunRecord` every reader gets; :func:`progress_changed`
+tells a watcher whether a new record is worth sending.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+
+from gmai_eval.server.records import RunProgress, RunRecord
+from gmai_eval.server.store.attempts import Counts
+from gmai_eval.server.store.runs import RunRow
+
+SAMPLE_EVERY_S = 0.5
+"""Shortest time between two throughput samples."""
+
+RATE_WINDOW_S = 10.0
+"""The rate is measured over (about) the last this many seconds."""
+
+MIN_ELAPSED_S = 0.2
+"""No rate is given over a shorter time than this."""
+
+
+class Throughput:
+    """Recent samples of a run's questions done; gives its current rate.
+
+    Args:
+        clock: monotonic seconds (tests pass their own).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._samples: deque[tuple[float, int]] = deque(maxlen=64)
+
+    def sample(self, done: int) -> bool:
+        """Record ``done`` unless the last sample is under :data:`SAMPLE_EVERY_S` old.
+
+        Returns:
+            True if the sample was recorded.
+        """
+        now = self._clock()
+        if self._samples and now - self._samples[-1][0] < SAMPLE_EVERY_S:
+            return False
+        self._samples.append((now, done))
+        return True
+
+    def rate(self, done: int) -> float:
+        """Questions per second since the oldest sample of the last :data:`RATE_WINDOW_S`."""
+        if not self._samples:
+            return 0.0
+        now = self._clock()
+        t0, d0 = self._samples[0]
+        for t, d in self._samples:
+            if now - t <= RATE_WINDOW_S:
+                t0, d0 = t, d
+                break
+        elapsed = now - t0
+        if elapsed <= MIN_ELAPSED_S:
+            return 0.0
+        return max(0.0, (done - d0) / elapsed)
+
+
+def run_record(row: RunRow, counts: Counts, rate: float = 0.0) -> RunRecord:
+    """The record of a run: its stored row, its counts, and its rate if it is being driven."""
+    eta = (row.total - counts.done) / rate if rate > 0 else 0.0
+    progress = RunProgress(
+        total=row.total,
+        done=counts.done,
+        errors=counts.errors,
+        retries=counts.retries,
+        correct=counts.correct,
+        rate_per_s=rate,
+        eta_s=eta,
+    )
+    return RunRecord(
+        id=row.id,
+        model=row.model,
+        benchmark=row.benchmark,
+        benchmark_id=row.benchmark_id,
+        benchmark_digest=row.benchmark_digest,
+        state=row.state,
+        params=row.params,
+        progress=progress,
+        model_info=row.model_info,
+        evaluator_version=row.evaluator_version,
+        error_message=row.error_message,
+        created_at=row.created_at,
+        finished_at=row.finished_at,
+    )
+
+
+def progress_changed(a: RunRecord, b: RunRecord) -> bool:
+    """True if ``b`` differs from ``a`` in state, counts or message (not in rate or ETA)."""
+    pa, pb = a.progress, b.progress
+    return (a.state, pa.done, pa.errors, pa.retries, pa.correct, a.error_message) != (
+        b.state,
+        pb.done,
+        pb.errors,
+        pb.retries,
+        pb.correct,
+        b.error_message,
+    )
