@@ -12,8 +12,8 @@ The scheduler composes store -> model client -> store for one run session:
 * an UNAVAILABLE answer pauses every new attempt until the model's health check reports
   SERVING again (at most ``outage_timeout_s``), so a model restart costs each in-flight
   question one attempt instead of burning through the pending list;
-* every attempt is committed as it completes (one ``awrite`` each; the writer thread
-  groups concurrent commits); the question's last attempt has ``final = 1``;
+* every attempt is committed as it completes (an :class:`AttemptWriter` groups those that
+  arrive together into one write); the question's last attempt has ``final = 1``;
 * a failure on one question is data; the session stops early only once the run cannot
   stay under ``max_error_fraction`` (or clearly exceeds it after enough questions).
 
@@ -36,10 +36,11 @@ from gmai_eval.server.errors import ModelCallError, ModelOverloaded, ModelUnavai
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RunParams
 from gmai_eval.server.runs.adaptive_limit import AdaptiveLimit
+from gmai_eval.server.runs.attempt_writer import AttemptWriter
 from gmai_eval.server.runs.contract import Limits, unsendable, validate_response
 from gmai_eval.server.runs.model_client import ModelClient
 from gmai_eval.server.runs.requests import build_request, parameters_struct
-from gmai_eval.server.store.attempts import Attempt, arecord_attempt
+from gmai_eval.server.store.attempts import Attempt
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.run_questions import PendingQuestion, RunItem, aload_items
 
@@ -131,6 +132,7 @@ class Scheduler:
         self._probe_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._failure = ""
+        self._writer = AttemptWriter(db)
         gauge = metrics.concurrency_limit.labels(model) if metrics is not None else None
         self.limit = AdaptiveLimit(
             limits.max_concurrency or params.concurrency,
@@ -327,7 +329,7 @@ class Scheduler:
         )
 
     async def _record(self, attempt: Attempt) -> None:
-        await arecord_attempt(self.db, attempt)
+        await self._writer.record(attempt)
         if not attempt.final:
             return
         self.done += 1

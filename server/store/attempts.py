@@ -8,6 +8,7 @@ the writer thread (SQLITE_MISUSE under load).
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -120,15 +121,22 @@ async def arecord_attempt(db: Database, attempt: Attempt) -> None:
     await db.awrite(fn)
 
 
-async def arecord_attempts(db: Database, attempts: Sequence[Attempt]) -> None:
-    """Commit several attempts in one write (upserts on their keys); returns once durable."""
+def submit_attempts(
+    db: Database, attempts: Sequence[Attempt]
+) -> concurrent.futures.Future[None]:
+    """Queue several attempts as one write (upserts on their keys).
+
+    Returns:
+        A future that resolves once they are committed (their ``created_at`` is the time
+        of this call).
+    """
     created_at = now_iso()
     rows = [_attempt_args(a, created_at) for a in attempts]
 
     def fn(d: sqlite_utils.Database) -> None:
         d.conn.executemany(_INSERT_ATTEMPT, rows)
 
-    await db.awrite(fn)
+    return db.submit(fn)
 
 
 def list_attempts(db: Database, run_id: str) -> list[Attempt]:
