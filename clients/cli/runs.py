@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import click
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.tls import TlsFileError
+from google.protobuf import json_format
 
 from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
 from .extras import server_extra
@@ -266,7 +267,7 @@ def _run_command() -> click.Command:
             max_error_fraction=max_error_fraction, extraction_era=era or "", limit=limit, seed=seed,
         )
         if model_params.strip():
-            params.model_parameters.update(_json_object(model_params, "--model-params"))
+            json_format.ParseDict(_json_object(model_params, "--model-params"), params.model_parameters)
         with client(conn) as c:
             created = c.create_run(model, benchmark, params, request_id=request_id)
             click.echo(created.id)

@@ -206,7 +206,7 @@ def run_params_to_proto(p: RunParams) -> pb.RunParameters:
         seed=p.seed,
     )
     if p.model_parameters:
-        msg.model_parameters.update(p.model_parameters)
+        json_format.ParseDict(p.model_parameters, msg.model_parameters)
     return msg
 
 
@@ -238,7 +238,7 @@ def run_to_proto(r: RunRecord) -> pb.Run:
         error_message=r.error_message,
     )
     if r.model_info:
-        msg.model_info.update(r.model_info)
+        json_format.ParseDict(r.model_info, msg.model_info)
     _set_time(msg, "created_time", r.created_at)
     _set_time(msg, "finished_time", r.finished_at)
     return msg
