@@ -375,6 +375,10 @@ def test_model_commands_parse_with_the_real_model_cli(tmp_path: Path) -> None:
         assert params["metrics_port"] == 9465
         assert params["max_connection_age_ms"] and params["max_connection_age_ms"] >= 60_000
         assert params["weights"].name == "model.pt"
+        # a container is reached on its own address, and gmai-model refuses plaintext there
+        # unless told: every deployment says --insecure (or gives TLS) on purpose
+        assert params["host"] == "0.0.0.0"
+        assert params["insecure"] or params["tls_cert"], args
     # the compose one-shot writes the weights the model service reads
     script = compose["services"]["train-weights"]["command"][0]
     segments = [seg.strip(" ()") for seg in re.split(r"&&|\|\|", script)]

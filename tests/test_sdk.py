@@ -26,7 +26,7 @@ from gmai_eval.model.v1 import model_pb2
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests._sdk_helpers import health_status, make_request, model_stub
+from tests._sdk_helpers import health_status, make_request, model_stub, until
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -231,7 +231,11 @@ def test_sigterm_drains_in_flight_call_then_exits(tmp_path: Path) -> None:
         with grpc.insecure_channel(address) as channel:
             stub = model_stub(channel)  # type: ignore[arg-type]
             future = stub.AnswerVQA.future(make_request("in-flight"), timeout=15)
-            time.sleep(0.3)  # the call is now inside the model (which takes 1 s)
+            started = Path(f"{port_file}.started")
+            while not started.exists():  # the call reaches the model, which holds it
+                assert not future.done(), future.exception()
+                assert time.monotonic() < deadline, "the call never reached the model"
+                time.sleep(0.01)
             os.kill(proc.pid, signal.SIGTERM)
             reply = future.result()
         assert reply.question_id == "in-flight"
@@ -361,10 +365,11 @@ async def test_drain_reports_not_serving_and_finishes_in_flight_calls() -> None:
         in_flight = asyncio.ensure_future(
             model_stub(channel).AnswerVQA(make_request("kept"), timeout=10)
         )
-        while (
-            server.metrics.registry.get_sample_value("gmai_model_inflight_requests") or 0
-        ) < 1:  # the call reached the servicer
-            await asyncio.sleep(0.01)
+        await until(  # the call reached the servicer
+            lambda: (
+                (server.metrics.registry.get_sample_value("gmai_model_inflight_requests") or 0) >= 1
+            )
+        )
         # Watch health on the same connection; the server stops accepting new calls.
         from grpc_health.v1 import health_pb2_grpc
 

@@ -7,8 +7,9 @@
     gmai-model serve reference --weights model.pt --port 50051 --max-batch-size 32
     gmai-model serve openai --base-url http://vllm:8000/v1 --model qwen2-vl --port 50051
 
-Every serve command prints ``gmai-model serving on HOST:PORT`` once the model is loaded
-and SERVING, and drains on SIGTERM. Options fall back to ``GMAI_MODEL_<OPTION>``
+Every serve command binds 127.0.0.1 unless ``--host`` says otherwise (another address needs
+TLS or ``--insecure``), prints ``gmai-model serving on HOST:PORT`` (the address bound) once
+the model is loaded and SERVING, and drains on SIGTERM. Options fall back to ``GMAI_MODEL_<OPTION>``
 environment variables. torch is imported only by ``train`` and ``serve reference``.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 import click
 from gmai_eval import __version__
 from gmai_eval.clients.sdk import Model, ServeOptions, TlsFileError, TlsFiles
+from gmai_eval.clients.sdk.binding import DEFAULT_HOST, InsecureBindError
 from gmai_eval.clients.sdk.serve import print_ready, serve_async
 
 _EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -36,7 +38,18 @@ _threads_option = click.option(
 def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Shared serving options, folded into a ServeOptions passed as ``options``."""
     decorators = [
-        click.option("--host", default="0.0.0.0", show_default=True, help="Address to bind."),
+        click.option(
+            "--host",
+            default=DEFAULT_HOST,
+            show_default=True,
+            help="Address to bind; another than loopback needs --tls-cert/--tls-key or --insecure.",
+        ),
+        click.option(
+            "--insecure",
+            is_flag=True,
+            default=False,
+            help="Accept plaintext on a non-loopback --host (questions and images travel unencrypted).",
+        ),
         click.option(
             "--port", type=int, default=50051, show_default=True, help="Port (0 picks a free one)."
         ),
@@ -64,6 +77,11 @@ def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=int,
             default=None,
             help="Serve Prometheus metrics on this port (0 picks one).",
+        ),
+        click.option(
+            "--metrics-host",
+            default=None,
+            help="Address of the metrics endpoint (default: the same as --host).",
         ),
         click.option(
             "--max-connection-age-ms",
@@ -108,8 +126,10 @@ def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         options = ServeOptions(
             host=kwargs.pop("host"),
             port=kwargs.pop("port"),
+            allow_insecure=kwargs.pop("insecure"),
             max_queue_size=kwargs.pop("max_queue_size"),
             metrics_port=kwargs.pop("metrics_port"),
+            metrics_host=kwargs.pop("metrics_host"),
             max_connection_age_ms=kwargs.pop("max_connection_age_ms"),
             drain_grace_s=kwargs.pop("drain_grace"),
             tls=TlsFiles(cert, key, ca) if cert is not None else None,
@@ -144,6 +164,11 @@ def _run(
         status = asyncio.run(serve_async(model, options, ready=print_ready))
     except TlsFileError as exc:
         raise click.ClickException(str(exc)) from None
+    except InsecureBindError as exc:
+        raise click.ClickException(
+            f"refusing to serve plaintext on {exc.host}: give --tls-cert and --tls-key "
+            "(and --tls-client-ca for mutual TLS), or --insecure to accept an unencrypted port"
+        ) from None
     if status:
         raise SystemExit(status)
 

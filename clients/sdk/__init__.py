@@ -12,6 +12,7 @@
 See docs/sdk.md. The SDK never imports the evaluator (``gmai_eval.server``).
 """
 
+from .binding import InsecureBindError
 from .errors import (
     InvalidAnswer,
     InvalidQuestion,
@@ -44,6 +45,7 @@ __all__ = [  # noqa: RUF022 (plain sorted order, checked by tests/test_architect
     "AnswerStatus",
     "AsyncModel",
     "Image",
+    "InsecureBindError",
     "InvalidAnswer",
     "InvalidQuestion",
     "Model",

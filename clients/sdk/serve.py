@@ -11,6 +11,9 @@
 
 :func:`serve` is the blocking entry point for model authors; :func:`serving` is an async
 context manager for tests and embedding (bind port 0, read ``server.port``).
+
+Both bind ``127.0.0.1`` by default; another address needs TLS or ``allow_insecure=True``
+(see :mod:`~gmai_eval.clients.sdk.binding`).
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, start_http_server
 
 from .batching import Batcher
+from .binding import DEFAULT_HOST, InsecureBindError, check_bind, dial_host, format_address
 from .metrics import ModelMetrics
 from .model import AsyncModel, Model, as_model
 from .servicer import ModelServicer, State
-from .tls import TlsFiles, server_credentials
+from .tls import TlsFileError, TlsFiles, server_credentials
 
 log = logging.getLogger("gmai_eval.clients.sdk")
 
@@ -52,8 +56,8 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 class ServeOptions:
     """How to serve a model."""
 
-    host: str = "0.0.0.0"
-    """Address to bind."""
+    host: str = DEFAULT_HOST
+    """Address to bind; a non-loopback one needs ``tls`` or ``allow_insecure``."""
     port: int = 50051
     """Port to bind; 0 picks a free one (read it from ``ModelServer.port``)."""
     max_batch_size: int = 1
@@ -76,10 +80,12 @@ class ServeOptions:
     """Time in-flight calls get to finish on shutdown."""
     tls: TlsFiles | None = None
     """Serve TLS (mutual TLS with a client CA) instead of plaintext."""
+    allow_insecure: bool = False
+    """Accept plaintext on a non-loopback ``host`` (a warning goes to stderr)."""
     metrics_port: int | None = None
     """Serve Prometheus metrics on this port (0 picks one); None = no endpoint."""
-    metrics_host: str = "0.0.0.0"
-    """Address of the metrics endpoint."""
+    metrics_host: str | None = None
+    """Address of the metrics endpoint; None = the same as ``host``."""
 
     def grpc_options(self) -> list[tuple[str, Any]]:
         """The gRPC server channel options these settings imply."""
@@ -107,11 +113,14 @@ class ModelServer:
     def __init__(
         self, model: Model, options: ServeOptions, registry: CollectorRegistry | None = None
     ) -> None:
+        check_bind(options.host, tls=options.tls is not None, allow_insecure=options.allow_insecure)
         self.model = model
         self.options = options
         self.metrics = ModelMetrics(registry or CollectorRegistry())
         self.port = 0
         self.metrics_port: int | None = None
+        self.metrics_address: str | None = None
+        """``host:port`` the metrics endpoint is bound to (None when it is off)."""
         self._executor = ThreadPoolExecutor(
             max_workers=options.concurrency, thread_name_prefix="gmai-model"
         )
@@ -146,9 +155,13 @@ class ModelServer:
 
     @property
     def address(self) -> str:
-        """``host:port`` clients should dial (127.0.0.1 when bound to every address)."""
-        host = "127.0.0.1" if self.options.host in ("0.0.0.0", "::", "[::]") else self.options.host
-        return f"{host}:{self.port}"
+        """``host:port`` a client on this machine dials (127.0.0.1 when bound to every address)."""
+        return format_address(dial_host(self.options.host), self.port)
+
+    @property
+    def bound_address(self) -> str:
+        """``host:port`` the gRPC port is bound to (``0.0.0.0:50051`` for every address)."""
+        return format_address(self.options.host, self.port)
 
     async def start(self) -> None:
         """Bind the port, start health/reflection/metrics, and begin loading the model."""
@@ -163,7 +176,7 @@ class ModelServer:
             ],
             server,
         )
-        target = f"{self.options.host}:{self.options.port}"
+        target = format_address(self.options.host, self.options.port)
         if self.options.tls is not None:
             self.port = server.add_secure_port(target, server_credentials(self.options.tls))
         else:
@@ -176,10 +189,13 @@ class ModelServer:
         await server.start()
         self._server = server
         if self.options.metrics_port is not None:
+            host = self.options.metrics_host or self.options.host
             self._metrics_server, _ = start_http_server(
-                self.options.metrics_port, self.options.metrics_host, registry=self.metrics.registry
+                self.options.metrics_port, host.strip("[]"), registry=self.metrics.registry
             )
-            self.metrics_port = int(self._metrics_server.server_port)
+            bound_host, bound_port = self._metrics_server.server_address[:2]
+            self.metrics_port = int(bound_port)
+            self.metrics_address = format_address(str(bound_host), self.metrics_port)
         self.batcher.start()
         self._load_task = asyncio.get_running_loop().create_task(self._load())
 
@@ -260,7 +276,7 @@ async def serving(
     model: Model | Callable[..., Any],
     *,
     port: int = 0,
-    host: str | None = "127.0.0.1",
+    host: str | None = None,
     wait_ready: bool = True,
     name: str | None = None,
     version: str | None = None,
@@ -274,7 +290,8 @@ async def serving(
     Args:
         model: A :class:`Model` or a function (see :func:`~gmai_eval.clients.sdk.model.as_model`).
         port: Port to bind; 0 (the default) picks a free one, read ``server.port``.
-        host: Address to bind.
+        host: Address to bind (default 127.0.0.1; another needs ``tls`` or
+            ``allow_insecure=True``).
         wait_ready: Wait for ``load()`` before entering the block.
         name: Model name (required for functions).
         version: Model version.
@@ -339,15 +356,14 @@ async def serve_async(
 
 
 def print_ready(server: ModelServer) -> None:
-    """Print the ready line that scripts (and ``make demo``) wait for."""
-    line = f"gmai-model serving on {server.address}"
-    if server.metrics_port is not None:
-        host = (
-            "127.0.0.1"
-            if server.options.metrics_host in ("0.0.0.0", "::")
-            else server.options.metrics_host
-        )
-        line += f" metrics {host}:{server.metrics_port}"
+    """Print the ready line that scripts (and ``make demo``) wait for.
+
+    ``gmai-model serving on HOST:PORT``, plus `` metrics HOST:PORT`` when the metrics
+    endpoint is on; each names the address actually bound.
+    """
+    line = f"gmai-model serving on {server.bound_address}"
+    if server.metrics_address is not None:
+        line += f" metrics {server.metrics_address}"
     print(line, flush=True)
 
 
@@ -362,7 +378,10 @@ def serve(
     capabilities: Sequence[str] = (),
     **options: Any,
 ) -> None:
-    """Serve a model until SIGTERM or Ctrl-C (blocking); exits the process on load failure.
+    """Serve a model until SIGTERM or Ctrl-C (blocking).
+
+    Exits the process with status 1, after one line on stderr, when the options are refused
+    (plaintext off loopback, a bad TLS file) or the model fails to load.
 
     Args:
         model: A :class:`Model`, or a function answering one :class:`Question` (or a list
@@ -370,7 +389,8 @@ def serve(
         name: Model name (required for functions).
         version: Model version.
         port: Port to bind.
-        host: Address to bind (default every address).
+        host: Address to bind (default 127.0.0.1). Another address needs TLS
+            (``tls=TlsFiles(...)``) or ``allow_insecure=True``.
         batched: Whether a function takes a list of questions (inferred by default).
         capabilities: Capability strings of a function model (``option_scores``...).
         **options: Any :class:`ServeOptions` field, for example ``max_batch_size=16,
@@ -379,6 +399,12 @@ def serve(
     resolved = as_model(
         model, name=name, version=version, batched=batched, capabilities=capabilities
     )
-    status = asyncio.run(serve_async(resolved, _options(port, host, options), ready=print_ready))
+    try:
+        status = asyncio.run(
+            serve_async(resolved, _options(port, host, options), ready=print_ready)
+        )
+    except (InsecureBindError, TlsFileError) as exc:
+        print(f"gmai-model: {exc}", file=sys.stderr, flush=True)
+        status = 1
     if status:
         raise SystemExit(status)
