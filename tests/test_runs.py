@@ -396,7 +396,13 @@ async def test_cancel_and_resume(db: Database, manager: RunManager) -> None:
         cancelled = await manager.cancel_run(rec.id)
         assert cancelled.state == "cancelled" and cancelled.finished_at
         done_at_cancel = cancelled.progress.done
-        await asyncio.sleep(0.2)
+        # Nothing can ask the model any more: the run's task is over (cancel_run awaited it),
+        # so the call count is frozen and no answer is recorded after the cancel.
+        assert not manager.is_driving(rec.id)
+        assert not [t for t in asyncio.all_tasks() if t.get_name() == f"run {rec.id}"]
+        calls_at_cancel = srv.model.calls
+        await asyncio.sleep(0)
+        assert srv.model.calls == calls_at_cancel
         assert manager.get_run(rec.id).progress.done == done_at_cancel
         with pytest.raises(RunStateError):
             await manager.cancel_run(rec.id)

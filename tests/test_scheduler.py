@@ -257,7 +257,13 @@ async def test_graceful_shutdown_interrupts_and_start_resumes(db: Database) -> N
         # A watcher of an interrupted run that nobody drives ends at once.
         seen = [r async for r in first.watch(rec.id)]
         assert [r.state for r in seen] == ["interrupted"]
-        await asyncio.sleep(0.1)
+        # The shutdown awaited the run's task: nothing drives the run any more, so nothing
+        # more can be asked or recorded.
+        assert not first.is_driving(rec.id)
+        assert not [t for t in asyncio.all_tasks() if t.get_name() == f"run {rec.id}"]
+        calls_at_stop = srv.model.calls
+        await asyncio.sleep(0)
+        assert srv.model.calls == calls_at_stop
         assert first.get_run(rec.id).progress.done == stopped.progress.done
         # No attempt was left non-final by the graceful stop.
         assert stopped.progress.retries == 0

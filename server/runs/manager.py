@@ -393,6 +393,11 @@ class RunManager:
                 return
             await asyncio.sleep(WATCH_INTERVAL_S)
 
+    def is_driving(self, run_id: str) -> bool:
+        """True while a session of ``run_id`` is being driven here (its task not over)."""
+        session = self._active.get(run_id)
+        return session is not None and not session.task.done()
+
     def is_closing(self) -> bool:
         """True once :meth:`shutdown` was called."""
         return self._closing
