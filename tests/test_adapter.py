@@ -6,7 +6,6 @@ import base64
 import http.server
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -57,6 +56,8 @@ class StandIn:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if isinstance(self.handler, Held):
+            self.handler.release.set()  # a held request ends before the server closes
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
@@ -125,9 +126,15 @@ def test_prompt_falls_back_to_vlmevalkit_layout() -> None:
     )
 
 
-def slow(body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
-    time.sleep(1.0)
-    return 200, completion("A")
+class Held:
+    """A handler that answers only when released, which the stand-in does at teardown."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def __call__(self, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+        self.release.wait(30)
+        return 200, completion("A")
 
 
 @pytest.mark.parametrize(
@@ -146,7 +153,7 @@ def slow(body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
         ),
         (lambda b, h: (200, "<html>oops</html>"), grpc.StatusCode.INTERNAL, "non-JSON"),
         (lambda b, h: (200, completion("")), grpc.StatusCode.INTERNAL, "empty completion"),
-        (slow, grpc.StatusCode.DEADLINE_EXCEEDED, "did not answer within"),
+        (Held(), grpc.StatusCode.DEADLINE_EXCEEDED, "did not answer within"),
     ],
 )
 async def test_http_errors_map_to_status_codes(

@@ -9,7 +9,8 @@ queue up and form the next batch, so under load batches fill without any delay.
 
 With ``max_batch_size=1`` and no delay the same path serves one request at a time.
 A full queue raises :class:`~gmai_eval.clients.sdk.errors.Overloaded` at once
-(``RESOURCE_EXHAUSTED``), which tells the evaluator to back off.
+(``RESOURCE_EXHAUSTED``), which tells the evaluator to back off. It carries a retry delay
+(:func:`retry_delay_s`): the time the queue takes to drain at the recent batch rate.
 """
 
 from __future__ import annotations
@@ -18,13 +19,46 @@ import asyncio
 import collections
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import InvalidAnswer, NotReady, Overloaded
 from .model import Answer, Question
+
+RETRY_DELAY_MIN_S = 0.05
+"""Shortest retry delay a full queue advertises."""
+RETRY_DELAY_MAX_S = 5.0
+"""Longest retry delay a full queue advertises."""
+RETRY_DELAY_UNKNOWN_S = 1.0
+"""Retry delay advertised before any batch has finished (no rate known yet)."""
+RATE_WINDOW = 16
+"""Batches the recent rate is measured over."""
+
+
+def retry_delay_s(queued: int, recent: Iterable[tuple[int, float]], concurrency: int) -> float:
+    """How long a refused caller should wait: the time to drain the queue at the recent rate.
+
+    The rate is the questions answered per compute second over the recent batches, times
+    the batches that run at once: ``delay = queued / (concurrency * sum(sizes) /
+    sum(seconds))``, clamped to [``RETRY_DELAY_MIN_S``, ``RETRY_DELAY_MAX_S``].
+
+    Args:
+        queued: Requests waiting.
+        recent: ``(batch size, compute seconds)`` of the recent successful batches.
+        concurrency: Batches running at once.
+
+    Returns:
+        Seconds; ``RETRY_DELAY_UNKNOWN_S`` when no batch has finished yet.
+    """
+    batches = list(recent)
+    if not batches:
+        return RETRY_DELAY_UNKNOWN_S
+    questions = sum(size for size, _ in batches)
+    seconds = sum(compute for _, compute in batches)
+    delay = queued * seconds / (concurrency * questions)
+    return min(max(delay, RETRY_DELAY_MIN_S), RETRY_DELAY_MAX_S)
 
 
 @dataclass(frozen=True)
@@ -71,6 +105,8 @@ class Batcher:
         run_batch_async: A coroutine batch function; when given it is awaited on the
             event loop instead of running ``run_batch`` in the executor (async models
             that call remote services).
+        clock: Monotonic seconds, for queue times, batch deadlines and compute times
+            (tests inject one).
     """
 
     def __init__(
@@ -84,6 +120,7 @@ class Batcher:
         concurrency: int = 1,
         observer: BatchObserver | None = None,
         run_batch_async: Callable[[Sequence[Question]], Awaitable[Sequence[Answer]]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_batch_size < 1 or max_queue_size < 1 or concurrency < 1:
             raise ValueError("max_batch_size, max_queue_size and concurrency must be >= 1")
@@ -96,6 +133,8 @@ class Batcher:
         self.max_queue_delay_s = max_queue_delay_s
         self.max_queue_size = max_queue_size
         self._observer = observer
+        self._clock = clock
+        self._recent: collections.deque[tuple[int, float]] = collections.deque(maxlen=RATE_WINDOW)
         self._pending: collections.deque[_Item] = collections.deque()
         self._wakeup = asyncio.Event()
         self.concurrency = concurrency
@@ -114,21 +153,28 @@ class Batcher:
         """Requests waiting for a batch."""
         return len(self._pending)
 
+    def retry_delay_s(self) -> float:
+        """The retry delay a refused caller gets now (see :func:`retry_delay_s`)."""
+        return retry_delay_s(len(self._pending), self._recent, self.concurrency)
+
     async def submit(self, question: Question) -> tuple[Answer, BatchTiming]:
         """Queue one question and wait for its answer.
 
         Raises:
-            Overloaded: the queue is full.
+            Overloaded: the queue is full (with the delay to retry after).
             NotReady: the batcher is closing.
         """
         if self._closing:
             raise NotReady("the model service is draining")
         if len(self._pending) >= self.max_queue_size:
-            raise Overloaded(f"request queue full ({self.max_queue_size} waiting)")
+            raise Overloaded(
+                f"request queue full ({self.max_queue_size} waiting)",
+                retry_after_s=self.retry_delay_s(),
+            )
         future: asyncio.Future[tuple[Answer, BatchTiming]] = (
             asyncio.get_running_loop().create_future()
         )
-        self._pending.append(_Item(question, future, time.monotonic()))
+        self._pending.append(_Item(question, future, self._clock()))
         self._report_depth()
         self._wakeup.set()
         return await future
@@ -174,7 +220,7 @@ class Batcher:
             while not self._closing:
                 self._wakeup.clear()
                 self._drop_cancelled()
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self._clock()
                 if len(self._pending) >= self.max_batch_size or remaining <= 0 or not self._pending:
                     break
                 await self._wait(remaining)
@@ -191,7 +237,7 @@ class Batcher:
 
     async def _execute(self, batch: list[_Item]) -> None:
         try:
-            start = time.monotonic()
+            start = self._clock()
             questions = [item.question for item in batch]
             try:
                 if self._run_batch_async is not None:
@@ -215,7 +261,8 @@ class Batcher:
                     if not item.future.done():
                         item.future.set_exception(exc)
                 return
-            compute = time.monotonic() - start
+            compute = self._clock() - start
+            self._recent.append((len(batch), compute))
             if self._observer is not None:
                 self._observer.batch_done(len(batch), compute)
             for item, answer in zip(batch, answers, strict=True):

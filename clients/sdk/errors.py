@@ -5,11 +5,15 @@ own small tree. The servicer maps each class to the status code the model contra
 (``gmai_eval/model/v1/model.proto``) documents; any other exception raised by a model
 becomes ``INTERNAL`` with its message.
 
+An :class:`Overloaded` with a ``retry_after_s`` also sends a ``google.rpc.Status`` holding a
+``google.rpc.RetryInfo`` in the standard ``grpc-status-details-bin`` trailer
+(:func:`rich_trailers`), which the contract says the evaluator honours.
+
 ::
 
     ModelError                       INTERNAL
     ├── InvalidQuestion              INVALID_ARGUMENT  (no options, undecodable image)
-    ├── Overloaded                   RESOURCE_EXHAUSTED (queue full; retried)
+    ├── Overloaded                   RESOURCE_EXHAUSTED (queue full; retried; RetryInfo)
     ├── NotReady                     UNAVAILABLE        (loading or draining; retried)
     ├── NotLoaded                    FAILED_PRECONDITION (load() failed; not retried)
     ├── UpstreamUnavailable          UNAVAILABLE        (an adapter's backend is down)
@@ -35,9 +39,19 @@ class InvalidQuestion(ModelError):
 
 
 class Overloaded(ModelError):
-    """The request queue is full; the evaluator backs off and retries."""
+    """The request queue is full; the evaluator backs off and retries.
+
+    Args:
+        message: What is overloaded.
+        retry_after_s: When to retry, sent as a ``google.rpc.RetryInfo``; None sends none.
+    """
 
     code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+    def __init__(self, message: str = "", *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        """Seconds the caller should wait before retrying (None: no advice)."""
 
 
 class NotReady(ModelError):
@@ -82,3 +96,39 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, ModelError):
         return exc.code, str(exc) or type(exc).__name__
     return grpc.StatusCode.INTERNAL, f"model raised {type(exc).__name__}: {exc}"
+
+
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+"""The trailer gRPC's rich error model puts a serialized ``google.rpc.Status`` in."""
+
+
+def rich_trailers(
+    exc: BaseException, code: grpc.StatusCode, details: str
+) -> tuple[tuple[str, bytes], ...]:
+    """Trailing metadata with the structured details of an error, if it has any.
+
+    An :class:`Overloaded` with ``retry_after_s`` becomes a ``google.rpc.Status`` (the
+    same code and message as the call's status) holding a ``google.rpc.RetryInfo`` whose
+    ``retry_delay`` is ``retry_after_s`` to the millisecond.
+
+    Args:
+        exc: The exception the call ends with.
+        code: Its status code (from :func:`status_for`).
+        details: Its status message (from :func:`status_for`).
+
+    Returns:
+        ``((STATUS_DETAILS_KEY, bytes),)``, or ``()`` when there is nothing to add or the
+        google.rpc messages (googleapis-common-protos) are not installed.
+    """
+    delay = exc.retry_after_s if isinstance(exc, Overloaded) else None
+    if delay is None:
+        return ()
+    try:
+        from google.rpc import error_details_pb2, status_pb2
+    except ImportError:  # googleapis-common-protos is absent: the code alone still says retry
+        return ()
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.FromMilliseconds(round(delay * 1000))
+    status = status_pb2.Status(code=code.value[0], message=details)
+    status.details.add().Pack(info)
+    return ((STATUS_DETAILS_KEY, status.SerializeToString()),)

@@ -20,7 +20,7 @@ from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
 from google.protobuf import json_format
 
 from .batching import Batcher
-from .errors import InvalidQuestion, NotLoaded, NotReady, status_for
+from .errors import InvalidQuestion, NotLoaded, NotReady, rich_trailers, status_for
 from .metrics import ModelMetrics
 from .model import (
     Answer,
@@ -214,7 +214,7 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
             code, details = status_for(exc)
             if code == grpc.StatusCode.INTERNAL:  # a bug in the model: keep the traceback
                 log.error("AnswerVQA %r failed: %s", request.question_id, details, exc_info=exc)
-            await context.abort(code, details)
+            await context.abort(code, details, rich_trailers(exc, code, details))
             raise AssertionError("unreachable") from None  # context.abort raises
         finally:
             self.active -= 1
