@@ -6,9 +6,7 @@ These commands work on the database file directly (``--db``), in process.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 from gmai_eval.server.store import Database
@@ -16,8 +14,7 @@ from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.taxonomy import abbreviation, parse_filter
 
 from .common import evaluator_errors
-
-F = TypeVar("F", bound=Callable[..., Any])
+from .options import db_option, existing_db
 
 _DIMENSION_TITLES = {
     "task": "clinical VQA task",
@@ -26,16 +23,6 @@ _DIMENSION_TITLES = {
     "modality": "modality",
     "label": "label",
 }
-
-
-def _db_option(f: F) -> F:
-    return click.option(
-        "--db",
-        "db_path",
-        required=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="SQLite database file (created if missing). Env: GMAI_EVAL_DB.",
-    )(f)
 
 
 @click.command("synth")
@@ -60,7 +47,7 @@ def synth_cmd(out: Path, questions: int, seed: int, layout: str, image_size: int
 
 
 @click.command("import")
-@_db_option
+@db_option(create=True)
 @click.option("--name", required=True, help="Benchmark name.")
 @click.option("--strict", is_flag=True, help="Import nothing if any row has a defect.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -84,11 +71,11 @@ def import_cmd(db_path: Path, name: str, strict: bool, files: tuple[Path, ...]) 
 
 
 @click.command("benchmarks")
-@_db_option
+@db_option()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def benchmarks_cmd(db_path: Path, as_json: bool) -> None:
     """List imported benchmarks."""
-    with evaluator_errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(existing_db(db_path)) as db:
         items = bench_store.list_benchmarks(db)
     if as_json:
         click.echo(
@@ -129,7 +116,7 @@ def _label(path: tuple[str, ...]) -> str:
 
 
 @click.command("taxonomy")
-@_db_option
+@db_option()
 @click.argument("name")
 @click.option("--where", "where", default="", help="Subset filter, e.g. 'department=O;task=DD'.")
 @click.option(
@@ -137,7 +124,7 @@ def _label(path: tuple[str, ...]) -> str:
 )
 def taxonomy_cmd(db_path: Path, name: str, where: str, fmt: str) -> None:
     """Print benchmark NAME's lexical tree with question counts at every node."""
-    with evaluator_errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(existing_db(db_path)) as db:
         flt = parse_filter(where)
         b = bench_store.get_benchmark(db, name)
         nodes = bench_store.taxonomy_nodes(db, b.id, flt)

@@ -2,8 +2,9 @@
 
 Each area registers its commands from its own module: ``data`` (synth, import,
 taxonomy), ``runs`` (serve, models, run, runs, watch, cancel, resume) and ``scoring``
-(scores, compare, rescore, export, score-file). Options fall back to environment
-variables named ``GMAI_EVAL_<OPTION>`` (for example ``GMAI_EVAL_SERVER``). The offline
+(scores, compare, rescore, export, score-file). The options every command shares and
+their environment variables (GMAI_EVAL_DB, GMAI_EVAL_SERVER, GMAI_EVAL_TOKEN, the TLS
+ones) are in ``options``; no other option reads the environment. The offline
 areas import the evaluator; without ``gmai-eval[server]`` their commands are placeholders
 that say what to install (``extras``).
 """
@@ -17,9 +18,10 @@ from gmai_eval import __version__
 
 from . import runs
 from .extras import OFFLINE_COMMANDS, is_server_module, placeholder
+from .options import EXIT_CODES_EPILOG
 
 
-@click.group(context_settings={"auto_envvar_prefix": "GMAI_EVAL", "help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_EPILOG)
 @click.version_option(__version__, prog_name="gmai-eval")
 def cli() -> None:
     """Evaluate medical vision-language models on GMAI-MMBench."""

@@ -10,15 +10,14 @@ cancelled exits with status 3.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from pathlib import Path
 
 import click
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
@@ -27,8 +26,7 @@ from google.protobuf import json_format
 
 from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
 from .extras import server_extra
-
-F = TypeVar("F", bound=Callable[..., Any])
+from .options import connection_options, db_option
 
 EXIT_RUN_NOT_SUCCEEDED = 3
 """Exit status of ``run --wait``/``watch`` when the run ends failed, cancelled or interrupted."""
@@ -46,31 +44,6 @@ _STATE_NAMES: dict[int, str] = {
 def state_name(state: int) -> str:
     """Lower-case name of a proto RunState."""
     return _STATE_NAMES.get(state, "unspecified")
-
-
-def connection_options(fn: F) -> F:
-    """Add --server/--token/--ca/--cert/--key/--server-name to a command; pass a Connection as ``conn``."""
-
-    @click.option(
-        "--server", envvar="GMAI_EVAL_SERVER", default="localhost:50050", show_default=True,
-        help="Evaluator address HOST:PORT (env GMAI_EVAL_SERVER).",
-    )
-    @click.option("--token", envvar="GMAI_EVAL_TOKEN", default="", help="Bearer token (env GMAI_EVAL_TOKEN).")
-    @click.option("--ca", "ca_file", envvar="GMAI_EVAL_CA", default="", help="PEM CA of the evaluator's certificate; turns TLS on.")
-    @click.option("--cert", "cert_file", envvar="GMAI_EVAL_CERT", default="", help="PEM client certificate (mutual TLS).")
-    @click.option("--key", "key_file", envvar="GMAI_EVAL_KEY", default="", help="PEM client key (mutual TLS).")
-    @click.option("--server-name", envvar="GMAI_EVAL_SERVER_NAME", default="", help="Name to check in the evaluator's certificate (default: the host of --server).")
-    @functools.wraps(fn)
-    def wrapper(
-        server: str, token: str, ca_file: str, cert_file: str, key_file: str, server_name: str, **kw: Any
-    ) -> Any:
-        conn = Connection(
-            target=server, token=token, ca_file=ca_file, cert_file=cert_file, key_file=key_file,
-            server_name=server_name,
-        )
-        return fn(conn=conn, **kw)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @contextmanager
@@ -121,7 +94,7 @@ def finish(run: pb.Run) -> None:
 
 def _serve_command() -> click.Command:
     @click.command("serve")
-    @click.option("--db", "db_path", default="gmai-eval.db", show_default=True, help="SQLite database file.")
+    @db_option(create=True, required=False)
     @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
     @click.option("--port", default=50050, show_default=True, type=int, help="gRPC port (0 picks a free one).")
     @click.option("--metrics-port", default=9464, show_default=True, type=int, help="Prometheus port (0 picks a free one, -1 disables).")
@@ -141,7 +114,7 @@ def _serve_command() -> click.Command:
     @click.option("--tune-malloc/--no-tune-malloc", default=None, hidden=True, help="Deprecated; does nothing.")
     @click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
     def serve(
-        db_path: str, host: str, port: int, metrics_port: int, metrics_host: str, tls_cert: str,
+        db_path: Path | None, host: str, port: int, metrics_port: int, metrics_host: str, tls_cert: str,
         tls_key: str, tls_client_ca: str, admin_token_file: str, read_token_file: str,
         insecure: bool, grace: float, health_port: int, health_host: str, tune_malloc: bool | None,
         log_level: str,
@@ -163,18 +136,26 @@ def _serve_command() -> click.Command:
         if tune_malloc is not None:
             flag = "--tune-malloc" if tune_malloc else "--no-tune-malloc"
             click.echo(f"warning: {flag} is deprecated and does nothing; it will be removed in the next release", err=True)
-        logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if bool(tls_cert) != bool(tls_key):
             raise click.UsageError("--tls-cert and --tls-key go together")
         if tls_client_ca and not tls_cert:
             raise click.UsageError("--tls-client-ca needs --tls-cert and --tls-key")
+        if db_path is None:
+            raise click.UsageError(
+                "Missing option '--db' (or set GMAI_EVAL_DB): the evaluator needs its database file; "
+                "it is created if missing"
+            )
+        logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("gmai_eval.serve").info(
+            "database %s (%s)", db_path.resolve(), "exists" if db_path.exists() else "will be created"
+        )
         try:
             tokens = TokenConfig(
                 admin_token=load_token(admin_token_file, os.environ.get("GMAI_EVAL_ADMIN_TOKEN"), "admin"),
                 read_token=load_token(read_token_file, os.environ.get("GMAI_EVAL_READ_TOKEN"), "read"),
             )
             config = ServeConfig(
-                db_path=db_path, host=host, port=port, metrics_port=metrics_port,
+                db_path=str(db_path), host=host, port=port, metrics_port=metrics_port,
                 metrics_host=metrics_host,
                 tls=ServerTls(tls_cert, tls_key, tls_client_ca) if tls_cert else None,
                 tokens=tokens, insecure=insecure, grace_s=grace,

@@ -25,18 +25,12 @@ from gmai_eval.server.scoring.reports import BY_CHOICES, FORMATS
 from gmai_eval.server.store import Database
 
 from .common import evaluator_errors
+from .options import db_option, existing_db
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 GATE_FAILED = 3
 """Exit code of ``compare --gate`` when the candidate fails the policy."""
-
-
-def _db_option(f: F) -> F:
-    return click.option(
-        "--db", "db_path", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        help="SQLite database file. Env: GMAI_EVAL_DB.",
-    )(f)
 
 
 def _era_option(f: F) -> F:
@@ -52,7 +46,7 @@ def _format_option(f: F) -> F:
 
 
 @click.command("scores")
-@_db_option
+@db_option()
 @click.argument("run")
 @click.option("--by", type=click.Choice(BY_CHOICES), default=None,
               help="One dimension (overall is always shown); default: every dimension.")
@@ -64,12 +58,12 @@ def scores_cmd(db_path: Path, run: str, by: str | None, fmt: str, era: str | Non
     from gmai_eval.server.scoring.grading import compute_scores
     from gmai_eval.server.scoring.reports import render_scores
 
-    with evaluator_errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(existing_db(db_path)) as db:
         click.echo(render_scores(compute_scores(db, run, era, judge), by, fmt), nl=False)
 
 
 @click.command("rescore")
-@_db_option
+@db_option()
 @click.argument("run")
 @_era_option
 @click.option("--judge", default="", help="Registered model used as judge for unparsed answers.")
@@ -81,7 +75,7 @@ def rescore_cmd(db_path: Path, run: str, era: str | None, judge: str, by: str, f
     from gmai_eval.server.scoring.grading import compute_scores
     from gmai_eval.server.scoring.reports import render_scores
 
-    with evaluator_errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(existing_db(db_path)) as db:
         res = asyncio.run(rescore_with(db, run, era, judge))
         out = render_scores(compute_scores(db, run, res.era, res.judge), by, fmt)
     if fmt in ("table", "markdown"):
@@ -91,7 +85,7 @@ def rescore_cmd(db_path: Path, run: str, era: str | None, judge: str, by: str, f
 
 
 @click.command("compare")
-@_db_option
+@db_option()
 @click.argument("run_a")
 @click.argument("run_b")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
@@ -110,7 +104,7 @@ def compare_cmd(db_path: Path, run_a: str, run_b: str, alpha: float | None, gate
     with evaluator_errors():
         policy = load_policy(gate) if gate is not None else None
         level = alpha if alpha is not None else (policy.alpha if policy and policy.alpha else 0.05)
-        with Database(db_path) as db:
+        with Database(existing_db(db_path)) as db:
             cmp = compare_runs(db, run_a, run_b, level, era)
         failures = apply_gate(cmp, policy) if policy is not None else None
     click.echo(render_comparison(cmp, fmt, failures, by), nl=False)
@@ -121,7 +115,7 @@ def compare_cmd(db_path: Path, run_a: str, run_b: str, alpha: float | None, gate
 
 
 @click.command("export")
-@_db_option
+@db_option()
 @click.argument("run")
 @click.option("--format", "fmt", type=click.Choice(["tsv", "xlsx"]), default="tsv", show_default=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -132,7 +126,7 @@ def export_cmd(db_path: Path, run: str, fmt: str, out: Path, era: str | None, ju
     """Write RUN as a VLMEvalKit prediction file plus its group accuracy CSVs."""
     from gmai_eval.server.scoring.vlmeval_files import export_run
 
-    with evaluator_errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(existing_db(db_path)) as db:
         res = export_run(db, run, out, fmt, era, judge)
     click.echo(f"wrote {res.rows} predictions to {res.predictions}")
     for p in res.group_csvs:
@@ -140,7 +134,7 @@ def export_cmd(db_path: Path, run: str, fmt: str, out: Path, era: str | None, ju
 
 
 @click.command("score-file")
-@_db_option
+@db_option()
 @click.option("--benchmark", required=True, help="Benchmark the predictions were made on.")
 @click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--era", type=click.Choice(ERAS), default="2024", show_default=True, help="Extraction era.")
@@ -151,7 +145,7 @@ def score_file_cmd(db_path: Path, benchmark: str, predictions: Path, era: str, f
     from gmai_eval.server.scoring.reports import render_scores
     from gmai_eval.server.scoring.vlmeval_files import score_file
 
-    with evaluator_errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(existing_db(db_path)) as db:
         run_id = score_file(db, benchmark, predictions, era, __version__)
         out = render_scores(compute_scores(db, run_id, era), "overall", fmt)
     if fmt in ("table", "markdown"):
@@ -160,7 +154,7 @@ def score_file_cmd(db_path: Path, benchmark: str, predictions: Path, era: str, f
 
 
 @click.command("calibration")
-@_db_option
+@db_option()
 @click.argument("run")
 @_format_option
 def calibration_cmd(db_path: Path, run: str, fmt: str) -> None:
@@ -168,7 +162,7 @@ def calibration_cmd(db_path: Path, run: str, fmt: str) -> None:
     from gmai_eval.server.scoring.grading import run_calibration
     from gmai_eval.server.scoring.reports import render_calibration
 
-    with evaluator_errors(), Database(db_path) as db:
+    with evaluator_errors(), Database(existing_db(db_path)) as db:
         click.echo(render_calibration(run_calibration(db, run), fmt), nl=False)
 
 
