@@ -141,11 +141,7 @@ async def test_full_queue_answers_resource_exhausted_and_the_rest_complete() -> 
             asyncio.ensure_future(stub.AnswerVQA(make_request(f"w{i}"), timeout=10))
             for i in range(2)
         ]
-        for _ in range(200):
-            if server.batcher.queued == 2:
-                break
-            await asyncio.sleep(0.01)
-        assert server.batcher.queued == 2
+        await until(lambda: server.batcher.queued == 2)
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.AnswerVQA(make_request("one-too-many"), timeout=10)
         model.release.set()
