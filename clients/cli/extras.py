@@ -14,8 +14,8 @@ from contextlib import contextmanager
 
 import click
 
-SERVER_EXTRA_MODULES = frozenset({"sqlite_utils", "openpyxl", "numpy", "grpc_status", "google.rpc"})
-"""Modules only the ``server`` extra installs (google.rpc comes with grpcio-status)."""
+SERVER_EXTRA_MODULES = frozenset({"sqlite_utils", "openpyxl", "numpy", "grpc_status"})
+"""Modules only the ``server`` extra installs (google.rpc is in the base: the SDK sends RetryInfo)."""
 
 OFFLINE_COMMANDS: dict[str, tuple[str, ...]] = {
     "data": ("synth", "import", "benchmarks", "taxonomy"),
