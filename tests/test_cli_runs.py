@@ -13,7 +13,7 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 from gmai_eval.clients.cli.main import cli
-from gmai_eval.clients.cli.runs import EXIT_RUN_NOT_SUCCEEDED
+from gmai_eval.clients.cli.options import EXIT_NOT_SUCCEEDED as EXIT_RUN_NOT_SUCCEEDED
 from gmai_eval.clients.evaluator_client import Connection, EvaluatorClient
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
@@ -86,7 +86,7 @@ def test_run_wait_end_to_end(prepared: str) -> None:
     assert result.exit_code == 0, result.output
     run_id = result.stdout.strip()
     assert RUN_ID.match(run_id)
-    assert "24/24" in result.stderr and "succeeded" in result.stderr and "\r" in result.stderr
+    assert "24/24" in result.stderr and "succeeded" in result.stderr and "\r" not in result.stderr
 
     runs = invoke("runs", env={"GMAI_EVAL_SERVER": prepared})
     line = next(ln for ln in runs.stdout.splitlines() if ln.startswith(run_id))
@@ -146,7 +146,7 @@ def test_run_wait_exits_non_zero_when_the_run_fails(prepared: str, model: tuple[
         model[1].reject_after = None
     assert result.exit_code == EXIT_RUN_NOT_SUCCEEDED, result.output
     run_id = result.stdout.strip()
-    assert f"run {run_id} failed: " in result.stderr
+    assert f"run {run_id} failed" in result.stderr and "  reason: " in result.stderr
     assert "Traceback" not in result.output
 
 

@@ -3,8 +3,9 @@
 Every command except ``serve`` is a client of the evaluator's API, reached at
 ``--server`` (env ``GMAI_EVAL_SERVER``) with ``--token`` (env ``GMAI_EVAL_TOKEN``) and
 ``--ca``/``--cert``/``--key`` for TLS. Failed calls print one line
-(``Error: NOT_FOUND: ...``) and exit with status 1; a watched run that ends failed or
-cancelled exits with status 3.
+(``Error: NOT_FOUND: ...``) and exit with status 1. ``run --wait``, ``watch`` and
+``resume --wait`` follow the run (``follow``) and exit with the codes of
+``options.EXIT_CODES_EPILOG``.
 """
 
 from __future__ import annotations
@@ -26,24 +27,8 @@ from google.protobuf import json_format
 
 from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
 from .extras import server_extra
-from .options import connection_options, db_option
-
-EXIT_RUN_NOT_SUCCEEDED = 3
-"""Exit status of ``run --wait``/``watch`` when the run ends failed, cancelled or interrupted."""
-
-_STATE_NAMES: dict[int, str] = {
-    pb.RUN_STATE_QUEUED: "queued",
-    pb.RUN_STATE_RUNNING: "running",
-    pb.RUN_STATE_SUCCEEDED: "succeeded",
-    pb.RUN_STATE_FAILED: "failed",
-    pb.RUN_STATE_CANCELLED: "cancelled",
-    pb.RUN_STATE_INTERRUPTED: "interrupted",
-}
-
-
-def state_name(state: int) -> str:
-    """Lower-case name of a proto RunState."""
-    return _STATE_NAMES.get(state, "unspecified")
+from .follow import FollowSettings, follow_and_exit, follow_options, state_name
+from .options import EXIT_CODES_EPILOG, connection_options, db_option
 
 
 @contextmanager
@@ -54,42 +39,6 @@ def client(conn: Connection) -> Iterator[EvaluatorClient]:
             yield c
     except (EvaluatorError, TlsFileError) as exc:
         raise click.ClickException(str(exc)) from None
-
-
-def progress_line(run: pb.Run) -> str:
-    """One progress line: bar, done/total, rate, errors, ETA, state."""
-    p = run.progress
-    width = 30
-    filled = int(width * p.done / p.total) if p.total else 0
-    bar = "#" * filled + "." * (width - filled)
-    eta = f"{p.eta_seconds:.0f}s" if p.eta_seconds > 0 else "?"
-    return (
-        f"[{bar}] {p.done}/{p.total} {p.rate_per_second:.1f}/s errors {p.errors} "
-        f"ETA {eta} {state_name(run.state)}"
-    )
-
-
-def follow(c: EvaluatorClient, run_id: str, *, show: bool = True) -> pb.Run:
-    """Watch a run until it ends, drawing a carriage-return progress line on stderr."""
-    last: pb.Run | None = None
-    for run in c.watch_run(run_id):
-        last = run
-        if show:
-            sys.stderr.write("\r" + progress_line(run) + "\x1b[K")
-            sys.stderr.flush()
-    if show:
-        sys.stderr.write("\n")
-    if last is None:
-        raise EvaluatorError("UNKNOWN", f"the watch of {run_id} ended without an event")
-    return last
-
-
-def finish(run: pb.Run) -> None:
-    """Exit non-zero, with the reason, when a followed run did not succeed."""
-    if run.state != pb.RUN_STATE_SUCCEEDED:
-        reason = f": {run.error_message}" if run.error_message else ""
-        click.echo(f"run {run.id} {state_name(run.state)}{reason}", err=True)
-        sys.exit(EXIT_RUN_NOT_SUCCEEDED)
 
 
 def _serve_command() -> click.Command:
@@ -222,7 +171,7 @@ def _json_object(text: str, option: str) -> dict[str, object]:
 
 
 def _run_command() -> click.Command:
-    @click.command("run")
+    @click.command("run", epilog=EXIT_CODES_EPILOG)
     @click.option("--model", required=True, help="Registered model name.")
     @click.option("--benchmark", required=True, help="Benchmark name.")
     @click.option("--where", "where", default="", help="Subset filter over the lexical tree.")
@@ -235,14 +184,15 @@ def _run_command() -> click.Command:
     @click.option("--seed", default=0, type=click.IntRange(min=0), help="Sampling seed for --limit.")
     @click.option("--model-params", default="", help="JSON object passed to the model in every request.")
     @click.option("--request-id", default="", help="Idempotency key: the same key returns the same run.")
-    @click.option("--wait", is_flag=True, help="Follow the run with a progress line; exit non-zero unless it succeeds.")
+    @click.option("--wait", is_flag=True, help="Follow the run to its end; the exit code says how it ended.")
+    @follow_options
     @connection_options
     def run(
-        conn: Connection, model: str, benchmark: str, where: str, concurrency: int, deadline: float,
+        conn: Connection, follow: FollowSettings, model: str, benchmark: str, where: str, concurrency: int, deadline: float,
         max_attempts: int, max_error_fraction: float, era: str | None, limit: int, seed: int,
         model_params: str, request_id: str, wait: bool,
     ) -> None:
-        """Start a run of MODEL on BENCHMARK and print its id."""
+        """Start a run of MODEL on BENCHMARK and print its id (on stdout; progress goes to stderr)."""
         params = pb.RunParameters(
             filter=where, concurrency=concurrency, deadline_seconds=deadline, max_attempts=max_attempts,
             max_error_fraction=max_error_fraction, extraction_era=era or "", limit=limit, seed=seed,
@@ -253,9 +203,7 @@ def _run_command() -> click.Command:
             created = c.create_run(model, benchmark, params, request_id=request_id)
             click.echo(created.id)
             if wait:
-                final = follow(c, created.id)
-        if wait:
-            finish(final)
+                follow_and_exit(c, created.id, follow)
 
     return run
 
@@ -277,14 +225,14 @@ def _run_management_commands() -> list[click.Command]:
                 f"{r.progress.done}/{r.progress.total}\terrors={r.progress.errors}\t{created}"
             )
 
-    @click.command("watch")
+    @click.command("watch", epilog=EXIT_CODES_EPILOG)
     @click.argument("run_id")
+    @follow_options
     @connection_options
-    def watch(conn: Connection, run_id: str) -> None:
-        """Follow RUN_ID until it ends; exit non-zero unless it succeeds."""
+    def watch(conn: Connection, follow: FollowSettings, run_id: str) -> None:
+        """Follow RUN_ID until it ends; the exit code says how it ended."""
         with client(conn) as c:
-            final = follow(c, run_id)
-        finish(final)
+            follow_and_exit(c, run_id, follow)
 
     @click.command("cancel")
     @click.argument("run_id")
@@ -295,19 +243,18 @@ def _run_management_commands() -> list[click.Command]:
             r = c.cancel_run(run_id)
         click.echo(f"{r.id} {state_name(r.state)}")
 
-    @click.command("resume")
+    @click.command("resume", epilog=EXIT_CODES_EPILOG)
     @click.argument("run_id")
-    @click.option("--wait", is_flag=True, help="Follow the run; exit non-zero unless it succeeds.")
+    @click.option("--wait", is_flag=True, help="Follow the run to its end; the exit code says how it ended.")
+    @follow_options
     @connection_options
-    def resume(conn: Connection, run_id: str, wait: bool) -> None:
+    def resume(conn: Connection, follow: FollowSettings, run_id: str, wait: bool) -> None:
         """Resume RUN_ID: only questions without a final answer are asked."""
         with client(conn) as c:
             r = c.resume_run(run_id)
             click.echo(f"{r.id} {state_name(r.state)}")
             if wait:
-                final = follow(c, r.id)
-        if wait:
-            finish(final)
+                follow_and_exit(c, r.id, follow)
 
     @click.command("upload")
     @click.option("--name", required=True, help="Benchmark name to create.")
