@@ -18,6 +18,7 @@ import sqlite_utils
 from gmai_eval.server.errors import AlreadyExists, Defect, NotFound
 from gmai_eval.server.records import OPTION_LABELS, Benchmark, Image, Question, SourceFile
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.suggest import unknown
 from gmai_eval.server.taxonomy import FIELD_OF_KEY, NodePath, QuestionFilter, count_nodes_weighted
 
 _CHUNK = 500
@@ -261,7 +262,10 @@ def get_benchmark(db: Database, name: str) -> Benchmark:
         NotFound: no such benchmark (or it is still importing).
     """
 
-    return _ready_benchmark(db, "name", name, f"no benchmark named {name!r}")
+    try:
+        return _ready_benchmark(db, "name", name, f"no benchmark named {name!r}")
+    except NotFound:
+        raise unknown(db, "benchmark", name, f"no benchmark named {name!r}") from None
 
 
 def get_benchmark_by_id(db: Database, benchmark_id: int) -> Benchmark:

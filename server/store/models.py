@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 import sqlite_utils
-from gmai_eval.server.errors import NotFound
 from gmai_eval.server.records import ModelSpec, TlsSettings
 from gmai_eval.server.store.attempts import now_iso
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.suggest import unknown
 
 
 def _spec_from_row(row: Sequence[object]) -> ModelSpec:
@@ -85,7 +85,7 @@ def get_model(db: Database, name: str) -> ModelSpec:
         ).fetchone()
     )
     if row is None:
-        raise NotFound(f"model {name!r} is not registered")
+        raise unknown(db, "model", name, f"model {name!r} is not registered")
     return _spec_from_row(row)
 
 

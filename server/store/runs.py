@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import sqlite_utils
-from gmai_eval.server.errors import NotFound
 from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.store.attempts import now_iso
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.models import get_model as get_model  # for api/scoring_service
 from gmai_eval.server.store.models import spec_from_json, spec_to_json
+from gmai_eval.server.store.suggest import unknown
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def get_run(db: Database, run_id: str) -> RunRow:
         ).fetchone()
     )
     if row is None:
-        raise NotFound(f"run {run_id!r} not found")
+        raise unknown(db, "run", run_id, f"run {run_id!r} not found")
     return _run_from_row(row)
 
 
