@@ -58,8 +58,10 @@ def cli(*args: str, server: str) -> subprocess.CompletedProcess[str]:
         (["run", "--model", "my-modle", "--benchmark", "synthetic-val"],
          "Error: NOT_FOUND: model 'my-modle' is not registered; known models: my-model"),
         (["watch", "r-000000000000"], "Error: NOT_FOUND: run 'r-000000000000' not found; no run exists yet"),
+        (["taxonomy", "synthetic_val"],
+         "Error: NOT_FOUND: no benchmark named 'synthetic_val'; known benchmarks: synthetic-val"),
     ],
-    ids=["benchmark", "model", "run"],
+    ids=["benchmark", "model", "run", "taxonomy"],
 )
 def test_the_cli_prints_one_line_with_the_names(
     evaluator: tuple[ServeProcess, str], args: list[str], expected: str

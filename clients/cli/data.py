@@ -1,28 +1,18 @@
-"""CLI commands of the data area: ``synth``, ``import``, ``benchmarks``, ``taxonomy``.
+"""CLI commands of the data area: ``synth`` and ``import``.
 
-These commands work on the database file directly (``--db``), in process.
+These commands work on files directly, in process (``import`` creates the database file).
+``benchmarks`` and ``taxonomy`` read both ways and live in ``catalog``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 from gmai_eval.server.store import Database
-from gmai_eval.server.store import benchmarks as bench_store
-from gmai_eval.server.taxonomy import abbreviation, parse_filter
 
 from .common import evaluator_errors
-from .options import db_option, existing_db
-
-_DIMENSION_TITLES = {
-    "task": "clinical VQA task",
-    "department": "department",
-    "granularity": "perceptual granularity",
-    "modality": "modality",
-    "label": "label",
-}
+from .options import db_option
 
 
 @click.command("synth")
@@ -70,91 +60,7 @@ def import_cmd(db_path: Path, name: str, strict: bool, files: tuple[Path, ...]) 
     )
 
 
-@click.command("benchmarks")
-@db_option()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def benchmarks_cmd(db_path: Path, as_json: bool) -> None:
-    """List imported benchmarks."""
-    with evaluator_errors(), Database(existing_db(db_path)) as db:
-        items = bench_store.list_benchmarks(db)
-    if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "name": b.name,
-                        "layout": b.layout,
-                        "questions": b.question_count,
-                        "flagged": b.flagged_count,
-                        "digest": b.digest,
-                        "created_at": b.created_at,
-                        "files": [f.name for f in b.source_files],
-                    }
-                    for b in items
-                ],
-                indent=2,
-            )
-        )
-        return
-    if not items:
-        click.echo("no benchmarks")
-        return
-    click.echo(f"{'NAME':24} {'LAYOUT':6} {'QUESTIONS':>9} {'FLAGGED':>7}  {'CREATED':25} DIGEST")
-    for b in items:
-        click.echo(
-            f"{b.name:24} {b.layout:6} {b.question_count:>9} {b.flagged_count:>7}  {b.created_at:25} {b.digest[:19]}"
-        )
-
-
-def _label(path: tuple[str, ...]) -> str:
-    name = path[-1]
-    if len(path) == 2 and path[0] in ("task", "department", "granularity"):
-        abbr = abbreviation(path[0], name)
-        shown = name or "N/A"
-        return shown if abbr in (shown, name) else f"{shown} ({abbr})"
-    return name or "(empty)"
-
-
-@click.command("taxonomy")
-@db_option()
-@click.argument("name")
-@click.option("--where", "where", default="", help="Subset filter, e.g. 'department=O;task=DD'.")
-@click.option(
-    "--format", "fmt", default="tree", show_default=True, type=click.Choice(["tree", "json"]), help="Output format."
-)
-def taxonomy_cmd(db_path: Path, name: str, where: str, fmt: str) -> None:
-    """Print benchmark NAME's lexical tree with question counts at every node."""
-    with evaluator_errors(), Database(existing_db(db_path)) as db:
-        flt = parse_filter(where)
-        b = bench_store.get_benchmark(db, name)
-        nodes = bench_store.taxonomy_nodes(db, b.id, flt)
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "benchmark": b.name,
-                    "filter": str(flt),
-                    "nodes": [{"path": list(p), "count": n} for p, n in nodes],
-                },
-                indent=2,
-            )
-        )
-        return
-    total = nodes[0][1] if nodes and nodes[0][0] == () else 0
-    head = f"{b.name}: {total} questions"
-    click.echo(head + (f" where {flt}" if not flt.is_empty else ""))
-    current = ""
-    for path, n in nodes:
-        if not path:
-            continue
-        if path[0] != current:
-            current = path[0]
-            click.echo(f"{_DIMENSION_TITLES[current]}:")
-        indent = "  " * (len(path) - 1)
-        click.echo(f"{indent}{_label(path)}  {n}")
-
-
 def register(cli: click.Group) -> None:
     """Add this area's commands to ``cli``."""
-    for cmd in (synth_cmd, import_cmd, benchmarks_cmd, taxonomy_cmd):
+    for cmd in (synth_cmd, import_cmd):
         cli.add_command(cmd)
