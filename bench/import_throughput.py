@@ -1,20 +1,25 @@
-"""Import throughput and peak memory on a large generated TSV.
+"""Import throughput and peak memory of ``gmai-eval import`` on a large generated TSV.
 
-Generates a TSV in the official VAL layout of about ``--size-mb`` MB whose images are
-distinct random-noise PNGs of about ``--image-kb`` KB (stored deflate blocks, so they are
-cheap to make and do not deduplicate), then, in the same run:
+Generates (or reuses, ``--tsv``) a TSV in the official VAL layout of about ``--size-mb`` MB
+whose images are distinct random-noise PNGs of about ``--image-kb`` KB (stored deflate
+blocks, so they are cheap to make and neither compress nor deduplicate). Official rows
+hold 1.5-2 MB of base64, so ``--image-kb 1500`` is the official size. Then, for
+``--rounds`` rounds, in the same run:
 
-1. baseline: reads and sha256-hashes the file (the floor for any importer that must hash);
-2. floor RSS: a child process that only imports gmai_eval's import module;
-3. import: a child process that runs ``import_tsv_files`` into a fresh database.
+1. baselines: ``cat FILE > /dev/null`` in a child, and read + sha256 of the file in this
+   process (the floor for any importer that must hash the file);
+2. for each variant, alternating: the command a user types, ``gmai-eval import --db DB
+   --name bench FILE``, as a child process into a fresh database, with its wall time, CPU
+   (user, system) and peak RSS from ``wait4``.
 
-It prints MB/s of both, their ratio, the child's CPU time (user and system, split between
-the parsing thread and the rest, mostly the SQLite writer thread) and its peak RSS
-(``getrusage``).
+A variant is ``LABEL=PYTHONPATH``: a directory holding a ``gmai_eval`` package tree that
+shadows the installed one, so two versions of the importer run side by side with the same
+interpreter (``--variant before=/tmp/ov-before``). Without ``--variant`` the installed code
+runs alone as ``current``. The last lines are medians and ranges per configuration.
 
 Usage::
 
-    .venv/bin/python bench/import_throughput.py --size-mb 1024
+    .venv/bin/python bench/import_throughput.py --size-mb 1200 --image-kb 1500 --rounds 3
 """
 
 from __future__ import annotations
@@ -22,16 +27,17 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import json
 import os
-import resource
+import re
 import shutil
+import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +67,7 @@ def noise_png(pool: bytes, index: int, side: int) -> bytes:
 def generate(path: Path, size_mb: int, image_kb: int) -> int:
     """Write the TSV; return its row count."""
     side = int((image_kb * 1024 / 3) ** 0.5)
-    pool = np.random.default_rng(0).bytes(8 * 1024 * 1024)
+    pool = np.random.default_rng(0).bytes(max(8, 2 * image_kb // 1024 + 2) * 1024 * 1024)
     target = size_mb * 1024 * 1024
     written = 0
     rows = 0
@@ -85,6 +91,16 @@ def generate(path: Path, size_mb: int, image_kb: int) -> int:
     return rows
 
 
+def count_rows(path: Path) -> int:
+    """Data rows of a generated TSV (its lines less the header)."""
+    n = 0
+    buf = bytearray(8 * 1024 * 1024)
+    with open(path, "rb", buffering=0) as f:
+        while k := f.readinto(buf):
+            n += buf.count(b"\n", 0, k)
+    return n - 1
+
+
 def read_and_hash(path: Path) -> float:
     """Seconds to read and sha256 the file."""
     h = hashlib.sha256()
@@ -97,65 +113,115 @@ def read_and_hash(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-_CHILD = """
-import json, resource, sys, time
-from pathlib import Path
-from gmai_eval.server.store import Database
-from gmai_eval.server.data.tsv_import import import_tsv_files
-r0 = resource.getrusage(resource.RUSAGE_SELF)
-t0, c0 = time.perf_counter(), time.thread_time()
-with Database(sys.argv[2]) as db:
-    r = import_tsv_files(db, "bench", [Path(sys.argv[1])])
-    main_cpu = time.thread_time() - c0
-seconds = time.perf_counter() - t0
-r1 = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": seconds, "rows": r.imported_rows, "defects": len(r.defects), "main_cpu": main_cpu,
-                  "user": r1.ru_utime - r0.ru_utime, "sys": r1.ru_stime - r0.ru_stime}))
-"""
+@dataclass(frozen=True)
+class Child:
+    """What one child process cost."""
 
-_FLOOR = "import gmai_eval.server.data.tsv_import, gmai_eval.server.store"
+    seconds: float
+    """Wall time, start to reaped."""
+    user: float
+    """User CPU seconds."""
+    system: float
+    """System CPU seconds."""
+    rss_mb: float
+    """Peak RSS (MB)."""
+    stdout: str
+    """Its standard output."""
+
+
+def run_child(argv: list[str], env: dict[str, str] | None = None) -> Child:
+    """Run ``argv`` and measure it with ``wait4`` (its own rusage, not all children's)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        text, errors = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:2])} failed ({proc.returncode}): {errors[-2000:]}")
+    return Child(seconds, usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024, text)
+
+
+def cat_seconds(path: Path) -> float:
+    """Seconds for ``cat FILE > /dev/null``."""
+    return run_child(["sh", "-c", 'exec cat "$0" > /dev/null', str(path)]).seconds
+
+
+def cli_import(gmai_eval: str, tsv: Path, db: Path, rows: int, pythonpath: str | None) -> Child:
+    """One ``gmai-eval import`` into a fresh database; check it imported every row."""
+    for p in db.parent.glob(db.name + "*"):
+        p.unlink()
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    res = run_child([gmai_eval, "import", "--db", str(db), "--name", "bench", str(tsv)], env=env)
+    m = re.search(r"imported bench: (\d+) questions .* (\d+) rows skipped, (\d+) defect", res.stdout)
+    if not m or (int(m[1]), int(m[2]), int(m[3])) != (rows, 0, 0):
+        raise SystemExit(f"unexpected import output: {res.stdout!r}")
+    return res
+
+
+def _summary(label: str, values: list[float], unit: str, fmt: str = ".0f") -> str:
+    return (f"{label}: median {statistics.median(values):{fmt}} {unit} "
+            f"(range {min(values):{fmt}}-{max(values):{fmt}}, n={len(values)})")
 
 
 def main() -> None:
     """Run the benchmark and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size-mb", type=int, default=1024, help="TSV size to generate (MB)")
-    ap.add_argument("--image-kb", type=int, default=200, help="approximate PNG size (KB)")
+    ap.add_argument("--image-kb", type=int, default=200, help="approximate PNG size (KB); official rows: 1500")
+    ap.add_argument("--tsv", type=Path, default=None, help="reuse this generated TSV instead of generating one")
     ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
-    ap.add_argument("--keep", action="store_true", help="keep the TSV and database")
+    ap.add_argument("--keep", action="store_true", help="keep the generated TSV and the database")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds; each runs the baselines and every variant once")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=PYTHONPATH",
+                    help="a version of gmai_eval to run (repeat to alternate several); default: the installed one")
     args = ap.parse_args()
+    variants = [tuple(v.split("=", 1)) for v in args.variant] or [("current", "")]
+    gmai_eval = shutil.which("gmai-eval", path=str(Path(sys.executable).parent)) or "gmai-eval"
     work = args.dir or Path(tempfile.mkdtemp(prefix="gmai-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    tsv, db = work / "bench.tsv", work / "bench.db"
+    tsv, db = args.tsv or work / "bench.tsv", work / "bench.db"
     try:
-        t0 = time.perf_counter()
-        rows = generate(tsv, args.size_mb, args.image_kb)
-        size = tsv.stat().st_size
-        mb = size / 1e6
-        print(f"generated {tsv}: {mb:.0f} MB, {rows} rows, in {time.perf_counter() - t0:.1f} s")
-        base_s = read_and_hash(tsv)
-        print(f"baseline read+sha256 (page cache warm): {base_s:.2f} s = {mb / base_s:.0f} MB/s")
-        subprocess.run([sys.executable, "-c", _FLOOR], check=True)
-        floor_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        t1 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", _CHILD, str(tsv), str(db)], check=True, capture_output=True, text=True)
-        wall = time.perf_counter() - t1
-        peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        res = json.loads(out.stdout.strip().splitlines()[-1])
-        assert res["rows"] == rows and res["defects"] == 0, res
-        db_mb = sum(p.stat().st_size for p in work.glob("bench.db*")) / 1e6
-        print(f"import: {res['seconds']:.2f} s in-process ({wall:.2f} s child wall) = {mb / res['seconds']:.0f} MB/s, "
-              f"{rows / res['seconds']:.0f} rows/s; ratio to baseline {base_s / res['seconds']:.2f}")
-        cpu = res["user"] + res["sys"]
-        print(f"import CPU: {cpu:.2f} s ({res['user']:.2f} user + {res['sys']:.2f} sys) = {cpu / mb * 1000:.2f} ms/MB; "
-              f"parsing thread {res['main_cpu']:.2f} s, other threads (SQLite writer) {cpu - res['main_cpu']:.2f} s; "
-              f"{cpu / res['seconds']:.2f} of {os.cpu_count()} cores busy")
-        print(f"peak RSS of the import child: {peak_rss:.0f} MB (interpreter + imports alone: {floor_rss:.0f} MB)")
-        print(f"database: {db_mb:.0f} MB; cpus: {os.cpu_count()}")
+        if args.tsv is None:
+            t0 = time.perf_counter()
+            rows = generate(tsv, args.size_mb, args.image_kb)
+            print(f"generated {tsv} in {time.perf_counter() - t0:.1f} s")
+        else:
+            rows = count_rows(tsv)
+        mb = tsv.stat().st_size / 1e6
+        print(f"file: {mb:.0f} MB, {rows} rows of {mb / rows:.2f} MB; cpus: {os.cpu_count()}; "
+              f"load average before: {os.getloadavg()[0]:.2f}")
+        figures: dict[str, list[float]] = {}
+        cat_seconds(tsv)  # warm the page cache
+        for rnd in range(1, args.rounds + 1):
+            cat_s, hash_s = cat_seconds(tsv), read_and_hash(tsv)
+            figures.setdefault("cat MB/s", []).append(mb / cat_s)
+            figures.setdefault("read+sha256 MB/s", []).append(mb / hash_s)
+            print(f"round {rnd}: cat {mb / cat_s:.0f} MB/s, read+sha256 {mb / hash_s:.0f} MB/s")
+            for label, pythonpath in variants:
+                res = cli_import(gmai_eval, tsv, db, rows, pythonpath or None)
+                cpu = res.user + res.system
+                figures.setdefault(f"{label} MB/s", []).append(mb / res.seconds)
+                figures.setdefault(f"{label} peak RSS", []).append(res.rss_mb)
+                figures.setdefault(f"{label} CPU ms/MB", []).append(cpu / mb * 1000)
+                print(f"round {rnd}: {label}: {res.seconds:.2f} s = {mb / res.seconds:.0f} MB/s, "
+                      f"CPU {cpu:.2f} s ({res.user:.2f} user + {res.system:.2f} sys, "
+                      f"{cpu / res.seconds:.2f} cores), peak RSS {res.rss_mb:.0f} MB")
+        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        for key, values in figures.items():
+            unit = "MB" if key.endswith("RSS") else ""
+            print(_summary(key, values, unit, ".2f" if "ms/MB" in key else ".0f"))
     finally:
         if not args.keep:
-            for p in (tsv, *work.glob("bench.db*")):
+            for p in work.glob("bench.db*"):
                 p.unlink(missing_ok=True)
+            if args.tsv is None:
+                tsv.unlink(missing_ok=True)
             if args.dir is None:
                 shutil.rmtree(work, ignore_errors=True)
 

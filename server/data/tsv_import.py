@@ -24,7 +24,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import hashlib
-import io
 import re
 import threading
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from gmai_eval.server.data.images import ImageDefect, decode_image_field
 from gmai_eval.server.data.tsv_records import (
     READ_BUFFER,
     Field,
-    HashingReader,
+    LineReader,
     Malformed,
     read_records,
 )
@@ -323,8 +322,8 @@ def _import_file(st: _State, path: Path, name: str, overall: Any) -> tuple[Sourc
     rows = 0
     has_answer = False
     with open(path, "rb", buffering=0) as f:
-        raw = HashingReader(f, hashers)
-        records = read_records(io.BufferedReader(raw, buffer_size=READ_BUFFER), st.max_field + _LINE_SLACK)
+        raw = LineReader(f, hashers, st.max_field + _LINE_SLACK)
+        records = read_records(raw)
         first = next(records, None)
         if first is None:
             st.defect(Defect(name, 0, "", "empty file: no header and no rows"), True)
@@ -355,7 +354,7 @@ def _import_file(st: _State, path: Path, name: str, overall: Any) -> tuple[Sourc
 def files_digest(paths: Sequence[Path]) -> str:
     """``sha256:<hex>`` over the bytes of ``paths``, in order."""
     h = hashlib.sha256()
-    buf = bytearray(8 * READ_BUFFER)
+    buf = bytearray(READ_BUFFER)
     view = memoryview(buf)
     for p in paths:
         with open(p, "rb", buffering=0) as f:
