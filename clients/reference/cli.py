@@ -66,6 +66,13 @@ def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="Longest wait for a batch to fill.",
         ),
         click.option(
+            "--max-concurrency",
+            type=click.IntRange(1),
+            default=None,
+            help="Requests in flight advertised to the evaluator "
+            "(default: max batch size x (workers + 1), at least 64 for a cheap model).",
+        ),
+        click.option(
             "--max-queue-size",
             type=click.IntRange(1),
             default=256,
@@ -128,6 +135,7 @@ def _serve_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             port=kwargs.pop("port"),
             allow_insecure=kwargs.pop("insecure"),
             max_queue_size=kwargs.pop("max_queue_size"),
+            max_concurrency=kwargs.pop("max_concurrency"),
             metrics_port=kwargs.pop("metrics_port"),
             metrics_host=kwargs.pop("metrics_host"),
             max_connection_age_ms=kwargs.pop("max_connection_age_ms"),
@@ -148,10 +156,11 @@ def _run(
     batch: int | None,
     delay: float | None,
     *,
-    default_batch: int = 1,
+    default_batch: int | None = None,
     default_delay: float = 0.0,
     concurrency: int = 1,
 ) -> None:
+    """Serve ``model``; a batch size left to None is the SDK's (64 for a cheap model, else 1)."""
     from dataclasses import replace
 
     options = replace(
@@ -192,7 +201,11 @@ def serve() -> None:
 def serve_random(
     options: ServeOptions, max_batch_size: int | None, max_queue_delay_ms: float | None, seed: int
 ) -> None:
-    """Serve the seeded random baseline (uniform over each question's options)."""
+    """Serve the seeded random baseline (uniform over each question's options).
+
+    It declares itself cheap: batches of up to 64 by default, and 128 requests in flight
+    advertised to the evaluator.
+    """
     from .random import RandomModel
 
     _run(RandomModel(seed), options, max_batch_size, max_queue_delay_ms)

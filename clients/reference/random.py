@@ -23,6 +23,7 @@ class RandomModel(Model):
     version = "1.0"
     vendor = "gmai-eval"
     capabilities = ("option_scores",)
+    cheap = True  # a hash per question: served in batches of 64, 128 in flight
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed

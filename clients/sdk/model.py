@@ -257,6 +257,11 @@ class Model:
     """Who built the model."""
     capabilities: tuple[str, ...] = ()
     """Capability strings (the SDK adds ``dynamic_batching`` when it batches)."""
+    cheap: bool = False
+    """True when an answer costs microseconds (a baseline, a lookup table): the SDK then
+    batches up to ``CHEAP_BATCH_SIZE`` by default and advertises at least
+    ``CHEAP_MIN_CONCURRENCY`` requests in flight (see ``ServeOptions``). Leave it False for
+    real inference, where many requests in flight only wait past their deadlines."""
 
     def load(self) -> None:
         """Load weights; runs once in the worker thread before SERVING. Default: nothing."""
@@ -319,12 +324,14 @@ class _FunctionBacked(Model):
         vendor: str = "",
         capabilities: Sequence[str] = (),
         weights_digest: str = "",
+        cheap: bool = False,
     ) -> None:
         self._fn = fn
         self._batched = batched
         self._digest = weights_digest
         self.name, self.version, self.vendor = name, version, vendor
         self.capabilities = tuple(capabilities)
+        self.cheap = cheap
 
     def weights_digest(self) -> str:
         """Return the digest given at construction."""
@@ -388,6 +395,7 @@ def as_model(
     vendor: str = "",
     capabilities: Sequence[str] = (),
     weights_digest: str = "",
+    cheap: bool | None = None,
 ) -> Model:
     """Turn a function or a :class:`Model` into a :class:`Model`.
 
@@ -402,6 +410,8 @@ def as_model(
         vendor: Who built the model (functions only).
         capabilities: Capability strings (functions only).
         weights_digest: ``sha256:<hex>`` of the weights (functions only).
+        cheap: Whether an answer costs microseconds (see :attr:`Model.cheap`); overrides a
+            Model's own when given.
 
     Returns:
         A Model.
@@ -411,6 +421,8 @@ def as_model(
             model.name = name
         if version is not None:
             model.version = version
+        if cheap is not None:
+            model.cheap = cheap
         return model
     if not callable(model):
         raise TypeError(f"expected a Model or a function, got {type(model).__name__}")
@@ -423,4 +435,5 @@ def as_model(
         vendor=vendor,
         capabilities=capabilities,
         weights_digest=weights_digest,
+        cheap=bool(cheap),
     )

@@ -50,6 +50,35 @@ _STOP_GRACE_S = 1.0
 """Grace given to other open calls (health watches) once AnswerVQA calls have drained."""
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The server's receive limit (the contract asks for at least 32 MiB)."""
+CHEAP_BATCH_SIZE = 64
+"""Default ``max_batch_size`` of a model that declares itself cheap (``Model.cheap``)."""
+CHEAP_MIN_CONCURRENCY = 64
+"""The least ``max_concurrency`` a cheap model advertises (bench/user_path.py measures it)."""
+
+
+def derived_max_concurrency(
+    max_batch_size: int, concurrency: int, max_queue_size: int, *, cheap: bool
+) -> int:
+    """The ``max_concurrency`` advertised when ``ServeOptions.max_concurrency`` is None.
+
+    ``max_batch_size * (concurrency + 1)``: a batch running in each worker and one batch
+    filling, so the batcher never waits for the evaluator. A cheap model gets at least
+    ``CHEAP_MIN_CONCURRENCY``. Never more than the SDK takes at once without refusing
+    (``max_queue_size`` waiting plus the batches running).
+
+    Args:
+        max_batch_size: Largest batch formed.
+        concurrency: Batches running at once.
+        max_queue_size: Requests allowed to wait.
+        cheap: Whether the model declares itself cheap.
+
+    Returns:
+        Requests in flight to advertise.
+    """
+    wanted = max_batch_size * (concurrency + 1)
+    if cheap:
+        wanted = max(wanted, CHEAP_MIN_CONCURRENCY)
+    return min(wanted, max_queue_size + max_batch_size * concurrency)
 
 
 @dataclass(frozen=True)
@@ -60,14 +89,19 @@ class ServeOptions:
     """Address to bind; a non-loopback one needs ``tls`` or ``allow_insecure``."""
     port: int = 50051
     """Port to bind; 0 picks a free one (read it from ``ModelServer.port``)."""
-    max_batch_size: int = 1
-    """Largest batch the dynamic batcher forms (1 = no batching)."""
+    max_batch_size: int | None = None
+    """Largest batch the dynamic batcher forms (1 = no batching); None = 1, or
+    ``CHEAP_BATCH_SIZE`` for a model that declares itself cheap."""
     max_queue_delay_ms: float = 0.0
     """Longest the oldest request waits for a batch to fill."""
     max_queue_size: int = 256
     """Requests allowed to wait; one more is refused with RESOURCE_EXHAUSTED."""
     concurrency: int = 1
     """Worker threads, i.e. batches running at once (1 for a local model)."""
+    max_concurrency: int | None = None
+    """Requests in flight advertised in GetModelInfo; the evaluator never sends more.
+    None derives it (:func:`derived_max_concurrency`): ``max_batch_size * (concurrency +
+    1)``, at least ``CHEAP_MIN_CONCURRENCY`` for a cheap model."""
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     """gRPC receive limit, advertised in GetModelInfo."""
     max_image_bytes: int = 0
@@ -100,6 +134,22 @@ class ServeOptions:
             ]
         return options
 
+    def resolved(self, *, cheap: bool) -> ServeOptions:
+        """These options with ``max_batch_size`` and ``max_concurrency`` filled in.
+
+        Args:
+            cheap: Whether the model declares itself cheap (``Model.cheap``).
+        """
+        batch = self.max_batch_size
+        if batch is None:
+            batch = CHEAP_BATCH_SIZE if cheap else 1
+        limit = self.max_concurrency
+        if limit is None:
+            limit = derived_max_concurrency(
+                batch, self.concurrency, self.max_queue_size, cheap=cheap
+            )
+        return replace(self, max_batch_size=batch, max_concurrency=limit)
+
 
 class ModelServer:
     """One model behind one gRPC port (see the module docstring for the lifecycle).
@@ -114,8 +164,11 @@ class ModelServer:
         self, model: Model, options: ServeOptions, registry: CollectorRegistry | None = None
     ) -> None:
         check_bind(options.host, tls=options.tls is not None, allow_insecure=options.allow_insecure)
+        options = options.resolved(cheap=model.cheap)
+        assert options.max_batch_size is not None and options.max_concurrency is not None
         self.model = model
         self.options = options
+        """The options served, ``max_batch_size`` and ``max_concurrency`` resolved."""
         self.metrics = ModelMetrics(registry or CollectorRegistry())
         self.port = 0
         self.metrics_port: int | None = None
@@ -146,6 +199,7 @@ class ModelServer:
             self.metrics,
             max_request_bytes=options.max_request_bytes,
             max_image_bytes=options.max_image_bytes,
+            max_concurrency=options.max_concurrency,
         )
 
     @property
@@ -282,6 +336,7 @@ async def serving(
     version: str | None = None,
     batched: bool | None = None,
     capabilities: Sequence[str] = (),
+    cheap: bool | None = None,
     registry: CollectorRegistry | None = None,
     **options: Any,
 ) -> AsyncIterator[ModelServer]:
@@ -297,6 +352,7 @@ async def serving(
         version: Model version.
         batched: Whether a function takes a list of questions (inferred by default).
         capabilities: Capability strings of a function model (``option_scores``...).
+        cheap: Whether an answer costs microseconds (see ``Model.cheap``).
         registry: Prometheus registry for the model metrics.
         **options: Any :class:`ServeOptions` field (``max_batch_size=16``...).
 
@@ -304,7 +360,12 @@ async def serving(
         The started server; it is drained when the block exits.
     """
     resolved = as_model(
-        model, name=name, version=version, batched=batched, capabilities=capabilities
+        model,
+        name=name,
+        version=version,
+        batched=batched,
+        capabilities=capabilities,
+        cheap=cheap,
     )
     server = ModelServer(resolved, _options(port, host, options), registry)
     await server.start()
@@ -376,6 +437,7 @@ def serve(
     host: str | None = None,
     batched: bool | None = None,
     capabilities: Sequence[str] = (),
+    cheap: bool | None = None,
     **options: Any,
 ) -> None:
     """Serve a model until SIGTERM or Ctrl-C (blocking).
@@ -393,11 +455,18 @@ def serve(
             (``tls=TlsFiles(...)``) or ``allow_insecure=True``.
         batched: Whether a function takes a list of questions (inferred by default).
         capabilities: Capability strings of a function model (``option_scores``...).
+        cheap: Whether an answer costs microseconds: batches of up to 64 and at least 64
+            requests in flight by default (see ``Model.cheap``).
         **options: Any :class:`ServeOptions` field, for example ``max_batch_size=16,
             max_queue_delay_ms=5, metrics_port=9100``.
     """
     resolved = as_model(
-        model, name=name, version=version, batched=batched, capabilities=capabilities
+        model,
+        name=name,
+        version=version,
+        batched=batched,
+        capabilities=capabilities,
+        cheap=cheap,
     )
     try:
         status = asyncio.run(
