@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import zlib
+from collections.abc import Sequence
 
 import grpc
 import pytest
 from gmai_eval.clients.reference.random import RandomModel
-from gmai_eval.clients.sdk import Answer, Question
+from gmai_eval.clients.sdk import Answer, Model, Question
 from gmai_eval.clients.sdk.serve import derived_max_concurrency
 from gmai_eval.clients.sdk.servicer import png_header_problem
 from gmai_eval.model.v1 import model_pb2
@@ -111,3 +113,32 @@ async def test_a_png_with_a_broken_header_is_invalid_argument_over_the_wire() ->
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "cannot be decoded: PNG IHDR chunk fails its CRC" in (err.value.details() or "")
     assert list(ok.selected_labels) == ["A"]
+
+
+class ThreadRecorder(Model):
+    """Records the thread each batch ran in."""
+
+    name = "threads"
+
+    def __init__(self, cheap: bool) -> None:
+        self.cheap = cheap
+        self.threads: list[str] = []
+
+    def predict_batch(self, questions: Sequence[Question]) -> list[Answer]:
+        self.threads.append(threading.current_thread().name)
+        return [Answer(label=q.labels[0]) for q in questions]
+
+
+@pytest.mark.parametrize("cheap", [True, False])
+async def test_a_cheap_model_runs_on_the_event_loop_and_another_in_the_worker(
+    cheap: bool,
+) -> None:
+    model = ThreadRecorder(cheap)
+    async with served_stub(model) as (_, stub):
+        await stub.AnswerVQA(make_request(), timeout=5)
+    loop_thread = threading.current_thread().name  # serving() runs on this test's loop
+    assert len(model.threads) == 1
+    if cheap:
+        assert model.threads == [loop_thread]
+    else:
+        assert model.threads[0].startswith("gmai-model") and model.threads[0] != loop_thread

@@ -259,9 +259,10 @@ class Model:
     """Capability strings (the SDK adds ``dynamic_batching`` when it batches)."""
     cheap: bool = False
     """True when an answer costs microseconds (a baseline, a lookup table): the SDK then
-    batches up to ``CHEAP_BATCH_SIZE`` by default and advertises at least
-    ``CHEAP_MIN_CONCURRENCY`` requests in flight (see ``ServeOptions``). Leave it False for
-    real inference, where many requests in flight only wait past their deadlines."""
+    calls :meth:`predict_batch` on the event loop instead of the worker thread, batches up
+    to ``CHEAP_BATCH_SIZE`` by default and advertises at least ``CHEAP_MIN_CONCURRENCY``
+    requests in flight (see ``ServeOptions``). Leave it False for real inference: it would
+    stall every other request, and many requests in flight would wait past their deadlines."""
 
     def load(self) -> None:
         """Load weights; runs once in the worker thread before SERVING. Default: nothing."""

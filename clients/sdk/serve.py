@@ -24,7 +24,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from .batching import Batcher
 from .binding import DEFAULT_HOST, InsecureBindError, check_bind, dial_host, format_address
 from .metrics import ModelMetrics
-from .model import AsyncModel, Model, as_model
+from .model import Answer, AsyncModel, Model, Question, as_model
 from .servicer import ModelServicer, State
 from .tls import TlsFileError, TlsFiles, server_credentials
 
@@ -151,6 +151,27 @@ class ServeOptions:
         return replace(self, max_batch_size=batch, max_concurrency=limit)
 
 
+def _batch_coroutine(
+    model: Model,
+) -> Callable[[Sequence[Question]], Awaitable[Sequence[Answer]]] | None:
+    """How the batcher runs ``model`` on the event loop, or None for the worker thread.
+
+    An :class:`AsyncModel` is awaited. A cheap model (``Model.cheap``) is called right on
+    the event loop: its answers cost microseconds, less than the hand-off of each batch to
+    the worker thread and back (which made batches of one or two questions on the user
+    path; bench/user_path.py). Every other model runs in the worker thread.
+    """
+    if isinstance(model, AsyncModel):
+        return model.apredict_batch
+    if not model.cheap:
+        return None
+
+    async def on_loop(questions: Sequence[Question]) -> Sequence[Answer]:
+        return model.predict_batch(questions)
+
+    return on_loop
+
+
 class ModelServer:
     """One model behind one gRPC port (see the module docstring for the lifecycle).
 
@@ -190,9 +211,7 @@ class ModelServer:
             max_queue_size=options.max_queue_size,
             concurrency=options.concurrency,
             observer=self.metrics,
-            run_batch_async=self.model.apredict_batch
-            if isinstance(self.model, AsyncModel)
-            else None,
+            run_batch_async=_batch_coroutine(self.model),
         )
         self.servicer = ModelServicer(
             self.batcher,
