@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import grpc
-import numpy as np
 import torch
 from gmai_eval.clients.reference.data import Row, read_rows
 from gmai_eval.clients.reference.model import NetConfig, ReferenceModel, ReferenceNet, save_weights
@@ -90,18 +89,21 @@ class ProxyVLM(Model):
     def predict_batch(self, questions: Sequence[Question]) -> list[Answer]:
         assert self.net is not None
         n = len(questions)
-        pixels = torch.stack(
-            [
-                torch.from_numpy(
-                    np.asarray(
-                        q.image.to_pil().resize((self.image_size, self.image_size)),
-                        dtype=np.float32,
+        side = self.image_size
+        pixels = (
+            torch.stack(
+                [
+                    torch.frombuffer(
+                        bytearray(q.image.to_pil().resize((side, side)).tobytes()),
+                        dtype=torch.uint8,
                     )
-                ).permute(2, 0, 1)
-                / 255.0
-                for q in questions
-            ]
-        ).to(self.device, self.dtype)
+                    .view(side, side, 3)
+                    .permute(2, 0, 1)
+                    for q in questions
+                ]
+            ).to(self.device, self.dtype)
+            / 255.0
+        )
         ids = torch.randint(0, 32000, (n, self.text_tokens), device=self.device)
         with torch.inference_mode():
             v = self.net["patch"](pixels).flatten(2).transpose(1, 2)
@@ -237,6 +239,11 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=128, help="Distinct synthetic questions.")
     args = parser.parse_args()
     args.inprocess_batches = [b for b in (1, 8, 32, 64) if b <= max(args.max_batch_size, 1) * 2]
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit(
+            f"sdk_batching: --device {args.device} but torch {torch.__version__} sees no CUDA GPU "
+            "(install a CUDA build of torch on a GPU machine, or use --device cpu)"
+        )
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tsv = Path(tmp) / "bench.tsv"
