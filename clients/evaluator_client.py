@@ -153,7 +153,10 @@ class EvaluatorClient:
 
         timeout = 60.0 + size / 1e9 * 60.0
         try:
-            return self._stub.ImportBenchmark(messages(), timeout=timeout, metadata=self._metadata)
+            done: pb.ImportBenchmarkResponse = self._stub.ImportBenchmark(
+                messages(), timeout=timeout, metadata=self._metadata
+            )
+            return done
         except grpc.RpcError as exc:
             raise _error(exc) from None
 
@@ -163,13 +166,17 @@ class EvaluatorClient:
 
     def get_benchmark(self, name: str, filter: str = "") -> pb.GetBenchmarkResponse:
         """A benchmark with its taxonomy counts."""
-        return self._call("GetBenchmark", pb.GetBenchmarkRequest(name=name, filter=filter), SHORT_DEADLINE_S)
+        found: pb.GetBenchmarkResponse = self._call(
+            "GetBenchmark", pb.GetBenchmarkRequest(name=name, filter=filter), SHORT_DEADLINE_S
+        )
+        return found
 
     # --- models -------------------------------------------------------------------------
 
     def register_model(self, model: pb.Model) -> pb.Model:
         """Register or replace a model."""
-        return self._call("RegisterModel", pb.RegisterModelRequest(model=model), SHORT_DEADLINE_S).model
+        stored: pb.Model = self._call("RegisterModel", pb.RegisterModelRequest(model=model), SHORT_DEADLINE_S).model
+        return stored
 
     def list_models(self) -> list[pb.Model]:
         """The registered models."""
@@ -182,11 +189,13 @@ class EvaluatorClient:
     ) -> pb.Run:
         """Create and start a run (includes the model pre-flight)."""
         req = pb.CreateRunRequest(model=model, benchmark=benchmark, parameters=parameters, request_id=request_id)
-        return self._call("CreateRun", req, PREFLIGHT_DEADLINE_S).run
+        run: pb.Run = self._call("CreateRun", req, PREFLIGHT_DEADLINE_S).run
+        return run
 
     def get_run(self, run_id: str) -> pb.Run:
         """One run."""
-        return self._call("GetRun", pb.GetRunRequest(id=run_id), SHORT_DEADLINE_S).run
+        run: pb.Run = self._call("GetRun", pb.GetRunRequest(id=run_id), SHORT_DEADLINE_S).run
+        return run
 
     def list_runs(self, model: str = "", benchmark: str = "", page_size: int = 0) -> list[pb.Run]:
         """Runs, newest first."""
@@ -203,11 +212,13 @@ class EvaluatorClient:
 
     def cancel_run(self, run_id: str) -> pb.Run:
         """Cancel a queued or running run."""
-        return self._call("CancelRun", pb.CancelRunRequest(id=run_id), SHORT_DEADLINE_S).run
+        run: pb.Run = self._call("CancelRun", pb.CancelRunRequest(id=run_id), SHORT_DEADLINE_S).run
+        return run
 
     def resume_run(self, run_id: str) -> pb.Run:
         """Resume a cancelled, failed or interrupted run."""
-        return self._call("ResumeRun", pb.ResumeRunRequest(id=run_id), PREFLIGHT_DEADLINE_S).run
+        run: pb.Run = self._call("ResumeRun", pb.ResumeRunRequest(id=run_id), PREFLIGHT_DEADLINE_S).run
+        return run
 
     # --- scores -------------------------------------------------------------------------
 
@@ -216,13 +227,17 @@ class EvaluatorClient:
     ) -> pb.GetRunScoresResponse:
         """A run's scores per taxonomy node."""
         req = pb.GetRunScoresRequest(id=run_id, dimensions=list(dimensions), extraction_era=extraction_era)
-        return self._call("GetRunScores", req, SHORT_DEADLINE_S)
+        scores: pb.GetRunScoresResponse = self._call("GetRunScores", req, SHORT_DEADLINE_S)
+        return scores
 
     def compare_runs(self, run_a: str, run_b: str, alpha: float = 0.0) -> pb.CompareRunsResponse:
         """Compare two runs on the same benchmark digest."""
-        return self._call("CompareRuns", pb.CompareRunsRequest(run_a=run_a, run_b=run_b, alpha=alpha), SHORT_DEADLINE_S)
+        req = pb.CompareRunsRequest(run_a=run_a, run_b=run_b, alpha=alpha)
+        comparison: pb.CompareRunsResponse = self._call("CompareRuns", req, SHORT_DEADLINE_S)
+        return comparison
 
     def rescore_run(self, run_id: str, extraction_era: str, judge_model: str = "") -> pb.RescoreRunResponse:
         """Re-grade a finished run with another extraction era."""
         req = pb.RescoreRunRequest(id=run_id, extraction_era=extraction_era, judge_model=judge_model)
-        return self._call("RescoreRun", req, 600.0)
+        rescored: pb.RescoreRunResponse = self._call("RescoreRun", req, 600.0)
+        return rescored

@@ -225,7 +225,7 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
         raise NotReady("the model is loading")
 
     async def AnswerVQA(
-        self, request: model_pb2.AnswerVQARequest, context: grpc.aio.ServicerContext
+        self, request: model_pb2.AnswerVQARequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> model_pb2.AnswerVQAResponse:
         """Answer one question (see model.proto for the status codes)."""
         start = time.monotonic()
@@ -262,7 +262,7 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
             self.metrics.request_duration.observe(time.monotonic() - start)
 
     async def GetModelInfo(
-        self, request: model_pb2.GetModelInfoRequest, context: grpc.aio.ServicerContext
+        self, request: model_pb2.GetModelInfoRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> model_pb2.GetModelInfoResponse:
         """Describe the model, its capabilities and the service's limits."""
         try:

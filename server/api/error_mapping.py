@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from gmai_eval.server.errors import (
@@ -58,6 +58,11 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:  # grpc's runtime classes are not generic
+    _ServerInterceptor = grpc.aio.ServerInterceptor
 
 EVALUATOR_PREFIX = "/gmai_eval.evaluator.v1.EvaluatorService/"
 """Method-name prefix of the calls this interceptor wraps."""
@@ -136,7 +141,7 @@ def rich_details(code: grpc.StatusCode, message: str, exc: BaseException) -> tup
     return (("grpc-status-details-bin", status.SerializeToString()),)
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> None:
+async def _abort(context: grpc.aio.ServicerContext[Any, Any], exc: Exception, method: str) -> None:
     code = status_for(exc)
     if not isinstance(exc, EvalError):
         log.error("unexpected error in %s", method, exc_info=exc)
@@ -147,7 +152,7 @@ async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str)
 
 
 def _wrap_unary(method: str, fn: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             return await fn(request, context)
         except grpc.aio.AbortError:
@@ -159,7 +164,7 @@ def _wrap_unary(method: str, fn: Callable[..., Any]) -> Callable[..., Awaitable[
 
 
 def _wrap_stream(method: str, fn: Callable[..., Any]) -> Callable[..., AsyncIterator[Any]]:
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         try:
             async for item in fn(request, context):
                 yield item
@@ -171,14 +176,14 @@ def _wrap_stream(method: str, fn: Callable[..., Any]) -> Callable[..., AsyncIter
     return wrapper
 
 
-class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
+class ErrorMappingInterceptor(_ServerInterceptor):
     """Maps exceptions raised by EvaluatorService handlers to status codes (see module doc)."""
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or not method.startswith(EVALUATOR_PREFIX):
@@ -186,7 +191,7 @@ class ErrorMappingInterceptor(grpc.aio.ServerInterceptor):
         return wrap_handler(handler, method)
 
 
-def wrap_handler(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+def wrap_handler(handler: grpc.RpcMethodHandler[Any, Any], method: str) -> grpc.RpcMethodHandler[Any, Any]:
     """A copy of ``handler`` whose behaviour maps exceptions to status codes.
 
     Args:
@@ -205,11 +210,11 @@ def wrap_handler(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodH
 
 
 def replace_behaviour(
-    handler: grpc.RpcMethodHandler,
+    handler: grpc.RpcMethodHandler[Any, Any],
     unary_response: Callable[[Callable[..., Any]], Callable[..., Any]],
     stream_response: Callable[[Callable[..., Any]], Callable[..., Any]],
     method: str = "",
-) -> grpc.RpcMethodHandler:
+) -> grpc.RpcMethodHandler[Any, Any]:
     """A handler of the same kind and (de)serializers as ``handler``, with new behaviour.
 
     Args:

@@ -114,20 +114,22 @@ def _modality_colour(modality: str) -> np.ndarray:
 
 
 def _shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
+    mask: np.ndarray
     if shape == "circle":
-        return dx * dx + dy * dy <= r * r
-    if shape == "square":
-        return np.maximum(np.abs(dx), np.abs(dy)) <= r * 0.85
-    if shape == "diamond":
-        return np.abs(dx) + np.abs(dy) <= r * 1.15
-    if shape == "ring":
+        mask = dx * dx + dy * dy <= r * r
+    elif shape == "square":
+        mask = np.maximum(np.abs(dx), np.abs(dy)) <= r * 0.85
+    elif shape == "diamond":
+        mask = np.abs(dx) + np.abs(dy) <= r * 1.15
+    elif shape == "ring":
         d2 = dx * dx + dy * dy
-        return (d2 <= r * r) & (d2 >= (r * 0.55) ** 2)
-    if shape == "cross":
+        mask = (d2 <= r * r) & (d2 >= (r * 0.55) ** 2)
+    elif shape == "cross":
         arm = r * 0.38
-        return ((np.abs(dx) <= arm) & (np.abs(dy) <= r)) | ((np.abs(dy) <= arm) & (np.abs(dx) <= r))
-    # triangle, apex up
-    return (dy <= r * 0.8) & (dy >= -r) & (np.abs(dx) <= (dy + r) * 0.6)
+        mask = ((np.abs(dx) <= arm) & (np.abs(dy) <= r)) | ((np.abs(dy) <= arm) & (np.abs(dx) <= r))
+    else:  # triangle, apex up
+        mask = (dy <= r * 0.8) & (dy >= -r) & (np.abs(dx) <= (dy + r) * 0.6)
+    return mask
 
 
 def _outline(mask: np.ndarray) -> np.ndarray:
@@ -137,7 +139,7 @@ def _outline(mask: np.ndarray) -> np.ndarray:
     inner[:, 1:] &= mask[:, :-1]
     inner[:, :-1] &= mask[:, 1:]
     edge = mask & ~inner
-    thick = edge.copy()
+    thick: np.ndarray = edge.copy()
     thick[1:, :] |= edge[:-1, :]
     thick[:, 1:] |= edge[:, :-1]
     return thick

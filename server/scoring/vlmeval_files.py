@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gmai_eval.server.errors import InvalidArgument
-from gmai_eval.server.records import OPTION_LABELS
+from gmai_eval.server.records import OPTION_LABELS, Recorded
 from gmai_eval.server.scoring.extraction import check_era
 from gmai_eval.server.scoring.grading import finish_grading_sync, graded_rows
-from gmai_eval.server.scoring.verdicts import NON_ANSWER_STATUSES, Recorded
+from gmai_eval.server.scoring.verdicts import NON_ANSWER_STATUSES
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as store
 
