@@ -1,0 +1,36 @@
+"""Downscaled inline thumbnails of benchmark images (pure: bytes in, ``data:`` URI out).
+
+A gallery thumbnail is at most :data:`THUMB_SIZE` pixels on its longer side, re-encoded
+as a JPEG at quality :data:`JPEG_QUALITY` (a few kB each), so a report with a full gallery
+stays small. An image Pillow cannot decode gives None; the report says so in its place.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+from PIL import Image, UnidentifiedImageError
+
+THUMB_SIZE = 160
+"""Longer side of a thumbnail, in pixels."""
+JPEG_QUALITY = 70
+"""JPEG quality of a thumbnail."""
+MAX_PIXELS = 64_000_000
+"""Images larger than this are not decoded (decompression-bomb guard)."""
+
+
+def thumbnail_data_uri(data: bytes, size: int = THUMB_SIZE) -> str | None:
+    """A ``data:image/jpeg;base64,...`` URI of ``data`` downscaled, or None when undecodable."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.width * img.height > MAX_PIXELS:
+                return None
+            img.draft("RGB", (size, size))
+            rgb = img.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    rgb.thumbnail((size, size))
+    buf = io.BytesIO()
+    rgb.save(buf, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
