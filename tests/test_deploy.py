@@ -623,3 +623,11 @@ def test_backup_script_snapshots_a_live_database(tmp_path: Path, vacuum: bool) -
     finally:
         stop.set()
         db.close()
+
+
+def test_dashboard_has_a_release_trend_panel_over_whole_runs() -> None:
+    trend = [p for p in dashboard()["panels"] if p["title"].startswith("Release trend")]
+    assert len(trend) == 1
+    (target,) = trend[0]["targets"]
+    assert 'release=~"latest|previous"' in target["expr"] and 'dimension="overall"' in target["expr"]
+    assert "{{model_version}}" in target["legendFormat"]

@@ -197,6 +197,28 @@ def test_a_newer_run_replaces_the_exported_ones(db: Database, populated: dict[st
     assert reg.get_sample_value("gmai_eval_accuracy_ratio", _labels("m1", "1.0", "previous", "overall", "all")) is None
 
 
+@pytest.mark.parametrize("params", [{"extraction_era": "2024", "limit": 20, "seed": 1},
+                                    {"extraction_era": "2024", "filter": "task=DD"}])
+def test_a_subset_run_never_stands_for_a_release(db: Database, populated: dict[str, list[Answer]],
+                                                 params: dict[str, object]) -> None:
+    import json
+
+    reg, _ = _registry(db)
+    latest = _labels("m1", "2.0", "latest", "overall", "all")
+    before = reg.get_sample_value("gmai_eval_accuracy_ratio", latest)
+    assert reg.get_sample_value("gmai_eval_node_questions", latest) == N
+    bid = db.read(lambda d: d.execute("SELECT id FROM benchmarks").fetchone()[0])
+    add_run(db, run_id="r-sub", model="m1", version="3.0", benchmark_id=bid,
+            answers=synthetic_answers(20, correct_every=1), finished_at="2026-11-10T10:00:00+00:00")
+    db.write(lambda d: d.execute("UPDATE runs SET params = ? WHERE id = 'r-sub'", [json.dumps(params)]))
+    assert reg.get_sample_value("gmai_eval_node_questions", latest) == N
+    assert reg.get_sample_value("gmai_eval_accuracy_ratio", latest) == before
+    assert reg.get_sample_value("gmai_eval_accuracy_ratio", _labels("m1", "3.0", "latest", "overall", "all")) is None
+    # the check can fail: the same run without its filter or limit becomes the latest release
+    db.write(lambda d: d.execute("UPDATE runs SET params = ? WHERE id = 'r-sub'", ['{"extraction_era": "2024"}']))
+    assert reg.get_sample_value("gmai_eval_node_questions", _labels("m1", "3.0", "latest", "overall", "all")) == 20
+
+
 def test_empty_database_exports_states_and_build_info(db: Database) -> None:
     reg, _ = _registry(db)
     assert reg.get_sample_value("gmai_eval_runs_by_state", {"state": "succeeded"}) == 0

@@ -1,7 +1,9 @@
 """Accuracy metrics computed from SQLite at scrape time (a prometheus_client Collector).
 
-For every (model, benchmark) the collector exports the latest succeeded run of the two
-most recent model versions: ``release="latest"`` and ``release="previous"``. Older
+For every (model, benchmark) the collector exports the latest succeeded whole run (no
+filter, no limit) of the two most recent model versions: ``release="latest"`` and
+``release="previous"``. A subset run never stands for a release, so a 20-question
+``--limit`` run leaves both series as they were. Older
 versions simply stop being exported, so series do not pile up; the history stays in
 SQLite and in Prometheus' own storage. Per run it exports accuracy with its 95 % Wilson
 interval and ``n`` for every top-level taxonomy node (``dimension`` = overall, task,
@@ -71,8 +73,9 @@ def _timestamp(iso: str) -> float:
 
 
 def kept_runs(runs: Iterable[reads.FinishedRun], releases: int = RELEASES_KEPT) -> list[tuple[reads.FinishedRun, str]]:
-    """Pick the runs to export, newest first: per (model, benchmark) the latest run of each
-    of the ``releases`` most recent model versions, tagged ``latest`` or ``previous``.
+    """Pick the runs to export, newest first: per (model, benchmark) the latest whole run of
+    each of the ``releases`` most recent model versions, tagged ``latest`` or ``previous``.
+    Subset runs (a filter or a limit) are skipped.
 
     Args:
         runs: succeeded runs, newest completion first.
@@ -81,6 +84,8 @@ def kept_runs(runs: Iterable[reads.FinishedRun], releases: int = RELEASES_KEPT) 
     seen: dict[tuple[str, str], list[str]] = defaultdict(list)
     out: list[tuple[reads.FinishedRun, str]] = []
     for run in runs:
+        if not run.whole:
+            continue
         versions = seen[(run.model, run.benchmark)]
         if run.model_version in versions or len(versions) >= releases:
             continue

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
+from gmai_eval.server.store.report_reads import is_whole
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class FinishedRun:
     """Extraction era the run was graded with (its parameters' ``extraction_era``)."""
     finished_at: str
     """ISO-8601 UTC completion time."""
+    whole: bool = True
+    """The run asked every question of its benchmark (no filter, no limit): only such a run
+    stands for a release in the accuracy series."""
 
 
 def _json_obj(text: str | None) -> dict[str, Any]:
@@ -58,7 +62,9 @@ def succeeded_runs(db: sqlite_utils.Database) -> list[FinishedRun]:
     for run_id, model, benchmark, params, model_info, model_spec, finished_at in rows:
         info = _json_obj(model_info)
         spec = _json_obj(model_spec)
-        era = str(_json_obj(params).get("extraction_era") or "2024")
+        p = _json_obj(params)
+        era = str(p.get("extraction_era") or "2024")
+        whole = is_whole(str(p.get("filter") or ""), int(p.get("limit") or 0))
         version = str(info.get("version") or spec.get("version") or "")
         out.append(
             FinishedRun(
@@ -69,6 +75,7 @@ def succeeded_runs(db: sqlite_utils.Database) -> list[FinishedRun]:
                 benchmark=benchmark,
                 era=era,
                 finished_at=finished_at,
+                whole=whole,
             )
         )
     return out
