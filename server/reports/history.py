@@ -21,6 +21,7 @@ from gmai_eval.server.scoring.compare import compare_runs
 from gmai_eval.server.scoring.grading import compute_scores
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import report_reads as reads
+from gmai_eval.server.store.benchmarks import get_benchmark
 from gmai_eval.server.store.grades import run_info
 from gmai_eval.server.store.models import get_model
 from gmai_eval.server.store.runs import list_runs
@@ -90,8 +91,11 @@ def model_history(db: Database, model: str, benchmark: str | None = None) -> lis
     """
     rows = [r for r in list_runs(db, model=model, benchmark=benchmark or "", limit=ALL_RUNS)
             if str(r.state) == "succeeded"]
-    if not rows:
-        get_model(db, model)  # NotFound (with the known names) for a model never registered
+    if not rows:  # say why: an unknown benchmark, or a model never registered and never run
+        if benchmark:
+            get_benchmark(db, benchmark)
+        if not list_runs(db, model=model, limit=1):
+            get_model(db, model)
     rows.sort(key=lambda r: (r.finished_at or r.created_at, r.id))
     sets = db.read(lambda s: reads.run_question_sets(s, [r.id for r in rows]))
     out: list[HistoryEntry] = []
