@@ -167,6 +167,8 @@ class RunParams:
     """Ask at most this many questions (0 = all), sampled by ``seed``."""
     seed: int = 0
     """Seed for sampling with ``limit``."""
+    max_outage_s: float = 300.0
+    """The run fails once no endpoint of the model has answered for this long."""
 
 
 RUN_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
@@ -226,6 +228,12 @@ class RunRecord:
     """ISO-8601 UTC."""
     finished_at: str = ""
     """ISO-8601 UTC, when final."""
+    sub_state: str = ""
+    """What a running run is doing besides asking: ``waiting_for_model`` during an outage."""
+    waiting_since: str = ""
+    """ISO-8601 UTC start of the outage, while ``waiting_for_model``."""
+    waiting_reason: str = ""
+    """The last error from the model, while ``waiting_for_model``."""
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def test_sigkill_mid_run_resumes_with_exact_counts_and_same_labels(
     uninterrupted = _final_labels(db_path, reference_id)
     assert len(resumed) == N
     assert resumed == uninterrupted
-    assert "resuming run " + run_id in second.log_text()
+    assert f"run {run_id} resumed: at start-up, from running" in second.log_text()
 
 
 def test_sigterm_drains_marks_interrupted_and_exits_zero(

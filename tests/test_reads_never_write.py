@@ -74,14 +74,15 @@ def _read_rpcs(stub: pbg.EvaluatorServiceStub) -> set[str]:
     assert len(stub.ListRuns(pb.ListRunsRequest(), timeout=30, metadata=md).runs) == 2
     for run_id in ("r-a", "r-b"):
         assert stub.GetRun(pb.GetRunRequest(id=run_id), timeout=30, metadata=md).run.id == run_id
+        assert stub.GetRunReport(pb.GetRunReportRequest(id=run_id), timeout=30, metadata=md).run.id == run_id
         assert list(stub.WatchRun(pb.WatchRunRequest(id=run_id), timeout=30, metadata=md))
         own = stub.GetRunScores(pb.GetRunScoresRequest(id=run_id), timeout=30, metadata=md)
         assert own.nodes[0].n == 39  # every answer graded (one question has no key)
         other = stub.GetRunScores(pb.GetRunScoresRequest(id=run_id, extraction_era="2025-08"), timeout=30, metadata=md)
         assert other.extraction_era == "2025-08"
     assert stub.CompareRuns(pb.CompareRunsRequest(run_a="r-a", run_b="r-b"), timeout=30, metadata=md).nodes
-    return {"ListBenchmarks", "GetBenchmark", "ListModels", "ListRuns", "GetRun", "WatchRun", "GetRunScores",
-            "CompareRuns"}
+    return {"ListBenchmarks", "GetBenchmark", "ListModels", "ListRuns", "GetRun", "GetRunReport", "WatchRun",
+            "GetRunScores", "CompareRuns"}
 
 
 def test_read_rpcs_and_a_scrape_leave_the_database_unchanged(tmp_path: Path) -> None:

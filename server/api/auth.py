@@ -35,6 +35,7 @@ READ_ONLY_METHODS: frozenset[str] = frozenset(
         "GetBenchmark",
         "ListModels",
         "GetRun",
+        "GetRunReport",
         "ListRuns",
         "WatchRun",
         "GetRunScores",

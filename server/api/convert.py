@@ -23,6 +23,9 @@ from gmai_eval.server.records import (
     RunRecord,
     TlsSettings,
 )
+from gmai_eval.server.runs.model_check import ModelCheck
+from gmai_eval.server.runs.progress import RunReport
+from gmai_eval.server.store.error_groups import ErrorGroup
 from gmai_eval.server.taxonomy import NodePath
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -184,12 +187,21 @@ def run_params_from_proto(msg: pb.RunParameters) -> RunParams:
         concurrency=msg.concurrency or default.concurrency,
         deadline_s=msg.deadline_seconds or default.deadline_s,
         max_attempts=msg.max_attempts or default.max_attempts,
-        max_error_fraction=msg.max_error_fraction or default.max_error_fraction,
+        max_error_fraction=_error_fraction(msg),
         extraction_era=msg.extraction_era or default.extraction_era,
         model_parameters=model_parameters,
         limit=msg.limit,
         seed=msg.seed,
+        max_outage_s=msg.max_outage_seconds or default.max_outage_s,
     )
+
+
+def _error_fraction(msg: pb.RunParameters) -> float:
+    """The error fraction asked for: ``error_tolerance`` when set (0 = zero tolerance), else
+    ``max_error_fraction`` (0 there = the default, as it always meant)."""
+    if msg.HasField("error_tolerance"):
+        return msg.error_tolerance
+    return msg.max_error_fraction or RunParams().max_error_fraction
 
 
 def run_params_to_proto(p: RunParams) -> pb.RunParameters:
@@ -204,6 +216,8 @@ def run_params_to_proto(p: RunParams) -> pb.RunParameters:
         model_parameters_json=json.dumps(p.model_parameters, sort_keys=True) if p.model_parameters else "",
         limit=p.limit,
         seed=p.seed,
+        max_outage_seconds=p.max_outage_s,
+        error_tolerance=p.max_error_fraction,
     )
     if p.model_parameters:
         json_format.ParseDict(p.model_parameters, msg.model_parameters)
@@ -236,7 +250,10 @@ def run_to_proto(r: RunRecord) -> pb.Run:
         model_info_json=json.dumps(r.model_info, sort_keys=True) if r.model_info else "",
         evaluator_version=r.evaluator_version,
         error_message=r.error_message,
+        sub_state=r.sub_state,
+        waiting_reason=r.waiting_reason,
     )
+    _set_time(msg, "waiting_since", r.waiting_since)
     if r.model_info:
         json_format.ParseDict(r.model_info, msg.model_info)
     _set_time(msg, "created_time", r.created_at)
@@ -247,3 +264,32 @@ def run_to_proto(r: RunRecord) -> pb.Run:
 def runs_to_proto(runs: Iterable[RunRecord]) -> list[pb.Run]:
     """Run messages from records, in the same order."""
     return [run_to_proto(r) for r in runs]
+
+
+def _error_group_to_proto(g: ErrorGroup) -> pb.ErrorGroup:
+    return pb.ErrorGroup(code=g.code, message=g.message, count=g.count, example_indexes=list(g.examples))
+
+
+def run_report_to_proto(r: RunReport) -> pb.GetRunReportResponse:
+    """A GetRunReport response from a report."""
+    msg = pb.GetRunReportResponse(
+        run=run_to_proto(r.run),
+        errors=[_error_group_to_proto(g) for g in r.errors],
+        retries=[_error_group_to_proto(g) for g in r.retries],
+    )
+    for e in r.events:
+        event = msg.events.add(kind=e.kind, message=e.message)
+        _set_time(event, "time", e.at)
+    return msg
+
+
+def model_check_to_proto(c: ModelCheck) -> pb.CheckModelResponse:
+    """A CheckModel response from a model check."""
+    msg = pb.CheckModelResponse(
+        model=model_to_proto(c.model),
+        steps=[pb.ModelCheckStep(step=s.step, ok=s.ok, detail=s.detail, seconds=s.seconds) for s in c.steps],
+        ok=c.ok,
+    )
+    if c.model_info:
+        json_format.ParseDict(c.model_info, msg.model_info)
+    return msg

@@ -24,6 +24,8 @@ from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument, ShuttingDown
 from gmai_eval.server.names import MAX_FILTER_BYTES, MAX_REQUEST_ID_BYTES, check_size
 from gmai_eval.server.records import FINAL_RUN_STATES, RunParams, RunRecord
+from gmai_eval.server.runs.model_check import ModelCheck
+from gmai_eval.server.runs.progress import RunReport
 from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.store import models as model_store
 from gmai_eval.server.store.database import Database
@@ -51,6 +53,10 @@ class RunService(Protocol):
     ) -> list[RunRecord]: ...
 
     def watch(self, run_id: str) -> AsyncIterator[RunRecord]: ...
+
+    def get_report(self, run_id: str) -> RunReport: ...
+
+    async def check_model(self, name: str, benchmark: str = "") -> ModelCheck: ...
 
 
 ScoringHandler = Callable[[Any], Awaitable[Any]]
@@ -145,6 +151,18 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         found = await asyncio.to_thread(model_store.list_models, self._db)
         return pb.ListModelsResponse(models=[convert.model_to_proto(m) for m in found])
 
+    async def CheckModel(
+        self, request: pb.CheckModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CheckModelResponse:
+        check = await self._runs.check_model(request.name, request.benchmark)
+        return convert.model_check_to_proto(check)
+
+    async def RemoveModel(
+        self, request: pb.RemoveModelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RemoveModelResponse:
+        removed = await asyncio.to_thread(model_store.remove_model, self._db, request.name)
+        return pb.RemoveModelResponse(model=convert.model_to_proto(removed))
+
     # --- runs -------------------------------------------------------------------------
 
     def _refuse_when_draining(self) -> None:
@@ -167,6 +185,12 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
         run = await asyncio.to_thread(self._runs.get_run, request.id)
         return pb.GetRunResponse(run=convert.run_to_proto(run))
+
+    async def GetRunReport(
+        self, request: pb.GetRunReportRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetRunReportResponse:
+        report = await asyncio.to_thread(self._runs.get_report, request.id)
+        return convert.run_report_to_proto(report)
 
     async def ListRuns(
         self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext

@@ -100,6 +100,18 @@ class EvaluatorMetrics:
             ["model", "benchmark"],
             registry=registry,
         )
+        self.waiting_for_model = Gauge(
+            "gmai_eval_run_waiting_for_model",
+            "Runs waiting for their model to answer again (an outage is going on), by model.",
+            ["model"],
+            registry=registry,
+        )
+        self.run_failures = Counter(
+            "gmai_eval_run_failures",
+            "Runs that ended failed, by cause (model_outage, errors, internal).",
+            ["cause"],
+            registry=registry,
+        )
         self.run_duration = Histogram(
             "gmai_eval_run_duration_seconds",
             "Wall time of finished runs.",

@@ -16,6 +16,9 @@ from gmai_eval.server.store.run_questions import RunItem
 DEFAULT_MEDIA_TYPES = ("image/png", "image/jpeg")
 """What a model accepts when it advertises no media types."""
 
+MAX_TEXT_BYTES = 64 * 1024
+"""Largest ``AnswerVQAResponse.text`` (UTF-8 bytes) stored; a longer one is refused."""
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -102,9 +105,17 @@ def validate_response(
             another version is refused (an unstamped one is accepted).
 
     Raises:
-        ModelProtocolError: wrong question id, another model version, a label or scored
+        ModelProtocolError: wrong question id, another model version, a text over
+            :data:`MAX_TEXT_BYTES` (``TEXT_TOO_LARGE``, with its size), a label or scored
             label not among the request's options, or a probability outside [0, 1].
     """
+    text_bytes = len(resp.text.encode("utf-8", "surrogatepass"))
+    if text_bytes > MAX_TEXT_BYTES:
+        raise ModelProtocolError(
+            f"answer text is {text_bytes} bytes, over the {MAX_TEXT_BYTES}-byte limit; not stored",
+            code="TEXT_TOO_LARGE",
+            endpoint=endpoint,
+        )
     if resp.question_id != req.question_id:
         raise ModelProtocolError(
             f"response question_id {resp.question_id!r} does not echo {req.question_id!r}",

@@ -37,6 +37,7 @@ from gmai_eval.server.records import (
     RunRecord,
 )
 from gmai_eval.server.runs.contract import Limits, limits_from_dict
+from gmai_eval.server.runs.model_check import ModelCheck, check_model
 from gmai_eval.server.runs.model_client import GrpcModelClient, ModelClient
 from gmai_eval.server.runs.opaque_ids import opaque_question_id
 from gmai_eval.server.runs.preflight import (
@@ -45,13 +46,16 @@ from gmai_eval.server.runs.preflight import (
     preflight,
     sample_indexes,
 )
-from gmai_eval.server.runs.progress import progress_changed, run_record
+from gmai_eval.server.runs.progress import RunReport, progress_changed, run_record
+from gmai_eval.server.runs.run_log import note
 from gmai_eval.server.runs.session import Grader, RunSession, grade
 from gmai_eval.server.store import runs as store
 from gmai_eval.server.store.attempts import now_iso, run_counts
 from gmai_eval.server.store.benchmarks import get_benchmark, select_question_indexes
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.error_groups import error_groups
 from gmai_eval.server.store.models import get_model
+from gmai_eval.server.store.run_events import list_events
 from gmai_eval.server.store.run_questions import apending_questions, run_question_indexes
 from gmai_eval.server.taxonomy import parse_filter
 from google.protobuf import json_format
@@ -115,8 +119,11 @@ class RunManager:
                 spec = row.model_spec
             await store.aset_run_state(self.db, run_id, "running", started=True)
             limits = limits_from_dict(row.model_info, row.params.concurrency)
-            log.info("resuming run %s (%s on %s)", run_id, row.model, row.benchmark)
-            self._launch(row, self._factory(spec), limits)
+            await note(
+                self.db, run_id, "resumed",
+                f"at start-up, from {row.state}: {row.model} on {row.benchmark}",
+            )
+            self._launch(replace(row, model_spec=spec), self._factory(spec), limits)
 
     async def shutdown(self, grace_s: float = 5.0, *, mark_interrupted: bool = True) -> None:
         """Stop scheduling, let in-flight calls finish for up to ``grace_s``, then stop.
@@ -143,6 +150,7 @@ class RunManager:
                 )
                 if changed:
                     self.metrics.runs.labels("interrupted").inc()
+                    await note(self.db, run_id, "interrupted", "the evaluator shut down; resumes at its next start")
 
     # -- creation -------------------------------------------------------------------------
 
@@ -227,6 +235,8 @@ class RunManager:
                 await client.close()
                 raise
         self.metrics.runs.labels("started").inc()
+        await note(self.db, run_id, "created", _provenance(row))
+        await note(self.db, run_id, "preflight_passed", _handshake(info_dict))
         self._launch(row, client, Limits.from_info(info, params.concurrency))
         return await asyncio.to_thread(self.get_run, run_id)
 
@@ -289,6 +299,7 @@ class RunManager:
             now = await asyncio.to_thread(store.get_run, self.db, run_id)
             raise RunStateError(f"run {run_id} is already {now.state}")
         self.metrics.runs.labels("cancelled").inc()
+        await note(self.db, run_id, "cancelled", f"cancelled from {row.state}")
         session = self._active.get(run_id)
         if session is not None:
             session.task.cancel()
@@ -345,7 +356,9 @@ class RunManager:
             await client.close()
             raise
         self.metrics.runs.labels("started").inc()
-        row = replace(row, model_info=info_dict, state="running")
+        row = replace(row, model_info=info_dict, state="running", model_spec=spec)
+        await note(self.db, run_id, "preflight_passed", _handshake(info_dict))
+        await note(self.db, run_id, "resumed", f"resumed from {row.state}")
         self._launch(row, client, Limits.from_info(info, row.params.concurrency))
         return await asyncio.to_thread(self.get_run, run_id)
 
@@ -369,9 +382,11 @@ class RunManager:
         counts = run_counts(self.db, row.id, row.params.extraction_era)
         session = self._active.get(row.id)
         rate = 0.0
+        outage = None
         if session is not None and session.scheduler is not None:
             rate = session.throughput.rate(counts.done)
-        return run_record(row, counts, rate)
+            outage = session.scheduler.outage
+        return run_record(row, counts, rate, outage)
 
     async def watch(self, run_id: str) -> AsyncIterator[RunRecord]:
         """The run's current state, then each change (at most ~4 per second).
@@ -393,6 +408,32 @@ class RunManager:
                 return
             await asyncio.sleep(WATCH_INTERVAL_S)
 
+    def get_report(self, run_id: str) -> RunReport:
+        """The run with its history and its errors and retries grouped.
+
+        Raises:
+            NotFound: no such run.
+        """
+        return RunReport(
+            run=self.get_run(run_id),
+            events=tuple(list_events(self.db, run_id)),
+            errors=tuple(error_groups(self.db, run_id, final=True)),
+            retries=tuple(error_groups(self.db, run_id, final=False)),
+        )
+
+    async def check_model(self, name: str, benchmark: str = "") -> ModelCheck:
+        """Run the pre-flight handshake against registered model ``name``; report each step.
+
+        Raises:
+            NotFound: no such model or benchmark.
+        """
+        spec = await asyncio.to_thread(get_model, self.db, name)
+        client = self._factory(spec)
+        try:
+            return await check_model(self.db, client, spec, benchmark)
+        finally:
+            await client.close()
+
     def is_driving(self, run_id: str) -> bool:
         """True while a session of ``run_id`` is being driven here (its task not over)."""
         session = self._active.get(run_id)
@@ -402,3 +443,23 @@ class RunManager:
         """True once :meth:`shutdown` was called."""
         return self._closing
 
+
+def _handshake(info: dict[str, object]) -> str:
+    """What the pre-flight recorded of the model, one line."""
+    digest = info.get("weights_digest") or "no weights digest"
+    return (
+        f"health SERVING, model {info.get('name', '')!s} version {info.get('version', '')!s}"
+        f" ({digest!s}), smoke question answered"
+    )
+
+
+def _provenance(row: store.RunRow) -> str:
+    """A new run's provenance and parameters, one line."""
+    p = row.params
+    return (
+        f"model {row.model} ({', '.join(row.model_spec.endpoints)}) on benchmark {row.benchmark}"
+        f" ({row.benchmark_digest}), {row.total} questions; concurrency {p.concurrency},"
+        f" deadline {p.deadline_s:g} s, max_attempts {p.max_attempts},"
+        f" max_error_fraction {p.max_error_fraction:g}, max_outage {p.max_outage_s:g} s,"
+        f" era {p.extraction_era}; evaluator {row.evaluator_version}"
+    )

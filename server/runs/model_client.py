@@ -8,7 +8,10 @@ One :class:`GrpcModelClient` per run talks to every replica of a registered mode
 * a ``dns:///`` target is passed to gRPC as is with the ``round_robin`` policy, which
   spreads calls over every address the name resolves to (Kubernetes headless services).
 
-Channels set their limits on purpose: 64 MiB messages both ways, keepalive pings every
+Channels set their limits on purpose: requests up to 64 MiB (images), responses up to
+:data:`MAX_RESPONSE_BYTES` (an answer is a few labels and some text: a model that sends
+more is refused by gRPC before the message is read whole, so memory stays bounded, and
+the attempt is recorded as ``RESPONSE_TOO_LARGE`` with the size), keepalive pings every
 60 s while calls are active (hospital firewalls drop idle flows), and no transparent
 retries (``grpc.enable_retries=0``): every attempt is the scheduler's, so it is counted
 and recorded. ``grpc.aio.AioRpcError`` is translated into the error tree in exactly one
@@ -18,7 +21,9 @@ place, :func:`map_rpc_error`.
 from __future__ import annotations
 
 import json
+import re
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 import grpc
@@ -29,6 +34,7 @@ from gmai_eval.server.errors import (
     ModelCallError,
     ModelInputRejected,
     ModelOverloaded,
+    ModelProtocolError,
     ModelTimeout,
     ModelUnavailable,
 )
@@ -41,7 +47,13 @@ SERVICE_NAME = "gmai_eval.model.v1.ModelService"
 """Health-check key of a model service."""
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""Send and receive limit of the evaluator's channels."""
+"""Send limit of the evaluator's channels to models (requests carry images)."""
+
+MAX_RESPONSE_BYTES = 1024 * 1024
+"""Receive limit of the evaluator's channels to models: the largest response accepted."""
+
+_TOO_LARGE = re.compile(r"larger than max \((\d+) vs\. (\d+)\)")
+"""gRPC's own RESOURCE_EXHAUSTED details for a received message over the limit."""
 
 KEEPALIVE_MS = 60_000
 """Client keepalive ping interval while calls are active."""
@@ -64,6 +76,31 @@ _CODE_ERRORS: dict[grpc.StatusCode, type[ModelCallError]] = {
     grpc.StatusCode.DEADLINE_EXCEEDED: ModelTimeout,
     grpc.StatusCode.INVALID_ARGUMENT: ModelInputRejected,
 }
+
+
+@dataclass(frozen=True)
+class EndpointHealth:
+    """What one endpoint's health check found."""
+
+    endpoint: str
+    """The target checked."""
+    serving: bool
+    """True when it reported SERVING."""
+    status: str
+    """``SERVING``, ``NOT_SERVING``, ``connection refused``, ``name not resolved``, or the
+    gRPC code and details of another failure."""
+
+
+def connection_problem(err: grpc.aio.AioRpcError) -> str:
+    """A failed call's cause in words: ``connection refused`` and ``name not resolved`` by
+    name (gRPC reports both as UNAVAILABLE), else the code and its details."""
+    details = err.details() or ""
+    lowered = details.lower()
+    if "connection refused" in lowered:
+        return "connection refused"
+    if "dns resolution failed" in lowered or "name or service not known" in lowered:
+        return "name not resolved"
+    return f"{err.code().name}: {details}" if details else err.code().name
 
 
 class ModelClient(Protocol):
@@ -89,6 +126,10 @@ class ModelClient(Protocol):
         """True if at least one replica reports SERVING."""
         ...
 
+    async def check_health(self) -> list[EndpointHealth]:
+        """Every replica's health check, in endpoint order."""
+        ...
+
     async def close(self) -> None:
         """Close every channel."""
         ...
@@ -104,11 +145,23 @@ def map_rpc_error(err: grpc.aio.AioRpcError, endpoint: str) -> ModelCallError:
     Returns:
         ModelUnavailable (UNAVAILABLE, and CANCELLED, which only a stopping server sends),
         ModelOverloaded, ModelTimeout or ModelInputRejected for the codes the protocol
-        names, a plain ModelCallError otherwise; ``code`` is the status name.
+        names, a plain ModelCallError otherwise; ``code`` is the status name. A response
+        over :data:`MAX_RESPONSE_BYTES` (gRPC's own RESOURCE_EXHAUSTED) is a
+        ModelProtocolError ``RESPONSE_TOO_LARGE`` naming its size.
     """
     code = err.code()
-    cls = _CODE_ERRORS.get(code, ModelCallError)
     details = err.details() or ""
+    too_large = _TOO_LARGE.search(details) if code == grpc.StatusCode.RESOURCE_EXHAUSTED else None
+    if too_large is not None:
+        # Raised by this evaluator's channel, not by the model: not an overload, not retried.
+        size, limit = too_large.groups()
+        return ModelProtocolError(
+            f"response from {endpoint} is {size} bytes, over the evaluator's {limit}-byte"
+            " limit; not stored",
+            code="RESPONSE_TOO_LARGE",
+            endpoint=endpoint,
+        )
+    cls = _CODE_ERRORS.get(code, ModelCallError)
     message = f"{code.name} from {endpoint}" + (f": {details}" if details else "")
     return cls(message, code=code.name, endpoint=endpoint)
 
@@ -122,7 +175,7 @@ def channel_options(*, tls: TlsSettings, balanced: bool) -> list[tuple[str, obje
     """
     opts: list[tuple[str, object]] = [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_RESPONSE_BYTES),
         ("grpc.keepalive_time_ms", KEEPALIVE_MS),
         ("grpc.keepalive_timeout_ms", 20_000),
         ("grpc.keepalive_permit_without_calls", 0),
@@ -266,22 +319,28 @@ class GrpcModelClient:
 
     async def health(self, *, deadline_s: float = 5) -> bool:
         """Check every replica; True if at least one reports SERVING."""
-        serving = False
+        return any(h.serving for h in await self.check_health(deadline_s=deadline_s))
+
+    async def check_health(self, *, deadline_s: float = 5) -> list[EndpointHealth]:
+        """Check every replica; what each one's health check found, in endpoint order."""
+        found: list[EndpointHealth] = []
         for rep in self._replicas:
-            status = "error"
             try:
                 resp = await rep.health.Check(
                     health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=deadline_s
                 )
-                status = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status).lower()
-                serving = serving or resp.status == health_pb2.HealthCheckResponse.SERVING
+                name = health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)
+                serving = resp.status == health_pb2.HealthCheckResponse.SERVING
+                found.append(EndpointHealth(rep.target, serving, name))
+                label = name.lower()
             except grpc.aio.AioRpcError as exc:
-                status = exc.code().name.lower()
+                found.append(EndpointHealth(rep.target, False, connection_problem(exc)))
+                label = exc.code().name.lower()
             if self._metrics is not None:
-                self._metrics.health_checks.labels(self.spec.name, status).inc()
+                self._metrics.health_checks.labels(self.spec.name, label).inc()
         if self._metrics is not None:
-            self._m_up.set(1 if serving else 0)
-        return serving
+            self._m_up.set(1 if any(h.serving for h in found) else 0)
+        return found
 
     async def close(self) -> None:
         """Close every channel (in-flight calls are cancelled)."""

@@ -33,6 +33,9 @@ ERAS = ("2024", "2025-08", "2026-06")
 DEFAULTS = RunParams()
 """Values that replace zero parameters."""
 
+MAX_OUTAGE_LIMIT_S = 7 * 86400.0
+"""The longest ``max_outage_s`` a run may ask for (a week)."""
+
 
 def normalize_params(params: RunParams) -> RunParams:
     """Replace zero values by defaults and validate.
@@ -45,8 +48,8 @@ def normalize_params(params: RunParams) -> RunParams:
         concurrency=params.concurrency or DEFAULTS.concurrency,
         deadline_s=params.deadline_s or DEFAULTS.deadline_s,
         max_attempts=params.max_attempts or DEFAULTS.max_attempts,
-        max_error_fraction=params.max_error_fraction or DEFAULTS.max_error_fraction,
         extraction_era=params.extraction_era or DEFAULTS.extraction_era,
+        max_outage_s=params.max_outage_s or DEFAULTS.max_outage_s,
         model_parameters=dict(params.model_parameters),
     )
     if not 1 <= p.concurrency <= 4096:
@@ -62,6 +65,10 @@ def normalize_params(params: RunParams) -> RunParams:
     if p.extraction_era not in ERAS:
         raise InvalidArgument(
             f"unknown extraction_era {p.extraction_era!r}; expected one of {', '.join(ERAS)}"
+        )
+    if not 0 < p.max_outage_s <= MAX_OUTAGE_LIMIT_S:
+        raise InvalidArgument(
+            f"max_outage_seconds must be in (0, {MAX_OUTAGE_LIMIT_S:g}], got {p.max_outage_s:g}"
         )
     if p.limit < 0:
         raise InvalidArgument(f"limit must be >= 0, got {p.limit}")
@@ -101,15 +108,28 @@ async def preflight(
     Raises:
         PreflightFailed: the model failed a step; the message says which and why.
     """
-    where = ", ".join(spec.endpoints)
     try:
-        serving = await client.health()
+        found = await client.check_health()
     except ModelCallError as exc:
         raise PreflightFailed(f"model {spec.name!r}: health check failed: {exc}") from exc
-    if not serving:
+    if not any(h.serving for h in found):
         raise PreflightFailed(
-            f"model {spec.name!r} at {where}: health check of {SERVICE_NAME!r} is not SERVING"
+            f"model {spec.name!r}: health check of {SERVICE_NAME!r} failed: "
+            + "; ".join(f"{h.endpoint}: {h.status}" for h in found)
         )
+    info = await model_info(client, spec)
+    await smoke_question(
+        db, client, spec, info, benchmark_id, idx, salt, params, backoff_base_s=backoff_base_s
+    )
+    return info
+
+
+async def model_info(client: ModelClient, spec: ModelSpec) -> model_pb2.GetModelInfoResponse:
+    """The model's GetModelInfo answer, checked for the protocol this evaluator speaks.
+
+    Raises:
+        PreflightFailed: the call failed, or the model speaks another protocol.
+    """
     try:
         info = await client.info(deadline_s=10)
     except ModelCallError as exc:
@@ -119,6 +139,30 @@ async def preflight(
             f"model {spec.name!r} speaks protocol {info.protocol_version!r};"
             f" this evaluator needs {PROTOCOL_VERSION!r}"
         )
+    return info
+
+
+async def smoke_question(
+    db: Database,
+    client: ModelClient,
+    spec: ModelSpec,
+    info: model_pb2.GetModelInfoResponse,
+    benchmark_id: int,
+    idx: int,
+    salt: str,
+    params: RunParams,
+    *,
+    backoff_base_s: float = 0.5,
+) -> str:
+    """Ask question ``idx`` once under an opaque id used nowhere else; record nothing.
+
+    Returns:
+        What happened: the labels or text answered, or why the question was not sent.
+
+    Raises:
+        PreflightFailed: the call failed (after retrying transient codes) or the answer
+            breaks the contract.
+    """
     item = (
         await aload_question_items(
             db, benchmark_id, [idx], lambda i: opaque_question_id(salt, f"preflight-{i}")
@@ -130,19 +174,20 @@ async def preflight(
     refused = unsendable(limits, item, req.ByteSize())
     if refused is not None:
         log.warning("smoke call skipped: %s", refused[1])
-        return info
+        return f"skipped: {refused[1]}"
     for attempt in range(params.max_attempts):
         try:
             resp = await client.answer(req, deadline_s=params.deadline_s)
             validate_response(req, resp, "")
-            return info
+            answered = ",".join(resp.selected_labels) or repr(resp.text[:80])
+            return f"question {idx} answered {answered}"
         except ModelCallError as exc:
             if not exc.retryable or attempt == params.max_attempts - 1:
                 raise PreflightFailed(
                     f"model {spec.name!r}: smoke question failed: {exc}"
                 ) from exc
         await asyncio.sleep(random.uniform(0, backoff_base_s * 2**attempt))
-    return info
+    raise PreflightFailed(f"model {spec.name!r}: smoke question got no answer")  # max_attempts >= 1
 
 
 def check_same_model(run_id: str, before: dict[str, object], now: dict[str, object]) -> None:

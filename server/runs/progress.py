@@ -11,9 +11,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from gmai_eval.server.records import RunProgress, RunRecord
+from gmai_eval.server.runs.outage import WAITING_FOR_MODEL, Outage, iso
 from gmai_eval.server.store.attempts import Counts
+from gmai_eval.server.store.error_groups import ErrorGroup
+from gmai_eval.server.store.run_events import RunEvent
 from gmai_eval.server.store.runs import RunRow
 
 SAMPLE_EVERY_S = 0.5
@@ -24,6 +28,20 @@ RATE_WINDOW_S = 10.0
 
 MIN_ELAPSED_S = 0.2
 """No rate is given over a shorter time than this."""
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """A run with what explains it: its history, its errors and its retries."""
+
+    run: RunRecord
+    """The run, with its provenance and progress."""
+    events: tuple[RunEvent, ...]
+    """State history, oldest first."""
+    errors: tuple[ErrorGroup, ...]
+    """Final errors grouped by code and message, largest first."""
+    retries: tuple[ErrorGroup, ...]
+    """Retried attempts grouped by code and message, largest first."""
 
 
 class Throughput:
@@ -65,8 +83,14 @@ class Throughput:
         return max(0.0, (done - d0) / elapsed)
 
 
-def run_record(row: RunRow, counts: Counts, rate: float = 0.0) -> RunRecord:
-    """The record of a run: its stored row, its counts, and its rate if it is being driven."""
+def run_record(
+    row: RunRow, counts: Counts, rate: float = 0.0, outage: Outage | None = None
+) -> RunRecord:
+    """The record of a run: its stored row, its counts, and, if it is being driven here,
+    its rate and whether it waits for its model (``outage``)."""
+    waiting = outage is not None and outage.waiting and row.state == "running"
+    if waiting:
+        rate = 0.0  # nothing moves while the model is away: no ETA
     eta = (row.total - counts.done) / rate if rate > 0 else 0.0
     progress = RunProgress(
         total=row.total,
@@ -91,14 +115,19 @@ def run_record(row: RunRow, counts: Counts, rate: float = 0.0) -> RunRecord:
         error_message=row.error_message,
         created_at=row.created_at,
         finished_at=row.finished_at,
+        sub_state=WAITING_FOR_MODEL if waiting else "",
+        waiting_since=iso(outage.since_wall) if waiting and outage is not None else "",
+        waiting_reason=outage.last_error if waiting and outage is not None else "",
     )
 
 
 def progress_changed(a: RunRecord, b: RunRecord) -> bool:
-    """True if ``b`` differs from ``a`` in state, counts or message (not in rate or ETA)."""
+    """True if ``b`` differs from ``a`` in state, sub-state, counts or message (not in rate
+    or ETA)."""
     pa, pb = a.progress, b.progress
-    return (a.state, pa.done, pa.errors, pa.retries, pa.correct, a.error_message) != (
+    return (a.state, a.sub_state, pa.done, pa.errors, pa.retries, pa.correct, a.error_message) != (
         b.state,
+        b.sub_state,
         pb.done,
         pb.errors,
         pb.retries,

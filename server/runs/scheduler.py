@@ -9,9 +9,10 @@ The scheduler composes store -> model client -> store for one run session:
   up to the configured maximum) gates how many calls are in flight;
 * every call has a deadline; UNAVAILABLE, RESOURCE_EXHAUSTED and DEADLINE_EXCEEDED are
   retried up to ``max_attempts`` with exponential backoff and full jitter;
-* an UNAVAILABLE answer pauses every new attempt until the model's health check reports
-  SERVING again (at most ``outage_timeout_s``), so a model restart costs each in-flight
-  question one attempt instead of burning through the pending list;
+* an UNAVAILABLE answer starts an :class:`Outage`: every new attempt waits until the
+  model's health check reports SERVING again, so a model restart costs each in-flight
+  question one attempt instead of burning through the pending list; once no endpoint has
+  answered for the run's ``max_outage_s``, the session ends ``failed`` with the reason;
 * every attempt is committed as it completes (an :class:`AttemptWriter` groups those that
   arrive together into one write); the question's last attempt has ``final = 1``;
 * a failure on one question is data; the session stops early only once the run cannot
@@ -39,6 +40,7 @@ from gmai_eval.server.runs.adaptive_limit import AdaptiveLimit
 from gmai_eval.server.runs.attempt_writer import AttemptWriter
 from gmai_eval.server.runs.contract import Limits, unsendable, validate_response
 from gmai_eval.server.runs.model_client import ModelClient
+from gmai_eval.server.runs.outage import Outage, OutageEvent
 from gmai_eval.server.runs.requests import build_request, parameters_struct
 from gmai_eval.server.store.attempts import Attempt
 from gmai_eval.server.store.database import Database
@@ -69,6 +71,8 @@ class SessionResult:
     """``completed`` (no pending question left), ``failed`` or ``stopped``."""
     message: str = ""
     """Why it failed."""
+    cause: str = ""
+    """What failed it: ``model_outage`` or ``errors``."""
 
 
 class Scheduler:
@@ -89,7 +93,11 @@ class Scheduler:
         on_answer: called after each final attempt is committed (progress, grading).
         backoff_base_s: first retry backoff ceiling (doubles per retry).
         backoff_max_s: backoff ceiling.
-        outage_timeout_s: longest pause of an outage before attempts resume regardless.
+        endpoints: the model's endpoints (named when an outage fails the run).
+        clock: monotonic seconds of the outage limit (tests pass their own).
+        outage_log_every_s: how often a lasting outage is logged again.
+        on_event: told when an outage starts and ends (``kind``, ``message``).
+        probe_max_s: longest pause between two health checks during an outage.
     """
 
     def __init__(
@@ -109,7 +117,11 @@ class Scheduler:
         on_answer: Callable[[], None] | None = None,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 20.0,
-        outage_timeout_s: float = 600.0,
+        endpoints: tuple[str, ...] = (),
+        clock: Callable[[], float] = time.monotonic,
+        outage_log_every_s: float = 60.0,
+        on_event: OutageEvent | None = None,
+        probe_max_s: float = 2.0,
     ) -> None:
         self.db = db
         self.run_id = run_id
@@ -125,7 +137,17 @@ class Scheduler:
         self.on_answer = on_answer
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
-        self.outage_timeout_s = outage_timeout_s
+        self.probe_max_s = probe_max_s
+        self.outage = Outage(
+            run_id=run_id,
+            model=model,
+            endpoints=endpoints,
+            max_outage_s=params.max_outage_s,
+            clock=clock,
+            log_every_s=outage_log_every_s,
+            on_event=on_event,
+        )
+        """The model's reachability as this session sees it."""
         self._parameters = parameters_struct(params.model_parameters)
         self._open = asyncio.Event()
         self._open.set()
@@ -145,24 +167,40 @@ class Scheduler:
         self._stopping = True
         self._open.set()
 
-    def _outage(self) -> None:
+    def _unreachable(self, err: ModelCallError) -> None:
         """An attempt got UNAVAILABLE: pause new attempts until the model is healthy."""
-        if self._open.is_set() and not self._stopping:
+        self.outage.unreachable(str(err))
+        if self.outage.expired():
+            self._give_up()
+        elif self._open.is_set() and not self._finished_early:
             self._open.clear()
             self._probe_task = asyncio.create_task(self._probe())
 
+    def _give_up(self) -> None:
+        """The outage lasted the run's max_outage_s: the session ends failed."""
+        if not self._failure:
+            self._failure = self.outage.reason()
+            log.error("run %s failed: %s", self.run_id, self._failure)
+        self._open.set()
+
     async def _probe(self) -> None:
-        start = time.monotonic()
         delay = 0.05
         try:
-            while not self._stopping and time.monotonic() - start < self.outage_timeout_s:
-                await asyncio.sleep(delay)
+            while not self._finished_early:
+                if self.outage.expired():
+                    self._give_up()
+                    return
+                await asyncio.sleep(min(delay, max(0.01, self.outage.remaining())))
+                self.outage.tick()
                 try:
-                    if await self.client.health():
-                        break
+                    found = await self.client.check_health()
                 except Exception:  # a failed probe is just "not yet"
                     log.debug("health probe failed", exc_info=True)
-                delay = min(delay * 2, 2.0)
+                else:
+                    if any(h.serving for h in found):
+                        return
+                    self.outage.unreachable("; ".join(f"{h.endpoint}: {h.status}" for h in found))
+                delay = min(delay * 2, self.probe_max_s)
         finally:
             self._open.set()
 
@@ -201,7 +239,8 @@ class Scheduler:
         if load_error:
             raise load_error[0]
         if self._failure:
-            return SessionResult("failed", self._failure)
+            cause = "model_outage" if self.outage.expired() else "errors"
+            return SessionResult("failed", self._failure, cause)
         if self._stopping:
             return SessionResult("stopped")
         return SessionResult("completed")
@@ -249,7 +288,7 @@ class Scheduler:
         for n in range(self.params.max_attempts):
             if not self._open.is_set():
                 await self._open.wait()
-            if self._stopping:
+            if self._finished_early:
                 return
             req.request_id = f"{item.qid}-{attempt}"
             endpoint = ""
@@ -264,6 +303,8 @@ class Scheduler:
             finally:
                 self.limit.release()
             latency = time.perf_counter() - start
+            if not isinstance(err, ModelUnavailable):
+                self.outage.answered()  # any answer but UNAVAILABLE: the model is reachable
             if err is None:
                 self.limit.on_success()
                 await self._record(
@@ -288,10 +329,10 @@ class Scheduler:
             if isinstance(err, ModelOverloaded):
                 self.limit.on_overload()
             elif isinstance(err, ModelUnavailable):
-                self._outage()
+                self._unreachable(err)
             last = n == self.params.max_attempts - 1
             retry = err.retryable and not last
-            if retry and self._stopping:
+            if retry and self._finished_early:
                 # Shutting down: keep the question pending rather than give up on it.
                 await self._record(self._error(item, attempt, req, err, latency, size, False))
                 return

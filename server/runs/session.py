@@ -15,14 +15,17 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
+from gmai_eval.server.errors import StoreFull
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.runs.contract import Limits
 from gmai_eval.server.runs.model_client import ModelClient
 from gmai_eval.server.runs.progress import Throughput
+from gmai_eval.server.runs.run_log import note, note_soon, retries_summary
 from gmai_eval.server.runs.scheduler import Scheduler
 from gmai_eval.server.store import runs as store
 from gmai_eval.server.store.attempts import arun_counts
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.error_groups import error_groups
 from gmai_eval.server.store.run_questions import apending_questions
 
 log = logging.getLogger(__name__)
@@ -87,6 +90,7 @@ class RunSession:
         self.throughput = Throughput()
         """Samples of questions done, for the rate and ETA."""
         self._dirty = False
+        self._waiting = False
         self._on_exit = on_exit
         self.task = asyncio.create_task(self._drive(), name=f"run {row.id}")
         """The driving task."""
@@ -127,6 +131,8 @@ class RunSession:
                 metrics=self.metrics,
                 on_answer=on_answer,
                 backoff_base_s=self.backoff_base_s,
+                endpoints=row.model_spec.endpoints,
+                on_event=self._outage_event,
             )
             self.scheduler = sched
             if self.grader is not None:
@@ -145,6 +151,7 @@ class RunSession:
                 result = replace(
                     result,
                     outcome="failed",
+                    cause="errors",
                     message=(
                         f"{sched.errors} of {row.total} questions ended in error, more than"
                         f" max_error_fraction {row.params.max_error_fraction:g} allows"
@@ -161,12 +168,31 @@ class RunSession:
             )
             if changed:
                 self.metrics.runs.labels(state).inc()
+                if result.cause:
+                    self.metrics.run_failures.labels(result.cause).inc()
                 self.metrics.run_duration.labels(row.benchmark).observe(
                     time.monotonic() - started
                 )
+                await self._ended(state, result.message)
             progress.set(sched.done / row.total if row.total else 1.0)
         except asyncio.CancelledError:
             raise
+        except StoreFull as exc:
+            # Not the run's fault: stop here, keep every committed answer, and resume at the
+            # next start (the state write itself may fail on a full disk: the run then stays
+            # "running", which the next start resumes just the same).
+            log.error("run %s interrupted: %s", row.id, exc)
+            with contextlib.suppress(Exception):
+                changed = await store.aset_run_state(
+                    self.db, row.id, "interrupted", error_message=str(exc),
+                    only_from=("running",),
+                )
+                if changed:
+                    self.metrics.runs.labels("interrupted").inc()
+                    await note(
+                        self.db, row.id, "interrupted", f"{exc}; resumes at the next start",
+                        level=logging.ERROR,
+                    )
         except Exception as exc:
             log.exception("run %s failed", row.id)
             with contextlib.suppress(Exception):
@@ -180,13 +206,41 @@ class RunSession:
                     only_from=("running",),
                 )
                 self.metrics.runs.labels("failed").inc()
+                self.metrics.run_failures.labels("internal").inc()
         finally:
+            if self._waiting:
+                self._waiting = False
+                self.metrics.waiting_for_model.labels(row.model).dec()
             if grading is not None:
                 grading.cancel()
                 await asyncio.gather(grading, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.client.close()
             self._on_exit(self)
+
+    def _outage_event(self, kind: str, message: str) -> None:
+        """An outage of the model started or ended: the waiting gauge follows."""
+        note_soon(self.db, self.row.id, kind, message, level=logging.WARNING)
+        waiting = kind == "outage_started"
+        if waiting != self._waiting:
+            self._waiting = waiting
+            gauge = self.metrics.waiting_for_model.labels(self.row.model)
+            if waiting:
+                gauge.inc()
+            else:
+                gauge.dec()
+
+    async def _ended(self, state: str, reason: str) -> None:
+        """Log and store the end of the run with its counts and its retries."""
+        row = self.row
+        counts = await arun_counts(self.db, row.id, row.params.extraction_era)
+        groups = await asyncio.to_thread(error_groups, self.db, row.id, final=False)
+        message = (
+            f"{counts.done}/{row.total} done, {counts.errors} in error,"
+            f" {retries_summary(groups)}" + (f"; {reason}" if reason else "")
+        )
+        level = logging.INFO if state == "succeeded" else logging.WARNING
+        await note(self.db, row.id, str(state), message, level=level)
 
     async def _grade_loop(self) -> None:
         while True:

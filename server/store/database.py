@@ -159,6 +159,8 @@ class Database:
                         fut.set_exception(err)
                 continue
             for fut, ok, value in done:
+                if fut.cancelled():  # its awaiting task was cancelled (a shutdown): nobody waits
+                    continue
                 if ok:
                     fut.set_result(value)
                 elif isinstance(value, Exception):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 import sqlite_utils
+from gmai_eval.server.errors import FailedPrecondition
 from gmai_eval.server.records import ModelSpec, TlsSettings
 from gmai_eval.server.store.attempts import now_iso
 from gmai_eval.server.store.database import Database
@@ -97,3 +98,42 @@ def list_models(db: Database) -> list[ModelSpec]:
         ).fetchall()
     )
     return [_spec_from_row(r) for r in rows]
+
+
+LIVE_RUN_STATES = ("queued", "running", "interrupted")
+"""States of a run that still calls its model (an interrupted one resumes at the next start)."""
+
+
+def remove_model(db: Database, name: str) -> ModelSpec:
+    """Remove the registered model ``name``; runs keep their own copy of its spec.
+
+    Returns:
+        The spec as it was registered.
+
+    Raises:
+        NotFound: no such model.
+        FailedPrecondition: a run of the model is queued, running or interrupted (checked in
+            the same transaction as the delete).
+    """
+    spec = get_model(db, name)
+    marks = ",".join("?" * len(LIVE_RUN_STATES))
+
+    def fn(d: sqlite_utils.Database) -> list[str]:
+        live = [
+            str(r[0])
+            for r in d.conn.execute(
+                f"SELECT id FROM runs WHERE model = ? AND state IN ({marks}) ORDER BY created_at",
+                (name, *LIVE_RUN_STATES),
+            )
+        ]
+        if not live:
+            d.conn.execute("DELETE FROM models WHERE name = ?", (name,))
+        return live
+
+    live = db.write(fn)
+    if live:
+        shown = ", ".join(live[:5]) + (f" and {len(live) - 5} more" if len(live) > 5 else "")
+        raise FailedPrecondition(
+            f"model {name!r} has {len(live)} run(s) going ({shown}); cancel them or let them end first"
+        )
+    return spec

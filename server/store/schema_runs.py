@@ -84,7 +84,25 @@ def _final_attempt_by_question(db: sqlite_utils.Database) -> None:
     )
 
 
+def _run_events(db: sqlite_utils.Database) -> None:
+    """A run's history: one row per life-cycle event (created, outage, end...), in order."""
+    db.executescript(
+        """
+        CREATE TABLE run_events (
+            id INTEGER PRIMARY KEY,            -- order of recording
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            at TEXT NOT NULL,                  -- ISO-8601 UTC
+            kind TEXT NOT NULL,                -- created|preflight_passed|resumed|outage_started|...
+            message TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX run_events_run ON run_events (run_id, id);
+        """
+    )
+
+
 MIGRATIONS = [
     ("runs_0001_initial", _initial),
     ("runs_0002_final_attempt_by_question", _final_attempt_by_question),
+    ("runs_0003_run_events", _run_events),
 ]
+

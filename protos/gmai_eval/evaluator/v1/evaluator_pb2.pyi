@@ -188,6 +188,50 @@ class ListModelsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class CheckModelRequest(_message.Message):
+    __slots__ = ("name", "benchmark")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    benchmark: str
+    def __init__(self, name: _Optional[str] = ..., benchmark: _Optional[str] = ...) -> None: ...
+
+class ModelCheckStep(_message.Message):
+    __slots__ = ("step", "ok", "detail", "seconds")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    step: str
+    ok: bool
+    detail: str
+    seconds: float
+    def __init__(self, step: _Optional[str] = ..., ok: _Optional[bool] = ..., detail: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class CheckModelResponse(_message.Message):
+    __slots__ = ("model", "steps", "ok", "model_info")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    OK_FIELD_NUMBER: _ClassVar[int]
+    MODEL_INFO_FIELD_NUMBER: _ClassVar[int]
+    model: Model
+    steps: _containers.RepeatedCompositeFieldContainer[ModelCheckStep]
+    ok: bool
+    model_info: _struct_pb2.Struct
+    def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ..., steps: _Optional[_Iterable[_Union[ModelCheckStep, _Mapping]]] = ..., ok: _Optional[bool] = ..., model_info: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+
+class RemoveModelRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveModelResponse(_message.Message):
+    __slots__ = ("model",)
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    model: Model
+    def __init__(self, model: _Optional[_Union[Model, _Mapping]] = ...) -> None: ...
+
 class ListModelsResponse(_message.Message):
     __slots__ = ("models",)
     MODELS_FIELD_NUMBER: _ClassVar[int]
@@ -195,7 +239,7 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ...) -> None: ...
 
 class RunParameters(_message.Message):
-    __slots__ = ("filter", "concurrency", "deadline_seconds", "max_attempts", "max_error_fraction", "extraction_era", "model_parameters_json", "limit", "seed", "model_parameters")
+    __slots__ = ("filter", "concurrency", "deadline_seconds", "max_attempts", "max_error_fraction", "extraction_era", "model_parameters_json", "limit", "seed", "model_parameters", "max_outage_seconds", "error_tolerance")
     FILTER_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -206,6 +250,8 @@ class RunParameters(_message.Message):
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     MODEL_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    MAX_OUTAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
     filter: str
     concurrency: int
     deadline_seconds: float
@@ -216,7 +262,9 @@ class RunParameters(_message.Message):
     limit: int
     seed: int
     model_parameters: _struct_pb2.Struct
-    def __init__(self, filter: _Optional[str] = ..., concurrency: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ..., max_error_fraction: _Optional[float] = ..., extraction_era: _Optional[str] = ..., model_parameters_json: _Optional[str] = ..., limit: _Optional[int] = ..., seed: _Optional[int] = ..., model_parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    max_outage_seconds: float
+    error_tolerance: float
+    def __init__(self, filter: _Optional[str] = ..., concurrency: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ..., max_error_fraction: _Optional[float] = ..., extraction_era: _Optional[str] = ..., model_parameters_json: _Optional[str] = ..., limit: _Optional[int] = ..., seed: _Optional[int] = ..., model_parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_outage_seconds: _Optional[float] = ..., error_tolerance: _Optional[float] = ...) -> None: ...
 
 class RunProgress(_message.Message):
     __slots__ = ("total", "done", "errors", "retries", "correct", "rate_per_second", "eta_seconds")
@@ -237,7 +285,7 @@ class RunProgress(_message.Message):
     def __init__(self, total: _Optional[int] = ..., done: _Optional[int] = ..., errors: _Optional[int] = ..., retries: _Optional[int] = ..., correct: _Optional[int] = ..., rate_per_second: _Optional[float] = ..., eta_seconds: _Optional[float] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("id", "model", "benchmark", "benchmark_digest", "state", "parameters", "progress", "model_info_json", "evaluator_version", "error_message", "created_time", "finished_time", "model_info")
+    __slots__ = ("id", "model", "benchmark", "benchmark_digest", "state", "parameters", "progress", "model_info_json", "evaluator_version", "error_message", "created_time", "finished_time", "model_info", "sub_state", "waiting_since", "waiting_reason")
     ID_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     BENCHMARK_FIELD_NUMBER: _ClassVar[int]
@@ -251,6 +299,9 @@ class Run(_message.Message):
     CREATED_TIME_FIELD_NUMBER: _ClassVar[int]
     FINISHED_TIME_FIELD_NUMBER: _ClassVar[int]
     MODEL_INFO_FIELD_NUMBER: _ClassVar[int]
+    SUB_STATE_FIELD_NUMBER: _ClassVar[int]
+    WAITING_SINCE_FIELD_NUMBER: _ClassVar[int]
+    WAITING_REASON_FIELD_NUMBER: _ClassVar[int]
     id: str
     model: str
     benchmark: str
@@ -264,7 +315,10 @@ class Run(_message.Message):
     created_time: _timestamp_pb2.Timestamp
     finished_time: _timestamp_pb2.Timestamp
     model_info: _struct_pb2.Struct
-    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., benchmark: _Optional[str] = ..., benchmark_digest: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., parameters: _Optional[_Union[RunParameters, _Mapping]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., model_info_json: _Optional[str] = ..., evaluator_version: _Optional[str] = ..., error_message: _Optional[str] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_info: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    sub_state: str
+    waiting_since: _timestamp_pb2.Timestamp
+    waiting_reason: str
+    def __init__(self, id: _Optional[str] = ..., model: _Optional[str] = ..., benchmark: _Optional[str] = ..., benchmark_digest: _Optional[str] = ..., state: _Optional[_Union[RunState, str]] = ..., parameters: _Optional[_Union[RunParameters, _Mapping]] = ..., progress: _Optional[_Union[RunProgress, _Mapping]] = ..., model_info_json: _Optional[str] = ..., evaluator_version: _Optional[str] = ..., error_message: _Optional[str] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., model_info: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., sub_state: _Optional[str] = ..., waiting_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting_reason: _Optional[str] = ...) -> None: ...
 
 class CreateRunRequest(_message.Message):
     __slots__ = ("model", "benchmark", "parameters", "request_id")
@@ -327,6 +381,46 @@ class WatchRunResponse(_message.Message):
     RUN_FIELD_NUMBER: _ClassVar[int]
     run: Run
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class RunEvent(_message.Message):
+    __slots__ = ("time", "kind", "message")
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    time: _timestamp_pb2.Timestamp
+    kind: str
+    message: str
+    def __init__(self, time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., kind: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ErrorGroup(_message.Message):
+    __slots__ = ("code", "message", "count", "example_indexes")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_INDEXES_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    message: str
+    count: int
+    example_indexes: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., count: _Optional[int] = ..., example_indexes: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class GetRunReportRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class GetRunReportResponse(_message.Message):
+    __slots__ = ("run", "events", "errors", "retries")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    events: _containers.RepeatedCompositeFieldContainer[RunEvent]
+    errors: _containers.RepeatedCompositeFieldContainer[ErrorGroup]
+    retries: _containers.RepeatedCompositeFieldContainer[ErrorGroup]
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., events: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ..., errors: _Optional[_Iterable[_Union[ErrorGroup, _Mapping]]] = ..., retries: _Optional[_Iterable[_Union[ErrorGroup, _Mapping]]] = ...) -> None: ...
 
 class CancelRunRequest(_message.Message):
     __slots__ = ("id",)

@@ -69,6 +69,16 @@ class EvaluatorServiceStub:
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ListModelsRequest.SerializeToString,
                 response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ListModelsResponse.FromString,
                 _registered_method=True)
+        self.CheckModel = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/CheckModel',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.CheckModelRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.CheckModelResponse.FromString,
+                _registered_method=True)
+        self.RemoveModel = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/RemoveModel',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveModelRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveModelResponse.FromString,
+                _registered_method=True)
         self.CreateRun = channel.unary_unary(
                 '/gmai_eval.evaluator.v1.EvaluatorService/CreateRun',
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.CreateRunRequest.SerializeToString,
@@ -78,6 +88,11 @@ class EvaluatorServiceStub:
                 '/gmai_eval.evaluator.v1.EvaluatorService/GetRun',
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunRequest.SerializeToString,
                 response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunResponse.FromString,
+                _registered_method=True)
+        self.GetRunReport = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/GetRunReport',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunReportRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunReportResponse.FromString,
                 _registered_method=True)
         self.ListRuns = channel.unary_unary(
                 '/gmai_eval.evaluator.v1.EvaluatorService/ListRuns',
@@ -177,6 +192,28 @@ class EvaluatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckModel(self, request, context):
+        """Runs the pre-flight handshake against a registered model on demand, without starting
+        a run: health check of every endpoint, GetModelInfo, and one smoke question (the
+        first question of `benchmark`, or of the oldest benchmark; skipped when none exists).
+        Every step is reported, failed ones with their reason ("connection refused", "not
+        SERVING", ...). Sends a question to the model, so it needs the admin token.
+        Deadline: covers the handshake (allow 60 s). Codes: NOT_FOUND (model or benchmark).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveModel(self, request, context):
+        """Removes a registered model. Runs of the model keep what they recorded (their copy of
+        the model's endpoints and TLS settings).
+        Deadline: short (5 s). Codes: NOT_FOUND, FAILED_PRECONDITION (a run of the model is
+        running or interrupted; cancel it or let it end first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateRun(self, request, context):
         """Creates a run and starts it in the background. Before the run is accepted the
         evaluator runs a pre-flight handshake with the model: health check, GetModelInfo and
@@ -193,6 +230,16 @@ class EvaluatorServiceServicer:
 
     def GetRun(self, request, context):
         """Returns a run with its progress. Deadline: short (5 s). Codes: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRunReport(self, request, context):
+        """Returns what an operator needs to understand a run: the run (provenance: model
+        identity and digest, benchmark digest, parameters, evaluator version), its state
+        history, and its errors and retries grouped by code and message with counts and
+        example question indexes. Reads only. Deadline: short (10 s). Codes: NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -292,6 +339,16 @@ def add_EvaluatorServiceServicer_to_server(servicer, server):
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ListModelsRequest.FromString,
                     response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ListModelsResponse.SerializeToString,
             ),
+            'CheckModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckModel,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.CheckModelRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.CheckModelResponse.SerializeToString,
+            ),
+            'RemoveModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveModel,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveModelRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveModelResponse.SerializeToString,
+            ),
             'CreateRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateRun,
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.CreateRunRequest.FromString,
@@ -301,6 +358,11 @@ def add_EvaluatorServiceServicer_to_server(servicer, server):
                     servicer.GetRun,
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunRequest.FromString,
                     response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunResponse.SerializeToString,
+            ),
+            'GetRunReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunReport,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunReportRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunReportResponse.SerializeToString,
             ),
             'ListRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRuns,
@@ -494,6 +556,60 @@ class EvaluatorService:
             _registered_method=True)
 
     @staticmethod
+    def CheckModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/CheckModel',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.CheckModelRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.CheckModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/RemoveModel',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveModelRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveModelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateRun(request,
             target,
             options=(),
@@ -537,6 +653,33 @@ class EvaluatorService:
             '/gmai_eval.evaluator.v1.EvaluatorService/GetRun',
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunRequest.SerializeToString,
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/GetRunReport',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunReportRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunReportResponse.FromString,
             options,
             channel_credentials,
             insecure,
