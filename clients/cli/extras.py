@@ -20,7 +20,7 @@ SERVER_EXTRA_MODULES = frozenset({"sqlite_utils", "openpyxl", "numpy", "grpc_sta
 OFFLINE_COMMANDS: dict[str, tuple[str, ...]] = {
     "data": ("synth", "import"),
     "scoring": ("scores", "rescore", "compare", "export", "score-file", "calibration"),
-    "reports": ("report", "history"),
+    "reports": ("report", "history", "leaderboard"),
 }
 """The commands each offline module registers (tests/test_packaging.py checks the names)."""
 

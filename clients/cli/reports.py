@@ -77,7 +77,24 @@ def history_cmd(db_path: Path, model: str, benchmark: str | None, fmt: str) -> N
         click.echo(render_history(model_history(db, model, benchmark), model, fmt), nl=False)
 
 
+@click.command("leaderboard")
+@db_option()
+@click.option("--benchmark", required=True, help="Benchmark to rank the models on.")
+@click.option("--by", "by", multiple=True, type=click.Choice(("task", "department", "granularity")),
+              help="Per-node columns, in the paper's order (repeatable) [default: task].")
+@click.option("--with-paper", is_flag=True, help="Interleave the paper's published rows, labelled as published.")
+@_format_option
+def leaderboard_cmd(db_path: Path, benchmark: str, by: tuple[str, ...], with_paper: bool, fmt: str) -> None:
+    """Rank each model's latest whole run on a benchmark; mark those tied with the leader (McNemar)."""
+    from gmai_eval.server.reports.leaderboard import leaderboard, render_leaderboard
+
+    dims = by or ("task",)
+    with evaluator_errors(), Database(existing_db(db_path)) as db:
+        rows = leaderboard(db, benchmark, dims, with_paper)
+    click.echo(render_leaderboard(rows, benchmark, dims, fmt), nl=False)
+
+
 def register(cli: click.Group) -> None:
     """Add this area's commands to ``cli``."""
-    for cmd in (report_cmd, history_cmd):
+    for cmd in (report_cmd, history_cmd, leaderboard_cmd):
         cli.add_command(cmd)

@@ -29,13 +29,13 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """An aligned text table: the first column left-aligned, the others right-aligned."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], left: int = 1) -> str:
+    """An aligned text table: the first ``left`` columns left-aligned, the others right-aligned."""
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip(),
            "  ".join("-" * w for w in widths)]
     for r in rows:
-        out.append("  ".join(c.rjust(w) if i else c.ljust(w)
+        out.append("  ".join(c.rjust(w) if i >= left else c.ljust(w)
                              for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip())
     return "\n".join(out) + "\n"
 
@@ -65,6 +65,7 @@ def render(
     csv_headers: Sequence[str],
     csv_rows: Sequence[Sequence[object]],
     notes: Sequence[str] = (),
+    left: int = 1,
 ) -> str:
     """Lay out one result in ``fmt``.
 
@@ -77,12 +78,13 @@ def render(
         csv_headers: columns of ``csv`` (raw values: fractions, full ids).
         csv_rows: their values.
         notes: lines after ``table`` and ``markdown``.
+        left: columns of ``table`` aligned left.
     """
     check_format(fmt)
     if fmt == "json":
         return json.dumps(doc, indent=2) + "\n"
     if fmt == "csv":
         return csv_text(csv_headers, csv_rows)
-    body = markdown(headers, rows) if fmt == "markdown" else table(headers, rows)
+    body = markdown(headers, rows) if fmt == "markdown" else table(headers, rows, left)
     tail = ("\n" + "\n".join(notes) + "\n") if notes else ""
     return f"{head}\n\n{body}{tail}"
