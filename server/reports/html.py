@@ -60,7 +60,7 @@ transform:rotate(45deg);margin-right:5px}
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:10px}
 .item{border:1px solid var(--line);border-radius:6px;padding:8px;break-inside:avoid}
 .item img{display:block;max-width:160px;max-height:160px;margin-bottom:6px}
-.item ol{padding-left:18px;margin:4px 0}.item li.key{font-weight:600;color:var(--good)}
+.item ol{list-style:none;padding-left:0;margin:4px 0}.item li.key{font-weight:600;color:var(--good)}
 .item li.chosen{text-decoration:underline}
 .item .text{font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap;background:#f5f7fa;
 padding:4px;max-height:6em;overflow:auto}
@@ -279,7 +279,7 @@ def _gallery(r: RunReport) -> str:
             img = (f'<img alt="question {q.idx}" src="{it.thumbnail}">' if it.thumbnail else
                    f'<p class="muted">{"image left out (--no-images)" if not r.images else "image not decodable"}</p>')
             opts = "".join(
-                f'<li value="{ord(lab) - 64}" class="{"key" if lab == q.answer else ""}'
+                f'<li class="{"key" if lab == q.answer else ""}'
                 f'{" chosen" if lab in chosen else ""}">{escape(lab)}. {escape(text)}</li>'
                 for lab, text in q.options)
             text = q.error or q.text or "(no text)"
