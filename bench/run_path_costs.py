@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from gmai_eval.model.v1 import model_pb2
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
-from gmai_eval.server.records import ModelSpec, RunParams
+from gmai_eval.server.records import AnswerStatus, AttemptOutcome, ModelSpec, RunParams
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.runs.requests import build_request, parameters_struct
 from gmai_eval.server.store import run_questions
@@ -134,7 +134,7 @@ def parts(path: Path, run_id: str, bench_id: int, n: int) -> None:
 
         measure("serialize for sending", n, serialize)
         attempts = [
-            Attempt(run_id, i, 99, f"r-{i}", "answered", True, status="answered", labels=("A",), latency_s=0.001, request_bytes=1)
+            Attempt(run_id, i, 99, f"r-{i}", AttemptOutcome.ANSWERED, True, status=AnswerStatus.ANSWERED, labels=("A",), latency_s=0.001, request_bytes=1)
             for i in range(n)
         ]
 

@@ -8,9 +8,83 @@ lives here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 OPTION_LABELS: tuple[str, ...] = ("A", "B", "C", "D", "E")
 """The option columns of GMAI-MMBench, in order."""
+
+
+# -- the closed sets of the domain -----------------------------------------------------
+# StrEnums: each member is its stored string (the database and the JSON outputs keep the
+# same values as before), and mypy checks every place that hands one around. Each has one
+# mapping to its proto enum, in api/convert.py (runs) or runs/scheduler.py (answer status).
+
+
+class RunState(StrEnum):
+    """Life cycle of a run."""
+
+    QUEUED = "queued"
+    """Created, not started yet."""
+    RUNNING = "running"
+    """Questions are being asked."""
+    SUCCEEDED = "succeeded"
+    """Every question has a final attempt."""
+    FAILED = "failed"
+    """Stopped past the error threshold or by a fatal error; resumable."""
+    CANCELLED = "cancelled"
+    """Cancelled by a user; resumable."""
+    INTERRUPTED = "interrupted"
+    """Stopped by an evaluator shutdown (or a full disk); resumed at the next start."""
+
+
+class AttemptOutcome(StrEnum):
+    """How one AnswerVQA attempt ended."""
+
+    ANSWERED = "answered"
+    """The model returned a response that passed the contract checks."""
+    ERROR = "error"
+    """The call failed, or the response broke the contract."""
+
+
+class AnswerStatus(StrEnum):
+    """What the model said it did (``AnswerVQAResponse.status``)."""
+
+    ANSWERED = "answered"
+    """It chose (or wrote) an answer."""
+    ABSTAINED = "abstained"
+    """It declined to answer."""
+    REFUSED = "refused"
+    """It refused (policy)."""
+    INPUT_UNSUPPORTED = "input_unsupported"
+    """It cannot take this input (modality, image size)."""
+
+
+class Verdict(StrEnum):
+    """The closed set of verdicts (see scoring/verdicts.py); only CORRECT is a hit."""
+
+    CORRECT = "correct"
+    """An option was chosen and it is the key."""
+    INCORRECT = "incorrect"
+    """An option was chosen and it is not the key."""
+    UNPARSED = "unparsed"
+    """Free text from which no option could be extracted."""
+    REFUSED = "refused"
+    """A refusal or abstention (status or text)."""
+    ERROR = "error"
+    """The question's final attempt is an error."""
+    UNSCORED = "unscored"
+    """No answer key (flagged TEST rows); excluded from every aggregate."""
+
+
+class Era(StrEnum):
+    """The VLMEvalKit answer-extraction rules in force at a date (see docs/scoring.md)."""
+
+    V2024 = "2024"
+    """The paper's rules (the default: paper parity)."""
+    V2025_08 = "2025-08"
+    """VLMEvalKit as of August 2025."""
+    V2026_06 = "2026-06"
+    """VLMEvalKit as of June 2026."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +233,7 @@ class RunParams:
     """Attempts per question for retryable errors, the first included."""
     max_error_fraction: float = 0.1
     """The run fails when more than this fraction of questions end in error."""
-    extraction_era: str = "2024"
+    extraction_era: Era = Era.V2024
     """Extraction rule era for free-text answers: 2024, 2025-08 or 2026-06."""
     model_parameters: dict[str, object] = field(default_factory=dict)
     """Passed to the model in every request (AnswerVQARequest.parameters)."""
@@ -171,11 +245,14 @@ class RunParams:
     """The run fails once no endpoint of the model has answered for this long."""
 
 
-RUN_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+RUN_STATES: tuple[RunState, ...] = tuple(RunState)
 """Run life cycle; succeeded, failed and cancelled are final (failed and cancelled resumable)."""
 
-FINAL_RUN_STATES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+FINAL_RUN_STATES: frozenset[RunState] = frozenset({RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED})
 """The states of :data:`RUN_STATES` after which a run changes only by a resume."""
+
+RESUMABLE_RUN_STATES: tuple[RunState, ...] = (RunState.FAILED, RunState.CANCELLED, RunState.INTERRUPTED)
+"""The states a run can be resumed from."""
 
 
 @dataclass(frozen=True)
@@ -212,8 +289,8 @@ class RunRecord:
     """Benchmark row id."""
     benchmark_digest: str
     """Benchmark digest at creation."""
-    state: str
-    """One of RUN_STATES."""
+    state: RunState
+    """Life-cycle state."""
     params: RunParams
     """Parameters."""
     progress: RunProgress
@@ -242,10 +319,10 @@ class Recorded:
 
     idx: int
     """Benchmark row index."""
-    outcome: str
-    """``answered`` or ``error``."""
-    status: str = "answered"
-    """``answered``, ``abstained``, ``refused`` or ``input_unsupported``."""
+    outcome: AttemptOutcome
+    """How the attempt ended."""
+    status: AnswerStatus = AnswerStatus.ANSWERED
+    """What the model said it did."""
     labels: tuple[str, ...] = ()
     """Typed option labels, if the model sent any."""
     text: str = ""
@@ -265,8 +342,8 @@ class Grade:
     method: str
     """``label``, an :class:`~gmai_eval.server.scoring.extraction.Extraction` method, ``judge``,
     ``status`` (non-answer status) or ``error``."""
-    verdict: str
-    """One of the verdicts of :mod:`gmai_eval.server.scoring.verdicts`."""
+    verdict: Verdict
+    """The verdict."""
     log: str = ""
     """Free-form note (judge reply, error)."""
     attempt: int = 0

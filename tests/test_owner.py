@@ -53,7 +53,7 @@ def test_an_idle_owner_leaves_the_database_file_unchanged(tmp_path: Path) -> Non
     with running_server(db):
         pass
     before = hashlib.sha256(db.read_bytes()).hexdigest()
-    with DatabaseOwner(db) as owner:
+    with DatabaseOwner(db):
         assert owner_path(db).read_text().startswith("{")
         with pytest.raises(DatabaseInUse, match="already served"):
             DatabaseOwner(db).acquire()

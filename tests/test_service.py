@@ -478,3 +478,23 @@ def test_list_runs_pages_with_a_cursor_that_new_runs_do_not_shift(tmp_path: Path
             with pytest.raises(grpc.RpcError) as err:
                 stub.ListRuns(pb.ListRunsRequest(model=model, page_token=token), timeout=30)
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+
+
+def test_each_domain_enum_has_one_total_mapping_to_its_proto_enum() -> None:
+    from gmai_eval.model.v1 import model_pb2
+    from gmai_eval.server.records import AnswerStatus, RunState
+    from gmai_eval.server.runs.scheduler import _STATUS_NAMES
+
+    states = {state: convert.run_state(state) for state in RunState}
+    assert len(set(states.values())) == len(RunState)
+    named = {v.number for v in pb.RunState.DESCRIPTOR.values if v.number != pb.RUN_STATE_UNSPECIFIED}
+    assert set(states.values()) == named
+    statuses = {v.number for v in model_pb2.AnswerStatus.DESCRIPTOR.values}
+    assert set(_STATUS_NAMES) == statuses
+    assert set(_STATUS_NAMES.values()) == set(AnswerStatus)
+
+
+def test_unknown_eras_are_refused_with_the_known_ones() -> None:
+    with pytest.raises(InvalidArgument, match="2024, 2025-08, 2026-06"):
+        convert.run_params_from_proto(pb.RunParameters(extraction_era="2023"))
+    assert convert.run_params_from_proto(pb.RunParameters(extraction_era="2026-06")).extraction_era == "2026-06"

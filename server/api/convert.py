@@ -17,10 +17,12 @@ from gmai_eval.server.errors import Defect, InvalidArgument
 from gmai_eval.server.names import MAX_FILTER_BYTES, check_endpoints, check_name, check_size
 from gmai_eval.server.records import (
     Benchmark,
+    Era,
     ModelSpec,
     RunParams,
     RunProgress,
     RunRecord,
+    RunState,
     TlsSettings,
 )
 from gmai_eval.server.runs.model_check import ModelCheck
@@ -30,14 +32,16 @@ from gmai_eval.server.taxonomy import NodePath
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
-_STATES: dict[str, pb.RunState] = {
-    "queued": pb.RUN_STATE_QUEUED,
-    "running": pb.RUN_STATE_RUNNING,
-    "succeeded": pb.RUN_STATE_SUCCEEDED,
-    "failed": pb.RUN_STATE_FAILED,
-    "cancelled": pb.RUN_STATE_CANCELLED,
-    "interrupted": pb.RUN_STATE_INTERRUPTED,
+_STATES: dict[RunState, pb.RunState] = {
+    RunState.QUEUED: pb.RUN_STATE_QUEUED,
+    RunState.RUNNING: pb.RUN_STATE_RUNNING,
+    RunState.SUCCEEDED: pb.RUN_STATE_SUCCEEDED,
+    RunState.FAILED: pb.RUN_STATE_FAILED,
+    RunState.CANCELLED: pb.RUN_STATE_CANCELLED,
+    RunState.INTERRUPTED: pb.RUN_STATE_INTERRUPTED,
 }
+"""The one mapping from run states to the proto enum (a test checks it is total and one-to-one)."""
+
 
 def timestamp(iso: str) -> Timestamp | None:
     """A Timestamp from an ISO-8601 string (naive means UTC); None for an empty string."""
@@ -58,9 +62,24 @@ def _set_time(msg: Any, field: str, iso: str) -> None:
         getattr(msg, field).CopyFrom(ts)
 
 
-def run_state(state: str) -> pb.RunState:
-    """The proto RunState of a record state name (UNSPECIFIED when unknown)."""
-    return _STATES.get(state, pb.RUN_STATE_UNSPECIFIED)
+def run_state(state: RunState) -> pb.RunState:
+    """The proto RunState of a run state."""
+    return _STATES[state]
+
+
+def era_from_proto(value: str) -> Era:
+    """The extraction era named in a request (empty: the default).
+
+    Raises:
+        InvalidArgument: an era this evaluator does not know; the message lists the known ones.
+    """
+    if not value:
+        return RunParams().extraction_era
+    try:
+        return Era(value)
+    except ValueError:
+        known = ", ".join(e.value for e in Era)
+        raise InvalidArgument(f"unknown extraction era {value!r}; expected one of {known}") from None
 
 
 # --- benchmarks -----------------------------------------------------------------------
@@ -188,7 +207,7 @@ def run_params_from_proto(msg: pb.RunParameters) -> RunParams:
         deadline_s=msg.deadline_seconds or default.deadline_s,
         max_attempts=msg.max_attempts or default.max_attempts,
         max_error_fraction=_error_fraction(msg),
-        extraction_era=msg.extraction_era or default.extraction_era,
+        extraction_era=era_from_proto(msg.extraction_era),
         model_parameters=model_parameters,
         limit=msg.limit,
         seed=msg.seed,

@@ -31,10 +31,12 @@ from gmai_eval.server.errors import (
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import (
     FINAL_RUN_STATES,
+    RESUMABLE_RUN_STATES,
     Benchmark,
     ModelSpec,
     RunParams,
     RunRecord,
+    RunState,
 )
 from gmai_eval.server.runs.contract import Limits, limits_from_dict
 from gmai_eval.server.runs.model_check import ModelCheck, check_model
@@ -62,7 +64,7 @@ from google.protobuf import json_format
 
 log = logging.getLogger(__name__)
 
-RESUMABLE_STATES = ("failed", "cancelled", "interrupted")
+RESUMABLE_STATES = RESUMABLE_RUN_STATES
 """States :meth:`RunManager.resume_run` accepts."""
 
 WATCH_INTERVAL_S = 0.25
@@ -109,7 +111,7 @@ class RunManager:
 
     async def start(self) -> None:
         """Resume every run left ``running`` (process killed) or ``interrupted`` (shutdown)."""
-        for run_id in store.run_ids_in_states(self.db, ("running", "interrupted")):
+        for run_id in store.run_ids_in_states(self.db, (RunState.RUNNING, RunState.INTERRUPTED)):
             if run_id in self._active:
                 continue
             row = store.get_run(self.db, run_id)
@@ -117,7 +119,7 @@ class RunManager:
                 spec = get_model(self.db, row.model)
             except NotFound:
                 spec = row.model_spec
-            await store.aset_run_state(self.db, run_id, "running", started=True)
+            await store.aset_run_state(self.db, run_id, RunState.RUNNING, started=True)
             limits = limits_from_dict(row.model_info, row.params.concurrency)
             await note(
                 self.db, run_id, "resumed",
@@ -146,7 +148,7 @@ class RunManager:
         if mark_interrupted:
             for run_id in active:
                 changed = await store.aset_run_state(
-                    self.db, run_id, "interrupted", only_from=("running",)
+                    self.db, run_id, RunState.INTERRUPTED, only_from=(RunState.RUNNING,)
                 )
                 if changed:
                     self.metrics.runs.labels("interrupted").inc()
@@ -216,7 +218,7 @@ class RunManager:
                     benchmark_id=bench.id,
                     benchmark=bench.name,
                     benchmark_digest=bench.digest,
-                    state="running",
+                    state=RunState.RUNNING,
                     params=params,
                     model_spec=spec,
                     model_info=info_dict,
@@ -291,9 +293,9 @@ class RunManager:
         changed = await store.aset_run_state(
             self.db,
             run_id,
-            "cancelled",
+            RunState.CANCELLED,
             finished=True,
-            only_from=("queued", "running", "interrupted"),
+            only_from=(RunState.QUEUED, RunState.RUNNING, RunState.INTERRUPTED),
         )
         if not changed:
             now = await asyncio.to_thread(store.get_run, self.db, run_id)
@@ -320,7 +322,7 @@ class RunManager:
             raise ShuttingDown("the evaluator is shutting down; no resumes")
         row = await asyncio.to_thread(store.get_run, self.db, run_id)
         if row.state not in RESUMABLE_STATES or run_id in self._active:
-            what = "still running" if row.state == "running" else f"already {row.state}"
+            what = "still running" if row.state == RunState.RUNNING else f"already {row.state}"
             raise RunStateError(f"run {run_id} is {what}; only {', '.join(RESUMABLE_STATES)} runs resume")
         try:
             spec = await asyncio.to_thread(get_model, self.db, row.model)
@@ -347,7 +349,7 @@ class RunManager:
             check_same_model(run_id, row.model_info, info_dict)
             await store.aset_model_info(self.db, run_id, info_dict)
             changed = await store.aset_run_state(
-                self.db, run_id, "running", error_message="", started=True,
+                self.db, run_id, RunState.RUNNING, error_message="", started=True,
                 only_from=RESUMABLE_STATES,
             )
             if not changed:
@@ -356,7 +358,7 @@ class RunManager:
             await client.close()
             raise
         self.metrics.runs.labels("started").inc()
-        row = replace(row, model_info=info_dict, state="running", model_spec=spec)
+        row = replace(row, model_info=info_dict, state=RunState.RUNNING, model_spec=spec)
         await note(self.db, run_id, "preflight_passed", _handshake(info_dict))
         await note(self.db, run_id, "resumed", f"resumed from {row.state}")
         self._launch(row, client, Limits.from_info(info, row.params.concurrency))
@@ -403,7 +405,7 @@ class RunManager:
                 yield rec
                 last = rec
             if rec.state in FINAL_RUN_STATES or (
-                rec.state == "interrupted" and run_id not in self._active
+                rec.state == RunState.INTERRUPTED and run_id not in self._active
             ):
                 return
             await asyncio.sleep(WATCH_INTERVAL_S)

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gmai_eval.server.records import RunProgress, RunRecord
+from gmai_eval.server.records import RunProgress, RunRecord, RunState
 from gmai_eval.server.runs.outage import WAITING_FOR_MODEL, Outage, iso
 from gmai_eval.server.store.attempts import Counts
 from gmai_eval.server.store.error_groups import ErrorGroup
@@ -88,7 +88,7 @@ def run_record(
 ) -> RunRecord:
     """The record of a run: its stored row, its counts, and, if it is being driven here,
     its rate and whether it waits for its model (``outage``)."""
-    waiting = outage is not None and outage.waiting and row.state == "running"
+    waiting = outage is not None and outage.waiting and row.state == RunState.RUNNING
     if waiting:
         rate = 0.0  # nothing moves while the model is away: no ETA
     eta = (row.total - counts.done) / rate if rate > 0 else 0.0

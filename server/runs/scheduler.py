@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from gmai_eval.model.v1 import model_pb2
 from gmai_eval.server.errors import ModelCallError, ModelOverloaded, ModelUnavailable
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
-from gmai_eval.server.records import RunParams
+from gmai_eval.server.records import AnswerStatus, AttemptOutcome, RunParams
 from gmai_eval.server.runs.adaptive_limit import AdaptiveLimit
 from gmai_eval.server.runs.attempt_writer import AttemptWriter
 from gmai_eval.server.runs.contract import Limits, unsendable, validate_response
@@ -54,13 +54,14 @@ WINDOW = 64
 EARLY_FAIL_MIN_DONE = 100
 """Questions that must be done before the error fraction can fail a run early."""
 
-_STATUS_NAMES = {
-    model_pb2.ANSWER_STATUS_UNSPECIFIED: "answered",
-    model_pb2.ANSWER_STATUS_ANSWERED: "answered",
-    model_pb2.ANSWER_STATUS_ABSTAINED: "abstained",
-    model_pb2.ANSWER_STATUS_REFUSED: "refused",
-    model_pb2.ANSWER_STATUS_INPUT_UNSUPPORTED: "input_unsupported",
+_STATUS_NAMES: dict[int, AnswerStatus] = {
+    model_pb2.ANSWER_STATUS_UNSPECIFIED: AnswerStatus.ANSWERED,
+    model_pb2.ANSWER_STATUS_ANSWERED: AnswerStatus.ANSWERED,
+    model_pb2.ANSWER_STATUS_ABSTAINED: AnswerStatus.ABSTAINED,
+    model_pb2.ANSWER_STATUS_REFUSED: AnswerStatus.REFUSED,
+    model_pb2.ANSWER_STATUS_INPUT_UNSUPPORTED: AnswerStatus.INPUT_UNSUPPORTED,
 }
+"""The one mapping from the proto AnswerStatus to the domain's (a test checks it is total)."""
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ class Scheduler:
                     idx=item.idx,
                     attempt=attempt,
                     request_id="",
-                    outcome="error",
+                    outcome=AttemptOutcome.ERROR,
                     final=True,
                     code=refused[0],
                     error=refused[1],
@@ -313,9 +314,9 @@ class Scheduler:
                         idx=item.idx,
                         attempt=attempt,
                         request_id=req.request_id,
-                        outcome="answered",
+                        outcome=AttemptOutcome.ANSWERED,
                         final=True,
-                        status=_STATUS_NAMES.get(resp.status, "answered"),
+                        status=_STATUS_NAMES.get(resp.status, AnswerStatus.ANSWERED),
                         labels=tuple(resp.selected_labels),
                         text=resp.text,
                         option_scores={s.label: s.probability for s in resp.option_scores},
@@ -360,7 +361,7 @@ class Scheduler:
             idx=item.idx,
             attempt=attempt,
             request_id=req.request_id,
-            outcome="error",
+            outcome=AttemptOutcome.ERROR,
             final=final,
             code=err.code,
             error=str(err),
@@ -374,7 +375,7 @@ class Scheduler:
         if not attempt.final:
             return
         self.done += 1
-        if attempt.outcome == "error":
+        if attempt.outcome == AttemptOutcome.ERROR:
             self.errors += 1
             self._check_errors()
         if self.on_answer is not None:

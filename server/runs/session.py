@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from gmai_eval.server.errors import StoreFull
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
+from gmai_eval.server.records import RunState
 from gmai_eval.server.runs.contract import Limits
 from gmai_eval.server.runs.model_client import ModelClient
 from gmai_eval.server.runs.progress import Throughput
@@ -157,14 +158,14 @@ class RunSession:
                         f" max_error_fraction {row.params.max_error_fraction:g} allows"
                     ),
                 )
-            state = "succeeded" if result.outcome == "completed" else "failed"
+            state = RunState.SUCCEEDED if result.outcome == "completed" else RunState.FAILED
             changed = await store.aset_run_state(
                 self.db,
                 row.id,
                 state,
                 error_message=result.message,
                 finished=True,
-                only_from=("running",),
+                only_from=(RunState.RUNNING,),
             )
             if changed:
                 self.metrics.runs.labels(state).inc()
@@ -184,8 +185,8 @@ class RunSession:
             log.error("run %s interrupted: %s", row.id, exc)
             with contextlib.suppress(Exception):
                 changed = await store.aset_run_state(
-                    self.db, row.id, "interrupted", error_message=str(exc),
-                    only_from=("running",),
+                    self.db, row.id, RunState.INTERRUPTED, error_message=str(exc),
+                    only_from=(RunState.RUNNING,),
                 )
                 if changed:
                     self.metrics.runs.labels("interrupted").inc()
@@ -200,10 +201,10 @@ class RunSession:
                 await store.aset_run_state(
                     self.db,
                     row.id,
-                    "failed",
+                    RunState.FAILED,
                     error_message=f"internal error: {type(exc).__name__}: {exc}",
                     finished=True,
-                    only_from=("running",),
+                    only_from=(RunState.RUNNING,),
                 )
                 self.metrics.runs.labels("failed").inc()
                 self.metrics.run_failures.labels("internal").inc()
@@ -239,7 +240,7 @@ class RunSession:
             f"{counts.done}/{row.total} done, {counts.errors} in error,"
             f" {retries_summary(groups)}" + (f"; {reason}" if reason else "")
         )
-        level = logging.INFO if state == "succeeded" else logging.WARNING
+        level = logging.INFO if state == RunState.SUCCEEDED else logging.WARNING
         await note(self.db, row.id, str(state), message, level=level)
 
     async def _grade_loop(self) -> None:

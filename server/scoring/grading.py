@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from gmai_eval.server.errors import EvalError, NotFound
-from gmai_eval.server.records import OPTION_LABELS
+from gmai_eval.server.records import OPTION_LABELS, Grade, Verdict
 from gmai_eval.server.scoring.aggregate import Item, RunScores, aggregate
 from gmai_eval.server.scoring.calibration import Calibration, normalise, summarise
 from gmai_eval.server.scoring.extraction import can_infer, check_era
 from gmai_eval.server.scoring.judge import JUDGE_TRIES, JudgeClient, matching_prompt
 from gmai_eval.server.scoring.summary import summarise as summarise_run
 from gmai_eval.server.scoring.summary import to_json as summary_json
-from gmai_eval.server.scoring.verdicts import Grade, grade_answer
+from gmai_eval.server.scoring.verdicts import grade_answer
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as store
 
@@ -197,14 +197,14 @@ async def _judge_one(
         found = can_infer(reply, dict(p.choices), era)
         if found.matched:
             if p.answer is None:
-                verdict = "unscored"
+                verdict = Verdict.UNSCORED
             elif found.letter == "Z":
-                verdict = "incorrect"
+                verdict = Verdict.INCORRECT
             else:
-                verdict = "correct" if found.letter == p.answer else "incorrect"
+                verdict = Verdict.CORRECT if found.letter == p.answer else Verdict.INCORRECT
             return Grade(p.recorded.idx, found.letter, "judge", verdict, reply[:500], p.recorded.attempt)
     return Grade(
-        p.recorded.idx, "", "judge_failed", "unparsed", f"judge gave no option after {JUDGE_TRIES} tries",
+        p.recorded.idx, "", "judge_failed", Verdict.UNPARSED, f"judge gave no option after {JUDGE_TRIES} tries",
         p.recorded.attempt,
     )
 

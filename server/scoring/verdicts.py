@@ -22,25 +22,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from gmai_eval.server.records import Grade, Recorded
+from gmai_eval.server.records import AnswerStatus, AttemptOutcome, Grade, Recorded, Verdict
 from gmai_eval.server.scoring.extraction import DEFAULT_ERA, Extraction, can_infer
 
-VERDICTS: tuple[str, ...] = ("correct", "incorrect", "unparsed", "refused", "error", "unscored")
+VERDICTS: tuple[Verdict, ...] = tuple(Verdict)
 """Every verdict; ``unscored`` rows are excluded from accuracy."""
 
-NON_ANSWER_STATUSES = frozenset({"abstained", "refused", "input_unsupported"})
+NON_ANSWER_STATUSES: frozenset[AnswerStatus] = frozenset(
+    {AnswerStatus.ABSTAINED, AnswerStatus.REFUSED, AnswerStatus.INPUT_UNSUPPORTED}
+)
 """Answer statuses that are scored as refusals."""
 
 
-def verdict_of_letter(letter: str, answer: str | None) -> str:
+def verdict_of_letter(letter: str, answer: str | None) -> Verdict:
     """Verdict for an extracted letter: ``Z`` is a refusal, else compare with the key."""
     if answer is None:
-        return "unscored"
+        return Verdict.UNSCORED
     if letter == "Z":
-        return "refused"
+        return Verdict.REFUSED
     if not letter:
-        return "unparsed"
-    return "correct" if letter == answer else "incorrect"
+        return Verdict.UNPARSED
+    return Verdict.CORRECT if letter == answer else Verdict.INCORRECT
 
 
 def grade_answer(
@@ -60,11 +62,11 @@ def grade_answer(
     Returns:
         The grade; free text that matches nothing is ``unparsed`` (a judge may revisit it).
     """
-    if rec.outcome != "answered":
-        verdict = "unscored" if answer is None else "error"
+    if rec.outcome != AttemptOutcome.ANSWERED:
+        verdict = Verdict.UNSCORED if answer is None else Verdict.ERROR
         return Grade(rec.idx, "", "error", verdict, attempt=rec.attempt)
     if rec.status in NON_ANSWER_STATUSES:
-        verdict = "unscored" if answer is None else "refused"
+        verdict = Verdict.UNSCORED if answer is None else Verdict.REFUSED
         return Grade(rec.idx, "", "status", verdict, rec.status, rec.attempt)
     if rec.labels:
         return _grade_labels(rec.idx, rec.labels, answer, rec.attempt)
@@ -75,6 +77,6 @@ def grade_answer(
 def _grade_labels(idx: int, labels: Sequence[str], answer: str | None, attempt: int) -> Grade:
     joined = ",".join(labels)
     if answer is None:
-        return Grade(idx, joined, "label", "unscored", attempt=attempt)
+        return Grade(idx, joined, "label", Verdict.UNSCORED, attempt=attempt)
     hit = len(labels) == 1 and labels[0] == answer
-    return Grade(idx, joined, "label", "correct" if hit else "incorrect", attempt=attempt)
+    return Grade(idx, joined, "label", Verdict.CORRECT if hit else Verdict.INCORRECT, attempt=attempt)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
+from gmai_eval.server.records import AnswerStatus, AttemptOutcome
 from gmai_eval.server.store.database import Database
 
 
@@ -35,16 +36,16 @@ class Attempt:
     """1-based attempt number."""
     request_id: str
     """AnswerVQARequest.request_id."""
-    outcome: str
-    """``answered`` or ``error``."""
+    outcome: AttemptOutcome
+    """How the attempt ended."""
     final: bool
     """The question's final attempt."""
     code: str = "OK"
     """gRPC status name or local reason."""
     error: str = ""
     """Error message."""
-    status: str = ""
-    """answered | abstained | refused | input_unsupported."""
+    status: AnswerStatus | None = None
+    """What the model said it did; None for an error (stored as an empty string)."""
     labels: tuple[str, ...] = ()
     """Selected labels."""
     text: str = ""
@@ -98,7 +99,7 @@ def _attempt_args(a: Attempt, created_at: str | None = None) -> tuple[object, ..
         1 if a.final else 0,
         a.code,
         a.error,
-        a.status,
+        a.status or "",
         _labels_json(a.labels),
         a.text,
         json.dumps(a.option_scores, sort_keys=True) if a.option_scores else "{}",
@@ -155,11 +156,11 @@ def list_attempts(db: Database, run_id: str) -> list[Attempt]:
             idx=r[1],
             attempt=r[2],
             request_id=r[3],
-            outcome=r[4],
+            outcome=AttemptOutcome(r[4]),
             final=bool(r[5]),
             code=r[6],
             error=r[7],
-            status=r[8],
+            status=AnswerStatus(r[8]) if r[8] else None,
             labels=tuple(json.loads(r[9])),
             text=r[10],
             option_scores=json.loads(r[11]),

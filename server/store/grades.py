@@ -16,7 +16,16 @@ from dataclasses import asdict, dataclass
 
 import sqlite_utils
 from gmai_eval.server.errors import NotFound
-from gmai_eval.server.records import OPTION_LABELS, Grade, ModelSpec, Recorded, RunParams
+from gmai_eval.server.records import (
+    OPTION_LABELS,
+    AnswerStatus,
+    AttemptOutcome,
+    Era,
+    Grade,
+    ModelSpec,
+    Recorded,
+    RunParams,
+)
 
 _OPTION_COLUMNS = ", ".join(f"q.option_{lab.lower()}" for lab in OPTION_LABELS)
 
@@ -150,7 +159,8 @@ def _pending_from(rows: Iterable[Sequence[object]]) -> list[PendingRow]:
     for r in rows:
         labels = tuple(str(x) for x in json.loads(str(r[3]) or "[]"))
         rec = Recorded(
-            idx=int(str(r[0])), outcome=str(r[1]), status=str(r[2] or "answered"), labels=labels, text=str(r[4]),
+            idx=int(str(r[0])), outcome=AttemptOutcome(str(r[1])), status=AnswerStatus(str(r[2] or "answered")),
+            labels=labels, text=str(r[4]),
             attempt=int(str(r[11])),
         )
         opts = tuple((lab, str(text)) for lab, text in zip(OPTION_LABELS, r[6:11], strict=True) if text not in (None, ""))
@@ -373,7 +383,10 @@ def export_rows(s: sqlite_utils.Database, run_id: str) -> list[ExportRow]:
         scores: dict[str, float] = {}
         if r[15] is not None:
             labels = tuple(str(x) for x in json.loads(r[17] or "[]"))
-            rec = Recorded(idx=r[0], outcome=r[15], status=r[16] or "answered", labels=labels, text=r[18], attempt=r[20])
+            rec = Recorded(
+                idx=r[0], outcome=AttemptOutcome(r[15]), status=AnswerStatus(r[16] or "answered"), labels=labels,
+                text=r[18], attempt=r[20],
+            )
             scores = {str(k): float(v) for k, v in json.loads(r[19] or "{}").items()}
         out.append(
             ExportRow(
@@ -430,7 +443,7 @@ def create_file_run(
     """
     run_id = f"r-{secrets.token_hex(6)}"
     now = _now()
-    params = asdict(RunParams(extraction_era=era))
+    params = asdict(RunParams(extraction_era=Era(era)))
     s.conn.execute(
         "INSERT INTO runs (id, model, benchmark_id, benchmark_digest, state, params, model_spec,"
         " evaluator_version, salt, total, created_at, started_at, finished_at)"

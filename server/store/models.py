@@ -12,7 +12,7 @@ from dataclasses import asdict
 
 import sqlite_utils
 from gmai_eval.server.errors import FailedPrecondition
-from gmai_eval.server.records import ModelSpec, TlsSettings
+from gmai_eval.server.records import ModelSpec, RunState, TlsSettings
 from gmai_eval.server.store.attempts import now_iso
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.suggest import unknown
@@ -100,7 +100,7 @@ def list_models(db: Database) -> list[ModelSpec]:
     return [_spec_from_row(r) for r in rows]
 
 
-LIVE_RUN_STATES = ("queued", "running", "interrupted")
+LIVE_RUN_STATES = (RunState.QUEUED, RunState.RUNNING, RunState.INTERRUPTED)
 """States of a run that still calls its model (an interrupted one resumes at the next start)."""
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import sqlite_utils
-from gmai_eval.server.records import ModelSpec, RunParams
+from gmai_eval.server.records import Era, ModelSpec, RunParams, RunState
 from gmai_eval.server.store.attempts import now_iso
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.models import get_model as get_model  # for api/scoring_service
@@ -33,7 +33,7 @@ class RunRow:
     """Benchmark name."""
     benchmark_digest: str
     """Digest at creation."""
-    state: str
+    state: RunState
     """Life-cycle state."""
     params: RunParams
     """Parameters (defaults applied)."""
@@ -75,7 +75,10 @@ def params_to_json(params: RunParams) -> str:
 
 def params_from_json(text: str) -> RunParams:
     """Inverse of :func:`params_to_json`."""
-    return RunParams(**json.loads(text))
+    data = json.loads(text)
+    if "extraction_era" in data:
+        data["extraction_era"] = Era(data["extraction_era"])
+    return RunParams(**data)
 
 
 def _run_from_row(row: Sequence[object]) -> RunRow:
@@ -85,7 +88,7 @@ def _run_from_row(row: Sequence[object]) -> RunRow:
         benchmark_id=int(row[2]),  # type: ignore[call-overload]
         benchmark=str(row[3] or ""),
         benchmark_digest=str(row[4]),
-        state=str(row[5]),
+        state=RunState(str(row[5])),
         params=params_from_json(str(row[6])),
         model_spec=spec_from_json(str(row[7])),
         model_info=json.loads(str(row[8])),
@@ -217,12 +220,12 @@ def run_ids_in_states(db: Database, states: Sequence[str]) -> list[str]:
 async def aset_run_state(
     db: Database,
     run_id: str,
-    state: str,
+    state: RunState,
     *,
     error_message: str | None = None,
     started: bool = False,
     finished: bool = False,
-    only_from: Sequence[str] = (),
+    only_from: Sequence[RunState] = (),
 ) -> bool:
     """Change a run's state.
 
@@ -238,7 +241,8 @@ async def aset_run_state(
     Returns:
         True if the row changed.
     """
-    sets, args = ["state = ?"], [state]
+    sets: list[str] = ["state = ?"]
+    args: list[object] = [str(state)]
     if error_message is not None:
         sets.append("error_message = ?")
         args.append(error_message)
