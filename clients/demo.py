@@ -8,7 +8,8 @@ Steps (each one a subprocess of ``gmai-eval`` or ``gmai-model``, exactly as a us
 them): generate a synthetic benchmark and a separate training set, train the reference
 model (reused when already in ``--dir``), import the benchmark, start the evaluator and
 the model services on free ports, register the models, run the evaluation with a
-progress bar, print the per-node scores, write a markdown report, and stop every process
+progress bar, print the per-node scores, write a markdown report and ``report.html`` (the
+reference model against the random baseline), and stop every process
 with SIGTERM. The random baseline runs too, for comparison (``--no-random`` skips it).
 
 This module orchestrates processes only; it imports neither the evaluator nor torch.
@@ -323,6 +324,7 @@ class Demo:
                 print()
                 print(self.scores(run_id, "table", dimension).rstrip(), flush=True)
             report = self.write_report(results, bench, weights)
+            html = self.write_html_report(results)
         finally:
             statuses = {s.name: s.stop() for s in reversed(self.services)}
         _say("stopped " + ", ".join(f"{name} (exit {code})" for name, code in statuses.items()))
@@ -331,6 +333,8 @@ class Demo:
             print(f"{model:<10} overall accuracy {acc:.3f}  run {rid}")
         print(f"database: {self.db}")
         print(f"report:   {report}")
+        if html is not None:
+            print(f"html:     {html} (reference against the random baseline; open it in a browser)")
         print(f"metrics were at http://{metrics}/metrics while the evaluator ran")
         print(f"demo finished in {time.monotonic() - started:.0f} s")
         return 0
@@ -356,6 +360,16 @@ class Demo:
         report = self.dir / "report.md"
         report.write_text("\n".join(lines) + "\n")
         return report
+
+
+    def write_html_report(self, results: dict[str, tuple[str, float]]) -> Path | None:
+        """Write ``report.html``: the reference run against the random baseline's (``gmai-eval report``)."""
+        if "random" not in results:
+            return None
+        html = self.dir / "report.html"
+        run_step([*GMAI_EVAL, "report", "--db", str(self.db), results["reference"][0], "--baseline",
+                  results["random"][0], "--out", str(html)])
+        return html
 
 
 def overall_accuracy(raw_json: str) -> float:

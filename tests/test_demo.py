@@ -51,6 +51,9 @@ def test_demo_runs_end_to_end_and_reference_beats_random(tmp_path: Path) -> None
     report = (work / "report.md").read_text()
     assert "| reference |" in report and "| random |" in report
     assert f"{accuracy['reference']:.3f}" in report
+    html = (work / "report.html").read_text()
+    assert 'data-key="model">reference</dd>' in html and 'id="comparison"' in html
+    assert 'data-key="baseline">' in html and "random" in html
     assert (work / "gmai-eval.db").exists()
     assert re.search(r"stopped .*evaluator \(exit 0\)", out), out[-2000:]
     assert "reference model (exit 0)" in out
