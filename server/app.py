@@ -176,15 +176,17 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
     Path(config.db_path).parent.mkdir(parents=True, exist_ok=True)
     owner = DatabaseOwner(config.db_path)  # one evaluator per database file
     owner.acquire()
+    existed = Path(config.db_path).exists()
     try:
         checked = quick_check(config.db_path, budget_s=INTEGRITY_BUDGET_S)
         db = Database(config.db_path)
     except BaseException:
         owner.release()
         raise
-    log.info(
-        "database %s: quick_check %s in %.2f s",
+    log.info(  # the first line an evaluator logs: which file it serves
+        "database %s (%s); quick_check %s in %.2f s",
         Path(config.db_path).resolve(),
+        "opened" if existed else "created",
         "ok" if checked.complete else f"stopped at its {INTEGRITY_BUDGET_S:g} s budget, no damage found so far",
         checked.seconds,
     )

@@ -194,5 +194,5 @@ def test_serve_takes_gmai_eval_db_and_logs_the_absolute_path_first(tmp_path: Pat
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
     first = log.read_text().splitlines()[0]
-    assert re.search(rf"database {re.escape(str(tmp_path / 'sub' / 'env.db'))} \(will be created\)$", first), first
+    assert re.search(rf"database {re.escape(str(tmp_path / 'sub' / 'env.db'))} \(created\); quick_check ok", first), first
     assert (tmp_path / "sub" / "env.db").is_file()

@@ -339,7 +339,7 @@ def test_evaluator_image_has_no_torch_and_serves_on_the_configured_ports() -> No
     assert entry[:2] == ["gmai-eval", "serve"]
     params = parse_cli(cli, [*entry[1:], *cmd]).params
     assert {params["port"], params["metrics_port"]} == EVALUATOR_PORTS
-    assert params["db_path"].startswith("/var/lib/gmai-eval/")
+    assert str(params["db_path"]).startswith("/var/lib/gmai-eval/")
     assert any(w == "VOLUME" and "/var/lib/gmai-eval" in a for w, a in final)
 
 
@@ -469,7 +469,7 @@ def test_evaluator_is_a_single_writer_with_storage_tls_and_tokens() -> None:
                 return dict(volumes[name])
         raise AssertionError(f"{path} is not on a mounted volume")
 
-    claim = volume_of(params["db_path"])["persistentVolumeClaim"]["claimName"]
+    claim = volume_of(str(params["db_path"]))["persistentVolumeClaim"]["claimName"]
     assert k8s_find("PersistentVolumeClaim", claim)["spec"]["accessModes"] == ["ReadWriteOnce"]
     for opt in ("tls_cert", "tls_key", "tls_client_ca", "admin_token_file", "read_token_file"):
         assert params[opt], opt

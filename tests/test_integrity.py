@@ -83,7 +83,7 @@ def test_a_sound_file_passes_and_the_check_is_logged(tmp_path: Path) -> None:
     assert quick_check(db).complete
     with running_server(db) as proc:
         pass
-    assert "quick_check ok in" in proc.log.read_text()
+    assert f"database {db.resolve()} (opened); quick_check ok in" in proc.log.read_text()
 
 
 def test_the_check_stops_at_its_budget_without_blocking(tmp_path: Path) -> None:

@@ -95,9 +95,6 @@ def _serve_command() -> click.Command:
                 "it is created if missing"
             )
         logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        logging.getLogger("gmai_eval.serve").info(
-            "database %s (%s)", db_path.resolve(), "exists" if db_path.exists() else "will be created"
-        )
         try:
             tokens = TokenConfig(
                 admin_token=load_token(admin_token_file, os.environ.get("GMAI_EVAL_ADMIN_TOKEN"), "admin"),
