@@ -21,13 +21,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from gmai_eval.server.api.error_mapping import EVALUATOR_PREFIX, replace_behaviour
 from gmai_eval.server.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+else:  # grpc's runtime classes are not generic
+    _ServerInterceptor = grpc.aio.ServerInterceptor
 
 READ_ONLY_METHODS: frozenset[str] = frozenset(
     {
@@ -120,9 +125,8 @@ def bearer_token(metadata: Any) -> str | None:
     for key, value in metadata or ():
         if key.lower() != "authorization":
             continue
-        if isinstance(value, bytes):
-            value = value.decode("latin-1")
-        scheme, _, token = value.strip().partition(" ")
+        text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+        scheme, _, token = text.strip().partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
         return None
@@ -159,20 +163,20 @@ def check(tokens: TokenConfig, method: str, metadata: Any) -> Role | None:
     return role
 
 
-def _denying_handler(handler: grpc.RpcMethodHandler, exc: Exception) -> grpc.RpcMethodHandler:
+def _denying_handler(handler: grpc.RpcMethodHandler[Any, Any], exc: Exception) -> grpc.RpcMethodHandler[Any, Any]:
     """A handler of the same kind as ``handler`` that raises ``exc`` when called."""
 
-    async def deny_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def deny_unary(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         raise exc
 
-    async def deny_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def deny_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         raise exc
         yield  # pragma: no cover - makes this an async generator
 
     return replace_behaviour(handler, lambda _: deny_unary, lambda _: deny_stream)
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):
+class AuthInterceptor(_ServerInterceptor):
     """Rejects EvaluatorService calls without an acceptable bearer token.
 
     Install it after :class:`~gmai_eval.server.api.error_mapping.ErrorMappingInterceptor`
@@ -184,9 +188,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any]]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[Any, Any]:
         handler = await continuation(handler_call_details)
         if handler is None:
             return handler

@@ -92,7 +92,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     # --- benchmarks -------------------------------------------------------------------
 
     async def ImportBenchmark(
-        self, request_iterator: AsyncIterator[pb.ImportBenchmarkRequest], context: grpc.aio.ServicerContext
+        self, request_iterator: AsyncIterator[pb.ImportBenchmarkRequest], context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ImportBenchmarkResponse:
         spool = Path(tempfile.mkdtemp(prefix=".gmai-upload-", dir=self._upload_dir))
         try:
@@ -116,13 +116,13 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         )
 
     async def ListBenchmarks(
-        self, request: pb.ListBenchmarksRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListBenchmarksRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListBenchmarksResponse:
         found = await asyncio.to_thread(bench_store.list_benchmarks, self._db)
         return pb.ListBenchmarksResponse(benchmarks=[convert.benchmark_to_proto(b) for b in found])
 
     async def GetBenchmark(
-        self, request: pb.GetBenchmarkRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetBenchmarkRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetBenchmarkResponse:
         check_size(request.filter, MAX_FILTER_BYTES, "filter")
         flt = parse_filter(request.filter) if request.filter.strip() else None
@@ -139,26 +139,26 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     # --- models -----------------------------------------------------------------------
 
     async def RegisterModel(
-        self, request: pb.RegisterModelRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RegisterModelRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RegisterModelResponse:
         spec = convert.model_from_proto(request.model)
         stored = await asyncio.to_thread(model_store.register_model, self._db, spec)
         return pb.RegisterModelResponse(model=convert.model_to_proto(stored))
 
     async def ListModels(
-        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListModelsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListModelsResponse:
         found = await asyncio.to_thread(model_store.list_models, self._db)
         return pb.ListModelsResponse(models=[convert.model_to_proto(m) for m in found])
 
     async def CheckModel(
-        self, request: pb.CheckModelRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CheckModelRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CheckModelResponse:
         check = await self._runs.check_model(request.name, request.benchmark)
         return convert.model_check_to_proto(check)
 
     async def RemoveModel(
-        self, request: pb.RemoveModelRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RemoveModelRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RemoveModelResponse:
         removed = await asyncio.to_thread(model_store.remove_model, self._db, request.name)
         return pb.RemoveModelResponse(model=convert.model_to_proto(removed))
@@ -170,7 +170,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
             raise ShuttingDown("the evaluator is shutting down; retry after it restarts")
 
     async def CreateRun(
-        self, request: pb.CreateRunRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CreateRunRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CreateRunResponse:
         self._refuse_when_draining()
         if not request.model or not request.benchmark:
@@ -182,18 +182,18 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         )
         return pb.CreateRunResponse(run=convert.run_to_proto(run))
 
-    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
+    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext[Any, Any]) -> pb.GetRunResponse:
         run = await asyncio.to_thread(self._runs.get_run, request.id)
         return pb.GetRunResponse(run=convert.run_to_proto(run))
 
     async def GetRunReport(
-        self, request: pb.GetRunReportRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetRunReportRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetRunReportResponse:
         report = await asyncio.to_thread(self._runs.get_report, request.id)
         return convert.run_report_to_proto(report)
 
     async def ListRuns(
-        self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListRunsResponse:
         size = min(request.page_size or paging.DEFAULT_PAGE_SIZE, paging.MAX_PAGE_SIZE)
         scope = (request.model, request.benchmark)
@@ -206,7 +206,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         return pb.ListRunsResponse(runs=convert.runs_to_proto(page), next_page_token=token)
 
     async def WatchRun(
-        self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext
+        self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.WatchRunResponse]:
         last: RunRecord | None = None
         async for run in self._runs.watch(request.id):
@@ -216,13 +216,13 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
             raise ShuttingDown(f"run {request.id} was interrupted by an evaluator shutdown; watch again")
 
     async def CancelRun(
-        self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CancelRunResponse:
         run = await self._runs.cancel_run(request.id)
         return pb.CancelRunResponse(run=convert.run_to_proto(run))
 
     async def ResumeRun(
-        self, request: pb.ResumeRunRequest, context: grpc.aio.ServicerContext
+        self, request: pb.ResumeRunRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ResumeRunResponse:
         self._refuse_when_draining()
         run = await self._runs.resume_run(request.id)
@@ -230,28 +230,31 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
 
     # --- scores -----------------------------------------------------------------------
 
-    async def _score(self, name: str, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def _score(self, name: str, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         handler = self._scoring.get(name)
         if handler is None:
             await context.abort(
                 grpc.StatusCode.UNIMPLEMENTED, f"{name} is not available in this evaluator build"
             )
-        return await handler(request)  # type: ignore[misc]
+        return await handler(request)
 
     async def GetRunScores(
-        self, request: pb.GetRunScoresRequest, context: grpc.aio.ServicerContext
+        self, request: pb.GetRunScoresRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetRunScoresResponse:
-        return await self._score("GetRunScores", request, context)
+        scores: pb.GetRunScoresResponse = await self._score("GetRunScores", request, context)
+        return scores
 
     async def CompareRuns(
-        self, request: pb.CompareRunsRequest, context: grpc.aio.ServicerContext
+        self, request: pb.CompareRunsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.CompareRunsResponse:
-        return await self._score("CompareRuns", request, context)
+        comparison: pb.CompareRunsResponse = await self._score("CompareRuns", request, context)
+        return comparison
 
     async def RescoreRun(
-        self, request: pb.RescoreRunRequest, context: grpc.aio.ServicerContext
+        self, request: pb.RescoreRunRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.RescoreRunResponse:
-        return await self._score("RescoreRun", request, context)
+        rescored: pb.RescoreRunResponse = await self._score("RescoreRun", request, context)
+        return rescored
 
 
 async def _receive_upload(

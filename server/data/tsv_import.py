@@ -36,7 +36,6 @@ from typing import Any
 from gmai_eval.server.data.images import (
     ImageChecks,
     ImageDefect,
-    ImageRow,
     decode_base64,
     inspect_image,
 )
@@ -305,13 +304,13 @@ def _row(
         extra={k: fields[p] for k, p in extra.items()},
     )
 
-    def finish(image: ImageRow | ImageDefect) -> None:
+    def finish(image: store.ImageRow | ImageDefect) -> None:
         # Runs in file order, so the duplicate check sees exactly the rows imported before.
         if idx is not None and idx in st.seen_index:
             found.insert(0, Defect(name, rowno, "index", f"duplicate index {idx}"))
         if isinstance(image, ImageDefect):
             found.append(Defect(name, rowno, "image", str(image)))
-        if found or idx is None or not isinstance(image, ImageRow):
+        if found or idx is None or not isinstance(image, store.ImageRow):
             st.skip(found)
             return
         if flag is not None:
@@ -394,7 +393,7 @@ def import_tsv_files(
     strict: bool = False,
     display_names: Sequence[str] | None = None,
     max_field_chars: int = MAX_FIELD_CHARS,
-    check_image: Callable[[bytes], ImageRow] = inspect_image,
+    check_image: Callable[[bytes], store.ImageRow] = inspect_image,
 ) -> ImportReport:
     """Import GMAI-MMBench TSV files as one benchmark.
 

@@ -309,9 +309,10 @@ class GrpcModelClient:
         last: ModelCallError | None = None
         for rep in self._replicas:
             try:
-                return await rep.model.GetModelInfo(
+                info: model_pb2.GetModelInfoResponse = await rep.model.GetModelInfo(
                     model_pb2.GetModelInfoRequest(), timeout=deadline_s
                 )
+                return info
             except grpc.aio.AioRpcError as exc:
                 last = map_rpc_error(exc, rep.target)
         assert last is not None
