@@ -23,22 +23,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import dataclasses
 import hashlib
-import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gmai_eval.server.data.images import (
-    ImageChecks,
-    ImageDefect,
-    decode_base64,
-    inspect_image,
-)
+from gmai_eval.server.data.images import ImageDefect, decode_image_field
 from gmai_eval.server.data.tsv_records import (
     READ_BUFFER,
     Field,
@@ -57,9 +50,6 @@ MAX_FIELD_CHARS = 64 * 1024 * 1024
 
 _LINE_SLACK = 4 * 1024 * 1024
 """A physical line may exceed the field limit by this much (the row's other fields)."""
-
-_MAX_WORKERS = 4
-"""Most threads checking images (decode, sha256, Pillow verify); at most the CPU count."""
 
 _BATCH_ROWS = 512
 """Most questions per write transaction."""
@@ -145,8 +135,6 @@ class _State:
     benchmark_id: int
     strict: bool
     max_field: int
-    checks: ImageChecks
-    """Image checks in flight; every row's outcome is recorded through it, in file order."""
     defects: list[tuple[Defect, bool]] = field(default_factory=list)
     seen_index: set[int] = field(default_factory=set)
     seen_images: set[str] = field(default_factory=set)
@@ -159,12 +147,6 @@ class _State:
 
     def defect(self, d: Defect, skipped: bool) -> None:
         self.defects.append((d, skipped))
-
-    def skip(self, defects: Sequence[Defect]) -> None:
-        """Count a skipped row and record why."""
-        for d in defects:
-            self.defect(d, True)
-        self.skipped += 1
 
     @property
     def writing(self) -> bool:
@@ -220,16 +202,16 @@ def _row(
     extra: dict[str, int],
     width: int,
 ) -> None:
-    """Check one data row; its image is checked on a worker, then it is queued or skipped in order."""
+    """Check one data row and queue it for writing (or record why not)."""
     image_pos = cols.get("image", -1)
     image_field = raw_fields[image_pos] if 0 <= image_pos < len(raw_fields) else ""
     fields = [
-        "" if i == image_pos else f if isinstance(f, str) else str(f, "utf-8", "surrogateescape")
+        "" if i == image_pos else f.decode("utf-8", "surrogateescape") if isinstance(f, bytes) else f
         for i, f in enumerate(raw_fields)
     ]
     if len(fields) != width:
-        wrong = Defect(name, rowno, "", f"wrong field count: expected {width}, found {len(fields)}")
-        st.checks.after(lambda: st.skip([wrong]))
+        st.defect(Defect(name, rowno, "", f"wrong field count: expected {width}, found {len(fields)}"), True)
+        st.skipped += 1
         return
     found: list[Defect] = []
 
@@ -244,7 +226,9 @@ def _row(
         elif isinstance(value, str) and _bad_utf8(value):
             found.append(Defect(name, rowno, col, "bad encoding: the bytes are not valid UTF-8"))
     if found:
-        st.checks.after(lambda: st.skip(found))
+        for d in found:
+            st.defect(d, True)
+        st.skipped += 1
         return
 
     idx: int | None = None
@@ -253,6 +237,8 @@ def _row(
         idx = int(raw_index)
     else:
         found.append(Defect(name, rowno, "index", f"index {raw_index!r} is not an integer"))
+    if idx is not None and idx in st.seen_index:
+        found.append(Defect(name, rowno, "index", f"duplicate index {idx}"))
     question = get("question")
     if not question.strip():
         found.append(Defect(name, rowno, "question", "empty question"))
@@ -285,54 +271,48 @@ def _row(
                 f"cannot derive the answer: category {category!r} matches "
                 f"{'no' if not options else 'not exactly one'} option text; imported without an answer",
             )
-    row = store.QuestionRow(
-        idx=0 if idx is None else idx,
-        question=question,
-        options=texts,  # type: ignore[arg-type]
-        answer=answer,
-        answer_source=source,
-        category=category,
-        clinical_task=get("clinical VQA task"),
-        department=get("department"),
-        granularity=get("perceptual granularity"),
-        modality=get("modality"),
-        original_task=get("original task"),
-        image_path=get("image_path"),
-        image_sha256="",
-        source_file=name,
-        source_row=rowno,
-        extra={k: fields[p] for k, p in extra.items()},
-    )
-
-    def finish(image: store.ImageRow | ImageDefect) -> None:
-        # Runs in file order, so the duplicate check sees exactly the rows imported before.
-        if idx is not None and idx in st.seen_index:
-            found.insert(0, Defect(name, rowno, "index", f"duplicate index {idx}"))
-        if isinstance(image, ImageDefect):
-            found.append(Defect(name, rowno, "image", str(image)))
-        if found or idx is None or not isinstance(image, store.ImageRow):
-            st.skip(found)
-            return
-        if flag is not None:
-            st.defect(flag, False)
-        st.seen_index.add(idx)
-        img_row = None
-        if image.sha256 not in st.seen_images:
-            st.seen_images.add(image.sha256)
-            img_row = image
-        st.add(dataclasses.replace(row, image_sha256=image.sha256), img_row)
-
+    image = None
     try:
-        data = decode_base64(image_field)  # here: the field is a view of the read buffer
+        image = decode_image_field(image_field)
     except ImageDefect as exc:
-        bad = exc  # the except clause unbinds exc; the continuation may run later
-        st.checks.after(lambda: finish(bad))
+        found.append(Defect(name, rowno, "image", str(exc)))
+    if found or idx is None or image is None:
+        for d in found:
+            st.defect(d, True)
+        st.skipped += 1
         return
-    st.checks.submit(data, finish)
+    if flag is not None:
+        st.defect(flag, False)
+    st.seen_index.add(idx)
+    img_row = None
+    if image.sha256 not in st.seen_images:
+        st.seen_images.add(image.sha256)
+        img_row = image
+    st.add(
+        store.QuestionRow(
+            idx=idx,
+            question=question,
+            options=texts,  # type: ignore[arg-type]
+            answer=answer,
+            answer_source=source,
+            category=category,
+            clinical_task=get("clinical VQA task"),
+            department=get("department"),
+            granularity=get("perceptual granularity"),
+            modality=get("modality"),
+            original_task=get("original task"),
+            image_path=get("image_path"),
+            image_sha256=image.sha256,
+            source_file=name,
+            source_row=rowno,
+            extra={k: fields[p] for k, p in extra.items()},
+        ),
+        img_row,
+    )
 
 
 def _decode_header(fields: list[Field]) -> list[str]:
-    return [f if isinstance(f, str) else str(f, "utf-8", "replace") for f in fields]
+    return [f.decode("utf-8", "replace") if isinstance(f, bytes) else f for f in fields]
 
 
 def _import_file(st: _State, path: Path, name: str, overall: Any) -> tuple[SourceFile, bool]:
@@ -353,19 +333,17 @@ def _import_file(st: _State, path: Path, name: str, overall: Any) -> tuple[Sourc
             header = _decode_header(first)
             cols, extra, head_defects = _header(header, name)
             has_answer = "answer" in cols
-            raw.view_field = cols.get("image", -1)  # decoded straight from the read buffer
             for d in head_defects:
                 st.defect(d, True)
             for rec in records:
                 rows += 1
                 if isinstance(rec, Malformed):
-                    bad = Defect(name, rows, "", f"malformed row: {rec.message}")
-                    st.checks.after(lambda bad=bad: st.skip([bad]))  # type: ignore[misc]
+                    st.defect(Defect(name, rows, "", f"malformed row: {rec.message}"), True)
+                    st.skipped += 1
                 elif head_defects:
-                    st.checks.after(lambda: st.skip([]))
+                    st.skipped += 1
                 else:
                     _row(st, name, rows, rec, cols, extra, len(header))
-            st.checks.drain()
             if rows == 0:
                 st.defect(Defect(name, 0, "", "no rows: the file has a header but no data rows"), True)
         raw.drain()
@@ -393,7 +371,6 @@ def import_tsv_files(
     strict: bool = False,
     display_names: Sequence[str] | None = None,
     max_field_chars: int = MAX_FIELD_CHARS,
-    check_image: Callable[[bytes], store.ImageRow] = inspect_image,
 ) -> ImportReport:
     """Import GMAI-MMBench TSV files as one benchmark.
 
@@ -404,9 +381,6 @@ def import_tsv_files(
         strict: import nothing if any row has a defect.
         display_names: names for the files in defects and records (default: the paths as given).
         max_field_chars: largest accepted field (documented default :data:`MAX_FIELD_CHARS`).
-        check_image: checks one decoded image on the worker threads, raising
-            :class:`~gmai_eval.server.data.images.ImageDefect` for a bad one (default
-            :func:`~gmai_eval.server.data.images.inspect_image`; tests inject failures).
 
     Returns:
         The report; ``already_imported`` when the same bytes were imported under ``name``.
@@ -443,9 +417,7 @@ def import_tsv_files(
             )
         return ImportReport(store.get_benchmark(db, name), True, 0, 0, ())
 
-    workers = min(_MAX_WORKERS, os.cpu_count() or 1)
-    checks = ImageChecks(workers, 2 * workers, check_image)
-    st = _State(db=db, benchmark_id=bid, strict=strict, max_field=max_field_chars, checks=checks)
+    st = _State(db=db, benchmark_id=bid, strict=strict, max_field=max_field_chars)
     try:
         overall = hashlib.sha256() if len(paths) > 1 else None
         files: list[SourceFile] = []
@@ -465,14 +437,12 @@ def import_tsv_files(
         layout = "VAL" if all(layouts) else "TEST"
         store.finish_import(db, bid, digest, layout, files, st.defects)
     except BaseException:
-        checks.close()
         if st.pending is not None:
             with contextlib.suppress(Exception):
                 st.pending.result()
         store.abort_import(db, bid)
         raise
     finally:
-        checks.close()
         with _active_lock:
             _active_imports.discard(bid)
     return ImportReport(

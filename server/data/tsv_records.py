@@ -7,8 +7,7 @@ record, so memory stays bounded by the limit.
 
 Records: a line without a double quote is split on tabs directly in the read buffer (the
 fast path: base64 image fields never contain quotes, so almost every GMAI-MMBench row
-takes it; each field is copied once, into ``bytes``, except the image field, which is handed
-out as a view of the buffer and decoded from there).
+takes it; each field, the big image field included, is copied once, into ``bytes``).
 A line with a quote goes to :mod:`csv` (quotechar ``"``,
 doubled quotes, quoted fields spanning lines), decoded as UTF-8 with
 ``surrogateescape`` so invalid bytes surface as lone surrogates in that field instead of
@@ -28,9 +27,8 @@ READ_BUFFER = 8 * 1024 * 1024
 OVERSIZED_MARK = "\ufdd0gmai-eval: oversized line\ufdd0"
 """Stands in, for the csv parser, for a physical line longer than the limit."""
 
-Field = str | bytes | memoryview
-"""A field: ``bytes`` from the fast path (decode before use), ``str`` from csv; on the fast
-path, the field at :attr:`LineReader.view_field` is a ``memoryview`` of the read buffer."""
+Field = str | bytes
+"""A field: ``bytes`` from the fast path (decode before use), ``str`` from csv."""
 
 _OVERSIZED = (-1, -1)
 """What :meth:`LineReader.next_span` returns for a line longer than the limit."""
@@ -75,8 +73,6 @@ class LineReader:
         """A line pushed back, returned first by ``next()``."""
         self.bytes_read = 0
         """Bytes read (and hashed) so far."""
-        self.view_field = -1
-        """Position of the field that :func:`read_records` hands out as a view, not a copy."""
 
     def _read(self, view: memoryview) -> int:
         n = self._f.readinto(view) or 0  # type: ignore[attr-defined]
@@ -165,31 +161,25 @@ def _ensure_csv_limit(limit: int) -> None:
         csv.field_size_limit(limit)
 
 
-def split_tabs(buf: bytes | bytearray, start: int, end: int, view_at: int = -1) -> list[Field]:
-    """Split ``buf[start:end]`` on tabs: one ``bytes`` copy per field, a view for field ``view_at``.
+def split_tabs(buf: bytes | bytearray, start: int, end: int) -> list[Field]:
+    """Split ``buf[start:end]`` on tabs, into one ``bytes`` copy per field.
 
     ``find`` scans with ``memchr``, several times faster than ``bytes.split`` on a single
     byte, which checks byte by byte: on a 270 KB row (the base64 image field) this takes
-    10-20 us instead of 70-80. Each field is copied once, straight from the read buffer,
-    except field ``view_at``, which is a ``memoryview`` of ``buf`` (no copy at all).
+    10-20 us instead of 70-80. Each field is copied once, straight from the read buffer.
     """
     fields: list[Field] = []
     find = buf.find
     with memoryview(buf) as view:
         while (tab := find(b"\t", start, end)) >= 0:
-            fields.append(view[start:tab] if len(fields) == view_at else bytes(view[start:tab]))
+            fields.append(bytes(view[start:tab]))
             start = tab + 1
-        fields.append(view[start:end] if len(fields) == view_at else bytes(view[start:end]))
+        fields.append(bytes(view[start:end]))
     return fields
 
 
 def read_records(lines: LineReader) -> Iterator[list[Field] | Malformed]:
     """Yield the records of a tab-separated file (blank lines skipped).
-
-    On the fast path, the field at ``lines.view_field`` (the image column, once the header
-    has been read; -1 for none) is a ``memoryview`` of the read buffer, released as soon as
-    the next record is asked for: use it before then (a view kept longer raises
-    ``ValueError`` instead of showing bytes of a later row).
 
     Args:
         lines: the file's lines; its limit is the longest physical line accepted.
@@ -199,13 +189,7 @@ def read_records(lines: LineReader) -> Iterator[list[Field] | Malformed]:
     reader = csv.reader(
         (line.decode("utf-8", "surrogateescape") for line in lines), delimiter="\t", quotechar='"', strict=False
     )
-    handed_out: Field = b""
-    while True:
-        if isinstance(handed_out, memoryview):
-            handed_out.release()
-            handed_out = b""
-        if (span := lines.next_span()) is None:
-            return
+    while (span := lines.next_span()) is not None:
         if span == _OVERSIZED:
             yield Malformed(f"line longer than {limit} bytes")
             continue
@@ -215,21 +199,18 @@ def read_records(lines: LineReader) -> Iterator[list[Field] | Malformed]:
             if end > start and buf[end - 1] == 0x0A:
                 end -= 2 if end - start >= 2 and buf[end - 2] == 0x0D else 1
             if end > start:
-                fields = split_tabs(buf, start, end, lines.view_field)
-                if 0 <= lines.view_field < len(fields):
-                    handed_out = fields[lines.view_field]
-                yield fields
+                yield split_tabs(buf, start, end)
             continue
         with memoryview(buf) as view:
             lines.pending = bytes(view[start : span[1]])
         try:
-            parsed = next(reader)
+            fields = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
             yield Malformed(str(exc))
             continue
-        if any(OVERSIZED_MARK in f for f in parsed):
+        if any(OVERSIZED_MARK in f for f in fields):
             yield Malformed(f"line longer than {limit} bytes")
-        elif parsed:
-            yield list(parsed)
+        elif fields:
+            yield list(fields)
