@@ -182,6 +182,17 @@ class EvaluatorClient:
         """The registered models."""
         return list(self._call("ListModels", pb.ListModelsRequest(), SHORT_DEADLINE_S).models)
 
+    def check_model(self, name: str, benchmark: str = "") -> pb.CheckModelResponse:
+        """Run the pre-flight handshake against a registered model; every step reported."""
+        req = pb.CheckModelRequest(name=name, benchmark=benchmark)
+        checked: pb.CheckModelResponse = self._call("CheckModel", req, PREFLIGHT_DEADLINE_S)
+        return checked
+
+    def remove_model(self, name: str) -> pb.Model:
+        """Remove a registered model (refused while a run of it is live)."""
+        removed: pb.Model = self._call("RemoveModel", pb.RemoveModelRequest(name=name), SHORT_DEADLINE_S).model
+        return removed
+
     # --- runs ---------------------------------------------------------------------------
 
     def create_run(
@@ -196,6 +207,11 @@ class EvaluatorClient:
         """One run."""
         run: pb.Run = self._call("GetRun", pb.GetRunRequest(id=run_id), SHORT_DEADLINE_S).run
         return run
+
+    def get_run_report(self, run_id: str) -> pb.GetRunReportResponse:
+        """A run with its state history and its errors and retries grouped."""
+        report: pb.GetRunReportResponse = self._call("GetRunReport", pb.GetRunReportRequest(id=run_id), SHORT_DEADLINE_S)
+        return report
 
     def list_runs(self, model: str = "", benchmark: str = "", page_size: int = 0) -> list[pb.Run]:
         """Runs, newest first."""

@@ -31,7 +31,10 @@ from tests._service_helpers import (
 )
 
 RUN_ID = re.compile(r"^r-[0-9a-f]{12}$", re.M)
-OUR_COMMANDS = ("serve", "models", "models add", "models list", "run", "runs", "watch", "cancel", "resume", "upload")
+OUR_COMMANDS = (
+    "serve", "models", "models add", "models list", "models check", "models remove", "run", "runs", "runs show",
+    "watch", "cancel", "resume", "upload",
+)
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Result:

@@ -4,6 +4,7 @@
 to stderr, so stdout carries only what scripts capture (the run id):
 
 - on a terminal, a live bar drawn by ``rich`` (done/total, rate, ETA, errors, state);
+  while the model is unreachable the ETA gives way to "waiting for model Ns: REASON";
 - otherwise (a pipe, a file, ``TERM=dumb``), one plain line every ``--progress-interval``
   seconds, without carriage returns or escape codes;
 - nothing with ``--no-progress``.
@@ -11,8 +12,9 @@ to stderr, so stdout carries only what scripts capture (the run id):
 When the evaluator goes away (a restart), the watch reconnects with exponential backoff
 until ``--reconnect-timeout`` passes without contact. Ctrl-C stops following, says that
 the run goes on at the server and how to watch or cancel it, and exits 130. At the end a
-summary block gives the state, the overall accuracy with its 95% CI, the errors, the
-duration, the run id and the next commands; the exit code follows
+summary block gives the state, the overall accuracy with its 95% CI, the errors (grouped
+by reason from GetRunReport when the exit code is 3 or 4), the duration, the run id and
+the next commands; the exit code follows
 :data:`~.options.EXIT_CODES_EPILOG`.
 """
 
@@ -40,6 +42,7 @@ from .options import (
     EXIT_OK,
     EXIT_SOME_ERRORS,
 )
+from .reasons import sub_state_text, summary_error_lines
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,9 +80,10 @@ def progress_text(run: pb.Run) -> str:
     """The plain progress line of ``run`` (no bar, no escape codes)."""
     p = run.progress
     pct = f" ({100 * p.done / p.total:.0f}%)" if p.total else ""
+    waiting = sub_state_text(run)
     return (
         f"{run.id} {state_name(run.state)} {p.done}/{p.total}{pct} {p.rate_per_second:.1f}/s "
-        f"errors {p.errors} ETA {_eta(p.eta_seconds)}"
+        f"errors {p.errors} " + (waiting if waiting else f"ETA {_eta(p.eta_seconds)}")
     )
 
 
@@ -180,6 +184,9 @@ class RichDisplay:
         """Move the bar."""
         p = run.progress
         rate, eta, state = f"{p.rate_per_second:.1f}", _eta(p.eta_seconds), state_name(run.state)
+        waiting = sub_state_text(run)
+        if waiting:
+            eta, state = "?", f"{state} ({waiting})"
         if self._task is None:
             self._task = self._progress.add_task(
                 run.id, total=p.total or None, completed=p.done, rate=rate, eta=eta, errors=p.errors, state=state
@@ -318,6 +325,14 @@ def exit_code(run: pb.Run) -> int:
     return EXIT_SOME_ERRORS if run.progress.errors else EXIT_OK
 
 
+def _error_reasons(c: EvaluatorClient, run_id: str, hint: str) -> list[str]:
+    try:
+        report = c.get_run_report(run_id)
+    except EvaluatorError as exc:
+        return [f"  errors by reason unavailable ({exc})"]
+    return summary_error_lines(report.errors, run_id, hint)
+
+
 def summary(c: EvaluatorClient, run: pb.Run) -> list[str]:
     """The summary block printed when a followed run ends."""
     p = run.progress
@@ -329,6 +344,8 @@ def summary(c: EvaluatorClient, run: pb.Run) -> list[str]:
     if run.error_message:
         lines.append(f"  reason: {run.error_message}")
     hint = _hint_target(c.conn)
+    if exit_code(run) != EXIT_OK and p.errors:
+        lines += _error_reasons(c, run.id, hint)
     nxt = [f"gmai-eval scores {run.id}{hint}", f"gmai-eval export {run.id} --out {run.id}.tsv{hint}"]
     if run.state != pb.RUN_STATE_SUCCEEDED:
         nxt = [f"gmai-eval resume {run.id} --wait{hint}", *nxt]

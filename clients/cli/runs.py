@@ -29,6 +29,7 @@ from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
 from .extras import server_extra
 from .follow import FollowSettings, follow_and_exit, follow_options, state_name
 from .options import EXIT_CODES_EPILOG, connection_options, db_option
+from .reasons import sub_state_text
 
 
 @contextmanager
@@ -175,7 +176,14 @@ def _run_command() -> click.Command:
     @click.option("--concurrency", default=0, type=click.IntRange(min=0), help="Requests in flight (0 = default).")
     @click.option("--deadline", default=0.0, type=click.FloatRange(min=0), help="Seconds per AnswerVQA attempt (0 = default).")
     @click.option("--max-attempts", default=0, type=click.IntRange(min=0), help="Attempts per question (0 = default).")
-    @click.option("--max-error-fraction", default=0.0, type=click.FloatRange(0, 1), help="Fail the run above this error fraction (0 = default).")
+    @click.option(
+        "--max-error-fraction", default=None, type=click.FloatRange(0, 1),
+        help="Fail the run when more than this fraction of questions end in error; 0 = zero tolerance [default: 0.1].",
+    )
+    @click.option(
+        "--max-outage", default=None, type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+        help="Fail the run once no endpoint of the model has answered for this long [default: 300].",
+    )
     @click.option("--era", default=None, type=click.Choice(["2024", "2025-08", "2026-06"]), help="Extraction rule era (default 2024).")
     @click.option("--limit", default=0, type=click.IntRange(min=0), help="Ask at most N questions, sampled by --seed.")
     @click.option("--seed", default=0, type=click.IntRange(min=0), help="Sampling seed for --limit.")
@@ -186,14 +194,16 @@ def _run_command() -> click.Command:
     @connection_options
     def run(
         conn: Connection, follow: FollowSettings, model: str, benchmark: str, where: str, concurrency: int, deadline: float,
-        max_attempts: int, max_error_fraction: float, era: str | None, limit: int, seed: int,
-        model_params: str, request_id: str, wait: bool,
+        max_attempts: int, max_error_fraction: float | None, max_outage: float | None, era: str | None,
+        limit: int, seed: int, model_params: str, request_id: str, wait: bool,
     ) -> None:
         """Start a run of MODEL on BENCHMARK and print its id (on stdout; progress goes to stderr)."""
         params = pb.RunParameters(
             filter=where, concurrency=concurrency, deadline_seconds=deadline, max_attempts=max_attempts,
-            max_error_fraction=max_error_fraction, extraction_era=era or "", limit=limit, seed=seed,
+            extraction_era=era or "", limit=limit, seed=seed, max_outage_seconds=max_outage or 0.0,
         )
+        if max_error_fraction is not None:  # error_tolerance: 0 is zero tolerance, not the default
+            params.error_tolerance = max_error_fraction
         if model_params.strip():
             json_format.ParseDict(_json_object(model_params, "--model-params"), params.model_parameters)
         with client(conn) as c:
@@ -206,19 +216,24 @@ def _run_command() -> click.Command:
 
 
 def _run_management_commands() -> list[click.Command]:
-    @click.command("runs")
+    @click.group("runs", invoke_without_command=True)
     @click.option("--model", default="", help="Only runs of this model.")
     @click.option("--benchmark", default="", help="Only runs of this benchmark.")
     @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most this many.")
     @connection_options
-    def runs(conn: Connection, model: str, benchmark: str, limit: int) -> None:
-        """List runs, newest first."""
+    @click.pass_context
+    def runs(ctx: click.Context, conn: Connection, model: str, benchmark: str, limit: int) -> None:
+        """List runs, newest first (`runs show RUN_ID` tells one run's story)."""
+        if ctx.invoked_subcommand is not None:
+            return
         with client(conn) as c:
             found = c.list_runs(model=model, benchmark=benchmark, page_size=limit)
         for r in found:
             created = r.created_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if r.HasField("created_time") else ""
+            waiting = sub_state_text(r)
+            state = f"{state_name(r.state)} ({waiting})" if waiting else state_name(r.state)
             click.echo(
-                f"{r.id}\t{state_name(r.state)}\t{r.model}\t{r.benchmark}\t"
+                f"{r.id}\t{state}\t{r.model}\t{r.benchmark}\t"
                 f"{r.progress.done}/{r.progress.total}\terrors={r.progress.errors}\t{created}"
             )
 
