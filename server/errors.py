@@ -124,14 +124,17 @@ class ModelCallError(EvalError):
     Attributes:
         code: the gRPC status name (``"UNAVAILABLE"``...) or a local reason.
         endpoint: the target that was called, when known.
+        retry_after_s: how long the model asked the caller to wait before retrying
+            (a ``google.rpc.RetryInfo`` detail), 0 when it said nothing.
     """
 
     retryable = False
 
-    def __init__(self, message: str, *, code: str = "UNKNOWN", endpoint: str = "") -> None:
+    def __init__(self, message: str, *, code: str = "UNKNOWN", endpoint: str = "", retry_after_s: float = 0.0) -> None:
         super().__init__(message)
         self.code = code
         self.endpoint = endpoint
+        self.retry_after_s = retry_after_s
 
 
 class ModelUnavailable(ModelCallError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -56,6 +57,8 @@ class Script:
     """Code for ``always_fail``."""
     exhausted_calls: int = 0
     """The next N calls (overall) get RESOURCE_EXHAUSTED."""
+    exhausted_retry_after_s: float = 0.0
+    """When set, those RESOURCE_EXHAUSTED carry a google.rpc.RetryInfo of this delay."""
     wrong_id: bool = False
     """Echo a wrong question_id."""
     unknown_label: bool = False
@@ -78,6 +81,18 @@ class Script:
     """Advertised supported media types."""
 
 
+def _retry_info_trailer(delay_s: float) -> tuple[tuple[str, bytes], ...]:
+    """The grpc-status-details-bin trailer of a RESOURCE_EXHAUSTED carrying a RetryInfo."""
+    from google.protobuf import any_pb2, duration_pb2
+    from google.rpc import code_pb2, error_details_pb2, status_pb2
+
+    info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=int(delay_s), nanos=int(delay_s % 1 * 1e9)))
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    status = status_pb2.Status(code=code_pb2.RESOURCE_EXHAUSTED, message="queue full", details=[detail])
+    return (("grpc-status-details-bin", status.SerializeToString()),)
+
+
 class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
     """A scriptable ModelService; counts every call.
 
@@ -91,6 +106,8 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
         self.name = name
         self.calls = 0
         self.calls_by_question: collections.Counter[str] = collections.Counter()
+        self.call_times: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
+        """Monotonic arrival times of each question's calls."""
         self.question_ids: list[str] = []
         self.requests: list[model_pb2.AnswerVQARequest] = []
         self.keep_requests = False
@@ -109,9 +126,11 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
         self.inflight += 1
         self.max_inflight = max(self.max_inflight, self.inflight)
         try:
+            self.call_times[request.question].append(time.monotonic())
             if s.exhausted_calls > 0:
                 s.exhausted_calls -= 1
-                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full")
+                trailer = _retry_info_trailer(s.exhausted_retry_after_s) if s.exhausted_retry_after_s else ()
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full", trailing_metadata=trailer)
             if request.question in s.always_fail:
                 await context.abort(s.always_fail_code, "scripted failure")
             if self.calls_by_question[request.question] <= s.fail_times:

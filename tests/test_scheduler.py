@@ -390,3 +390,24 @@ async def test_unreadable_question_fails_the_run_instead_of_hanging(
     assert final.state == "failed"
     assert "question 1090 or its image is missing" in final.error_message
     assert final.progress.done < 100
+
+
+async def test_a_models_retry_info_is_a_floor_under_the_backoff(db: Database) -> None:
+    # The model asks for 1.5 s; the scheduler's own jittered backoff for a first retry is
+    # at most backoff_base_s (0.01 s here), so any gap of 1.5 s or more comes from RetryInfo.
+    mgr = RunManager(db, metrics=EvaluatorMetrics(CollectorRegistry()), backoff_base_s=0.01)
+    build_benchmark(db, "bench", 1)
+    srv = await start_model_server(ScriptedModel(Script(exhausted_retry_after_s=1.5)))
+    try:
+        register_model(db, spec_for("m1", srv))
+        rec = await mgr.create_run("m1", "bench", RunParams(max_attempts=3))
+        srv.model.script.exhausted_calls = 1  # after the pre-flight, before the run's first call
+        srv.model.call_times.clear()
+        await wait_final(mgr, rec.id)
+        final = mgr.get_run(rec.id)
+    finally:
+        await mgr.shutdown(0)
+        await srv.stop()
+    assert final.state == "succeeded" and final.progress.retries == 1
+    (times,) = [t for t in srv.model.call_times.values() if len(t) == 2]
+    assert times[1] - times[0] >= 1.5

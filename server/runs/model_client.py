@@ -24,7 +24,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 import grpc.aio
@@ -41,6 +41,8 @@ from gmai_eval.server.errors import (
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, TlsSettings
 from gmai_eval.server.tls import channel_credentials
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVICE_NAME = "gmai_eval.model.v1.ModelService"
@@ -51,6 +53,9 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 MAX_RESPONSE_BYTES = 1024 * 1024
 """Receive limit of the evaluator's channels to models: the largest response accepted."""
+
+MAX_RETRY_DELAY_S = 60.0
+"""The longest wait a model's RetryInfo can ask for (model.proto says so)."""
 
 _TOO_LARGE = re.compile(r"larger than max \((\d+) vs\. (\d+)\)")
 """gRPC's own RESOURCE_EXHAUSTED details for a received message over the limit."""
@@ -163,7 +168,27 @@ def map_rpc_error(err: grpc.aio.AioRpcError, endpoint: str) -> ModelCallError:
         )
     cls = _CODE_ERRORS.get(code, ModelCallError)
     message = f"{code.name} from {endpoint}" + (f": {details}" if details else "")
-    return cls(message, code=code.name, endpoint=endpoint)
+    return cls(message, code=code.name, endpoint=endpoint, retry_after_s=retry_delay_s(err))
+
+
+def retry_delay_s(err: grpc.aio.AioRpcError) -> float:
+    """The ``google.rpc.RetryInfo`` delay a model attached to its status, capped at
+    :data:`MAX_RETRY_DELAY_S`; 0 when there is none (or the trailer does not parse)."""
+    trailer: Any = err.trailing_metadata() or ()  # grpc.aio.Metadata: (key, value) pairs
+    for key, value in trailer:
+        if key != "grpc-status-details-bin" or not isinstance(value, bytes):
+            continue
+        status = status_pb2.Status()
+        try:
+            status.ParseFromString(value)
+        except DecodeError:
+            return 0.0
+        for detail in status.details:
+            info = error_details_pb2.RetryInfo()
+            if detail.Unpack(info):
+                delay = float(info.retry_delay.seconds) + float(info.retry_delay.nanos) / 1e9
+                return min(max(delay, 0.0), MAX_RETRY_DELAY_S)
+    return 0.0
 
 
 def channel_options(*, tls: TlsSettings, balanced: bool) -> list[tuple[str, object]]:

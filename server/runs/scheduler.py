@@ -343,7 +343,8 @@ class Scheduler:
             if self.metrics is not None:
                 self.metrics.retries.labels(self.model, err.code).inc()
             ceiling = min(self.backoff_max_s, self.backoff_base_s * (2**n))
-            await asyncio.sleep(random.uniform(0, ceiling))
+            # A model's RetryInfo is a floor under the jittered backoff, never a shortcut.
+            await asyncio.sleep(max(err.retry_after_s, random.uniform(0, ceiling)))
             attempt += 1
 
     def _error(
