@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import os
 import sys
 import time
@@ -28,6 +27,7 @@ from google.protobuf import json_format
 from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
 from .extras import server_extra
 from .follow import FollowSettings, follow_and_exit, follow_options, state_name
+from .log_format import LOG_FORMATS, configure_logging
 from .options import EXIT_CODES_EPILOG, connection_options, db_option
 from .reasons import sub_state_text
 
@@ -63,11 +63,15 @@ def _serve_command() -> click.Command:
     @click.option("--health-host", default="127.0.0.1", show_default=True, help="Address of the health-only port (0.0.0.0 in a pod, with a NetworkPolicy).")
     @click.option("--tune-malloc/--no-tune-malloc", default=None, hidden=True, help="Deprecated; does nothing.")
     @click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
+    @click.option(
+        "--log-format", default="text", show_default=True, type=click.Choice(LOG_FORMATS),
+        help="Log lines on stderr: text, or one JSON object per line (time, level, logger, message, run_id, event).",
+    )
     def serve(
         db_path: Path | None, host: str, port: int, metrics_port: int, metrics_host: str, tls_cert: str,
         tls_key: str, tls_client_ca: str, admin_token_file: str, read_token_file: str,
         insecure: bool, grace: float, health_port: int, health_host: str, tune_malloc: bool | None,
-        log_level: str,
+        log_level: str, log_format: str,
     ) -> None:
         """Run the evaluator (gRPC API, health, reflection and Prometheus metrics).
 
@@ -95,7 +99,7 @@ def _serve_command() -> click.Command:
                 "Missing option '--db' (or set GMAI_EVAL_DB): the evaluator needs its database file; "
                 "it is created if missing"
             )
-        logging.basicConfig(level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        configure_logging(log_level, log_format)
         try:
             tokens = TokenConfig(
                 admin_token=load_token(admin_token_file, os.environ.get("GMAI_EVAL_ADMIN_TOKEN"), "admin"),
