@@ -18,13 +18,14 @@ import pytest
 import sqlite_utils
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as gstore
+from gmai_eval.server.store import prediction_files as files
 
 from tests._scoring_helpers import A, insert_benchmark, insert_run, make_questions
 
 RUN = "r-000000000001"
 
 READS: dict[str, Callable[[sqlite_utils.Database], object]] = {
-    "export_rows": lambda s: gstore.export_rows(s, RUN),
+    "export_rows": lambda s: files.export_rows(s, RUN),
     "final_attempts": lambda s: gstore.final_attempts(s, RUN),
     "final_attempts ungraded": lambda s: gstore.final_attempts(s, RUN, ungraded_for=("2024", "")),
     "graded_rows": lambda s: gstore.graded_rows(s, RUN, "2024", ""),

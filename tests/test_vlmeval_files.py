@@ -21,6 +21,7 @@ from gmai_eval.server.scoring.vlmeval_files import (
 )
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as gstore
+from gmai_eval.server.store import prediction_files as files
 from gmai_eval.server.store.benchmarks import load_questions
 from openpyxl import Workbook, load_workbook
 
@@ -232,12 +233,12 @@ def test_score_file_xlsx_numeric_and_missing_cells(tmp_path: Path) -> None:
         f2 = tmp_path / "m.tsv"
         f2.write_text("index\tprediction\n0\t\n1\t3\n2\t" + str(qs[2].answer) + "\n3\tNone\n", "utf-8")
         run = score_file(db, "b", f2)
-        rows = db.read(lambda s: gstore.export_rows(s, run))
+        rows = db.read(lambda s: files.export_rows(s, run))
         texts = {r.idx: r.recorded.text for r in rows if r.recorded}
         assert texts == {0: "nan", 1: "3", 2: qs[2].answer, 3: "nan"}
         _xlsx(f, ["index", "A", "prediction"], [[0, "x", 2.5], [1.0, "x", 3.0], [2, "x", qs[2].answer], [3, "x", "null"]])
         run = score_file(db, "b", f)
-        rows = db.read(lambda s: gstore.export_rows(s, run))
+        rows = db.read(lambda s: files.export_rows(s, run))
         texts = {r.idx: r.recorded.text for r in rows if r.recorded}
         assert texts == {0: "2.5", 1: "3", 2: qs[2].answer, 3: "nan"}
         assert read_prediction_file(tmp_path / "m.tsv")[3][2] == "nan"

@@ -33,6 +33,7 @@ from gmai_eval.server.scoring.grading import compute_scores, graded_rows
 from gmai_eval.server.scoring.stats import Z95
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as grade_reads
+from gmai_eval.server.store import prediction_files as files
 from gmai_eval.server.store import report_reads as reads
 from gmai_eval.server.store.benchmarks import get_benchmark_by_id
 
@@ -163,7 +164,7 @@ def reliability_bins(items: Sequence[Scored], bins: int = CALIBRATION_BINS) -> t
 
 
 def _calibration_items(db: Database, run_id: str) -> list[Scored]:
-    rows = db.read(lambda s: grade_reads.export_rows(s, run_id))
+    rows = db.read(lambda s: files.export_rows(s, run_id))
     out = []
     for r in rows:
         if r.recorded is None or r.recorded.outcome != "answered" or not r.option_scores or r.answer is None:

@@ -32,6 +32,7 @@ from gmai_eval.server.scoring.summary import to_json as summary_json
 from gmai_eval.server.scoring.verdicts import grade_answer
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as store
+from gmai_eval.server.store import prediction_files as files
 
 
 async def grade_pending(db: Database, run_id: str, era: str | None = None) -> int:
@@ -305,7 +306,7 @@ def run_calibration(db: Database, run_id: str) -> Calibration:
         NotFound: unknown run.
     """
     db.read(lambda s: store.run_era(s, run_id))  # NotFound for an unknown run
-    rows = db.read(lambda s: store.export_rows(s, run_id))
+    rows = db.read(lambda s: files.export_rows(s, run_id))
     items = []
     for r in rows:
         if r.recorded is None or r.recorded.outcome != "answered" or not r.option_scores or r.answer is None:

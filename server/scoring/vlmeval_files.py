@@ -43,6 +43,7 @@ from gmai_eval.server.scoring.grading import finish_grading_sync, graded_rows
 from gmai_eval.server.scoring.verdicts import NON_ANSWER_STATUSES
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as store
+from gmai_eval.server.store import prediction_files as files
 
 PREDICTION_COLUMNS: tuple[str, ...] = (
     "index", "question", *OPTION_LABELS, "answer", "category", "clinical VQA task", "department",
@@ -87,8 +88,8 @@ class ExportResult:
 
 def _table(
     db: Database, info: store.RunInfo, era: str, judge: str
-) -> tuple[list[list[object]], list[store.ExportRow], dict[int, str]]:
-    rows = [r for r in db.read(lambda s: store.export_rows(s, info.id)) if r.recorded is not None]
+) -> tuple[list[list[object]], list[files.ExportRow], dict[int, str]]:
+    rows = [r for r in db.read(lambda s: files.export_rows(s, info.id)) if r.recorded is not None]
     verdicts = {g.idx: g.verdict for g in graded_rows(db, info, era, judge)}
     table: list[list[object]] = []
     for r in rows:
@@ -101,7 +102,7 @@ def _table(
     return table, rows, verdicts
 
 
-def group_accuracy(rows: Sequence[store.ExportRow], hits: dict[int, int], column: str) -> list[tuple[str, float]]:
+def group_accuracy(rows: Sequence[files.ExportRow], hits: dict[int, int], column: str) -> list[tuple[str, float]]:
     """VLMEvalKit's group accuracy row: ``Overall`` then sorted group values (NaN for ``None``)."""
     field = {"clinical vqa task": "task", "department": "department", "perceptual granularity": "granularity"}[column]
     groups: dict[str, list[int]] = {}
@@ -321,14 +322,14 @@ def score_file(
     check_era(era)
     p = Path(path)
     rows = read_prediction_file(p)
-    bid, digest = db.read(lambda s: store.benchmark_ref(s, benchmark))
-    known = db.read(lambda s: store.benchmark_indexes(s, bid))
+    bid, digest = db.read(lambda s: files.benchmark_ref(s, benchmark))
+    known = db.read(lambda s: files.benchmark_indexes(s, bid))
     for rowno, idx, _ in rows:
         if idx not in known:
             raise InvalidArgument(f"{p.name}, row {rowno}, column 'index': index {idx} is not in benchmark {benchmark!r}")
     preds = [(idx, text) for _, idx, text in rows]
     run_id = db.write(
-        lambda s: store.create_file_run(
+        lambda s: files.create_file_run(
             s, model=f"file:{p.stem}", benchmark_id=bid, digest=digest, era=era,
             evaluator_version=evaluator_version, predictions=preds,
         )
