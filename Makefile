@@ -38,10 +38,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[server,torch,dev]'
 	touch $(STAMP) $(DEMO_STAMP)
 
-# `make demo` installs what the demo runs: the evaluator (server extra), the SDK and torch.
+# `make demo` installs what the demo runs: the evaluator (server extra), the SDK and torch,
+# with the venv's own pip (pip 23.2 from Python 3.11 installs it; no upgrade step).
 $(DEMO_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[server,torch]'
 	touch $(DEMO_STAMP)
 

@@ -7,6 +7,8 @@ random baseline by a wide margin on another seed's questions, served through the
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -91,7 +93,18 @@ def test_reference_model_beats_random_on_heldout_questions(
     train_tsv = synth(tmp_path / "train.tsv", 1600, seed=7)
     weights = tmp_path / "model.pt"
     result = CliRunner().invoke(
-        model_cli, ["train", "--tsv", str(train_tsv), "--out", str(weights), "--epochs", "8"]
+        model_cli,
+        [
+            "train",
+            "--tsv",
+            str(train_tsv),
+            "--out",
+            str(weights),
+            "--epochs",
+            "8",
+            "--threads",
+            "1",
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "sha256:" in result.output and weights.exists()
@@ -202,3 +215,25 @@ def test_every_gmai_model_command_has_help() -> None:
     for path in paths:
         result = CliRunner().invoke(model_cli, [*path, "--help"])
         assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_the_reference_model_decodes_and_trains_without_numpy(tmp_path: Path) -> None:
+    """The torch extra has no numpy: image_array and a training step must not need it."""
+    tsv = synth(tmp_path / "t.tsv", 8, seed=3)
+    script = f"""
+import sys
+sys.modules["numpy"] = None  # import numpy now fails, as in an install without it
+from gmai_eval.clients.reference.model import image_array
+from gmai_eval.clients.reference.train import train
+from gmai_eval.clients.reference.data import read_rows
+row = next(read_rows({str(tsv)!r}))
+t = image_array(row.image, 32)
+print(tuple(t.shape), float(t[:3].min()) >= 0.0, float(t[:3].max()) <= 1.0)
+train({str(tsv)!r}, {str(tmp_path / "w.pt")!r}, epochs=1, threads=1)
+print("numpy" in sys.modules and sys.modules["numpy"] is not None)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:2] == ["(6, 32, 32) True True", "False"]

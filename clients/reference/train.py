@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -46,7 +45,7 @@ class TrainResult:
 
 
 def _encode(rows: Sequence[Row], size: int) -> tuple[torch.Tensor, list[list[str]], torch.Tensor]:
-    images = torch.from_numpy(np.stack([image_array(r.image, size) for r in rows]))
+    images = torch.stack([image_array(r.image, size) for r in rows])
     texts = [list(r.option_texts) for r in rows]
     answers = torch.tensor([r.labels.index(r.answer) for r in rows], dtype=torch.long)
     return images, texts, answers
@@ -141,6 +140,6 @@ def accuracy(net: ReferenceNet, rows: Sequence[Row], batch_size: int = 64) -> fl
             net, [r.image for r in chunk], [list(r.option_texts) for r in chunk]
         )
         hits += sum(
-            int(np.argmax(p)) == r.labels.index(r.answer) for p, r in zip(probs, chunk, strict=True)
+            p.index(max(p)) == r.labels.index(r.answer) for p, r in zip(probs, chunk, strict=True)
         )
     return hits / len(rows)
