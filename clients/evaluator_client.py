@@ -31,6 +31,9 @@ SHORT_DEADLINE_S = 30.0
 PREFLIGHT_DEADLINE_S = 120.0
 """Deadline of calls that include a model pre-flight (CreateRun, ResumeRun)."""
 
+EXPORT_DEADLINE_S = 600.0
+"""Deadline of ExportRun (the proto allows 60 s per 10,000 questions)."""
+
 
 class EvaluatorError(Exception):
     """A call to the evaluator failed.
@@ -239,18 +242,36 @@ class EvaluatorClient:
     # --- scores -------------------------------------------------------------------------
 
     def get_run_scores(
-        self, run_id: str, dimensions: Iterable[str] = (), extraction_era: str = ""
+        self, run_id: str, dimensions: Iterable[str] = (), extraction_era: str = "", judge_model: str = ""
     ) -> pb.GetRunScoresResponse:
-        """A run's scores per taxonomy node."""
-        req = pb.GetRunScoresRequest(id=run_id, dimensions=list(dimensions), extraction_era=extraction_era)
+        """A run's scores per taxonomy node, with the run for provenance."""
+        req = pb.GetRunScoresRequest(
+            id=run_id, dimensions=list(dimensions), extraction_era=extraction_era, judge_model=judge_model
+        )
         scores: pb.GetRunScoresResponse = self._call("GetRunScores", req, SHORT_DEADLINE_S)
         return scores
 
-    def compare_runs(self, run_a: str, run_b: str, alpha: float = 0.0) -> pb.CompareRunsResponse:
-        """Compare two runs on the same benchmark digest."""
-        req = pb.CompareRunsRequest(run_a=run_a, run_b=run_b, alpha=alpha)
+    def compare_runs(
+        self, run_a: str, run_b: str, alpha: float = 0.0, extraction_era: str = "",
+        gate: pb.GatePolicyFile | None = None,
+    ) -> pb.CompareRunsResponse:
+        """Compare two runs on the same benchmark digest (and check a gate policy, if given)."""
+        req = pb.CompareRunsRequest(run_a=run_a, run_b=run_b, alpha=alpha, extraction_era=extraction_era, gate=gate)
         comparison: pb.CompareRunsResponse = self._call("CompareRuns", req, SHORT_DEADLINE_S)
         return comparison
+
+    def get_run_calibration(self, run_id: str) -> pb.GetRunCalibrationResponse:
+        """The calibration of a run's option probabilities."""
+        req = pb.GetRunCalibrationRequest(id=run_id)
+        calibration: pb.GetRunCalibrationResponse = self._call("GetRunCalibration", req, SHORT_DEADLINE_S)
+        return calibration
+
+    def export_run(self, request: pb.ExportRunRequest) -> Iterator[pb.ExportRunResponse]:
+        """A run's VLMEvalKit files as a stream of chunks (the prediction file first)."""
+        try:
+            yield from self._stub.ExportRun(request, timeout=EXPORT_DEADLINE_S, metadata=self._metadata)
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
 
     def rescore_run(self, run_id: str, extraction_era: str, judge_model: str = "") -> pb.RescoreRunResponse:
         """Re-grade a finished run with another extraction era."""

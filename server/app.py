@@ -28,7 +28,7 @@ import ipaddress
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,7 +145,15 @@ def _scoring_handlers(db: Database) -> dict[str, Callable[[Any], Awaitable[Any]]
         "GetRunScores": _bind_db(service_scoring.get_run_scores, db),
         "CompareRuns": _bind_db(service_scoring.compare_runs, db),
         "RescoreRun": _bind_db(service_scoring.rescore_run, db),
+        "GetRunCalibration": _bind_db(service_scoring.get_run_calibration, db),
     }
+
+
+def _scoring_streams(db: Database) -> dict[str, Callable[[Any], AsyncIterator[Any]]]:
+    def export(request: Any) -> AsyncIterator[Any]:
+        return service_scoring.export_stream(db, request)
+
+    return {"ExportRun": export}
 
 
 def _bind_db(fn: Callable[..., Awaitable[Any]], db: Database) -> Callable[[Any], Awaitable[Any]]:
@@ -204,6 +212,7 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
         db,
         manager,
         scoring=_scoring_handlers(db),
+        streams=_scoring_streams(db),
         upload_dir=Path(config.db_path).resolve().parent,
     )
     server = grpc.aio.server(

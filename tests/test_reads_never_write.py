@@ -81,8 +81,13 @@ def _read_rpcs(stub: pbg.EvaluatorServiceStub) -> set[str]:
         other = stub.GetRunScores(pb.GetRunScoresRequest(id=run_id, extraction_era="2025-08"), timeout=30, metadata=md)
         assert other.extraction_era == "2025-08"
     assert stub.CompareRuns(pb.CompareRunsRequest(run_a="r-a", run_b="r-b"), timeout=30, metadata=md).nodes
+    for run_id in ("r-a", "r-b"):
+        cal = stub.GetRunCalibration(pb.GetRunCalibrationRequest(id=run_id), timeout=30, metadata=md)
+        assert cal.run.id == run_id
+        chunks = list(stub.ExportRun(pb.ExportRunRequest(id=run_id, format="xlsx"), timeout=60, metadata=md))
+        assert chunks[0].chunk.file_name == f"{run_id}.xlsx" and chunks[0].rows > 0
     return {"ListBenchmarks", "GetBenchmark", "ListModels", "ListRuns", "GetRun", "GetRunReport", "WatchRun",
-            "GetRunScores", "CompareRuns"}
+            "GetRunScores", "CompareRuns", "GetRunCalibration", "ExportRun"}
 
 
 def test_read_rpcs_and_a_scrape_leave_the_database_unchanged(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """The ``gmai-eval`` CLI without the evaluator's dependencies (``gmai-eval[server]``).
 
 The base install (``pip install gmai-eval``) is the model side: the SDK, ``gmai-model``
-and the ``gmai-eval`` commands that talk to a running evaluator over gRPC. ``serve`` and the
-offline commands, which open the SQLite file themselves, import the evaluator, and it
-needs the ``server`` extra. Without it, those commands stay listed in ``--help`` and fail
+and the ``gmai-eval`` commands that talk to a running evaluator over gRPC. ``serve``, the
+offline commands and the ``--db`` paths of the commands that work both ways open the
+SQLite file themselves, import the evaluator, and it needs the ``server`` extra. Without it, those commands stay listed in ``--help`` and fail
 with one line saying what to install, never with a traceback.
 """
 
@@ -14,12 +14,11 @@ from contextlib import contextmanager
 
 import click
 
-SERVER_EXTRA_MODULES = frozenset({"sqlite_utils", "openpyxl", "numpy", "grpc_status"})
+SERVER_EXTRA_MODULES = frozenset({"sqlite_utils", "openpyxl", "numpy", "grpc_status", "pybase64"})
 """Modules only the ``server`` extra installs (google.rpc is in the base: the SDK sends RetryInfo)."""
 
 OFFLINE_COMMANDS: dict[str, tuple[str, ...]] = {
     "data": ("synth", "import"),
-    "scoring": ("scores", "rescore", "compare", "export", "score-file", "calibration"),
     "reports": ("report", "history", "leaderboard"),
 }
 """The commands each offline module registers (tests/test_packaging.py checks the names)."""

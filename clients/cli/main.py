@@ -3,7 +3,8 @@
 Each area registers its commands from its own module: ``data`` (synth, import),
 ``catalog`` (benchmarks, taxonomy: the file or the evaluator), ``runs`` (serve, models,
 run, runs, watch, cancel, resume), ``diagnose`` (runs show, models check, models remove)
-and ``scoring`` (scores, compare, rescore, export, score-file). The options every command shares and
+and ``scoring`` (scores, compare, rescore, export, score-file, calibration: the file or the
+evaluator). The options every command shares and
 their environment variables (GMAI_EVAL_DB, GMAI_EVAL_SERVER, GMAI_EVAL_TOKEN, the TLS
 ones) are in ``options``; no other option reads the environment. The offline
 areas import the evaluator; without ``gmai-eval[server]`` their commands are placeholders
@@ -17,7 +18,7 @@ import importlib
 import click
 from gmai_eval import __version__
 
-from . import catalog, diagnose, runs
+from . import catalog, diagnose, runs, scoring
 from .extras import OFFLINE_COMMANDS, is_server_module, placeholder
 from .options import EXIT_CODES_EPILOG
 
@@ -31,6 +32,7 @@ def cli() -> None:
 runs.register(cli)
 diagnose.register(cli)
 catalog.register(cli)
+scoring.register(cli)
 for _area, _names in OFFLINE_COMMANDS.items():
     try:
         importlib.import_module(f"{__package__}.{_area}").register(cli)

@@ -1,10 +1,18 @@
 """CLI commands of the scoring area: ``scores``, ``rescore``, ``compare``, ``export``,
 ``score-file`` and ``calibration``.
 
-They work on the database file directly (``--db``), in process; no server is needed
-(``rescore --judge`` calls the judge model, never the evaluated one). ``scores``,
-``compare``, ``export`` and ``calibration`` only read: answers a run has not graded yet are
-reported as ``ungraded``. ``rescore`` and ``score-file`` write grades.
+``scores``, ``compare``, ``calibration``, ``export`` and ``rescore`` work both ways: on the
+database file with ``--db`` (or GMAI_EVAL_DB), in process, and otherwise through the
+evaluator at ``--server`` (GetRunScores, CompareRuns, GetRunCalibration, ExportRun,
+RescoreRun). Both ways build the same request message and get the same response message
+(the ``--db`` path calls the functions behind the RPCs), and ``score_views`` renders it,
+so the output is the same. ``scores``, ``compare``, ``export`` and ``calibration`` only
+read: answers a run has not graded yet are reported as ``ungraded``. ``rescore`` and
+``score-file`` write grades (``rescore --judge`` calls the judge model, never the
+evaluated one).
+
+The ``--server`` paths run on the base install; the ``--db`` paths import the evaluator
+(``gmai-eval[server]``) and say so in one line when it is missing.
 
 Exit codes: 0 success, 1 an error (unknown run, bad file...), 2 a usage error, 3 a
 release gate that failed (``compare --gate``).
@@ -20,17 +28,22 @@ from typing import Any, TypeVar
 
 import click
 from gmai_eval import __version__
-from gmai_eval.server.scoring.extraction import ERAS
-from gmai_eval.server.scoring.reports import BY_CHOICES, FORMATS
-from gmai_eval.server.store import Database
+from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
-from .common import evaluator_errors
-from .options import db_option, existing_db
+from ..evaluator_client import EvaluatorClient
+from .extras import server_extra
+from .options import Target, db_option, existing_db, target_options
+from .runs import client
+from .score_views import DIMENSIONS, FORMATS, render_calibration, render_comparison, render_scores
 
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")
 
 GATE_FAILED = 3
 """Exit code of ``compare --gate`` when the candidate fails the policy."""
+
+ERAS: tuple[str, ...] = ("2024", "2025-08", "2026-06")
+"""Extraction eras (the evaluator's ``scoring.extraction.ERAS``; it refuses others)."""
 
 
 def _era_option(f: F) -> F:
@@ -45,91 +58,143 @@ def _format_option(f: F) -> F:
                         help="Output format.")(f)
 
 
+def _ask(target: Target, command: str, local: Callable[[Any, Any], R], request: Any,
+         remote: Callable[[EvaluatorClient], R]) -> R:
+    """``local(scoring_service, db)`` on the file, or ``remote(client)`` through the evaluator."""
+    if target.db is None:
+        with client(target.conn) as c:
+            return remote(c)
+    with server_extra(command):
+        from gmai_eval.server.api import scoring_service
+        from gmai_eval.server.store import Database
+
+        from .common import evaluator_errors
+    with evaluator_errors(), Database(target.db) as db:
+        return local(scoring_service, db)
+
+
+def _dimensions(by: str | None) -> list[str]:
+    return [] if by is None else list(dict.fromkeys(["overall", by]))
+
+
 @click.command("scores")
-@db_option()
+@target_options
 @click.argument("run")
-@click.option("--by", type=click.Choice(BY_CHOICES), default=None,
+@click.option("--by", type=click.Choice(DIMENSIONS), default=None,
               help="One dimension (overall is always shown); default: every dimension.")
 @_format_option
 @_era_option
 @click.option("--judge", default="", help="Show the grading of an earlier `rescore --judge MODEL`.")
-def scores_cmd(db_path: Path, run: str, by: str | None, fmt: str, era: str | None, judge: str) -> None:
+def scores_cmd(target: Target, run: str, by: str | None, fmt: str, era: str | None, judge: str) -> None:
     """Print RUN's accuracy per taxonomy node (n, Wilson 95% CI, unparsed/refused/errors)."""
-    from gmai_eval.server.scoring.grading import compute_scores
-    from gmai_eval.server.scoring.reports import render_scores
-
-    with evaluator_errors(), Database(existing_db(db_path)) as db:
-        click.echo(render_scores(compute_scores(db, run, era, judge), by, fmt), nl=False)
+    req = pb.GetRunScoresRequest(id=run, dimensions=_dimensions(by), extraction_era=era or "", judge_model=judge)
+    resp = _ask(target, "scores", lambda s, db: s.scores_response(db, req), req,
+                lambda c: c.get_run_scores(run, req.dimensions, req.extraction_era, judge))
+    click.echo(render_scores(resp, by, fmt), nl=False)
 
 
 @click.command("rescore")
-@db_option()
+@target_options
 @click.argument("run")
 @_era_option
 @click.option("--judge", default="", help="Registered model used as judge for unparsed answers.")
-@click.option("--by", type=click.Choice(BY_CHOICES), default="overall", show_default=True)
+@click.option("--by", type=click.Choice(DIMENSIONS), default="overall", show_default=True,
+              help="One dimension to show (overall is always shown).")
 @_format_option
-def rescore_cmd(db_path: Path, run: str, era: str | None, judge: str, by: str, fmt: str) -> None:
+def rescore_cmd(target: Target, run: str, era: str | None, judge: str, by: str, fmt: str) -> None:
     """Regrade RUN from its stored answers (no call to the evaluated model)."""
-    from gmai_eval.server.api.scoring_service import rescore_with
-    from gmai_eval.server.scoring.grading import compute_scores
-    from gmai_eval.server.scoring.reports import render_scores
-
-    with evaluator_errors(), Database(existing_db(db_path)) as db:
-        res = asyncio.run(rescore_with(db, run, era, judge))
-        out = render_scores(compute_scores(db, run, res.era, res.judge), by, fmt)
+    req = pb.RescoreRunRequest(id=run, extraction_era=era or "", judge_model=judge)
+    res: pb.RescoreRunResponse = _ask(
+        target, "rescore", lambda s, db: asyncio.run(s.rescore_run(db, req)), req,
+        lambda c: c.rescore_run(run, req.extraction_era, judge),
+    )
     if fmt in ("table", "markdown"):
-        extra = f", judged {res.judged} (resolved {res.judge_resolved})" if res.judge else ""
-        click.echo(f"regraded {res.graded} answers with era {res.era}; {res.changed} verdicts changed{extra}")
-    click.echo(out, nl=False)
+        used = res.scores.judge_model
+        extra = f", judged {res.judged} (resolved {res.judge_resolved})" if used else ""
+        click.echo(f"regraded {res.graded} answers with era {res.scores.extraction_era}; "
+                   f"{res.changed} verdicts changed{extra}")
+    click.echo(render_scores(res.scores, by, fmt), nl=False)
 
 
 @click.command("compare")
-@db_option()
+@target_options
 @click.argument("run_a")
 @click.argument("run_b")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               help="Significance level (default 0.05, or the policy's alpha).")
 @click.option("--gate", "gate", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Release gate policy (.json or .toml); exit code 3 when it fails.")
-@click.option("--by", type=click.Choice(BY_CHOICES), default=None, help="Only one dimension.")
+@click.option("--by", type=click.Choice(DIMENSIONS), default=None, help="Only one dimension.")
 @_era_option
 @_format_option
-def compare_cmd(db_path: Path, run_a: str, run_b: str, alpha: float | None, gate: Path | None, by: str | None,
+def compare_cmd(target: Target, run_a: str, run_b: str, alpha: float | None, gate: Path | None, by: str | None,
                 era: str | None, fmt: str) -> None:
     """Compare baseline RUN_A with candidate RUN_B (paired exact McNemar per node)."""
-    from gmai_eval.server.scoring.compare import apply_gate, compare_runs, load_policy
-    from gmai_eval.server.scoring.reports import render_comparison
-
-    with evaluator_errors():
-        policy = load_policy(gate) if gate is not None else None
-        level = alpha if alpha is not None else (policy.alpha if policy and policy.alpha else 0.05)
-        with Database(existing_db(db_path)) as db:
-            cmp = compare_runs(db, run_a, run_b, level, era)
-        failures = apply_gate(cmp, policy) if policy is not None else None
-    click.echo(render_comparison(cmp, fmt, failures, by), nl=False)
+    policy = None
+    if gate is not None:
+        try:
+            policy = pb.GatePolicyFile(name=str(gate), text=gate.read_text("utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"cannot read gate policy {gate}: {exc}") from None
+    req = pb.CompareRunsRequest(run_a=run_a, run_b=run_b, alpha=alpha or 0.0, extraction_era=era or "", gate=policy)
+    resp = _ask(target, "compare", lambda s, db: s.comparison_response(db, req), req,
+                lambda c: c.compare_runs(run_a, run_b, req.alpha, req.extraction_era, policy))
+    click.echo(render_comparison(resp, fmt, by), nl=False)
+    failures = list(resp.gate.failures)
     if failures:
         for f in failures:
             click.echo(f"gate failed: {f}", err=True)
         sys.exit(GATE_FAILED)
 
 
+def _write_export(c: EvaluatorClient, req: pb.ExportRunRequest, out: Path) -> tuple[int, list[Path]]:
+    """Write ExportRun's stream next to ``out``; the rows and the files, in order."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    rows = 0
+    handle = None
+    try:
+        for msg in c.export_run(req):
+            rows = msg.rows
+            name = msg.chunk.file_name
+            if Path(name).name != name or name in ("", ".", ".."):
+                raise click.ClickException(f"the evaluator sent a file name with a path: {name!r}")
+            path = out.with_name(name)
+            if not written or written[-1] != path:
+                if handle is not None:
+                    handle.close()
+                handle = path.open("wb")
+                written.append(path)
+            assert handle is not None
+            handle.write(msg.chunk.data)
+    finally:
+        if handle is not None:
+            handle.close()
+    return rows, written
+
+
 @click.command("export")
-@db_option()
+@target_options
 @click.argument("run")
-@click.option("--format", "fmt", type=click.Choice(["tsv", "xlsx"]), default="tsv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["tsv", "xlsx"]), default="tsv", show_default=True,
+              help="Prediction file format (VLMEvalKit's TSV, or XLSX).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Prediction file to write; group accuracy CSVs are written next to it.")
 @_era_option
 @click.option("--judge", default="", help="Grading (judge) behind the group CSVs.")
-def export_cmd(db_path: Path, run: str, fmt: str, out: Path, era: str | None, judge: str) -> None:
+def export_cmd(target: Target, run: str, fmt: str, out: Path, era: str | None, judge: str) -> None:
     """Write RUN as a VLMEvalKit prediction file plus its group accuracy CSVs."""
-    from gmai_eval.server.scoring.vlmeval_files import export_run
+    req = pb.ExportRunRequest(id=run, format=fmt, extraction_era=era or "", judge_model=judge, file_name=out.name)
 
-    with evaluator_errors(), Database(existing_db(db_path)) as db:
+    def local(s: Any, db: Any) -> tuple[int, list[Path]]:
+        from gmai_eval.server.scoring.vlmeval_files import export_run
+
         res = export_run(db, run, out, fmt, era, judge)
-    click.echo(f"wrote {res.rows} predictions to {res.predictions}")
-    for p in res.group_csvs:
+        return res.rows, [res.predictions, *res.group_csvs]
+
+    rows, files = _ask(target, "export", local, req, lambda c: _write_export(c, req, out))
+    click.echo(f"wrote {rows} predictions to {files[0]}")
+    for p in files[1:]:
         click.echo(f"wrote {p}")
 
 
@@ -141,29 +206,30 @@ def export_cmd(db_path: Path, run: str, fmt: str, out: Path, era: str | None, ju
 @_format_option
 def score_file_cmd(db_path: Path, benchmark: str, predictions: Path, era: str, fmt: str) -> None:
     """Turn a VLMEvalKit PREDICTIONS file (.tsv/.xlsx) into a graded run."""
-    from gmai_eval.server.scoring.grading import compute_scores
-    from gmai_eval.server.scoring.reports import render_scores
-    from gmai_eval.server.scoring.vlmeval_files import score_file
+    with server_extra("score-file"):
+        from gmai_eval.server.api.scoring_service import scores_response
+        from gmai_eval.server.scoring.vlmeval_files import score_file
+        from gmai_eval.server.store import Database
 
+        from .common import evaluator_errors
     with evaluator_errors(), Database(existing_db(db_path)) as db:
         run_id = score_file(db, benchmark, predictions, era, __version__)
-        out = render_scores(compute_scores(db, run_id, era), "overall", fmt)
+        resp = scores_response(db, pb.GetRunScoresRequest(id=run_id, dimensions=["overall"], extraction_era=era))
     if fmt in ("table", "markdown"):
         click.echo(f"created run {run_id} (model file:{predictions.stem})")
-    click.echo(out, nl=False)
+    click.echo(render_scores(resp, "overall", fmt), nl=False)
 
 
 @click.command("calibration")
-@db_option()
+@target_options
 @click.argument("run")
 @_format_option
-def calibration_cmd(db_path: Path, run: str, fmt: str) -> None:
+def calibration_cmd(target: Target, run: str, fmt: str) -> None:
     """Calibration of RUN's option probabilities (ECE, Brier, NLL, accuracy vs coverage)."""
-    from gmai_eval.server.scoring.grading import run_calibration
-    from gmai_eval.server.scoring.reports import render_calibration
-
-    with evaluator_errors(), Database(existing_db(db_path)) as db:
-        click.echo(render_calibration(run_calibration(db, run), fmt), nl=False)
+    req = pb.GetRunCalibrationRequest(id=run)
+    resp = _ask(target, "calibration", lambda s, db: s.calibration_response(db, req), req,
+                lambda c: c.get_run_calibration(run))
+    click.echo(render_calibration(resp, fmt), nl=False)
 
 
 def register(cli: click.Group) -> None:

@@ -2,10 +2,11 @@
 
 Two tokens can be configured: an admin token that may call every EvaluatorService RPC,
 and a read-only token that may call only the RPCs in :data:`READ_ONLY_METHODS` (Get*,
-List*, Watch*, GetRunScores, CompareRuns). Calls carry ``authorization: Bearer <token>``
-metadata. When no token is configured, authorisation is off (the server then listens on
-loopback only unless told otherwise; see ``app.py``). Health checking and reflection are
-always open, so probes and grpcurl work without secrets.
+List*, Watch*, GetRunScores, CompareRuns, GetRunCalibration, ExportRun). Calls carry
+``authorization: Bearer <token>`` metadata. When no token is configured, authorisation is
+off (the server then listens on loopback only unless told otherwise; see ``app.py``).
+Health checking and reflection are always open, so probes and grpcurl work without
+secrets.
 
 Tokens are compared with :func:`hmac.compare_digest`. Denials raise
 :class:`~gmai_eval.server.errors.Unauthenticated` or
@@ -45,6 +46,8 @@ READ_ONLY_METHODS: frozenset[str] = frozenset(
         "WatchRun",
         "GetRunScores",
         "CompareRuns",
+        "GetRunCalibration",
+        "ExportRun",
     }
 )
 """EvaluatorService RPCs a read-only token may call; every other one needs the admin token."""

@@ -1,25 +1,41 @@
 """Scoring operations behind the evaluator's RPCs and the CLI (thin glue).
 
-``get_run_scores``, ``compare_runs`` and ``rescore_run`` take the database and the request
-message and return the response message; the servicer binds them (see ``app.py``). The
-blocking store work runs on a worker thread. ``GetRunScores`` and ``CompareRuns`` only read
-(the read-only token may call them); ``RescoreRun`` writes grades. The plain functions below them are what the
-CLI calls directly on a database file.
+Each read builds its response message from the database in a plain function
+(``scores_response``, ``comparison_response``, ``calibration_response``,
+``export_files``): the evaluator's RPCs run them on a worker thread, and the CLI's
+``--db`` path calls them in process, so both ways render the same messages.
+``GetRunScores``, ``CompareRuns``, ``GetRunCalibration`` and ``ExportRun`` only read (the
+read-only token may call them); ``RescoreRun`` writes grades.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+from gmai_eval.server.api import convert
 from gmai_eval.server.errors import InvalidArgument, PreflightFailed
+from gmai_eval.server.runs.progress import run_record
 from gmai_eval.server.scoring.aggregate import DIMENSIONS, NodeScore, RunScores
+from gmai_eval.server.scoring.compare import apply_gate, parse_policy
 from gmai_eval.server.scoring.compare import compare_runs as _compare
-from gmai_eval.server.scoring.grading import RescoreResult, compute_scores, rescore
+from gmai_eval.server.scoring.grading import RescoreResult, compute_scores, rescore, run_calibration
 from gmai_eval.server.scoring.judge import JudgeClient, ModelJudge
+from gmai_eval.server.scoring.vlmeval_files import export_run
 from gmai_eval.server.store import Database
+from gmai_eval.server.store import runs as run_store
+from gmai_eval.server.store.attempts import run_counts
+
+EXPORT_CHUNK_BYTES = 512 * 1024
+"""Size of the FileChunks of ExportRun (the proto asks for under 1 MiB)."""
+
+DEFAULT_ALPHA = 0.05
+"""Significance level when neither the request nor the gate policy sets one."""
 
 
 def node_to_proto(n: NodeScore) -> pb.NodeScore:
@@ -28,7 +44,18 @@ def node_to_proto(n: NodeScore) -> pb.NodeScore:
     return pb.NodeScore(
         dimension=n.dimension, path=list(n.path), abbreviation=n.abbreviation, n=n.n, correct=n.correct,
         accuracy=n.accuracy, ci_low=lo, ci_high=hi, unparsed=n.unparsed, refused=n.refused, errors=n.errors,
+        incorrect=n.incorrect,
     )
+
+
+def stored_run(db: Database, run_id: str) -> pb.Run:
+    """The run as stored (no live rate), for a response's provenance.
+
+    Raises:
+        NotFound: no such run.
+    """
+    row = run_store.get_run(db, run_id)
+    return convert.run_to_proto(run_record(row, run_counts(db, run_id, row.params.extraction_era)))
 
 
 def scores_to_proto(scores: RunScores, dimensions: list[str] | None = None) -> pb.GetRunScoresResponse:
@@ -44,20 +71,36 @@ def scores_to_proto(scores: RunScores, dimensions: list[str] | None = None) -> p
     nodes = [n for n in scores.nodes if not dims or n.dimension in dims]
     macro = {k: v for k, v in scores.macro.items() if not dims or k in dims}
     return pb.GetRunScoresResponse(
-        nodes=[node_to_proto(n) for n in nodes], macro_accuracy=macro, extraction_era=scores.era
+        nodes=[node_to_proto(n) for n in nodes], macro_accuracy=macro, extraction_era=scores.era,
+        run_id=scores.run_id, judge_model=scores.judge, unscored=scores.unscored, ungraded=scores.ungraded,
     )
 
 
-async def get_run_scores(db: Database, request: pb.GetRunScoresRequest) -> pb.GetRunScoresResponse:
-    """``GetRunScores``: NOT_FOUND for an unknown run, INVALID_ARGUMENT for a bad era/dimension."""
-    scores = await asyncio.to_thread(compute_scores, db, request.id, request.extraction_era or None)
-    return scores_to_proto(scores, list(request.dimensions))
+def scores_response(db: Database, request: pb.GetRunScoresRequest) -> pb.GetRunScoresResponse:
+    """``GetRunScores``'s answer, with the run for provenance.
+
+    Raises:
+        NotFound: unknown run, or no grading by ``judge_model``.
+        InvalidArgument: unknown era or dimension.
+    """
+    scores = compute_scores(db, request.id, request.extraction_era or None, request.judge_model)
+    resp = scores_to_proto(scores, list(request.dimensions))
+    resp.run.CopyFrom(stored_run(db, request.id))
+    return resp
 
 
-async def compare_runs(db: Database, request: pb.CompareRunsRequest) -> pb.CompareRunsResponse:
-    """``CompareRuns``: FAILED_PRECONDITION when the benchmark digests differ."""
-    cmp = await asyncio.to_thread(_compare, db, request.run_a, request.run_b, request.alpha or 0.05)
-    return pb.CompareRunsResponse(
+def comparison_response(db: Database, request: pb.CompareRunsRequest) -> pb.CompareRunsResponse:
+    """``CompareRuns``'s answer; with a gate policy, the gate's outcome too.
+
+    Raises:
+        NotFound: unknown run.
+        FailedPrecondition: different benchmark digests.
+        InvalidArgument: bad alpha, era or gate policy.
+    """
+    policy = parse_policy(request.gate.text, request.gate.name) if request.HasField("gate") else None
+    alpha = request.alpha or (policy.alpha if policy is not None and policy.alpha else DEFAULT_ALPHA)
+    cmp = _compare(db, request.run_a, request.run_b, alpha, request.extraction_era or None)
+    resp = pb.CompareRunsResponse(
         nodes=[
             pb.NodeComparison(
                 dimension=n.dimension, path=list(n.path), n=n.n, accuracy_a=n.accuracy_a, accuracy_b=n.accuracy_b,
@@ -67,7 +110,74 @@ async def compare_runs(db: Database, request: pb.CompareRunsRequest) -> pb.Compa
         ],
         flipped_to_wrong=[str(i) for i in cmp.flipped_to_wrong],
         flipped_to_right=[str(i) for i in cmp.flipped_to_right],
+        run_a=stored_run(db, request.run_a), run_b=stored_run(db, request.run_b),
+        extraction_era=cmp.era, alpha=cmp.alpha, unpaired_a=cmp.only_a, unpaired_b=cmp.only_b,
     )
+    if policy is not None:
+        resp.gate.CopyFrom(pb.GateResult(failures=apply_gate(cmp, policy)))
+    return resp
+
+
+def calibration_response(db: Database, request: pb.GetRunCalibrationRequest) -> pb.GetRunCalibrationResponse:
+    """``GetRunCalibration``'s answer.
+
+    Raises:
+        NotFound: unknown run.
+    """
+    cal = run_calibration(db, request.id)
+    return pb.GetRunCalibrationResponse(
+        n=cal.n, accuracy=cal.accuracy, ece=cal.ece, brier=cal.brier, nll=cal.nll,
+        coverage=[pb.CoveragePoint(coverage=c, accuracy=a) for c, a in cal.coverage],
+        run=stored_run(db, request.id),
+    )
+
+
+def export_files(db: Database, request: pb.ExportRunRequest, directory: Path) -> tuple[int, list[Path]]:
+    """Write ``ExportRun``'s files into ``directory``: the prediction file first, then its CSVs.
+
+    Returns:
+        The prediction rows and the files' paths, in the order they are sent.
+
+    Raises:
+        NotFound: unknown run.
+        InvalidArgument: unknown format or era, or a file_name with a directory in it.
+    """
+    fmt = request.format or "tsv"
+    name = request.file_name or f"{request.id}.{fmt}"
+    if Path(name).name != name or name in (".", "..") or "\\" in name:
+        raise InvalidArgument(f"ExportRun: file_name must be a bare file name, got {name!r}")
+    res = export_run(db, request.id, directory / name, fmt, request.extraction_era or None, request.judge_model)
+    return res.rows, [res.predictions, *res.group_csvs]
+
+
+async def export_stream(db: Database, request: pb.ExportRunRequest) -> AsyncIterator[pb.ExportRunResponse]:
+    """``ExportRun``: the files written to a temporary directory, streamed in chunks."""
+    tmp = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=".gmai-export-"))
+    try:
+        rows, paths = await asyncio.to_thread(export_files, db, request, tmp)
+        for path in paths:
+            with path.open("rb") as fh:
+                first = True
+                while (data := await asyncio.to_thread(fh.read, EXPORT_CHUNK_BYTES)) or first:
+                    first = False
+                    yield pb.ExportRunResponse(chunk=pb.FileChunk(file_name=path.name, data=data), rows=rows)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, tmp, True)
+
+
+async def get_run_scores(db: Database, request: pb.GetRunScoresRequest) -> pb.GetRunScoresResponse:
+    """``GetRunScores``: NOT_FOUND for an unknown run, INVALID_ARGUMENT for a bad era/dimension."""
+    return await asyncio.to_thread(scores_response, db, request)
+
+
+async def compare_runs(db: Database, request: pb.CompareRunsRequest) -> pb.CompareRunsResponse:
+    """``CompareRuns``: FAILED_PRECONDITION when the benchmark digests differ."""
+    return await asyncio.to_thread(comparison_response, db, request)
+
+
+async def get_run_calibration(db: Database, request: pb.GetRunCalibrationRequest) -> pb.GetRunCalibrationResponse:
+    """``GetRunCalibration``: NOT_FOUND for an unknown run."""
+    return await asyncio.to_thread(calibration_response, db, request)
 
 
 @asynccontextmanager
@@ -102,6 +212,9 @@ async def rescore_with(db: Database, run_id: str, era: str | None, judge_model: 
 async def rescore_run(db: Database, request: pb.RescoreRunRequest) -> pb.RescoreRunResponse:
     """``RescoreRun``: regrade without calling the evaluated model."""
     res = await rescore_with(db, request.id, request.extraction_era or None, request.judge_model)
-    scores = await asyncio.to_thread(compute_scores, db, request.id, res.era, res.judge)
-    return pb.RescoreRunResponse(scores=scores_to_proto(scores), changed=res.changed)
+    ask = pb.GetRunScoresRequest(id=request.id, extraction_era=res.era, judge_model=res.judge)
+    scores = await asyncio.to_thread(scores_response, db, ask)
+    return pb.RescoreRunResponse(
+        scores=scores, changed=res.changed, graded=res.graded, judged=res.judged, judge_resolved=res.judge_resolved
+    )
 

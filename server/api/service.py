@@ -62,6 +62,9 @@ class RunService(Protocol):
 ScoringHandler = Callable[[Any], Awaitable[Any]]
 """An async function from a scoring request message to its response message."""
 
+StreamHandler = Callable[[Any], AsyncIterator[Any]]
+"""An async generator from a request message to its stream of response messages."""
+
 
 class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     """Implements gmai_eval.evaluator.v1.EvaluatorService.
@@ -69,7 +72,9 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     Args:
         db: the evaluator database.
         runs: the run manager.
-        scoring: async handlers for ``GetRunScores``, ``CompareRuns`` and ``RescoreRun``
+        scoring: async handlers for ``GetRunScores``, ``CompareRuns``, ``RescoreRun`` and
+            ``GetRunCalibration`` keyed by RPC name; a missing one answers UNIMPLEMENTED.
+        streams: async generators for the server-streaming scoring RPCs (``ExportRun``),
             keyed by RPC name; a missing one answers UNIMPLEMENTED.
         upload_dir: where uploads are spooled (a temporary directory is made inside).
     """
@@ -80,11 +85,13 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         runs: RunService,
         *,
         scoring: dict[str, ScoringHandler] | None = None,
+        streams: dict[str, StreamHandler] | None = None,
         upload_dir: str | Path,
     ) -> None:
         self._db = db
         self._runs = runs
         self._scoring = scoring or {}
+        self._streams = streams or {}
         self._upload_dir = Path(upload_dir)
         self.draining = False
         """Set by the app on shutdown: new runs and resumes are refused (UNAVAILABLE)."""
@@ -255,6 +262,22 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     ) -> pb.RescoreRunResponse:
         rescored: pb.RescoreRunResponse = await self._score("RescoreRun", request, context)
         return rescored
+
+    async def GetRunCalibration(
+        self, request: pb.GetRunCalibrationRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetRunCalibrationResponse:
+        calibration: pb.GetRunCalibrationResponse = await self._score("GetRunCalibration", request, context)
+        return calibration
+
+    async def ExportRun(
+        self, request: pb.ExportRunRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.ExportRunResponse]:
+        handler = self._streams.get("ExportRun")
+        if handler is None:
+            await context.abort(grpc.StatusCode.UNIMPLEMENTED, "ExportRun is not available in this evaluator build")
+            return
+        async for message in handler(request):
+            yield message
 
 
 async def _receive_upload(

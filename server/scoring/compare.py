@@ -184,11 +184,23 @@ def load_policy(path: str | Path) -> GatePolicy:
     Raises:
         InvalidArgument: unreadable file, unknown key or bad value (the message names the file).
     """
-    p = Path(path)
     try:
-        text = p.read_text("utf-8")
-        raw = tomllib.loads(text) if p.suffix.lower() == ".toml" else json.loads(text)
-    except (OSError, ValueError) as exc:
+        text = Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read gate policy {path}: {exc}") from exc
+    return parse_policy(text, str(path))
+
+
+def parse_policy(text: str, name: str) -> GatePolicy:
+    """Parse a gate policy's text; ``name`` (a file name) picks TOML (``.toml``) or JSON.
+
+    Raises:
+        InvalidArgument: bad syntax, unknown key or bad value (the message names ``name``).
+    """
+    p = name
+    try:
+        raw = tomllib.loads(text) if Path(name).suffix.lower() == ".toml" else json.loads(text)
+    except ValueError as exc:
         raise InvalidArgument(f"cannot read gate policy {p}: {exc}") from exc
     if not isinstance(raw, dict):
         raise InvalidArgument(f"gate policy {p}: expected a table/object at the top level")

@@ -447,7 +447,7 @@ class ResumeRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class NodeScore(_message.Message):
-    __slots__ = ("dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "refused", "errors")
+    __slots__ = ("dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "refused", "errors", "incorrect")
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     ABBREVIATION_FIELD_NUMBER: _ClassVar[int]
@@ -459,6 +459,7 @@ class NodeScore(_message.Message):
     UNPARSED_FIELD_NUMBER: _ClassVar[int]
     REFUSED_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    INCORRECT_FIELD_NUMBER: _ClassVar[int]
     dimension: str
     path: _containers.RepeatedScalarFieldContainer[str]
     abbreviation: str
@@ -470,20 +471,23 @@ class NodeScore(_message.Message):
     unparsed: int
     refused: int
     errors: int
-    def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., abbreviation: _Optional[str] = ..., n: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., unparsed: _Optional[int] = ..., refused: _Optional[int] = ..., errors: _Optional[int] = ...) -> None: ...
+    incorrect: int
+    def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., abbreviation: _Optional[str] = ..., n: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., unparsed: _Optional[int] = ..., refused: _Optional[int] = ..., errors: _Optional[int] = ..., incorrect: _Optional[int] = ...) -> None: ...
 
 class GetRunScoresRequest(_message.Message):
-    __slots__ = ("id", "dimensions", "extraction_era")
+    __slots__ = ("id", "dimensions", "extraction_era", "judge_model")
     ID_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_MODEL_FIELD_NUMBER: _ClassVar[int]
     id: str
     dimensions: _containers.RepeatedScalarFieldContainer[str]
     extraction_era: str
-    def __init__(self, id: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., extraction_era: _Optional[str] = ...) -> None: ...
+    judge_model: str
+    def __init__(self, id: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., extraction_era: _Optional[str] = ..., judge_model: _Optional[str] = ...) -> None: ...
 
 class GetRunScoresResponse(_message.Message):
-    __slots__ = ("nodes", "macro_accuracy", "extraction_era")
+    __slots__ = ("nodes", "macro_accuracy", "extraction_era", "run_id", "judge_model", "unscored", "ungraded", "run")
     class MacroAccuracyEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -494,10 +498,20 @@ class GetRunScoresResponse(_message.Message):
     NODES_FIELD_NUMBER: _ClassVar[int]
     MACRO_ACCURACY_FIELD_NUMBER: _ClassVar[int]
     EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    UNSCORED_FIELD_NUMBER: _ClassVar[int]
+    UNGRADED_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[NodeScore]
     macro_accuracy: _containers.ScalarMap[str, float]
     extraction_era: str
-    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeScore, _Mapping]]] = ..., macro_accuracy: _Optional[_Mapping[str, float]] = ..., extraction_era: _Optional[str] = ...) -> None: ...
+    run_id: str
+    judge_model: str
+    unscored: int
+    ungraded: int
+    run: Run
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeScore, _Mapping]]] = ..., macro_accuracy: _Optional[_Mapping[str, float]] = ..., extraction_era: _Optional[str] = ..., run_id: _Optional[str] = ..., judge_model: _Optional[str] = ..., unscored: _Optional[int] = ..., ungraded: _Optional[int] = ..., run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class NodeComparison(_message.Message):
     __slots__ = ("dimension", "path", "n", "accuracy_a", "accuracy_b", "a_only", "b_only", "p_value", "significant")
@@ -522,24 +536,56 @@ class NodeComparison(_message.Message):
     def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., accuracy_a: _Optional[float] = ..., accuracy_b: _Optional[float] = ..., a_only: _Optional[int] = ..., b_only: _Optional[int] = ..., p_value: _Optional[float] = ..., significant: _Optional[bool] = ...) -> None: ...
 
 class CompareRunsRequest(_message.Message):
-    __slots__ = ("run_a", "run_b", "alpha")
+    __slots__ = ("run_a", "run_b", "alpha", "extraction_era", "gate")
     RUN_A_FIELD_NUMBER: _ClassVar[int]
     RUN_B_FIELD_NUMBER: _ClassVar[int]
     ALPHA_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    GATE_FIELD_NUMBER: _ClassVar[int]
     run_a: str
     run_b: str
     alpha: float
-    def __init__(self, run_a: _Optional[str] = ..., run_b: _Optional[str] = ..., alpha: _Optional[float] = ...) -> None: ...
+    extraction_era: str
+    gate: GatePolicyFile
+    def __init__(self, run_a: _Optional[str] = ..., run_b: _Optional[str] = ..., alpha: _Optional[float] = ..., extraction_era: _Optional[str] = ..., gate: _Optional[_Union[GatePolicyFile, _Mapping]] = ...) -> None: ...
+
+class GatePolicyFile(_message.Message):
+    __slots__ = ("name", "text")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    text: str
+    def __init__(self, name: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class GateResult(_message.Message):
+    __slots__ = ("failures",)
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    failures: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, failures: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CompareRunsResponse(_message.Message):
-    __slots__ = ("nodes", "flipped_to_wrong", "flipped_to_right")
+    __slots__ = ("nodes", "flipped_to_wrong", "flipped_to_right", "run_a", "run_b", "extraction_era", "alpha", "unpaired_a", "unpaired_b", "gate")
     NODES_FIELD_NUMBER: _ClassVar[int]
     FLIPPED_TO_WRONG_FIELD_NUMBER: _ClassVar[int]
     FLIPPED_TO_RIGHT_FIELD_NUMBER: _ClassVar[int]
+    RUN_A_FIELD_NUMBER: _ClassVar[int]
+    RUN_B_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    UNPAIRED_A_FIELD_NUMBER: _ClassVar[int]
+    UNPAIRED_B_FIELD_NUMBER: _ClassVar[int]
+    GATE_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[NodeComparison]
     flipped_to_wrong: _containers.RepeatedScalarFieldContainer[str]
     flipped_to_right: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeComparison, _Mapping]]] = ..., flipped_to_wrong: _Optional[_Iterable[str]] = ..., flipped_to_right: _Optional[_Iterable[str]] = ...) -> None: ...
+    run_a: Run
+    run_b: Run
+    extraction_era: str
+    alpha: float
+    unpaired_a: int
+    unpaired_b: int
+    gate: GateResult
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeComparison, _Mapping]]] = ..., flipped_to_wrong: _Optional[_Iterable[str]] = ..., flipped_to_right: _Optional[_Iterable[str]] = ..., run_a: _Optional[_Union[Run, _Mapping]] = ..., run_b: _Optional[_Union[Run, _Mapping]] = ..., extraction_era: _Optional[str] = ..., alpha: _Optional[float] = ..., unpaired_a: _Optional[int] = ..., unpaired_b: _Optional[int] = ..., gate: _Optional[_Union[GateResult, _Mapping]] = ...) -> None: ...
 
 class RescoreRunRequest(_message.Message):
     __slots__ = ("id", "extraction_era", "judge_model")
@@ -552,9 +598,69 @@ class RescoreRunRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., extraction_era: _Optional[str] = ..., judge_model: _Optional[str] = ...) -> None: ...
 
 class RescoreRunResponse(_message.Message):
-    __slots__ = ("scores", "changed")
+    __slots__ = ("scores", "changed", "graded", "judged", "judge_resolved")
     SCORES_FIELD_NUMBER: _ClassVar[int]
     CHANGED_FIELD_NUMBER: _ClassVar[int]
+    GRADED_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_RESOLVED_FIELD_NUMBER: _ClassVar[int]
     scores: GetRunScoresResponse
     changed: int
-    def __init__(self, scores: _Optional[_Union[GetRunScoresResponse, _Mapping]] = ..., changed: _Optional[int] = ...) -> None: ...
+    graded: int
+    judged: int
+    judge_resolved: int
+    def __init__(self, scores: _Optional[_Union[GetRunScoresResponse, _Mapping]] = ..., changed: _Optional[int] = ..., graded: _Optional[int] = ..., judged: _Optional[int] = ..., judge_resolved: _Optional[int] = ...) -> None: ...
+
+class GetRunCalibrationRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class CoveragePoint(_message.Message):
+    __slots__ = ("coverage", "accuracy")
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    coverage: float
+    accuracy: float
+    def __init__(self, coverage: _Optional[float] = ..., accuracy: _Optional[float] = ...) -> None: ...
+
+class GetRunCalibrationResponse(_message.Message):
+    __slots__ = ("n", "accuracy", "ece", "brier", "nll", "coverage", "run")
+    N_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    ECE_FIELD_NUMBER: _ClassVar[int]
+    BRIER_FIELD_NUMBER: _ClassVar[int]
+    NLL_FIELD_NUMBER: _ClassVar[int]
+    COVERAGE_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    n: int
+    accuracy: float
+    ece: float
+    brier: float
+    nll: float
+    coverage: _containers.RepeatedCompositeFieldContainer[CoveragePoint]
+    run: Run
+    def __init__(self, n: _Optional[int] = ..., accuracy: _Optional[float] = ..., ece: _Optional[float] = ..., brier: _Optional[float] = ..., nll: _Optional[float] = ..., coverage: _Optional[_Iterable[_Union[CoveragePoint, _Mapping]]] = ..., run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class ExportRunRequest(_message.Message):
+    __slots__ = ("id", "format", "extraction_era", "judge_model", "file_name")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_MODEL_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    format: str
+    extraction_era: str
+    judge_model: str
+    file_name: str
+    def __init__(self, id: _Optional[str] = ..., format: _Optional[str] = ..., extraction_era: _Optional[str] = ..., judge_model: _Optional[str] = ..., file_name: _Optional[str] = ...) -> None: ...
+
+class ExportRunResponse(_message.Message):
+    __slots__ = ("chunk", "rows")
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    chunk: FileChunk
+    rows: int
+    def __init__(self, chunk: _Optional[_Union[FileChunk, _Mapping]] = ..., rows: _Optional[int] = ...) -> None: ...

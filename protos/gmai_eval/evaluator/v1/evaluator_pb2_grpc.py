@@ -129,6 +129,16 @@ class EvaluatorServiceStub:
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RescoreRunRequest.SerializeToString,
                 response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RescoreRunResponse.FromString,
                 _registered_method=True)
+        self.GetRunCalibration = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/GetRunCalibration',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunCalibrationRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunCalibrationResponse.FromString,
+                _registered_method=True)
+        self.ExportRun = channel.unary_stream(
+                '/gmai_eval.evaluator.v1.EvaluatorService/ExportRun',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.FromString,
+                _registered_method=True)
 
 
 class EvaluatorServiceServicer:
@@ -293,9 +303,11 @@ class EvaluatorServiceServicer:
 
     def CompareRuns(self, request, context):
         """Compares two runs on the same benchmark digest: per-node difference, exact McNemar
-        test on the paired questions, flipped questions.
+        test on the paired questions, flipped questions; with a gate policy, the gate's
+        outcome. Reads only.
         Deadline: short (30 s). Codes: NOT_FOUND, FAILED_PRECONDITION (different benchmark
-        digests).
+        digests), INVALID_ARGUMENT (bad alpha, era or gate policy; the message names the
+        policy file).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -306,6 +318,29 @@ class EvaluatorServiceServicer:
         calling the evaluated model again.
         Deadline: judge-dependent (allow minutes with a judge). Codes: NOT_FOUND,
         INVALID_ARGUMENT (unknown era), FAILED_PRECONDITION (judge failed pre-flight).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRunCalibration(self, request, context):
+        """Returns the calibration of a run's option probabilities: ECE, Brier score, NLL and
+        accuracy against coverage, over the answered questions that carry probabilities and
+        have an answer key. Its accuracy is that of the argmax of the probabilities, which
+        can differ from the run's scored accuracy. n = 0 when the model sent no
+        probabilities. Reads only.
+        Deadline: short (30 s). Codes: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportRun(self, request, context):
+        """Streams a run as VLMEvalKit files: the prediction file (TSV or XLSX) first, then its
+        three group accuracy CSVs, each as FileChunks in order (under 1 MiB each). The
+        client writes them side by side. Reads only.
+        Deadline: proportional to the run (allow 60 s per 10,000 questions).
+        Codes: NOT_FOUND, INVALID_ARGUMENT (unknown format or era, a file_name with a path).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -398,6 +433,16 @@ def add_EvaluatorServiceServicer_to_server(servicer, server):
                     servicer.RescoreRun,
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RescoreRunRequest.FromString,
                     response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RescoreRunResponse.SerializeToString,
+            ),
+            'GetRunCalibration': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunCalibration,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunCalibrationRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunCalibrationResponse.SerializeToString,
+            ),
+            'ExportRun': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportRun,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -869,6 +914,60 @@ class EvaluatorService:
             '/gmai_eval.evaluator.v1.EvaluatorService/RescoreRun',
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RescoreRunRequest.SerializeToString,
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RescoreRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunCalibration(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/GetRunCalibration',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunCalibrationRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunCalibrationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/ExportRun',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
