@@ -212,14 +212,16 @@ def serve_command(db: Path, *args: str) -> list[str]:
 
 
 def start_server(
-    db: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    db: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60, log_dir: Path | None = None
 ) -> ServeProcess:
     """Start ``gmai-eval serve`` and wait for its "serving" line.
+
+    The server's stderr goes to a log file beside ``db``, or in ``log_dir``.
 
     Raises:
         RuntimeError: the process exited or did not announce itself in time (with its log).
     """
-    log = db.with_name(db.name + f".serve-{time.monotonic_ns()}.log")
+    log = (log_dir or db.parent) / (db.name + f".serve-{time.monotonic_ns()}.log")
     full_env = {**os.environ, **(env or {})}
     for key in ("GMAI_EVAL_ADMIN_TOKEN", "GMAI_EVAL_READ_TOKEN"):
         if env is None or key not in env:
@@ -255,9 +257,11 @@ def start_server(
 
 
 @contextmanager
-def running_server(db: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[ServeProcess]:
+def running_server(
+    db: Path, *args: str, env: dict[str, str] | None = None, log_dir: Path | None = None
+) -> Iterator[ServeProcess]:
     """:func:`start_server` as a context manager that always ends the process."""
-    server = start_server(db, *args, env=env)
+    server = start_server(db, *args, env=env, log_dir=log_dir)
     try:
         yield server
     finally:

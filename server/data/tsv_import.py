@@ -24,7 +24,9 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import hashlib
+import logging
 import re
+import shutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,7 +41,14 @@ from gmai_eval.server.data.tsv_records import (
     Malformed,
     read_records,
 )
-from gmai_eval.server.errors import AlreadyExists, Defect, ImportDefects, InvalidArgument
+from gmai_eval.server.errors import (
+    AlreadyExists,
+    Defect,
+    ImportDefects,
+    InvalidArgument,
+    StoreError,
+    StoreFull,
+)
 from gmai_eval.server.names import check_name
 from gmai_eval.server.records import OPTION_LABELS, Benchmark, SourceFile
 from gmai_eval.server.store import benchmarks as store
@@ -77,6 +86,8 @@ OPTIONAL_COLUMNS: tuple[str, ...] = ("C", "D", "E", "answer", "original task", "
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 _KNOWN = {c.lower(): c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
+
+log = logging.getLogger(__name__)
 
 _active_lock = threading.Lock()
 _active_imports: set[int] = set()
@@ -363,6 +374,19 @@ def files_digest(paths: Sequence[Path]) -> str:
     return f"sha256:{h.hexdigest()}"
 
 
+def _disk_full_message(exc: StoreFull, db_path: str, paths: Sequence[Path]) -> str:
+    """The store's message plus the size of the files and the space left beside the database."""
+    need = sum(p.stat().st_size for p in paths)
+    try:
+        free = f", {shutil.disk_usage(Path(db_path).resolve().parent).free / 1e6:.1f} MB free there now"
+    except OSError:
+        free = ""
+    return (
+        f"{exc}; nothing was imported. The benchmark needs about {need / 1e6:.1f} MB "
+        f"(the size of its files){free}"
+    )
+
+
 def import_tsv_files(
     db: Database,
     name: str,
@@ -436,11 +460,16 @@ def import_tsv_files(
             raise ImportDefects(defects, f"import of {name!r}: no valid rows; nothing imported")
         layout = "VAL" if all(layouts) else "TEST"
         store.finish_import(db, bid, digest, layout, files, st.defects)
-    except BaseException:
+    except BaseException as exc:
         if st.pending is not None:
             with contextlib.suppress(Exception):
                 st.pending.result()
-        store.abort_import(db, bid)
+        try:
+            store.abort_import(db, bid)
+        except StoreError as abort_exc:  # the original error matters more; the next import deletes it
+            log.warning("import of %r: the unfinished benchmark was not deleted: %s", name, abort_exc)
+        if isinstance(exc, StoreFull):
+            raise StoreFull(_disk_full_message(exc, db.path, paths)) from exc
         raise
     finally:
         with _active_lock:

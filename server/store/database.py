@@ -55,6 +55,15 @@ def store_error(exc: sqlite3.Error, path: str, doing: str) -> StoreError:
     return StoreError(f"cannot {doing} database {path}: {exc}")
 
 
+def _batch_error(exc: Exception, path: str) -> StoreError:
+    """What every write of a batch fails with when the batch's transaction is lost."""
+    if isinstance(exc, sqlite3.Error):
+        return store_error(exc, path, "write to")
+    if isinstance(exc, StoreError):
+        return exc
+    return StoreError(f"cannot write to database {path}: {type(exc).__name__}: {exc}")
+
+
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
     conn.execute("PRAGMA page_size=65536")  # only takes effect on a new file
@@ -141,6 +150,11 @@ class Database:
                     try:
                         result = fn(self._wdb)
                     except BaseException as exc:
+                        if not conn.in_transaction:
+                            # SQLite rolled the whole transaction back itself (SQLITE_FULL,
+                            # SQLITE_IOERR...): the savepoint is gone, and so are the writes
+                            # of the batch before this one. All of them fail with this error.
+                            raise
                         conn.execute("ROLLBACK TO w")
                         conn.execute("RELEASE w")
                         if isinstance(exc, sqlite3.Error):
@@ -150,10 +164,10 @@ class Database:
                         conn.execute("RELEASE w")
                         done.append((fut, True, result))
                 conn.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except Exception as exc:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                err = store_error(exc, self.path, "write to")
+                err = _batch_error(exc, self.path)
                 for _, fut in batch:
                     if not fut.done():
                         fut.set_exception(err)
