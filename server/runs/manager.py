@@ -20,10 +20,8 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
-import gmai_eval
 from gmai_eval.server.errors import (
     AlreadyExists,
-    InvalidArgument,
     NotFound,
     RunStateError,
     ShuttingDown,
@@ -32,13 +30,18 @@ from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import (
     FINAL_RUN_STATES,
     RESUMABLE_RUN_STATES,
-    Benchmark,
     ModelSpec,
     RunParams,
     RunRecord,
     RunState,
 )
 from gmai_eval.server.runs.contract import Limits, limits_from_dict
+from gmai_eval.server.runs.creation import (
+    handshake_line,
+    new_run_row,
+    provenance_line,
+    select_questions,
+)
 from gmai_eval.server.runs.model_check import ModelCheck, check_model
 from gmai_eval.server.runs.model_client import GrpcModelClient, ModelClient
 from gmai_eval.server.runs.opaque_ids import opaque_question_id
@@ -46,20 +49,17 @@ from gmai_eval.server.runs.preflight import (
     check_same_model,
     normalize_params,
     preflight,
-    sample_indexes,
 )
 from gmai_eval.server.runs.progress import RunReport, progress_changed, run_record
 from gmai_eval.server.runs.run_log import note
 from gmai_eval.server.runs.session import Grader, RunSession, grade
 from gmai_eval.server.store import runs as store
-from gmai_eval.server.store.attempts import now_iso, run_counts
-from gmai_eval.server.store.benchmarks import get_benchmark, select_question_indexes
+from gmai_eval.server.store.attempts import run_counts
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.error_groups import error_groups
 from gmai_eval.server.store.models import get_model
 from gmai_eval.server.store.run_events import list_events
 from gmai_eval.server.store.run_questions import apending_questions, run_question_indexes
-from gmai_eval.server.taxonomy import parse_filter
 from google.protobuf import json_format
 
 log = logging.getLogger(__name__)
@@ -194,7 +194,7 @@ class RunManager:
                         )
                     return await asyncio.to_thread(self.get_run, existing.id)
             spec, bench, indexes = await asyncio.to_thread(
-                self._select, model, benchmark, params
+                select_questions, self.db, model, benchmark, params
             )
             run_id = "r-" + secrets.token_hex(6)
             salt = secrets.token_hex(16)
@@ -211,51 +211,17 @@ class RunManager:
                     backoff_base_s=self._backoff_base_s,
                 )
                 info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
-                stamp = now_iso()
-                row = store.RunRow(
-                    id=run_id,
-                    model=spec.name,
-                    benchmark_id=bench.id,
-                    benchmark=bench.name,
-                    benchmark_digest=bench.digest,
-                    state=RunState.RUNNING,
-                    params=params,
-                    model_spec=spec,
-                    model_info=info_dict,
-                    evaluator_version=gmai_eval.__version__,
-                    request_id=request_id,
-                    salt=salt,
-                    total=len(indexes),
-                    error_message="",
-                    created_at=stamp,
-                    started_at=stamp,
-                    finished_at="",
-                )
+                row = new_run_row(run_id, spec, bench, params, info_dict, request_id, salt, len(indexes))
                 questions = [(idx, opaque_question_id(salt, idx)) for idx in indexes]
                 await asyncio.to_thread(store.insert_run, self.db, row, questions)
             except BaseException:
                 await client.close()
                 raise
         self.metrics.runs.labels("started").inc()
-        await note(self.db, run_id, "created", _provenance(row))
-        await note(self.db, run_id, "preflight_passed", _handshake(info_dict))
+        await note(self.db, run_id, "created", provenance_line(row))
+        await note(self.db, run_id, "preflight_passed", handshake_line(info_dict))
         self._launch(row, client, Limits.from_info(info, params.concurrency))
         return await asyncio.to_thread(self.get_run, run_id)
-
-    def _select(
-        self, model: str, benchmark: str, params: RunParams
-    ) -> tuple[ModelSpec, Benchmark, list[int]]:
-        """Resolve model and benchmark and select the run's questions (blocking reads)."""
-        spec = get_model(self.db, model)
-        bench = get_benchmark(self.db, benchmark)
-        flt = parse_filter(params.filter)
-        indexes = select_question_indexes(self.db, bench.id, flt)
-        indexes = sample_indexes(indexes, params.limit, params.seed)
-        if not indexes:
-            raise InvalidArgument(
-                f"the filter {params.filter!r} selects no question of {benchmark!r}"
-            )
-        return spec, bench, indexes
 
     # -- driving --------------------------------------------------------------------------
 
@@ -359,7 +325,7 @@ class RunManager:
             raise
         self.metrics.runs.labels("started").inc()
         row = replace(row, model_info=info_dict, state=RunState.RUNNING, model_spec=spec)
-        await note(self.db, run_id, "preflight_passed", _handshake(info_dict))
+        await note(self.db, run_id, "preflight_passed", handshake_line(info_dict))
         await note(self.db, run_id, "resumed", f"resumed from {row.state}")
         self._launch(row, client, Limits.from_info(info, row.params.concurrency))
         return await asyncio.to_thread(self.get_run, run_id)
@@ -444,24 +410,3 @@ class RunManager:
     def is_closing(self) -> bool:
         """True once :meth:`shutdown` was called."""
         return self._closing
-
-
-def _handshake(info: dict[str, object]) -> str:
-    """What the pre-flight recorded of the model, one line."""
-    digest = info.get("weights_digest") or "no weights digest"
-    return (
-        f"health SERVING, model {info.get('name', '')!s} version {info.get('version', '')!s}"
-        f" ({digest!s}), smoke question answered"
-    )
-
-
-def _provenance(row: store.RunRow) -> str:
-    """A new run's provenance and parameters, one line."""
-    p = row.params
-    return (
-        f"model {row.model} ({', '.join(row.model_spec.endpoints)}) on benchmark {row.benchmark}"
-        f" ({row.benchmark_digest}), {row.total} questions; concurrency {p.concurrency},"
-        f" deadline {p.deadline_s:g} s, max_attempts {p.max_attempts},"
-        f" max_error_fraction {p.max_error_fraction:g}, max_outage {p.max_outage_s:g} s,"
-        f" era {p.extraction_era}; evaluator {row.evaluator_version}"
-    )

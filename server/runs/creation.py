@@ -1,0 +1,90 @@
+"""Creating a run: choosing its questions and building its row.
+
+The manager (``manager.py``) drives the creation (idempotency, pre-flight, launch); this
+module holds the pieces that need no state of its own: resolving the model and the
+benchmark and sampling the questions, building the stored row, and the one-line
+provenance and handshake notes written to the run's history.
+"""
+
+from __future__ import annotations
+
+import gmai_eval
+from gmai_eval.server.errors import InvalidArgument
+from gmai_eval.server.records import Benchmark, ModelSpec, RunParams, RunState
+from gmai_eval.server.runs.preflight import sample_indexes
+from gmai_eval.server.store import runs as store
+from gmai_eval.server.store.attempts import now_iso
+from gmai_eval.server.store.benchmarks import get_benchmark, select_question_indexes
+from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.models import get_model
+from gmai_eval.server.taxonomy import parse_filter
+
+
+def select_questions(
+    db: Database, model: str, benchmark: str, params: RunParams
+) -> tuple[ModelSpec, Benchmark, list[int]]:
+    """Resolve model and benchmark and select the run's questions (blocking reads)."""
+    spec = get_model(db, model)
+    bench = get_benchmark(db, benchmark)
+    flt = parse_filter(params.filter)
+    indexes = select_question_indexes(db, bench.id, flt)
+    indexes = sample_indexes(indexes, params.limit, params.seed)
+    if not indexes:
+        raise InvalidArgument(
+            f"the filter {params.filter!r} selects no question of {benchmark!r}"
+        )
+    return spec, bench, indexes
+
+
+def new_run_row(
+    run_id: str,
+    spec: ModelSpec,
+    bench: Benchmark,
+    params: RunParams,
+    model_info: dict[str, object],
+    request_id: str | None,
+    salt: str,
+    total: int,
+) -> store.RunRow:
+    """The row of a run that passed its pre-flight and starts now."""
+    stamp = now_iso()
+    return store.RunRow(
+        id=run_id,
+        model=spec.name,
+        benchmark_id=bench.id,
+        benchmark=bench.name,
+        benchmark_digest=bench.digest,
+        state=RunState.RUNNING,
+        params=params,
+        model_spec=spec,
+        model_info=model_info,
+        evaluator_version=gmai_eval.__version__,
+        request_id=request_id,
+        salt=salt,
+        total=total,
+        error_message="",
+        created_at=stamp,
+        started_at=stamp,
+        finished_at="",
+    )
+
+
+def handshake_line(info: dict[str, object]) -> str:
+    """What the pre-flight recorded of the model, one line."""
+    digest = info.get("weights_digest") or "no weights digest"
+    return (
+        f"health SERVING, model {info.get('name', '')!s} version {info.get('version', '')!s}"
+        f" ({digest!s}), smoke question answered"
+    )
+
+
+def provenance_line(row: store.RunRow) -> str:
+    """A new run's provenance and parameters, one line."""
+    p = row.params
+    return (
+        f"model {row.model} ({', '.join(row.model_spec.endpoints)}) on benchmark {row.benchmark}"
+        f" ({row.benchmark_digest}), {row.total} questions; concurrency {p.concurrency},"
+        f" deadline {p.deadline_s:g} s, max_attempts {p.max_attempts},"
+        f" max_error_fraction {p.max_error_fraction:g}, max_outage {p.max_outage_s:g} s,"
+        f" era {p.extraction_era}; evaluator {row.evaluator_version}"
+    )
