@@ -55,6 +55,10 @@ class Script:
     """Question texts that always fail with ``always_fail_code``."""
     always_fail_code: grpc.StatusCode = grpc.StatusCode.INTERNAL
     """Code for ``always_fail``."""
+    from_call: int = 0
+    """``exhausted_calls``, ``fail_times``, ``wrong_id`` and ``unknown_label`` apply only to
+    calls after this many (1 spares the pre-flight's smoke question, without racing the
+    run's first calls)."""
     exhausted_calls: int = 0
     """The next N calls (overall) get RESOURCE_EXHAUSTED."""
     exhausted_retry_after_s: float = 0.0
@@ -106,6 +110,7 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
         self.name = name
         self.calls = 0
         self.calls_by_question: collections.Counter[str] = collections.Counter()
+        self.scripted_calls_by_question: collections.Counter[str] = collections.Counter()
         self.call_times: collections.defaultdict[str, list[float]] = collections.defaultdict(list)
         """Monotonic arrival times of each question's calls."""
         self.question_ids: list[str] = []
@@ -127,13 +132,16 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
         self.max_inflight = max(self.max_inflight, self.inflight)
         try:
             self.call_times[request.question].append(time.monotonic())
-            if s.exhausted_calls > 0:
+            scripted = self.calls > s.from_call
+            if scripted and s.exhausted_calls > 0:
                 s.exhausted_calls -= 1
                 trailer = _retry_info_trailer(s.exhausted_retry_after_s) if s.exhausted_retry_after_s else ()
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "queue full", trailing_metadata=trailer)
             if request.question in s.always_fail:
                 await context.abort(s.always_fail_code, "scripted failure")
-            if self.calls_by_question[request.question] <= s.fail_times:
+            if scripted:
+                self.scripted_calls_by_question[request.question] += 1
+            if scripted and self.scripted_calls_by_question[request.question] <= s.fail_times:
                 await context.abort(s.fail_code, "scripted transient failure")
             delay = s.slow_delay_s if request.question in s.slow_questions else s.delay_s
             if delay:
@@ -141,7 +149,7 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
             options = [(o.label, o.text) for o in request.options]
             label = answer_for(request.question, options)
             resp = model_pb2.AnswerVQAResponse(
-                question_id="q-wrong" if s.wrong_id else request.question_id,
+                question_id="q-wrong" if scripted and s.wrong_id else request.question_id,
                 status=model_pb2.ANSWER_STATUS_ANSWERED,
                 model_version=self.script.version,
                 request_id=request.request_id,
@@ -149,7 +157,7 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
             if s.free_text:
                 resp.text = f"The answer is {label}."
             else:
-                resp.selected_labels.append("Z" if s.unknown_label else label)
+                resp.selected_labels.append("Z" if scripted and s.unknown_label else label)
             return resp
         finally:
             self.inflight -= 1

@@ -209,13 +209,11 @@ async def test_retries_recorded_per_attempt(
     db: Database, manager: RunManager, metrics: EvaluatorMetrics
 ) -> None:
     idxs = build_benchmark(db, "bench", 10)
-    srv = await start_model_server(ScriptedModel(Script()))
+    # The smoke question (call 1) is answered; then every question fails twice first.
+    srv = await start_model_server(ScriptedModel(Script(from_call=1, fail_times=2)))
     try:
         register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(max_attempts=4))
-        # The smoke question is question 0; then every question fails twice first.
-        srv.model.script.fail_times = 2
-        srv.model.calls_by_question.clear()
         final = await wait_final(manager, rec.id)
     finally:
         await srv.stop()
@@ -282,11 +280,10 @@ async def test_invalid_responses_are_recorded_as_errors(
     db: Database, manager: RunManager, switch: str, message: str
 ) -> None:
     build_benchmark(db, "bench", 8)
-    srv = await start_model_server()
+    srv = await start_model_server(ScriptedModel(Script(from_call=1, **{switch: True})))
     try:
         register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(max_error_fraction=1.0))
-        setattr(srv.model.script, switch, True)
         final = await wait_final(manager, rec.id)
     finally:
         await srv.stop()

@@ -119,11 +119,10 @@ async def test_overload_lowers_concurrency_and_is_retried(db: Database) -> None:
     metrics = EvaluatorMetrics(CollectorRegistry())
     mgr = RunManager(db, metrics=metrics, backoff_base_s=0.01)
     build_benchmark(db, "bench", 40)
-    srv = await start_model_server(ScriptedModel(Script(delay_s=0.01)))
+    srv = await start_model_server(ScriptedModel(Script(delay_s=0.01, from_call=1, exhausted_calls=12)))
     try:
         register_model(db, spec_for("m1", srv))
         rec = await mgr.create_run("m1", "bench", RunParams(concurrency=8, max_attempts=10))
-        srv.model.script.exhausted_calls = 12
         limits: list[float] = []
         while mgr.get_run(rec.id).state == "running":
             limits.append(metrics.registry.get_sample_value("gmai_eval_concurrency_limit", {"model": "m1"}) or 0)
@@ -397,17 +396,16 @@ async def test_a_models_retry_info_is_a_floor_under_the_backoff(db: Database) ->
     # at most backoff_base_s (0.01 s here), so any gap of 1.5 s or more comes from RetryInfo.
     mgr = RunManager(db, metrics=EvaluatorMetrics(CollectorRegistry()), backoff_base_s=0.01)
     build_benchmark(db, "bench", 1)
-    srv = await start_model_server(ScriptedModel(Script(exhausted_retry_after_s=1.5)))
+    # from_call=1: the pre-flight's smoke question is answered; the run's first call is not.
+    srv = await start_model_server(ScriptedModel(Script(from_call=1, exhausted_calls=1, exhausted_retry_after_s=1.5)))
     try:
         register_model(db, spec_for("m1", srv))
         rec = await mgr.create_run("m1", "bench", RunParams(max_attempts=3))
-        srv.model.script.exhausted_calls = 1  # after the pre-flight, before the run's first call
-        srv.model.call_times.clear()
         await wait_final(mgr, rec.id)
         final = mgr.get_run(rec.id)
     finally:
         await mgr.shutdown(0)
         await srv.stop()
     assert final.state == "succeeded" and final.progress.retries == 1
-    (times,) = [t for t in srv.model.call_times.values() if len(t) == 2]
-    assert times[1] - times[0] >= 1.5
+    (times,) = srv.model.call_times.values()  # the smoke question is the benchmark's only one
+    assert len(times) == 3 and times[2] - times[1] >= 1.5
