@@ -124,6 +124,15 @@ def test_calibration(dbfile: Path) -> None:
     assert doc["n"] == 79
     assert 0 <= doc["ece"] <= 1 and doc["brier"] > 0
     res = run("calibration", "--db", str(dbfile), "r-a")
-    assert res.exit_code == 0 and "over 0 answers" in res.output
+    assert res.exit_code == 0
+    assert res.output == (
+        "run r-a has no option probabilities: none of its 80 answered questions carries them "
+        "(the model sent labels or text only), so there is nothing to calibrate\n"
+    )
+    table = run("calibration", "--db", str(dbfile), "r-b").output.splitlines()
+    # r-b puts 0.7 on A for every question: the argmax is A, right where the key is A.
+    keyed_a = sum(1 for q in make_questions(80, seed=21, unanswered=[79]) if q.answer == "A")
+    assert table[0] == "calibration over 79 answers with option probabilities and an answer key"
+    assert table[1].startswith(f"accuracy of the argmax of the probabilities: {100 * keyed_a / 79:.2f}% ")
     unknown = run("calibration", "--db", str(dbfile), "r-nope")
     assert unknown.exit_code == 1 and "no run 'r-nope'" in unknown.output

@@ -190,7 +190,13 @@ def render_calibration(resp: pb.GetRunCalibrationResponse, fmt: str = "table") -
         return json.dumps(doc, indent=2) + "\n"
     if fmt == "csv":
         return "coverage,accuracy\n" + "".join(f"{c!r},{a!r}\n" for c, a in coverage)
+    if resp.n == 0:
+        answered = resp.run.progress.done - resp.run.progress.errors
+        return (f"run {resp.run.id} has no option probabilities: none of its {answered} answered questions "
+                "carries them (the model sent labels or text only), so there is nothing to calibrate\n")
     rows = [[f"{100 * c:.0f}%", f"{100 * a:.2f}"] for c, a in coverage]
-    head = (f"calibration over {resp.n} answers with option probabilities: accuracy {100 * resp.accuracy:.2f}%, "
+    head = (f"calibration over {resp.n} answers with option probabilities and an answer key\n"
+            f"accuracy of the argmax of the probabilities: {100 * resp.accuracy:.2f}% "
+            "(not the run's score, which grades the answers it gave; see `gmai-eval scores`)\n"
             f"ECE {resp.ece:.4f}, Brier {resp.brier:.4f}, NLL {resp.nll:.4f}\n\n")
     return head + _grid(fmt, ["coverage", "acc %"], rows)
