@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gmai_eval import __version__
-from gmai_eval.server.records import OPTION_LABELS
 from gmai_eval.server.reports.history import HistoryEntry, model_history
 from gmai_eval.server.reports.paper import (
     REFERENCE_MODELS,
@@ -27,13 +26,12 @@ from gmai_eval.server.reports.paper import (
 from gmai_eval.server.reports.provenance import Provenance, provenance
 from gmai_eval.server.reports.thumbnails import thumbnail_data_uri
 from gmai_eval.server.scoring.aggregate import NA_DEPARTMENT, Item, NodeScore, RunScores, node_keys
-from gmai_eval.server.scoring.calibration import Calibration, Scored, normalise, summarise
+from gmai_eval.server.scoring.calibration import Calibration, Scored, summarise
 from gmai_eval.server.scoring.compare import Comparison, GatePolicy, apply_gate, compare_runs
-from gmai_eval.server.scoring.grading import compute_scores, graded_rows
+from gmai_eval.server.scoring.grading import calibration_items, compute_scores, graded_rows
 from gmai_eval.server.scoring.stats import Z95
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as grade_reads
-from gmai_eval.server.store import prediction_files as files
 from gmai_eval.server.store import report_reads as reads
 from gmai_eval.server.store.benchmarks import get_benchmark_by_id
 
@@ -163,19 +161,6 @@ def reliability_bins(items: Sequence[Scored], bins: int = CALIBRATION_BINS) -> t
     )
 
 
-def _calibration_items(db: Database, run_id: str) -> list[Scored]:
-    rows = db.read(lambda s: files.export_rows(s, run_id))
-    out = []
-    for r in rows:
-        if r.recorded is None or r.recorded.outcome != "answered" or not r.option_scores or r.answer is None:
-            continue
-        labels = [lab for lab, text in zip(OPTION_LABELS, r.options, strict=True) if text not in (None, "")]
-        it = normalise(r.idx, labels, r.option_scores, r.answer)
-        if it is not None:
-            out.append(it)
-    return out
-
-
 def _gate(policy: GatePolicy, scores: RunScores, cmp: Comparison | None) -> GateVerdict:
     if cmp is not None:
         failures = apply_gate(cmp, policy)
@@ -254,7 +239,7 @@ def build_report(
     info = db.read(lambda s: grade_reads.run_info(s, run_id))
     run = provenance(db, run_id)
     scores = compute_scores(db, run_id)
-    cal_items = _calibration_items(db, run_id)
+    cal_items = calibration_items(db, run_id)
     calibration = summarise(cal_items) if cal_items else None
     cmp = base = None
     delta_ci: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = {}

@@ -24,7 +24,7 @@ from typing import Any
 from gmai_eval.server.errors import EvalError, NotFound
 from gmai_eval.server.records import OPTION_LABELS, Grade, Verdict
 from gmai_eval.server.scoring.aggregate import Item, RunScores, aggregate
-from gmai_eval.server.scoring.calibration import Calibration, normalise, summarise
+from gmai_eval.server.scoring.calibration import Calibration, Scored, normalise, summarise
 from gmai_eval.server.scoring.extraction import can_infer, check_era
 from gmai_eval.server.scoring.judge import JUDGE_TRIES, JudgeClient, matching_prompt
 from gmai_eval.server.scoring.summary import summarise as summarise_run
@@ -306,13 +306,17 @@ def run_calibration(db: Database, run_id: str) -> Calibration:
         NotFound: unknown run.
     """
     db.read(lambda s: store.run_era(s, run_id))  # NotFound for an unknown run
-    rows = db.read(lambda s: files.export_rows(s, run_id))
+    return summarise(calibration_items(db, run_id))
+
+
+def calibration_items(db: Database, run_id: str) -> list[Scored]:
+    """The answered questions of a run that carry option probabilities and have a key."""
     items = []
-    for r in rows:
+    for r in db.read(lambda s: files.export_rows(s, run_id)):
         if r.recorded is None or r.recorded.outcome != "answered" or not r.option_scores or r.answer is None:
             continue
         labels = [lab for lab, text in zip(OPTION_LABELS, r.options, strict=True) if text not in (None, "")]
         it = normalise(r.idx, labels, r.option_scores, r.answer)
         if it is not None:
             items.append(it)
-    return summarise(items)
+    return items
