@@ -213,6 +213,22 @@ def test_oversized_field(tmp_path: Path, db: Database) -> None:
     assert "exceeds the maximum of 8000" in d.message
 
 
+@pytest.mark.parametrize("column", ["question", "B"])
+def test_a_text_field_over_64_kib_is_a_defect(tmp_path: Path, db: Database, column: str) -> None:
+    # The limit is in UTF-8 bytes: 40,000 characters (under 65,536) are 80,000 bytes.
+    text = "é" * 40_000
+    _, d = _import_with_bad_row(tmp_path, db, make_row(1, **{column: text}))
+    assert (d.row, d.column) == (2, column)
+    assert d.message == "text of 80000 bytes exceeds the maximum of 65536 for a text field"
+
+
+def test_a_text_field_of_exactly_64_kib_is_accepted(tmp_path: Path, db: Database) -> None:
+    tsv = tmp_path / "ok.tsv"
+    write_tsv(tsv, [make_row(1, question="q" * 65_536)])
+    report = import_tsv_files(db, "ok", [tsv])
+    assert report.imported_rows == 1 and not report.defects
+
+
 def _raw_file(tmp_path: Path, lines: list[bytes]) -> Path:
     path = tmp_path / "raw.tsv"
     path.write_bytes(b"\t".join(c.encode() for c in VAL_COLUMNS) + b"\n" + b"".join(lines))
