@@ -39,7 +39,11 @@ def synth_cmd(out: Path, questions: int, seed: int, layout: str, image_size: int
 @click.command("import")
 @db_option(create=True)
 @click.option("--name", required=True, help="Benchmark name.")
-@click.option("--strict", is_flag=True, help="Import nothing if any row has a defect.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Import nothing if the files have any defect, an unknown column included.",
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_cmd(db_path: Path, name: str, strict: bool, files: tuple[Path, ...]) -> None:
     """Import GMAI-MMBench TSV FILES (several TEST parts, in order) as benchmark NAME."""
@@ -49,7 +53,7 @@ def import_cmd(db_path: Path, name: str, strict: bool, files: tuple[Path, ...]) 
         report = import_tsv_files(db, name, list(files), strict=strict)
     b = report.benchmark
     if report.already_imported:
-        click.echo(f"already imported: {b.name} ({b.question_count} questions, {b.digest})")
+        click.echo(f"already imported: {b.name} ({b.question_count} questions, {b.layout} layout, {b.digest})")
         return
     for d in report.defects:
         click.echo(f"defect: {d}", err=True)
@@ -58,6 +62,7 @@ def import_cmd(db_path: Path, name: str, strict: bool, files: tuple[Path, ...]) 
         f"{b.flagged_count} without answer), {report.skipped_rows} rows skipped, "
         f"{len(report.defects)} defect(s); digest {b.digest}"
     )
+    click.echo(f"layout: {report.layout_reason}")
 
 
 def register(cli: click.Group) -> None:

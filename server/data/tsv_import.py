@@ -11,10 +11,9 @@ filled in batched transactions and flipped to ``ready`` at the end; on any failu
 deleted (cascading). ``importing`` rows left by a crashed process are deleted by the next
 import.
 
-Columns are found by header name (case-insensitive, any order): ``index``, ``question``,
-``A``..``E``, ``answer`` (VAL only), ``category``, ``clinical VQA task``, ``department``,
-``perceptual granularity``, ``modality``, ``original task``, ``image_path``, ``image``.
-Other columns are kept in ``extra``. Without ``answer`` (TEST layout) the answer is the
+Columns are found by header name (:mod:`.tsv_header`, which also says what is wrong with a
+header: another delimiter, a misspelt column). Other columns are kept in ``extra`` and
+listed as defects that skip no row. Without ``answer`` (TEST layout) the answer is the
 only option whose text equals ``category`` (exactly, else after stripping '.' and
 whitespace); rows where that fails are imported flagged (answer NULL).
 """
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from gmai_eval.server.data.images import ImageDefect, decode_image_field
+from gmai_eval.server.data.tsv_header import layout_reason, read_header
 from gmai_eval.server.data.tsv_records import (
     READ_BUFFER,
     Field,
@@ -75,26 +75,7 @@ _BATCH_ROWS = 512
 _BATCH_BYTES = 32 * 1024 * 1024
 """Most image bytes per write transaction."""
 
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "index",
-    "question",
-    "A",
-    "B",
-    "category",
-    "clinical VQA task",
-    "department",
-    "perceptual granularity",
-    "modality",
-    "image",
-)
-"""Columns every file must have."""
-
-OPTIONAL_COLUMNS: tuple[str, ...] = ("C", "D", "E", "answer", "original task", "image_path")
-"""Official columns that may be absent (``answer`` is absent in the TEST layout)."""
-
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-
-_KNOWN = {c.lower(): c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +98,8 @@ class ImportReport:
     """Data rows not imported because of defects."""
     defects: tuple[Defect, ...]
     """Every defect found, in file and row order."""
+    layout_reason: str = ""
+    """Why the benchmark is VAL or TEST, in one sentence (see :func:`.tsv_header.layout_reason`)."""
 
 
 def _bad_utf8(value: str) -> bool:
@@ -193,24 +176,6 @@ class _State:
         qs, imgs, bid = self.batch_q, self.batch_i, self.benchmark_id
         self.pending = self.db.submit(lambda d: store.write_batch(d, bid, imgs, qs))
         self.batch_q, self.batch_i, self.batch_bytes = [], [], 0
-
-
-def _header(fields: list[str], name: str) -> tuple[dict[str, int], dict[str, int], list[Defect]]:
-    """Map official columns and extra columns to positions; file-level defects."""
-    cols: dict[str, int] = {}
-    extra: dict[str, int] = {}
-    defects: list[Defect] = []
-    for pos, raw in enumerate(fields):
-        title = raw.lstrip("\ufeff").strip()
-        canon = _KNOWN.get(title.lower())
-        target, key = (cols, canon) if canon else (extra, title)
-        if key in target:
-            defects.append(Defect(name, 0, key, f"duplicate column {key!r} in the header"))
-        target[key] = pos
-    for col in REQUIRED_COLUMNS:
-        if col not in cols:
-            defects.append(Defect(name, 0, col, f"missing column {col!r} (header has: {', '.join(fields)})"))
-    return cols, extra, defects
 
 
 def _row(
@@ -353,10 +318,13 @@ def _import_file(st: _State, path: Path, name: str, overall: Any) -> tuple[Sourc
             st.defect(Defect(name, 0, "", f"unreadable header: {first.message}"), True)
         else:
             header = _decode_header(first)
-            cols, extra, head_defects = _header(header, name)
+            head = read_header(header, name)
+            cols, extra, head_defects = head.cols, head.extra, head.fatal
             has_answer = "answer" in cols
             for d in head_defects:
                 st.defect(d, True)
+            for d in head.notes:
+                st.defect(d, False)
             for rec in records:
                 rows += 1
                 if isinstance(rec, Malformed):
@@ -450,17 +418,18 @@ def import_tsv_files(
             raise AlreadyExists(
                 f"benchmark {name!r} already exists with different content ({existing[1]}; these files: {digest})"
             )
-        return ImportReport(store.get_benchmark(db, name), True, 0, 0, ())
+        known = store.get_benchmark(db, name)
+        return ImportReport(known, True, 0, 0, (), f"{known.layout} layout, as first imported")
 
     st = _State(db=db, benchmark_id=bid, strict=strict, max_field=max_field_chars)
     try:
         overall = hashlib.sha256() if len(paths) > 1 else None
         files: list[SourceFile] = []
-        layouts: list[bool] = []
+        layouts: list[tuple[str, bool]] = []
         for p, n in zip(paths, names, strict=True):
             rec, has_answer = _import_file(st, p, n, overall)
             files.append(rec)
-            layouts.append(has_answer)
+            layouts.append((n, has_answer))
         st.flush()
         st.flush()
         digest = files[0].sha256 if overall is None else f"sha256:{overall.hexdigest()}"
@@ -469,7 +438,7 @@ def import_tsv_files(
             raise ImportDefects(defects, f"strict import of {name!r}: {len(defects)} defect(s); nothing imported")
         if st.imported == 0:
             raise ImportDefects(defects, f"import of {name!r}: no valid rows; nothing imported")
-        layout = "VAL" if all(layouts) else "TEST"
+        layout = "VAL" if all(has for _, has in layouts) else "TEST"
         store.finish_import(db, bid, digest, layout, files, st.defects)
     except BaseException as exc:
         if st.pending is not None:
@@ -491,4 +460,5 @@ def import_tsv_files(
         imported_rows=st.imported,
         skipped_rows=st.skipped,
         defects=tuple(d for d, _ in st.defects),
+        layout_reason=layout_reason(layouts),
     )
