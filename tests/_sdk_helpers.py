@@ -123,7 +123,8 @@ def _serve_slow(port_file: str) -> None:
     until the server is draining (SIGTERM), so the drain always finds a call in flight.
     """
     from gmai_eval.clients.sdk import Answer, Question, as_model, serve_async
-    from gmai_eval.clients.sdk.serve import ServeOptions, print_ready
+    from gmai_eval.clients.sdk.options import ServeOptions
+    from gmai_eval.clients.sdk.serve import print_ready
     from gmai_eval.clients.sdk.servicer import State
 
     servers: list[ModelServer] = []

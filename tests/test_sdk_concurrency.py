@@ -12,7 +12,7 @@ import grpc
 import pytest
 from gmai_eval.clients.reference.random import RandomModel
 from gmai_eval.clients.sdk import Answer, Model, Question
-from gmai_eval.clients.sdk.serve import derived_max_concurrency
+from gmai_eval.clients.sdk.options import derived_max_concurrency
 from gmai_eval.clients.sdk.servicer import png_header_problem
 from gmai_eval.model.v1 import model_pb2
 from PIL import Image as PILImage

@@ -36,7 +36,8 @@ from .model import (
     as_model,
     validate_answer,
 )
-from .serve import SERVICE_NAME, ModelServer, ServeOptions, serve, serve_async, serving
+from .options import ServeOptions
+from .serve import SERVICE_NAME, ModelServer, serve, serve_async, serving
 from .tls import TlsFileError, TlsFiles
 
 __all__ = [  # noqa: RUF022 (plain sorted order, checked by tests/test_architecture.py)
