@@ -79,11 +79,13 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | None = None, fmt: str
         d: resp.macro_accuracy[d] for d in _dimension_order(list(resp.macro_accuracy)) if by is None or d == by
     }
     if fmt == "json":
-        doc = {
+        doc: dict[str, object] = {
             "run_id": resp.run_id, "era": resp.extraction_era, "judge": resp.judge_model,
             "unscored": resp.unscored, "ungraded": resp.ungraded,
             "macro_accuracy": macro, "nodes": [node_dict(n) for n in nodes],
         }
+        if resp.HasField("position_bias"):
+            doc["position_bias"] = position_bias_dict(resp.position_bias)
         return json.dumps(doc, indent=2) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
@@ -109,7 +111,38 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | None = None, fmt: str
         tail.append(f"unscored (no answer key): {resp.unscored}")
     if resp.ungraded:
         tail.append(f"not answered yet: {resp.ungraded}")
+    if resp.HasField("position_bias"):
+        tail += position_bias_lines(resp.position_bias, fmt)
     return f"{head}\n\n{_grid(fmt, headers, rows)}" + ("\n" + "\n".join(tail) + "\n" if tail else "")
+
+
+def position_bias_dict(b: pb.PositionBias) -> dict[str, object]:
+    """A run's position bias as a JSON-ready dict."""
+    return {
+        "flagged": b.flagged, "flag_p_value": b.flag_p_value, "flag_effect": b.flag_effect, "excluded": b.excluded,
+        "groups": [
+            {"options": g.options, "n": g.n, "letters": list(g.letters), "chosen": list(g.chosen),
+             "key": list(g.key), "chi_square": g.chi_square, "df": g.df, "p_value": g.p_value,
+             "effect": g.effect, "flagged": g.flagged}
+            for g in b.groups
+        ],
+    }
+
+
+def position_bias_lines(b: pb.PositionBias, fmt: str = "table") -> list[str]:
+    """The short position-bias block under the scores: one line per number of options."""
+    head = (f"position bias: {'FLAGGED' if b.flagged else 'not flagged'} (flag: p < {b.flag_p_value:g} and "
+            f"effect >= {b.flag_effect:g}; chosen/key % per letter; {b.excluded} left out: no option or no key)")
+    out = ["", head]
+    for g in b.groups:
+        shares = " ".join(f"{lab} {100 * c / g.n:.0f}/{100 * k / g.n:.0f}%"
+                          for lab, c, k in zip(g.letters, g.chosen, g.key, strict=True))
+        test = f"chi2 {g.chi_square:.2f} df {g.df} p {g.p_value:.3g}" if g.df else "not tested (one key letter)"
+        out.append(f"{'- ' if fmt == 'markdown' else '  '}{g.options} options, n {g.n}: {shares}; {test}; "
+                   f"effect {g.effect:.3f}; flagged {'yes' if g.flagged else 'no'}")
+    if not b.groups:
+        out.append("  no answered question with a key to test")
+    return out
 
 
 # --- comparisons ----------------------------------------------------------------------------

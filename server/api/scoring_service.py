@@ -24,8 +24,14 @@ from gmai_eval.server.runs.progress import run_record
 from gmai_eval.server.scoring.aggregate import DIMENSIONS, NodeScore, RunScores
 from gmai_eval.server.scoring.compare import apply_gate, parse_policy
 from gmai_eval.server.scoring.compare import compare_runs as _compare
-from gmai_eval.server.scoring.grading import RescoreResult, compute_scores, rescore, run_calibration
+from gmai_eval.server.scoring.grading import (
+    RescoreResult,
+    rescore,
+    run_calibration,
+    scores_with_position_bias,
+)
 from gmai_eval.server.scoring.judge import JudgeClient, ModelJudge
+from gmai_eval.server.scoring.position_bias import FLAG_EFFECT, FLAG_P, PositionBias
 from gmai_eval.server.scoring.vlmeval_files import export_run
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import runs as run_store
@@ -83,10 +89,25 @@ def scores_response(db: Database, request: pb.GetRunScoresRequest) -> pb.GetRunS
         NotFound: unknown run, or no grading by ``judge_model``.
         InvalidArgument: unknown era or dimension.
     """
-    scores = compute_scores(db, request.id, request.extraction_era or None, request.judge_model)
+    scores, bias = scores_with_position_bias(db, request.id, request.extraction_era or None, request.judge_model)
     resp = scores_to_proto(scores, list(request.dimensions))
+    resp.position_bias.CopyFrom(position_bias_to_proto(bias))
     resp.run.CopyFrom(stored_run(db, request.id))
     return resp
+
+
+def position_bias_to_proto(bias: PositionBias) -> pb.PositionBias:
+    """A run's position bias as its proto message."""
+    return pb.PositionBias(
+        groups=[
+            pb.PositionBiasGroup(
+                options=g.options, n=g.n, letters=list(g.letters), chosen=list(g.chosen), key=list(g.key),
+                chi_square=g.chi_square, df=g.df, p_value=g.p_value, effect=g.effect, flagged=g.flagged,
+            )
+            for g in bias.groups
+        ],
+        excluded=bias.excluded, flagged=bias.flagged, flag_p_value=FLAG_P, flag_effect=FLAG_EFFECT,
+    )
 
 
 def comparison_response(db: Database, request: pb.CompareRunsRequest) -> pb.CompareRunsResponse:

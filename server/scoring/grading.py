@@ -27,6 +27,7 @@ from gmai_eval.server.scoring.aggregate import Item, RunScores, aggregate
 from gmai_eval.server.scoring.calibration import Calibration, Scored, normalise, summarise
 from gmai_eval.server.scoring.extraction import can_infer, check_era
 from gmai_eval.server.scoring.judge import JUDGE_TRIES, JudgeClient, matching_prompt
+from gmai_eval.server.scoring.position_bias import Choice, PositionBias, position_bias
 from gmai_eval.server.scoring.summary import summarise as summarise_run
 from gmai_eval.server.scoring.summary import to_json as summary_json
 from gmai_eval.server.scoring.verdicts import grade_answer
@@ -276,10 +277,38 @@ def _graded_in_memory(db: Database, run_id: str, era: str) -> list[store.GradedR
 def _scores(db: Database, info: store.RunInfo, era: str | None, judge: str) -> RunScores:
     """:func:`compute_scores` for a run whose header is already read."""
     era = check_era(era or info.era)
-    rows = graded_rows(db, info, era, judge)
+    return _scores_of_rows(info, era, judge, graded_rows(db, info, era, judge))
+
+
+def _scores_of_rows(info: store.RunInfo, era: str, judge: str, rows: list[store.GradedRow]) -> RunScores:
     items = [Item(r.verdict, r.task, r.department, r.granularity, r.modality, r.category) for r in rows]
     nodes, macro, unscored = aggregate(items)
     return RunScores(info.id, era, judge, nodes, macro, unscored, max(0, info.total - len(rows)))
+
+
+def scores_with_position_bias(
+    db: Database, run_id: str, era: str | None = None, judge: str = ""
+) -> tuple[RunScores, PositionBias]:
+    """:func:`compute_scores` and the run's position bias, from one read of its grades.
+
+    The bias uses the letters of the same grading (era and judge) as the scores; only
+    ``correct`` and ``incorrect`` verdicts are answers to it.
+
+    Raises:
+        NotFound: unknown run, or no grading with that judge.
+        InvalidArgument: unknown era.
+    """
+    info = db.read(lambda s: store.run_info(s, run_id))
+    era = check_era(era or info.era)
+    rows = graded_rows(db, info, era, judge)
+    labels = db.read(lambda s: store.option_labels(s, run_id))
+    choices = [
+        Choice(labels.get(r.idx, ()), r.extracted if r.verdict in _ANSWERED else "", r.answer) for r in rows
+    ]
+    return _scores_of_rows(info, era, judge, rows), position_bias(choices)
+
+
+_ANSWERED = frozenset({Verdict.CORRECT, Verdict.INCORRECT})
 
 
 def latest_completed_scores(db: Database, era: str | None = None) -> list[tuple[store.RunInfo, RunScores]]:

@@ -268,6 +268,19 @@ def question_fields(s: sqlite_utils.Database, run_id: str) -> dict[int, Question
     return {int(r[0]): QuestionFields(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
 
 
+def option_labels(s: sqlite_utils.Database, run_id: str) -> dict[int, tuple[str, ...]]:
+    """idx -> the labels of the non-empty options, for the questions of a run."""
+    rows = s.execute(
+        "SELECT q.idx, " + OPTION_COLUMNS + " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
+        " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx WHERE rq.run_id = ?",
+        [run_id],
+    ).fetchall()
+    return {
+        int(r[0]): tuple(lab for lab, text in zip(OPTION_LABELS, r[1:], strict=True) if text not in (None, ""))
+        for r in rows
+    }
+
+
 def put_summary(s: sqlite_utils.Database, run_id: str, era: str, summary: str) -> None:
     """Store (replace) the JSON summary the metrics collector exports for a run."""
     s.conn.execute(

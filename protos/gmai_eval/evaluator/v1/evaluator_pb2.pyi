@@ -487,7 +487,7 @@ class GetRunScoresRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., extraction_era: _Optional[str] = ..., judge_model: _Optional[str] = ...) -> None: ...
 
 class GetRunScoresResponse(_message.Message):
-    __slots__ = ("nodes", "macro_accuracy", "extraction_era", "run_id", "judge_model", "unscored", "ungraded", "run")
+    __slots__ = ("nodes", "macro_accuracy", "extraction_era", "run_id", "judge_model", "unscored", "ungraded", "run", "position_bias")
     class MacroAccuracyEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -503,6 +503,7 @@ class GetRunScoresResponse(_message.Message):
     UNSCORED_FIELD_NUMBER: _ClassVar[int]
     UNGRADED_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
+    POSITION_BIAS_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[NodeScore]
     macro_accuracy: _containers.ScalarMap[str, float]
     extraction_era: str
@@ -511,7 +512,46 @@ class GetRunScoresResponse(_message.Message):
     unscored: int
     ungraded: int
     run: Run
-    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeScore, _Mapping]]] = ..., macro_accuracy: _Optional[_Mapping[str, float]] = ..., extraction_era: _Optional[str] = ..., run_id: _Optional[str] = ..., judge_model: _Optional[str] = ..., unscored: _Optional[int] = ..., ungraded: _Optional[int] = ..., run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+    position_bias: PositionBias
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeScore, _Mapping]]] = ..., macro_accuracy: _Optional[_Mapping[str, float]] = ..., extraction_era: _Optional[str] = ..., run_id: _Optional[str] = ..., judge_model: _Optional[str] = ..., unscored: _Optional[int] = ..., ungraded: _Optional[int] = ..., run: _Optional[_Union[Run, _Mapping]] = ..., position_bias: _Optional[_Union[PositionBias, _Mapping]] = ...) -> None: ...
+
+class PositionBias(_message.Message):
+    __slots__ = ("groups", "excluded", "flagged", "flag_p_value", "flag_effect")
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_FIELD_NUMBER: _ClassVar[int]
+    FLAG_P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    FLAG_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    groups: _containers.RepeatedCompositeFieldContainer[PositionBiasGroup]
+    excluded: int
+    flagged: bool
+    flag_p_value: float
+    flag_effect: float
+    def __init__(self, groups: _Optional[_Iterable[_Union[PositionBiasGroup, _Mapping]]] = ..., excluded: _Optional[int] = ..., flagged: _Optional[bool] = ..., flag_p_value: _Optional[float] = ..., flag_effect: _Optional[float] = ...) -> None: ...
+
+class PositionBiasGroup(_message.Message):
+    __slots__ = ("options", "n", "letters", "chosen", "key", "chi_square", "df", "p_value", "effect", "flagged")
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    LETTERS_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    CHI_SQUARE_FIELD_NUMBER: _ClassVar[int]
+    DF_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    EFFECT_FIELD_NUMBER: _ClassVar[int]
+    FLAGGED_FIELD_NUMBER: _ClassVar[int]
+    options: int
+    n: int
+    letters: _containers.RepeatedScalarFieldContainer[str]
+    chosen: _containers.RepeatedScalarFieldContainer[int]
+    key: _containers.RepeatedScalarFieldContainer[int]
+    chi_square: float
+    df: int
+    p_value: float
+    effect: float
+    flagged: bool
+    def __init__(self, options: _Optional[int] = ..., n: _Optional[int] = ..., letters: _Optional[_Iterable[str]] = ..., chosen: _Optional[_Iterable[int]] = ..., key: _Optional[_Iterable[int]] = ..., chi_square: _Optional[float] = ..., df: _Optional[int] = ..., p_value: _Optional[float] = ..., effect: _Optional[float] = ..., flagged: _Optional[bool] = ...) -> None: ...
 
 class NodeComparison(_message.Message):
     __slots__ = ("dimension", "path", "n", "accuracy_a", "accuracy_b", "a_only", "b_only", "p_value", "significant")
