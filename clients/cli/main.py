@@ -14,6 +14,7 @@ that say what to install (``extras``).
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 from gmai_eval import __version__
@@ -44,8 +45,18 @@ for _area, _names in OFFLINE_COMMANDS.items():
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli()
+    """Console-script entry point.
+
+    The last line of defence for "no traceback reaches a user": a file that cannot be read
+    or written anywhere below (an ``--out`` in a missing or read-only folder, a full disk)
+    ends as one ``Error:`` line and exit 1, like every error a command reports itself.
+    """
+    try:
+        cli()
+    except OSError as exc:
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"Error: {exc.strerror or exc}{where}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
