@@ -80,19 +80,35 @@ def test_rescore_needs_no_server(dbfile: Path) -> None:
 
 def test_compare_exit_codes(dbfile: Path, tmp_path: Path) -> None:
     res = run("compare", "--db", str(dbfile), "r-a", "r-b")
-    assert res.exit_code == 0 and "flipped to wrong (30)" in res.output
+    # B is wrong on the 30 questions with idx < 30, A on none: 79 graded, 49/79 right for B,
+    # exact McNemar two-sided p = 2 * 0.5**30.
+    lines = res.output.splitlines()
+    assert res.exit_code == 0 and len(lines) <= 40
+    assert lines[0] == f"verdict: B is significantly worse than A overall (p {2 * 0.5**30:.3g} < alpha 0.05)"
+    assert lines[1] == (
+        f"overall: A 100.00% -> B {100 * 49 / 79:.2f}% ({100 * 49 / 79 - 100:+.2f} points), p {2 * 0.5**30:.3g}, "
+        "n 79; 30 flipped to wrong, 0 to right"
+    )
+    assert lines[3].startswith("nodes that changed significantly (alpha 0.05): ")
+    assert "flipped to wrong (30)" not in res.output
+    res = run("compare", "--db", str(dbfile), "r-a", "r-b", "--details")
+    assert res.exit_code == 0 and "flipped to wrong (30): 0, 1, 2," in res.output
     doc = json.loads(run("compare", "--db", str(dbfile), "r-a", "r-b", "--format", "json").output)
     assert doc["nodes"][0]["a_only"] == 30 and doc["flipped_to_wrong"] == list(range(30))
     ok = tmp_path / "ok.json"
     ok.write_text(json.dumps({"min_overall_accuracy": 0.5}))
     res = run("compare", "--db", str(dbfile), "r-a", "r-b", "--gate", str(ok))
-    assert res.exit_code == 0 and "gate: PASSED" in res.output
+    assert res.exit_code == 0 and res.output.splitlines()[0] == "verdict: gate PASSED"
     strict = tmp_path / "strict.toml"
     strict.write_text("min_overall_accuracy = 0.9\nmax_significant_drop = 1.0\nmin_n = 10\n")
     res = CliRunner().invoke(cli, ["compare", "--db", str(dbfile), "r-a", "r-b", "--gate", str(strict)])
     assert res.exit_code == 3
-    assert "gate: FAILED" in res.output and "below min_overall_accuracy" in res.output
-    assert "overall Overall: accuracy dropped" in res.output
+    lines = res.output.splitlines()
+    assert lines[0].startswith("verdict: gate FAILED (") and len(lines) <= 40
+    assert "below min_overall_accuracy" in lines[1]
+    assert "overall Overall: accuracy dropped" in lines[2]
+    assert res.output.count("below min_overall_accuracy") == 1  # said once, not again on stderr
+    assert any(line.startswith("overall: A 100.00% -> B ") for line in lines[3:14])
     res = run("compare", "--db", str(dbfile), "r-a", "r-x")
     assert res.exit_code == 1 and "different benchmarks" in res.output
     res = run("compare", "--db", str(dbfile), "r-a", "r-b", "--alpha", "2")

@@ -107,7 +107,7 @@ def test_the_gate_fails_the_same_both_ways(served: Served) -> None:
     policy = served.root / "strict.toml"
     policy.write_text("min_overall_accuracy = 0.9\nmax_significant_drop = 1.0\nmin_n = 10\n")
     local, remote = both(served, "compare", "r-a", "r-b", "--gate", str(policy), code=3)
-    assert local == remote and "gate: FAILED" in local
+    assert local == remote and local.startswith("verdict: gate FAILED (")
     bad = served.root / "bad.json"
     bad.write_text('{"oops": 1}')
     for result in (gmai_eval("compare", "r-a", "r-b", "--gate", str(bad), "--db", str(served.db)),

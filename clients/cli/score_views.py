@@ -25,6 +25,12 @@ FORMATS: tuple[str, ...] = ("table", "json", "csv", "markdown")
 DIMENSIONS: tuple[str, ...] = ("overall", "task", "department", "granularity", "modality", "label", "tree")
 """Every dimension, in report order (the evaluator's ``scoring.aggregate.DIMENSIONS``)."""
 
+TOP_LEVEL: tuple[str, ...] = ("overall", "task", "department", "granularity", "modality")
+"""What ``scores`` shows by default: the paper's columns (``--tree`` adds labels and the lexical tree)."""
+
+SCREEN_LINES = 40
+"""Most lines of ``compare``'s default table/markdown output."""
+
 
 def _name(path: Sequence[str]) -> str:
     return " / ".join(path) if path else "Overall"
@@ -54,6 +60,36 @@ def _grid(fmt: str, headers: list[str], rows: list[list[str]]) -> str:
     return _markdown(headers, rows) if fmt == "markdown" else _table(headers, rows)
 
 
+def _dims(by: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    if by is None:
+        return None
+    return ("overall", by) if isinstance(by, str) else ("overall", *by)
+
+
+def _info(run: pb.Run, key: str) -> str:
+    return str(run.model_info[key]) if key in run.model_info else ""
+
+
+def _when(run: pb.Run, field: str) -> str:
+    if not run.HasField(field):
+        return "-"
+    return str(getattr(run, field).ToJsonString())[:19] + "Z"
+
+
+def provenance_lines(run: pb.Run, era: str, judge: str = "") -> list[str]:
+    """Where a run's numbers come from: model, weights, benchmark, filter, era, evaluator, dates."""
+    name = _info(run, "name") or run.model
+    version = _info(run, "version") or "unknown"
+    weights = _info(run, "weights_digest") or "no weights digest"
+    return [
+        f"run {run.id}: model {run.model} ({name} version {version}, weights {weights})",
+        f"benchmark {run.benchmark} ({run.benchmark_digest or 'no digest'}), "
+        f"filter {run.parameters.filter or 'none (all questions)'}",
+        f"era {era}, judge {judge or 'none (exact matching)'}, evaluator {run.evaluator_version or 'unknown'}, "
+        f"created {_when(run, 'created_time')}, finished {_when(run, 'finished_time')}",
+    ]
+
+
 # --- scores ---------------------------------------------------------------------------------
 
 
@@ -66,17 +102,20 @@ def node_dict(n: pb.NodeScore) -> dict[str, object]:
     }
 
 
-def render_scores(resp: pb.GetRunScoresResponse, by: str | None = None, fmt: str = "table") -> str:
+def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None = None, fmt: str = "table") -> str:
     """Render a run's scores.
 
     Args:
         resp: the scores (the nodes of the dimensions asked for).
-        by: the one dimension asked for (the overall node is always included), or None for all.
-        fmt: ``table``, ``json``, ``csv`` or ``markdown``.
+        by: the dimension(s) to show (the overall node is always included), or None for all in ``resp``.
+        fmt: ``table``, ``json``, ``csv`` or ``markdown``; the last two begin with the run's provenance.
     """
-    nodes = [n for n in resp.nodes if by is None or n.dimension in ("overall", by)]
+    dims = _dims(by)
+    nodes = [n for n in resp.nodes if dims is None or n.dimension in dims]
     macro = {
-        d: resp.macro_accuracy[d] for d in _dimension_order(list(resp.macro_accuracy)) if by is None or d == by
+        d: resp.macro_accuracy[d]
+        for d in _dimension_order(list(resp.macro_accuracy))
+        if dims is None or (d in dims and d != "overall")
     }
     if fmt == "json":
         doc: dict[str, object] = {
@@ -100,12 +139,16 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | None = None, fmt: str
     rows = []
     for n in nodes:
         label = _name(n.path)
-        if by is None and n.dimension != "overall":
+        if (dims is None or len(dims) > 2) and n.dimension != "overall":
             label = f"{n.dimension}: {label}"
         rows.append([label, n.abbreviation, str(n.n), str(n.correct), f"{100 * n.accuracy:.2f}",
                      f"{100 * n.ci_low:.2f}-{100 * n.ci_high:.2f}", str(n.unparsed), str(n.refused),
                      str(n.errors)])
-    head = f"run {resp.run_id}  era {resp.extraction_era}  judge {resp.judge_model or 'none (exact matching)'}"
+    if resp.HasField("run"):
+        prov = provenance_lines(resp.run, resp.extraction_era, resp.judge_model)
+        head = "\n".join(f"- {p}" for p in prov) if fmt == "markdown" else "\n".join(prov)
+    else:
+        head = f"run {resp.run_id}  era {resp.extraction_era}  judge {resp.judge_model or 'none (exact matching)'}"
     tail = [f"macro accuracy ({dim}): {100 * acc:.2f}" for dim, acc in macro.items()]
     if resp.unscored:
         tail.append(f"unscored (no answer key): {resp.unscored}")
@@ -167,9 +210,34 @@ def _ids(ids: Sequence[int], limit: int = 50) -> str:
     return shown + (f", ... ({len(ids) - limit} more)" if len(ids) > limit else "")
 
 
-def render_comparison(resp: pb.CompareRunsResponse, fmt: str = "table", by: str | None = None) -> str:
-    """Render a comparison (with the gate's outcome when the request carried a policy)."""
-    nodes = [n for n in resp.nodes if by is None or n.dimension in ("overall", by)]
+def _verdict(overall: pb.NodeComparison | None, alpha: float, failures: list[str] | None) -> str:
+    if failures is not None:
+        return "verdict: gate PASSED" if not failures else f"verdict: gate FAILED ({len(failures)} failure(s))"
+    if overall is None:
+        return "verdict: no overall node to judge"
+    if not overall.significant:
+        return f"verdict: no significant difference overall (p {overall.p_value:.3g} >= alpha {alpha:g})"
+    side = "better" if overall.accuracy_b > overall.accuracy_a else "worse"
+    return f"verdict: B is significantly {side} than A overall (p {overall.p_value:.3g} < alpha {alpha:g})"
+
+
+def _comparison_row(n: pb.NodeComparison) -> list[str]:
+    return [(f"{n.dimension}: " if n.dimension != "overall" else "") + _name(n.path), str(n.n),
+            f"{100 * n.accuracy_a:.2f}", f"{100 * n.accuracy_b:.2f}", f"{delta_points(n):+.2f}", str(n.a_only),
+            str(n.b_only), f"{n.p_value:.3g}", "*" if n.significant else ""]
+
+
+def render_comparison(
+    resp: pb.CompareRunsResponse, fmt: str = "table", by: str | Sequence[str] | None = None, details: bool = False
+) -> str:
+    """Render a comparison (with the gate's outcome when the request carried a policy).
+
+    ``table`` and ``markdown`` lead with the answer: the verdict (the gate's when a policy was
+    given), the overall delta with its p-value, then the nodes that changed significantly,
+    within :data:`SCREEN_LINES` lines; ``details`` adds every node and the flipped questions.
+    """
+    dims = _dims(by)
+    nodes = [n for n in resp.nodes if dims is None or n.dimension in dims]
     to_wrong = [int(i) for i in resp.flipped_to_wrong]
     to_right = [int(i) for i in resp.flipped_to_right]
     failures = list(resp.gate.failures) if resp.HasField("gate") else None
@@ -192,22 +260,43 @@ def render_comparison(resp: pb.CompareRunsResponse, fmt: str = "table", by: str 
             w.writerow([n.dimension, "/".join(n.path), n.n, repr(n.accuracy_a), repr(n.accuracy_b),
                         repr(delta_points(n)), n.a_only, n.b_only, repr(n.p_value), int(n.significant)])
         return buf.getvalue()
+    bullet = "- " if fmt == "markdown" else "  "
+    overall = next((n for n in resp.nodes if n.dimension == "overall"), None)
+    lines = [_verdict(overall, resp.alpha, failures)]
+    shown_failures = (failures or []) if details else (failures or [])[:10]
+    lines += [f"{bullet}{f}" for f in shown_failures]
+    if failures and len(failures) > len(shown_failures):
+        lines.append(f"{bullet}... and {len(failures) - len(shown_failures)} more failure(s) (--details lists them)")
+    if overall is not None:
+        lines.append(
+            f"overall: A {100 * overall.accuracy_a:.2f}% -> B {100 * overall.accuracy_b:.2f}% "
+            f"({delta_points(overall):+.2f} points), p {overall.p_value:.3g}, n {overall.n}; "
+            f"{len(to_wrong)} flipped to wrong, {len(to_right)} to right"
+        )
     headers = ["node", "n", "A %", "B %", "delta", "A only", "B only", "p", "sig"]
-    rows = [
-        [(f"{n.dimension}: " if n.dimension != "overall" else "") + _name(n.path), str(n.n),
-         f"{100 * n.accuracy_a:.2f}", f"{100 * n.accuracy_b:.2f}", f"{delta_points(n):+.2f}", str(n.a_only),
-         str(n.b_only), f"{n.p_value:.3g}", "*" if n.significant else ""]
-        for n in nodes
-    ]
-    lines = [f"A = {resp.run_a.id}  B = {resp.run_b.id}  era {resp.extraction_era}  alpha {resp.alpha:g}", "",
-             _grid(fmt, headers, rows).rstrip("\n"), ""]
-    lines.append(f"flipped to wrong ({len(to_wrong)}): {_ids(to_wrong)}")
-    lines.append(f"flipped to right ({len(to_right)}): {_ids(to_right)}")
+    changed = sorted(
+        (n for n in nodes if n.significant and n.dimension != "overall"),
+        key=lambda n: (n.p_value, DIMENSIONS.index(n.dimension) if n.dimension in DIMENSIONS else len(DIMENSIONS)),
+    )
+    tail = [f"A = {resp.run_a.id}  B = {resp.run_b.id}  era {resp.extraction_era}  alpha {resp.alpha:g}"]
     if resp.unpaired_a or resp.unpaired_b:
-        lines.append(f"not paired: {resp.unpaired_a} only in A, {resp.unpaired_b} only in B")
-    if failures is not None:
-        lines.append("gate: PASSED" if not failures else "gate: FAILED")
-        lines += [f"  - {f}" for f in failures]
+        tail.append(f"not paired: {resp.unpaired_a} only in A, {resp.unpaired_b} only in B")
+    if details:
+        lines += ["", f"every node ({len(nodes)}; * = significant at alpha {resp.alpha:g}):",
+                  _grid(fmt, headers, [_comparison_row(n) for n in nodes]).rstrip("\n"), "",
+                  f"flipped to wrong ({len(to_wrong)}): {_ids(to_wrong)}",
+                  f"flipped to right ({len(to_right)}): {_ids(to_right)}", *tail]
+        return "\n".join(lines) + "\n"
+    lines.append("")
+    if not changed:
+        lines.append(f"no node changed significantly (alpha {resp.alpha:g}, {len(nodes)} nodes compared)")
+    else:
+        lines.append(f"nodes that changed significantly (alpha {resp.alpha:g}): {len(changed)} of {len(nodes)}")
+        room = max(1, SCREEN_LINES - len(lines) - len(tail) - 5)
+        lines.append(_grid(fmt, headers, [_comparison_row(n) for n in changed[:room]]).rstrip("\n"))
+        if len(changed) > room:
+            lines.append(f"... and {len(changed) - room} more (--details lists every node)")
+    lines += ["", *tail, "--details: every node and the flipped questions"]
     return "\n".join(lines) + "\n"
 
 

@@ -34,7 +34,14 @@ from ..evaluator_client import EvaluatorClient
 from .extras import server_extra
 from .options import Target, db_option, existing_db, target_options
 from .runs import client
-from .score_views import DIMENSIONS, FORMATS, render_calibration, render_comparison, render_scores
+from .score_views import (
+    DIMENSIONS,
+    FORMATS,
+    TOP_LEVEL,
+    render_calibration,
+    render_comparison,
+    render_scores,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
@@ -73,24 +80,35 @@ def _ask(target: Target, command: str, local: Callable[[Any, Any], R], request: 
         return local(scoring_service, db)
 
 
-def _dimensions(by: str | None) -> list[str]:
-    return [] if by is None else list(dict.fromkeys(["overall", by]))
+def _dimensions(by: tuple[str, ...], tree: bool) -> list[str]:
+    """The dimensions to ask for: ``--by``'s, every one with ``--tree`` (``[]``), else the top level."""
+    if by:
+        return list(dict.fromkeys(["overall", *by]))
+    return [] if tree else list(TOP_LEVEL)
 
 
 @click.command("scores")
 @target_options
 @click.argument("run")
-@click.option("--by", type=click.Choice(DIMENSIONS), default=None,
-              help="One dimension (overall is always shown); default: every dimension.")
+@click.option("--by", type=click.Choice(DIMENSIONS), multiple=True,
+              help="A dimension to show (repeatable; overall is always shown). "
+                   "Default: the top level (overall, task, department, granularity, modality).")
+@click.option("--tree", is_flag=True, help="Every dimension: the top level, the labels and the lexical tree.")
 @_format_option
 @_era_option
 @click.option("--judge", default="", help="Show the grading of an earlier `rescore --judge MODEL`.")
-def scores_cmd(target: Target, run: str, by: str | None, fmt: str, era: str | None, judge: str) -> None:
-    """Print RUN's accuracy per taxonomy node (n, Wilson 95% CI, unparsed/refused/errors)."""
-    req = pb.GetRunScoresRequest(id=run, dimensions=_dimensions(by), extraction_era=era or "", judge_model=judge)
+def scores_cmd(
+    target: Target, run: str, by: tuple[str, ...], tree: bool, fmt: str, era: str | None, judge: str
+) -> None:
+    """Print RUN's provenance and accuracy per taxonomy node (n, Wilson 95% CI, unparsed/refused/errors)."""
+    req = pb.GetRunScoresRequest(
+        id=run, dimensions=_dimensions(by, tree), extraction_era=era or "", judge_model=judge
+    )
     resp = _ask(target, "scores", lambda s, db: s.scores_response(db, req), req,
                 lambda c: c.get_run_scores(run, req.dimensions, req.extraction_era, judge))
-    click.echo(render_scores(resp, by, fmt), nl=False)
+    click.echo(render_scores(resp, by or None, fmt), nl=False)
+    if not by and not tree and fmt in ("table", "markdown"):
+        click.echo("\ntop level only: --tree adds the labels and the lexical tree, --by DIM shows one dimension")
 
 
 @click.command("rescore")
@@ -98,10 +116,10 @@ def scores_cmd(target: Target, run: str, by: str | None, fmt: str, era: str | No
 @click.argument("run")
 @_era_option
 @click.option("--judge", default="", help="Registered model used as judge for unparsed answers.")
-@click.option("--by", type=click.Choice(DIMENSIONS), default="overall", show_default=True,
-              help="One dimension to show (overall is always shown).")
+@click.option("--by", type=click.Choice(DIMENSIONS), multiple=True, default=("overall",), show_default=True,
+              help="A dimension to show (repeatable; overall is always shown).")
 @_format_option
-def rescore_cmd(target: Target, run: str, era: str | None, judge: str, by: str, fmt: str) -> None:
+def rescore_cmd(target: Target, run: str, era: str | None, judge: str, by: tuple[str, ...], fmt: str) -> None:
     """Regrade RUN from its stored answers (no call to the evaluated model)."""
     req = pb.RescoreRunRequest(id=run, extraction_era=era or "", judge_model=judge)
     res: pb.RescoreRunResponse = _ask(
@@ -124,12 +142,18 @@ def rescore_cmd(target: Target, run: str, era: str | None, judge: str, by: str, 
               help="Significance level (default 0.05, or the policy's alpha).")
 @click.option("--gate", "gate", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Release gate policy (.json or .toml); exit code 3 when it fails.")
-@click.option("--by", type=click.Choice(DIMENSIONS), default=None, help="Only one dimension.")
+@click.option("--by", type=click.Choice(DIMENSIONS), multiple=True,
+              help="A dimension to compare (repeatable; overall is always kept). Default: every dimension.")
+@click.option("--details", is_flag=True, help="Also list every node and the flipped questions (table/markdown).")
 @_era_option
 @_format_option
-def compare_cmd(target: Target, run_a: str, run_b: str, alpha: float | None, gate: Path | None, by: str | None,
-                era: str | None, fmt: str) -> None:
-    """Compare baseline RUN_A with candidate RUN_B (paired exact McNemar per node)."""
+def compare_cmd(target: Target, run_a: str, run_b: str, alpha: float | None, gate: Path | None,
+                by: tuple[str, ...], details: bool, era: str | None, fmt: str) -> None:
+    """Compare baseline RUN_A with candidate RUN_B (paired exact McNemar per node).
+
+    The table leads with the verdict (the gate's, with --gate), then the overall delta with
+    its p-value, then the nodes that changed significantly, within a screen.
+    """
     policy = None
     if gate is not None:
         try:
@@ -139,11 +163,12 @@ def compare_cmd(target: Target, run_a: str, run_b: str, alpha: float | None, gat
     req = pb.CompareRunsRequest(run_a=run_a, run_b=run_b, alpha=alpha or 0.0, extraction_era=era or "", gate=policy)
     resp = _ask(target, "compare", lambda s, db: s.comparison_response(db, req), req,
                 lambda c: c.compare_runs(run_a, run_b, req.alpha, req.extraction_era, policy))
-    click.echo(render_comparison(resp, fmt, by), nl=False)
+    click.echo(render_comparison(resp, fmt, by or None, details), nl=False)
     failures = list(resp.gate.failures)
     if failures:
-        for f in failures:
-            click.echo(f"gate failed: {f}", err=True)
+        if fmt == "csv":  # the only format without the gate's outcome
+            for f in failures:
+                click.echo(f"gate failed: {f}", err=True)
         sys.exit(GATE_FAILED)
 
 
