@@ -152,3 +152,16 @@ def test_calibration(dbfile: Path) -> None:
     assert table[1].startswith(f"accuracy of the argmax of the probabilities: {100 * keyed_a / 79:.2f}% ")
     unknown = run("calibration", "--db", str(dbfile), "r-nope")
     assert unknown.exit_code == 1 and "no run 'r-nope'" in unknown.output
+
+
+def test_by_repeats_and_tree_shows_everything(dbfile: Path) -> None:
+    doc = json.loads(run("scores", "--db", str(dbfile), "r-a", "--by", "task", "--by", "modality",
+                         "--format", "json").output)
+    assert {n["dimension"] for n in doc["nodes"]} == {"overall", "task", "modality"}
+    assert list(doc["macro_accuracy"]) == ["task", "modality"]
+    default = json.loads(run("scores", "--db", str(dbfile), "r-a", "--format", "json").output)
+    assert {n["dimension"] for n in default["nodes"]} == {"overall", "task", "department", "granularity", "modality"}
+    tree = json.loads(run("scores", "--db", str(dbfile), "r-a", "--tree", "--format", "json").output)
+    assert {n["dimension"] for n in tree["nodes"]} == {
+        "overall", "task", "department", "granularity", "modality", "label", "tree"
+    }

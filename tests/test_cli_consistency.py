@@ -1,0 +1,38 @@
+"""The command line is consistent: every option explains itself, and ``--by`` is repeatable everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import click
+from gmai_eval.clients.cli.main import cli
+
+
+def _commands(cmd: click.Command, path: tuple[str, ...]) -> Iterator[tuple[str, click.Command]]:
+    yield " ".join(path), cmd
+    if isinstance(cmd, click.Group):
+        for name, sub in sorted(cmd.commands.items()):
+            yield from _commands(sub, (*path, name))
+
+
+def _options() -> Iterator[tuple[str, click.Option]]:
+    for where, cmd in _commands(cli, ("gmai-eval",)):
+        for param in cmd.params:
+            if isinstance(param, click.Option) and not param.hidden:
+                yield where, param
+
+
+def test_the_walk_reaches_nested_commands() -> None:
+    found = {where for where, _ in _commands(cli, ("gmai-eval",))}
+    assert {"gmai-eval", "gmai-eval import", "gmai-eval compare", "gmai-eval runs show"} <= found
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    missing = [f"{where} {'/'.join(opt.opts)}" for where, opt in _options() if not (opt.help or "").strip()]
+    assert missing == []
+
+
+def test_by_is_repeatable_wherever_it_exists() -> None:
+    by = [(where, opt.multiple) for where, opt in _options() if "--by" in opt.opts]
+    assert {where for where, _ in by} >= {"gmai-eval scores", "gmai-eval compare", "gmai-eval leaderboard"}
+    assert [where for where, multiple in by if not multiple] == []
