@@ -43,7 +43,7 @@ def _nodes(doc: dict[str, object]) -> dict[tuple[str, tuple[str, ...]], dict[str
 
 @pytest.mark.parametrize("run_id", RUNS)
 def test_scores_match_what_release_0_1_0_printed(old_db: Path, run_id: str) -> None:
-    res = CliRunner().invoke(cli, ["scores", "--db", str(old_db), run_id, "--format", "json"], catch_exceptions=False)
+    res = CliRunner().invoke(cli, ["scores", "--db", str(old_db), run_id, "--tree", "--format", "json"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     got, want = json.loads(res.output), ORACLE[run_id]
     for key in ("run_id", "era", "judge", "unscored", "ungraded"):
