@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from gmai_eval.clients.demo import GMAI_EVAL, DemoError, overall_accuracy, run_step
+from gmai_eval.clients.demo import overall_accuracy
+from gmai_eval.clients.processes import GMAI_EVAL, DemoError, run_step
 from gmai_eval.clients.reference.data import read_rows
 
 

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from gmai_eval.clients.demo import READY_MODEL
+from gmai_eval.clients.processes import READY_MODEL
 from PIL import Image
 
 from tests._service_helpers import running_server

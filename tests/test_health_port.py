@@ -16,7 +16,7 @@ import grpc
 import pytest
 from click.testing import CliRunner
 from gmai_eval.clients.cli.main import cli
-from gmai_eval.clients.demo import READY_EVALUATOR
+from gmai_eval.clients.processes import READY_EVALUATOR
 from gmai_eval.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
 from gmai_eval.server.app import SERVICE_NAME
 from grpc_health.v1 import health_pb2, health_pb2_grpc
