@@ -328,9 +328,12 @@ class DeterministicModel(model_pb2_grpc.ModelServiceServicer):
 
 
 @contextmanager
-def model_service(delay_s: float = 0.0, workers: int = 16) -> Iterator[tuple[str, DeterministicModel]]:
-    """A :class:`DeterministicModel` on a thread-pool gRPC server at 127.0.0.1:<free port>."""
-    servicer = DeterministicModel(delay_s)
+def model_service(
+    delay_s: float = 0.0, workers: int = 16, servicer: DeterministicModel | None = None
+) -> Iterator[tuple[str, DeterministicModel]]:
+    """A :class:`DeterministicModel` (or ``servicer``, a subclass) on a thread-pool gRPC
+    server at 127.0.0.1:<free port>."""
+    servicer = servicer or DeterministicModel(delay_s)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers))
     model_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
     health = HealthServicer()

@@ -15,23 +15,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from concurrent import futures
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 import pytest
 from gmai_eval.clients.evaluator_client import Connection, EvaluatorClient
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
-from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import HealthServicer
+from gmai_eval.model.v1 import model_pb2
 
 from tests._data_helpers import make_row, write_tsv
 from tests._model_process import start_model_process
 from tests._service_helpers import (
     DeterministicModel,
     ServeProcess,
+    model_service,
     running_server,
     write_benchmark_tsv,
 )
@@ -55,22 +52,6 @@ class Picky(DeterministicModel):
         return super().AnswerVQA(request, context)
 
 
-@contextmanager
-def model_server(servicer: DeterministicModel) -> Iterator[str]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    model_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
-    health = HealthServicer()
-    for key in ("", "gmai_eval.model.v1.ModelService"):
-        health.set(key, health_pb2.HealthCheckResponse.SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(0).wait(10)
-
-
 def gmai_eval(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GMAI_EVAL_")}
     return subprocess.run(
@@ -87,7 +68,7 @@ def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess
     root = tmp_path_factory.mktemp("diagnose")
     rows = [make_row(i, question=f"Question {i}: which organ is marked?") for i in range(QUESTIONS)]
     tsv = write_tsv(root / "GMAI_mm_bench_VAL.tsv", rows)
-    with model_server(Picky()) as target, running_server(root / "eval.db") as proc:
+    with model_service(workers=8, servicer=Picky()) as (target, _), running_server(root / "eval.db") as proc:
         with EvaluatorClient(Connection(target=proc.target)) as c:
             c.upload("bench", [tsv])
             c.register_model(pb.Model(name="picky", endpoints=[target]))

@@ -16,21 +16,18 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from concurrent import futures
-from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
 import pytest
 from gmai_eval.clients.evaluator_client import Connection, EvaluatorClient
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
-from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1.health import HealthServicer
+from gmai_eval.model.v1 import model_pb2
 
 from tests._service_helpers import (
     DeterministicModel,
     ServeProcess,
+    model_service,
     running_server,
     start_server,
     write_benchmark_tsv,
@@ -59,26 +56,10 @@ class SomeErrors(DeterministicModel):
         return super().AnswerVQA(request, context)
 
 
-@contextmanager
-def model_server(servicer: DeterministicModel) -> Iterator[str]:
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    model_pb2_grpc.add_ModelServiceServicer_to_server(servicer, server)
-    health = HealthServicer()
-    for key in ("", "gmai_eval.model.v1.ModelService"):
-        health.set(key, health_pb2.HealthCheckResponse.SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.stop(0).wait(10)
-
-
 @pytest.fixture(scope="module")
 def model() -> Iterator[tuple[str, SomeErrors]]:
     servicer = SomeErrors()
-    with model_server(servicer) as target:
+    with model_service(workers=8, servicer=servicer) as (target, _):
         yield target, servicer
 
 
