@@ -22,18 +22,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
-from gmai_eval.server.api.error_mapping import EVALUATOR_PREFIX, replace_behaviour
+from gmai_eval.server.api.error_mapping import (
+    EVALUATOR_PREFIX,
+    ServerInterceptor,
+    replace_behaviour,
+)
 from gmai_eval.server.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 log = logging.getLogger(__name__)
-
-if TYPE_CHECKING:
-    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
-else:  # grpc's runtime classes are not generic
-    _ServerInterceptor = grpc.aio.ServerInterceptor
 
 READ_ONLY_METHODS: frozenset[str] = frozenset(
     {
@@ -179,7 +178,7 @@ def _denying_handler(handler: grpc.RpcMethodHandler[Any, Any], exc: Exception) -
     return replace_behaviour(handler, lambda _: deny_unary, lambda _: deny_stream)
 
 
-class AuthInterceptor(_ServerInterceptor):
+class AuthInterceptor(ServerInterceptor):
     """Rejects EvaluatorService calls without an acceptable bearer token.
 
     Install it after :class:`~gmai_eval.server.api.error_mapping.ErrorMappingInterceptor`

@@ -60,9 +60,10 @@ from google.rpc import error_details_pb2, status_pb2
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    _ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+    ServerInterceptor = grpc.aio.ServerInterceptor[Any, Any]
+    """The base of this package's interceptors (generic for mypy only)."""
 else:  # grpc's runtime classes are not generic
-    _ServerInterceptor = grpc.aio.ServerInterceptor
+    ServerInterceptor = grpc.aio.ServerInterceptor
 
 EVALUATOR_PREFIX = "/gmai_eval.evaluator.v1.EvaluatorService/"
 """Method-name prefix of the calls this interceptor wraps."""
@@ -176,7 +177,7 @@ def _wrap_stream(method: str, fn: Callable[..., Any]) -> Callable[..., AsyncIter
     return wrapper
 
 
-class ErrorMappingInterceptor(_ServerInterceptor):
+class ErrorMappingInterceptor(ServerInterceptor):
     """Maps exceptions raised by EvaluatorService handlers to status codes (see module doc)."""
 
     async def intercept_service(
