@@ -148,6 +148,18 @@ def make_pki(directory: Path) -> Pki:
 # --- benchmark ------------------------------------------------------------------------
 
 
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``gmai-eval ARGS`` as a user runs it (a subprocess, output captured), in this
+    environment less every ``GMAI_EVAL_*`` variable, plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("GMAI_EVAL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "gmai_eval.clients.cli", *args],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd, env={**base, **(env or {})},
+    )
+
+
 def write_benchmark_tsv(path: Path, n: int = 24) -> Path:
     """A small valid VAL TSV with ``n`` questions over two departments and modalities."""
     rows = []

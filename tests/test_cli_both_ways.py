@@ -6,23 +6,13 @@ A real ``gmai-eval serve`` owns the file; the real CLI reads it both ways, in a 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests._service_helpers import ServeProcess, running_server, write_benchmark_tsv
-
-
-def gmai_eval(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GMAI_EVAL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "gmai_eval.clients.cli", *args], capture_output=True, text=True, timeout=120,
-        env={**base, **(env or {})},
-    )
+from tests._service_helpers import run_cli as gmai_eval
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ sub-state in ``runs`` and in ``watch``'s progress while a model process is down.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -32,6 +31,9 @@ from tests._service_helpers import (
     running_server,
     write_benchmark_tsv,
 )
+from tests._service_helpers import (
+    run_cli as gmai_eval,
+)
 
 QUESTIONS = 24
 UNREADABLE = (3, 8, 15)
@@ -50,13 +52,6 @@ class Picky(DeterministicModel):
         if row in TOO_SMALL:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "image too small")
         return super().AnswerVQA(request, context)
-
-
-def gmai_eval(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GMAI_EVAL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "gmai_eval.clients.cli", *args], capture_output=True, text=True, timeout=timeout, env=env
-    )
 
 
 MODEL: list[str] = []

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def gmai_eval(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gmai_eval.clients.cli", *args], capture_output=True, text=True, timeout=120, cwd=cwd
-    )
+from tests._service_helpers import run_cli as gmai_eval
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from gmai_eval.server.store import Database
 
 from tests._scoring_helpers import A, insert_benchmark, insert_run, make_questions
+from tests._service_helpers import run_cli as gmai_eval
 from tests._service_helpers import running_server
 
 ADMIN = "admin-token-0123456789"
@@ -32,14 +32,6 @@ class Served:
     target: str
     db: Path
     root: Path
-
-
-def gmai_eval(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("GMAI_EVAL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "gmai_eval.clients.cli", *args], capture_output=True, text=True, timeout=120,
-        env={**base, **(env or {})},
-    )
 
 
 @pytest.fixture(scope="module")

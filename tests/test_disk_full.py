@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
 from tests._data_helpers import image_b64, make_row, write_tsv
 from tests._model_process import start_model_process
-from tests._service_helpers import start_server, write_benchmark_tsv
+from tests._service_helpers import run_cli, start_server, write_benchmark_tsv
 
 
 class Tmpfs:
@@ -70,10 +69,7 @@ def small_disk(tmp_path: Path) -> Iterator[Callable[[int], Tmpfs]]:
 
 
 def gmai_eval(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GMAI_EVAL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "gmai_eval.clients.cli", *args], capture_output=True, text=True, timeout=300, env=env
-    )
+    return run_cli(*args, timeout=300)
 
 
 def benchmarks(db: Path) -> list[tuple[str, str, int]]:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 from gmai_eval.server.store.suggest import hint
 
-from tests._service_helpers import ServeProcess, model_service, running_server, write_benchmark_tsv
+from tests._service_helpers import (
+    ServeProcess,
+    model_service,
+    run_cli,
+    running_server,
+    write_benchmark_tsv,
+)
 
 MANY = [f"bench-{i:02d}" for i in range(20)] + ["GMAI-MMBench_VAL_v2", "synthetic-val"]
 
@@ -43,11 +47,7 @@ def evaluator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeP
 
 
 def cli(*args: str, server: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GMAI_EVAL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "gmai_eval.clients.cli", *args, "--server", server],
-        capture_output=True, text=True, timeout=120, env=env,
-    )
+    return run_cli(*args, "--server", server)
 
 
 @pytest.mark.parametrize(
