@@ -63,10 +63,6 @@ from gmai_eval.server.store.run_questions import apending_questions, run_questio
 from google.protobuf import json_format
 
 log = logging.getLogger(__name__)
-
-RESUMABLE_STATES = RESUMABLE_RUN_STATES
-"""States :meth:`RunManager.resume_run` accepts."""
-
 WATCH_INTERVAL_S = 0.25
 """Watchers see at most four updates per second."""
 
@@ -287,9 +283,9 @@ class RunManager:
         if self._closing:
             raise ShuttingDown("the evaluator is shutting down; no resumes")
         row = await asyncio.to_thread(store.get_run, self.db, run_id)
-        if row.state not in RESUMABLE_STATES or run_id in self._active:
+        if row.state not in RESUMABLE_RUN_STATES or run_id in self._active:
             what = "still running" if row.state == RunState.RUNNING else f"already {row.state}"
-            raise RunStateError(f"run {run_id} is {what}; only {', '.join(RESUMABLE_STATES)} runs resume")
+            raise RunStateError(f"run {run_id} is {what}; only {', '.join(RESUMABLE_RUN_STATES)} runs resume")
         try:
             spec = await asyncio.to_thread(get_model, self.db, row.model)
         except NotFound:
@@ -316,7 +312,7 @@ class RunManager:
             await store.aset_model_info(self.db, run_id, info_dict)
             changed = await store.aset_run_state(
                 self.db, run_id, RunState.RUNNING, error_message="", started=True,
-                only_from=RESUMABLE_STATES,
+                only_from=RESUMABLE_RUN_STATES,
             )
             if not changed:
                 raise RunStateError(f"run {run_id} changed state during the resume")
