@@ -63,6 +63,7 @@ from gmai_eval.server.store.run_questions import apending_questions, run_questio
 from google.protobuf import json_format
 
 log = logging.getLogger(__name__)
+
 WATCH_INTERVAL_S = 0.25
 """Watchers see at most four updates per second."""
 
