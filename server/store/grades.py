@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import sqlite_utils
-from gmai_eval.server.errors import NotFound
 from gmai_eval.server.records import (
     OPTION_LABELS,
     AnswerStatus,
@@ -22,6 +21,7 @@ from gmai_eval.server.records import (
     Grade,
     Recorded,
 )
+from gmai_eval.server.store.suggest import unknown_in
 
 OPTION_COLUMNS = ", ".join(f"q.option_{lab.lower()}" for lab in OPTION_LABELS)
 """The option columns of `questions` (alias q) in label order, for SELECT lists."""
@@ -110,7 +110,7 @@ def run_info(s: sqlite_utils.Database, run_id: str) -> RunInfo:
         [run_id],
     ).fetchone()
     if row is None:
-        raise NotFound(f"no run {run_id!r}")
+        raise unknown_in(s, "run", run_id)
     era = _era_of(row[6])
     version = s.execute(
         "SELECT model_version FROM attempts WHERE run_id = ? AND final = 1 AND model_version != ''"
@@ -140,7 +140,7 @@ def run_era(s: sqlite_utils.Database, run_id: str) -> str:
     """
     row = s.execute("SELECT params FROM runs WHERE id = ?", [run_id]).fetchone()
     if row is None:
-        raise NotFound(f"no run {run_id!r}")
+        raise unknown_in(s, "run", run_id)
     return _era_of(row[0])
 
 

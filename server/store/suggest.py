@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
+import sqlite_utils
 from gmai_eval.server.errors import NotFound
 from gmai_eval.server.store.database import Database
 
@@ -45,8 +46,11 @@ def hint(kind: str, name: str, known: Sequence[str]) -> str:
 
 def known_names(db: Database, kind: str) -> list[str]:
     """The names (ids for runs) of ``kind`` the database knows."""
-    sql = _KNOWN_SQL[kind]
-    return db.read(lambda d: [str(r[0]) for r in d.conn.execute(sql).fetchall()])
+    return db.read(lambda d: _known(d, kind))
+
+
+def _known(d: sqlite_utils.Database, kind: str) -> list[str]:
+    return [str(r[0]) for r in d.conn.execute(_KNOWN_SQL[kind]).fetchall()]
 
 
 def unknown(db: Database, kind: str, name: str, message: str | None = None) -> NotFound:
@@ -60,3 +64,9 @@ def unknown(db: Database, kind: str, name: str, message: str | None = None) -> N
     """
     first = message or f"no {kind} {name!r}"
     return NotFound(f"{first}; {hint(kind, name, known_names(db, kind))}")
+
+
+def unknown_in(d: sqlite_utils.Database, kind: str, name: str, message: str | None = None) -> NotFound:
+    """:func:`unknown` from inside a read or a write (``d`` is its connection)."""
+    first = message or f"no {kind} {name!r}"
+    return NotFound(f"{first}; {hint(kind, name, _known(d, kind))}")
