@@ -176,6 +176,12 @@ class EvaluatorClient:
 
     # --- models -------------------------------------------------------------------------
 
+    def remove_benchmark(self, name: str, *, with_runs: bool = False) -> pb.RemoveBenchmarkResponse:
+        """Remove a benchmark (admin; refused while it has runs, unless ``with_runs``)."""
+        req = pb.RemoveBenchmarkRequest(name=name, with_runs=with_runs)
+        removed: pb.RemoveBenchmarkResponse = self._call("RemoveBenchmark", req, SHORT_DEADLINE_S)
+        return removed
+
     def register_model(self, model: pb.Model) -> pb.Model:
         """Register or replace a model."""
         stored: pb.Model = self._call("RegisterModel", pb.RegisterModelRequest(model=model), SHORT_DEADLINE_S).model
@@ -219,7 +225,12 @@ class EvaluatorClient:
     def list_runs(self, model: str = "", benchmark: str = "", page_size: int = 0) -> list[pb.Run]:
         """Runs, newest first."""
         req = pb.ListRunsRequest(model=model, benchmark=benchmark, page_size=page_size)
-        return list(self._call("ListRuns", req, SHORT_DEADLINE_S).runs)
+        return list(self.list_runs_page(req).runs)
+
+    def list_runs_page(self, request: pb.ListRunsRequest) -> pb.ListRunsResponse:
+        """One page of ListRuns, with the token of the next."""
+        page: pb.ListRunsResponse = self._call("ListRuns", request, SHORT_DEADLINE_S)
+        return page
 
     def watch_run(self, run_id: str) -> Iterator[pb.Run]:
         """Progress events of a run until it ends."""
@@ -233,6 +244,11 @@ class EvaluatorClient:
         """Cancel a queued or running run."""
         run: pb.Run = self._call("CancelRun", pb.CancelRunRequest(id=run_id), SHORT_DEADLINE_S).run
         return run
+
+    def delete_run(self, run_id: str) -> pb.DeleteRunResponse:
+        """Delete a finished run and everything it recorded (admin)."""
+        deleted: pb.DeleteRunResponse = self._call("DeleteRun", pb.DeleteRunRequest(id=run_id), SHORT_DEADLINE_S)
+        return deleted
 
     def resume_run(self, run_id: str) -> pb.Run:
         """Resume a cancelled, failed or interrupted run."""

@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import grpc
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
-from gmai_eval.server.api import convert, paging
+from gmai_eval.server.api import convert, stored_runs
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument, ShuttingDown
 from gmai_eval.server.names import MAX_FILTER_BYTES, MAX_REQUEST_ID_BYTES, check_size
@@ -57,6 +57,8 @@ class RunService(Protocol):
     def get_report(self, run_id: str) -> RunReport: ...
 
     async def check_model(self, name: str, benchmark: str = "") -> ModelCheck: ...
+
+    def in_use(self, run_id: str) -> bool: ...
 
 
 ScoringHandler = Callable[[Any], Awaitable[Any]]
@@ -143,6 +145,11 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
             selected_count=selected,
         )
 
+    async def RemoveBenchmark(
+        self, request: pb.RemoveBenchmarkRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.RemoveBenchmarkResponse:
+        return await asyncio.to_thread(stored_runs.remove_benchmark_response, self._db, request, self._runs.in_use)
+
     # --- models -----------------------------------------------------------------------
 
     async def RegisterModel(
@@ -202,15 +209,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     async def ListRuns(
         self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListRunsResponse:
-        size = min(request.page_size or paging.DEFAULT_PAGE_SIZE, paging.MAX_PAGE_SIZE)
-        scope = (request.model, request.benchmark)
-        after = paging.decode(request.page_token, scope) if request.page_token else None
-        found = await asyncio.to_thread(
-            self._runs.list_runs, request.model, request.benchmark, size + 1, after
-        )
-        page, more = found[:size], len(found) > size
-        token = paging.encode((page[-1].created_at, page[-1].id), scope) if more else ""
-        return pb.ListRunsResponse(runs=convert.runs_to_proto(page), next_page_token=token)
+        return await asyncio.to_thread(stored_runs.list_runs_response, request, self._runs.list_runs)
 
     async def WatchRun(
         self, request: pb.WatchRunRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -227,6 +226,11 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     ) -> pb.CancelRunResponse:
         run = await self._runs.cancel_run(request.id)
         return pb.CancelRunResponse(run=convert.run_to_proto(run))
+
+    async def DeleteRun(
+        self, request: pb.DeleteRunRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.DeleteRunResponse:
+        return await asyncio.to_thread(stored_runs.delete_run_response, self._db, request, self._runs.in_use)
 
     async def ResumeRun(
         self, request: pb.ResumeRunRequest, context: grpc.aio.ServicerContext[Any, Any]

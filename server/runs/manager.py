@@ -50,15 +50,13 @@ from gmai_eval.server.runs.preflight import (
     normalize_params,
     preflight,
 )
-from gmai_eval.server.runs.progress import RunReport, progress_changed, run_record
+from gmai_eval.server.runs.progress import RunReport, progress_changed, run_record, run_report
 from gmai_eval.server.runs.run_log import note
 from gmai_eval.server.runs.session import Grader, RunSession, grade
 from gmai_eval.server.store import runs as store
 from gmai_eval.server.store.attempts import run_counts
 from gmai_eval.server.store.database import Database
-from gmai_eval.server.store.error_groups import error_groups
 from gmai_eval.server.store.models import get_model
-from gmai_eval.server.store.run_events import list_events
 from gmai_eval.server.store.run_questions import apending_questions, run_question_indexes
 from google.protobuf import json_format
 
@@ -103,6 +101,7 @@ class RunManager:
         self._active: dict[str, RunSession] = {}
         self._closing = False
         self._create_locks: dict[str, asyncio.Lock] = {}
+        self._finishing: set[str] = set()
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -263,13 +262,17 @@ class RunManager:
         if not changed:
             now = await asyncio.to_thread(store.get_run, self.db, run_id)
             raise RunStateError(f"run {run_id} is already {now.state}")
-        self.metrics.runs.labels("cancelled").inc()
-        await note(self.db, run_id, "cancelled", f"cancelled from {row.state}")
-        session = self._active.get(run_id)
-        if session is not None:
-            session.task.cancel()
-            await asyncio.gather(session.task, return_exceptions=True)
-        await grade(self._final_grader, run_id)  # the answers kept are graded like those of a finished run
+        self._finishing.add(run_id)
+        try:
+            self.metrics.runs.labels("cancelled").inc()
+            await note(self.db, run_id, "cancelled", f"cancelled from {row.state}")
+            session = self._active.get(run_id)
+            if session is not None:
+                session.task.cancel()
+                await asyncio.gather(session.task, return_exceptions=True)
+            await grade(self._final_grader, run_id)  # the answers kept are graded like those of a finished run
+        finally:
+            self._finishing.discard(run_id)
         return await asyncio.to_thread(self.get_run, run_id)
 
     async def resume_run(self, run_id: str) -> RunRecord:
@@ -379,12 +382,7 @@ class RunManager:
         Raises:
             NotFound: no such run.
         """
-        return RunReport(
-            run=self.get_run(run_id),
-            events=tuple(list_events(self.db, run_id)),
-            errors=tuple(error_groups(self.db, run_id, final=True)),
-            retries=tuple(error_groups(self.db, run_id, final=False)),
-        )
+        return run_report(self.db, self.get_run(run_id))
 
     async def check_model(self, name: str, benchmark: str = "") -> ModelCheck:
         """Run the pre-flight handshake against registered model ``name``; report each step.
@@ -403,6 +401,10 @@ class RunManager:
         """True while a session of ``run_id`` is being driven here (its task not over)."""
         session = self._active.get(run_id)
         return session is not None and not session.task.done()
+
+    def in_use(self, run_id: str) -> bool:
+        """True while ``run_id`` is driven here or still being finished (a cancel grading it)."""
+        return self.is_driving(run_id) or run_id in self._finishing
 
     def is_closing(self) -> bool:
         """True once :meth:`shutdown` was called."""

@@ -3,7 +3,9 @@
 :class:`Throughput` keeps recent ``(time, questions done)`` samples of a run being driven
 here; :func:`run_record` joins a stored run, its counts and that rate into the
 :class:`~gmai_eval.server.records.RunRecord` every reader gets; :func:`progress_changed`
-tells a watcher whether a new record is worth sending.
+tells a watcher whether a new record is worth sending. :func:`stored_record` and
+:func:`run_report` read the same from the file alone (no rate, no sub-state): the run
+manager and the CLI's ``--db`` path share them.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from dataclasses import dataclass
 
 from gmai_eval.server.records import RunProgress, RunRecord, RunState
 from gmai_eval.server.runs.outage import WAITING_FOR_MODEL, Outage, iso
-from gmai_eval.server.store.attempts import Counts
-from gmai_eval.server.store.error_groups import ErrorGroup
-from gmai_eval.server.store.run_events import RunEvent
+from gmai_eval.server.store.attempts import Counts, run_counts
+from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.error_groups import ErrorGroup, error_groups
+from gmai_eval.server.store.run_events import RunEvent, list_events
 from gmai_eval.server.store.runs import RunRow
 
 SAMPLE_EVERY_S = 0.5
@@ -133,4 +136,19 @@ def progress_changed(a: RunRecord, b: RunRecord) -> bool:
         pb.retries,
         pb.correct,
         b.error_message,
+    )
+
+
+def stored_record(db: Database, row: RunRow) -> RunRecord:
+    """The record of a run from the file alone: what :func:`run_record` gives a run not driven here."""
+    return run_record(row, run_counts(db, row.id, row.params.extraction_era))
+
+
+def run_report(db: Database, run: RunRecord) -> RunReport:
+    """``run`` with its history and its errors and retries grouped, read from ``db``."""
+    return RunReport(
+        run=run,
+        events=tuple(list_events(db, run.id)),
+        errors=tuple(error_groups(db, run.id, final=True)),
+        retries=tuple(error_groups(db, run.id, final=False)),
     )

@@ -7,7 +7,9 @@ and start time of the first. The lock is the kernel's, so it vanishes with the p
 even after SIGKILL: nothing to clean up, no heartbeat row, and the database file itself is
 never written to claim it. Offline commands that write (``import``, ``score-file``,
 ``rescore``) do not take the lock: SQLite's own locking serialises their writes with the
-evaluator's.
+evaluator's. ``runs delete --db`` and ``benchmarks remove --db`` do take it while they
+delete: an evaluator serving the file may be driving or finishing the run, so they are
+refused and told to go through it (``--server``), which knows.
 """
 
 from __future__ import annotations
@@ -42,12 +44,17 @@ class DatabaseOwner:
     Args:
         db_path: the database file (it need not exist yet).
         command: what owns it, shown to a second evaluator (for example "gmai-eval serve").
+        busy_hint: what the refusal tells to do when another process holds the lock.
     """
 
-    def __init__(self, db_path: str | Path, command: str = "gmai-eval serve") -> None:
+    def __init__(
+        self, db_path: str | Path, command: str = "gmai-eval serve", busy_hint: str = "stop it first, or serve another --db"
+    ) -> None:
         self.db_path = Path(db_path)
         self.path = owner_path(db_path)
         self.command = command
+        self.busy_hint = busy_hint
+        """What the refusal tells to do when another process holds the lock."""
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -68,7 +75,7 @@ class DatabaseOwner:
             os.close(fd)
             raise DatabaseInUse(
                 f"database {self.db_path.resolve()} is already served by another evaluator "
-                f"({holder}); stop it first, or serve another --db"
+                f"({holder}); {self.busy_hint}"
             ) from None
         except OSError as exc:
             os.close(fd)

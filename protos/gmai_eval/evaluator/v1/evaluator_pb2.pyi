@@ -146,6 +146,31 @@ class GetBenchmarkResponse(_message.Message):
     selected_count: int
     def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., nodes: _Optional[_Iterable[_Union[TaxonomyNode, _Mapping]]] = ..., selected_count: _Optional[int] = ...) -> None: ...
 
+class RemoveBenchmarkRequest(_message.Message):
+    __slots__ = ("name", "with_runs")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WITH_RUNS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    with_runs: bool
+    def __init__(self, name: _Optional[str] = ..., with_runs: _Optional[bool] = ...) -> None: ...
+
+class RemoveBenchmarkResponse(_message.Message):
+    __slots__ = ("benchmark", "deleted_runs", "deleted_rows")
+    class DeletedRowsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    DELETED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    benchmark: Benchmark
+    deleted_runs: _containers.RepeatedScalarFieldContainer[str]
+    deleted_rows: _containers.ScalarMap[str, int]
+    def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., deleted_runs: _Optional[_Iterable[str]] = ..., deleted_rows: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
 class TlsConfig(_message.Message):
     __slots__ = ("ca_file", "cert_file", "key_file", "server_name")
     CA_FILE_FIELD_NUMBER: _ClassVar[int]
@@ -445,6 +470,27 @@ class ResumeRunResponse(_message.Message):
     RUN_FIELD_NUMBER: _ClassVar[int]
     run: Run
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
+class DeleteRunRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteRunResponse(_message.Message):
+    __slots__ = ("run", "deleted_rows")
+    class DeletedRowsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    DELETED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    deleted_rows: _containers.ScalarMap[str, int]
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., deleted_rows: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class NodeScore(_message.Message):
     __slots__ = ("dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "refused", "errors", "incorrect")

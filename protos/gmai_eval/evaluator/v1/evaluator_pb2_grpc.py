@@ -59,6 +59,11 @@ class EvaluatorServiceStub:
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkRequest.SerializeToString,
                 response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkResponse.FromString,
                 _registered_method=True)
+        self.RemoveBenchmark = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/RemoveBenchmark',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkResponse.FromString,
+                _registered_method=True)
         self.RegisterModel = channel.unary_unary(
                 '/gmai_eval.evaluator.v1.EvaluatorService/RegisterModel',
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RegisterModelRequest.SerializeToString,
@@ -113,6 +118,11 @@ class EvaluatorServiceStub:
                 '/gmai_eval.evaluator.v1.EvaluatorService/ResumeRun',
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ResumeRunRequest.SerializeToString,
                 response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ResumeRunResponse.FromString,
+                _registered_method=True)
+        self.DeleteRun = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/DeleteRun',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunResponse.FromString,
                 _registered_method=True)
         self.GetRunScores = channel.unary_unary(
                 '/gmai_eval.evaluator.v1.EvaluatorService/GetRunScores',
@@ -181,6 +191,19 @@ class EvaluatorServiceServicer:
         """Returns a benchmark with its lexical tree and question counts at every node,
         optionally restricted by a subset filter.
         Deadline: short (10 s). Codes: NOT_FOUND, INVALID_ARGUMENT (bad filter).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveBenchmark(self, request, context):
+        """Removes a benchmark: its questions, source files, import defects and the images no
+        other benchmark uses, in one transaction. A benchmark that still has runs is refused,
+        naming them, unless with_runs is set; then its runs are deleted with it (as DeleteRun
+        does). Admin only.
+        Deadline: short (30 s; a large benchmark takes a few seconds). Codes: NOT_FOUND (the
+        message names the known or closest benchmarks), FAILED_PRECONDITION (a run of the
+        benchmark is queued, running or interrupted; or it has runs and with_runs is false).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -293,6 +316,17 @@ class EvaluatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteRun(self, request, context):
+        """Deletes a finished run and every row it recorded (questions asked, attempts, grades,
+        judge calls, summary, history), in one transaction: nothing is half deleted. Admin only.
+        Deadline: short (30 s). Codes: NOT_FOUND (the message names the closest run ids),
+        FAILED_PRECONDITION (the run is queued, running or interrupted, or still being
+        finished; cancel it first or let it end).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetRunScores(self, request, context):
         """Returns a run's scores for every taxonomy node of the requested dimensions.
         Deadline: short (30 s). Codes: NOT_FOUND, INVALID_ARGUMENT (unknown era or dimension).
@@ -364,6 +398,11 @@ def add_EvaluatorServiceServicer_to_server(servicer, server):
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkRequest.FromString,
                     response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkResponse.SerializeToString,
             ),
+            'RemoveBenchmark': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveBenchmark,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkResponse.SerializeToString,
+            ),
             'RegisterModel': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterModel,
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RegisterModelRequest.FromString,
@@ -418,6 +457,11 @@ def add_EvaluatorServiceServicer_to_server(servicer, server):
                     servicer.ResumeRun,
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ResumeRunRequest.FromString,
                     response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ResumeRunResponse.SerializeToString,
+            ),
+            'DeleteRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRun,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunResponse.SerializeToString,
             ),
             'GetRunScores': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRunScores,
@@ -536,6 +580,33 @@ class EvaluatorService:
             '/gmai_eval.evaluator.v1.EvaluatorService/GetBenchmark',
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkRequest.SerializeToString,
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveBenchmark(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/RemoveBenchmark',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -833,6 +904,33 @@ class EvaluatorService:
             '/gmai_eval.evaluator.v1.EvaluatorService/ResumeRun',
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ResumeRunRequest.SerializeToString,
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ResumeRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/DeleteRun',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
