@@ -155,7 +155,9 @@ def test_runs_without_a_subcommand_still_lists(evaluator: ServeProcess) -> None:
     run_id = gmai_eval(*run_args(evaluator, "--limit", "1")).stdout.strip()
     listed = gmai_eval("runs", "--server", evaluator.target, "--limit", "1")
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.startswith(f"{run_id}\tsucceeded\tpicky\tbench\t1/1\terrors=0\t")
+    head, row = listed.stdout.splitlines()
+    assert head.split() == ["RUN", "STATE", "MODEL", "BENCHMARK", "DONE", "ERRORS", "CREATED"]
+    assert row.split()[:6] == [run_id, "succeeded", "picky", "bench", "1/1", "0"]
 
 
 def test_models_check_prints_each_step(evaluator: ServeProcess) -> None:
@@ -202,8 +204,9 @@ def test_models_remove_is_refused_while_a_run_is_live(evaluator: ServeProcess) -
     removed = gmai_eval("models", "remove", "slow", "--server", evaluator.target)
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout == f"removed slow: {model.endpoint}\n"
-    listed = gmai_eval("models", "list", "--server", evaluator.target)
-    assert "slow\t" not in listed.stdout and "picky\t" in listed.stdout
+    listed = gmai_eval("models", "list", "--server", evaluator.target, "--format", "csv")
+    names = [ln.split(",")[0] for ln in listed.stdout.splitlines()]
+    assert names[0] == "name" and "slow" not in names and "picky" in names
 
 
 def until(fn: Callable[[], bool], timeout: float) -> None:
@@ -238,7 +241,7 @@ def test_waiting_for_model_shows_in_runs_and_in_watch(tmp_path: Path) -> None:
             assert watch.wait(timeout=120) == 0, rest
         finally:
             model.kill()
-    assert re.search(rf"^{run_id}\trunning \(waiting for model \d+s: .+\)\tdet\tbench\t", listed.stdout, re.M), listed.stdout
+    assert re.search(rf"^{run_id}\s+running \(waiting for model \d+s: .+\)\s+det\s+bench\s", listed.stdout, re.M), listed.stdout
     assert re.match(rf"{run_id} running \d+/300 \(\d+%\) \S+/s errors 0 waiting for model \d+s: ", first), first
     assert "ETA" not in first
     assert f"run {run_id} succeeded" in rest

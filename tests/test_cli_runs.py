@@ -33,7 +33,7 @@ from tests._service_helpers import (
 RUN_ID = re.compile(r"^r-[0-9a-f]{12}$", re.M)
 OUR_COMMANDS = (
     "serve", "models", "models add", "models list", "models check", "models remove", "run", "runs", "runs show",
-    "watch", "cancel", "resume", "upload",
+    "runs delete", "benchmarks remove", "watch", "cancel", "resume", "upload",
 )
 
 
@@ -82,8 +82,8 @@ def prepared(evaluator: ServeProcess, model: tuple[str, DeterministicModel], tmp
 
 
 def test_run_wait_end_to_end(prepared: str) -> None:
-    listed = invoke("models", "list", "--server", prepared)
-    assert listed.exit_code == 0 and listed.stdout.startswith("det\t")
+    listed = invoke("models", "list", "--server", prepared, "--format", "csv")
+    assert listed.exit_code == 0 and listed.stdout.splitlines()[1].startswith("det,")
 
     result = invoke("run", "--server", prepared, "--model", "det", "--benchmark", "cli-bench", "--concurrency", "4", "--wait")
     assert result.exit_code == 0, result.output
@@ -92,8 +92,9 @@ def test_run_wait_end_to_end(prepared: str) -> None:
     assert "24/24" in result.stderr and "succeeded" in result.stderr and "\r" not in result.stderr
 
     runs = invoke("runs", env={"GMAI_EVAL_SERVER": prepared})
+    assert runs.stdout.splitlines()[0].split() == ["RUN", "STATE", "MODEL", "BENCHMARK", "DONE", "ERRORS", "CREATED"]
     line = next(ln for ln in runs.stdout.splitlines() if ln.startswith(run_id))
-    assert "\tsucceeded\tdet\tcli-bench\t24/24\terrors=0" in line
+    assert line.split()[1:6] == ["succeeded", "det", "cli-bench", "24/24", "0"]
 
     watched = invoke("watch", run_id, "--server", prepared)
     assert watched.exit_code == 0 and "24/24" in watched.stderr
@@ -158,7 +159,7 @@ def test_errors_are_one_clean_line(prepared: str, tmp_path: Path) -> None:
     assert missing.exit_code == 1
     assert missing.output.startswith("Error: NOT_FOUND:") and "Traceback" not in missing.output
 
-    finished = invoke("runs", "--server", prepared, "--limit", "1").stdout.split("\t")[0]
+    finished = invoke("runs", "--server", prepared, "--limit", "1", "--format", "csv").stdout.splitlines()[1].split(",")[0]
     again = invoke("cancel", finished, "--server", prepared)
     assert again.exit_code == 1 and again.output.startswith("Error: FAILED_PRECONDITION:")
 

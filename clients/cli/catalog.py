@@ -96,14 +96,20 @@ def _json_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     return value
 
 
-@click.command("benchmarks")
+@click.group("benchmarks", invoke_without_command=True)
 @target_options
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True,
               help="Output format.")
 @click.option("--json", "as_json", is_flag=True, hidden=True, callback=_json_flag, expose_value=True,
               help="Deprecated alias of --format json.")
-def benchmarks_cmd(target: Target, fmt: str, as_json: bool) -> None:
-    """List the imported benchmarks, from the file (--db) or the evaluator (--server)."""
+@click.pass_context
+def benchmarks_cmd(ctx: click.Context, target: Target | None, fmt: str, as_json: bool) -> None:
+    """List the imported benchmarks, from the file (--db) or the evaluator (--server).
+
+    `benchmarks remove NAME` removes one.
+    """
+    if ctx.invoked_subcommand is not None or target is None:
+        return
     if as_json:
         fmt = "json"
     if target.db is not None:

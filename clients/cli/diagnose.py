@@ -2,7 +2,8 @@
 
 ``runs show RUN`` prints a run's provenance (model identity and digest, benchmark digest,
 parameters, evaluator version), its state history and its errors and retries grouped by
-code and message, with counts and example row indexes (GetRunReport, read-only).
+code and message, with counts and example row indexes (GetRunReport, read-only; with
+``--db`` from the file, the same output, rendered by ``run_views``).
 ``models check NAME`` runs the pre-flight handshake on demand (CheckModel) and prints
 every step; it exits 1 with the failed step's reason when the model would be refused.
 ``models remove NAME`` removes a registration (RemoveModel); the evaluator refuses while a
@@ -14,98 +15,29 @@ run of the model is live, and the CLI prints its reason in one line.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-
 import click
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
-from google.protobuf import json_format
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from ..evaluator_client import Connection
-from .follow import state_name
-from .options import connection_options
-from .reasons import group_line, sub_state_text
+from .options import Target, connection_options, target_options
+from .run_admin import ask
+from .run_views import render_report
 from .runs import client
-
-SHOW_FORMATS = ("table", "json")
-"""Output formats of ``runs show``."""
-
-
-def _time(ts: Timestamp) -> str:
-    return ts.ToDatetime().strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _model_identity(run: pb.Run) -> str:
-    info = json_format.MessageToDict(run.model_info) if run.HasField("model_info") else {}
-    parts = [str(info[k]) for k in ("name", "version") if info.get(k)]
-    digest = info.get("weights_digest") or info.get("weightsDigest")
-    who = " ".join(parts) or "no model info recorded"
-    return f"{run.model} ({who}, weights {digest})" if digest else f"{run.model} ({who}, no weights digest)"
-
-
-def _parameters(p: pb.RunParameters) -> str:
-    fields = [
-        f"concurrency {p.concurrency}", f"deadline {p.deadline_seconds:g} s", f"max_attempts {p.max_attempts}",
-        f"max_error_fraction {p.max_error_fraction:g}", f"max_outage {p.max_outage_seconds:g} s",
-        f"era {p.extraction_era or 'default'}",
-    ]
-    if p.filter:
-        fields.insert(0, f"filter {p.filter!r}")
-    if p.limit:
-        fields.append(f"limit {p.limit} seed {p.seed}")
-    if p.HasField("model_parameters") and p.model_parameters.fields:
-        fields.append("model_parameters " + json.dumps(json_format.MessageToDict(p.model_parameters), sort_keys=True))
-    return ", ".join(fields)
-
-
-def _groups(title: str, groups: Sequence[pb.ErrorGroup], unit: str) -> list[str]:
-    total = sum(g.count for g in groups)
-    if not groups:
-        return [f"{title}: none"]
-    return [f"{title} ({total} {unit}):", *(f"  {group_line(g)}" for g in groups)]
-
-
-def report_lines(report: pb.GetRunReportResponse) -> list[str]:
-    """``runs show`` as text: provenance, history, errors, retries."""
-    run = report.run
-    p = run.progress
-    state = state_name(run.state)
-    waiting = sub_state_text(run)
-    lines = [f"run {run.id} {state}" + (f" ({waiting})" if waiting else "")]
-    lines.append(f"  model       {_model_identity(run)}")
-    lines.append(f"  benchmark   {run.benchmark} (digest {run.benchmark_digest})")
-    lines.append(f"  parameters  {_parameters(run.parameters)}")
-    lines.append(f"  evaluator   {run.evaluator_version or 'unknown'}")
-    lines.append(f"  progress    {p.done}/{p.total} questions, {p.errors} in error, {p.retries} retries")
-    if run.HasField("created_time"):
-        ended = f", finished {_time(run.finished_time)}" if run.HasField("finished_time") else ""
-        lines.append(f"  time        created {_time(run.created_time)}{ended}")
-    if run.error_message:
-        lines.append(f"  reason      {run.error_message}")
-    lines.append("history:")
-    lines += [f"  {_time(e.time)}  {e.kind}" + (f": {e.message}" if e.message else "") for e in report.events]
-    if not report.events:
-        lines.append("  (no event recorded)")
-    lines += _groups("errors", report.errors, "questions")
-    lines += _groups("retries", report.retries, "attempts")
-    return lines
+from .score_views import FORMATS as TABLE_FORMATS
 
 
 def _show_command() -> click.Command:
     @click.command("show")
+    @target_options
     @click.argument("run_id")
-    @click.option("--format", "fmt", type=click.Choice(SHOW_FORMATS), default="table", show_default=True, help="Output format.")
-    @connection_options
-    def show(conn: Connection, run_id: str, fmt: str) -> None:
+    @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True,
+                  help="Output format (csv: one row per field, event and error group).")
+    def show(target: Target, run_id: str, fmt: str) -> None:
         """Show RUN_ID's provenance, state history and errors grouped by reason (reads only)."""
-        with client(conn) as c:
-            report = c.get_run_report(run_id)
-        if fmt == "json":
-            click.echo(json.dumps(json_format.MessageToDict(report, preserving_proto_field_name=True), indent=2))
-            return
-        for line in report_lines(report):
-            click.echo(line)
+        req = pb.GetRunReportRequest(id=run_id)
+        report = ask(target, "runs show", lambda s, db: s.run_report_response(db, req),
+                     lambda c: c.get_run_report(run_id))
+        click.echo(render_report(report, fmt), nl=False)
 
     return show
 

@@ -2,7 +2,8 @@
 
 Each area registers its commands from its own module: ``data`` (synth, import),
 ``catalog`` (benchmarks, taxonomy: the file or the evaluator), ``runs`` (serve, models,
-run, runs, watch, cancel, resume), ``diagnose`` (runs show, models check, models remove)
+run, runs, watch, cancel, resume), ``diagnose`` (runs show, models check, models remove),
+``run_admin`` (runs delete, benchmarks remove)
 and ``scoring`` (scores, compare, rescore, export, score-file, calibration: the file or the
 evaluator). The options every command shares and
 their environment variables (GMAI_EVAL_DB, GMAI_EVAL_SERVER, GMAI_EVAL_TOKEN, the TLS
@@ -19,7 +20,7 @@ import sys
 import click
 from gmai_eval import __version__
 
-from . import catalog, diagnose, runs, scoring
+from . import catalog, diagnose, run_admin, runs, scoring
 from .extras import OFFLINE_COMMANDS, is_server_module, placeholder
 from .options import EXIT_CODES_EPILOG
 
@@ -33,6 +34,7 @@ def cli() -> None:
 runs.register(cli)
 diagnose.register(cli)
 catalog.register(cli)
+run_admin.register(cli)
 scoring.register(cli)
 for _area, _names in OFFLINE_COMMANDS.items():
     try:

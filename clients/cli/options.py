@@ -170,7 +170,11 @@ def choose_target(ctx: click.Context, db_path: Path | None, conn: Connection, se
 
 
 def target_options(fn: F) -> F:
-    """``--db`` or the connection options; pass a :class:`Target` as ``target``."""
+    """``--db`` or the connection options; pass a :class:`Target` as ``target``.
+
+    On a group invoked with a subcommand (``runs show``...), ``target`` is None: the
+    subcommand has its own options and chooses for itself.
+    """
 
     @db_option(required=False)
     @_connection_params
@@ -180,6 +184,8 @@ def target_options(fn: F) -> F:
         server_name: str, **kw: Any,
     ) -> Any:
         ctx = click.get_current_context()
+        if getattr(ctx, "invoked_subcommand", None) is not None:
+            return fn(target=None, **kw)
         conn = _connection(server, token, ca_file, cert_file, key_file, server_name)
         return fn(target=choose_target(ctx, db_path, conn, server is not None), **kw)
 

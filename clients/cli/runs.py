@@ -2,7 +2,8 @@
 
 Every command except ``serve`` is a client of the evaluator's API, reached at
 ``--server`` (env ``GMAI_EVAL_SERVER``) with ``--token`` (env ``GMAI_EVAL_TOKEN``) and
-``--ca``/``--cert``/``--key`` for TLS. Failed calls print one line
+``--ca``/``--cert``/``--key`` for TLS; ``runs`` (with ``runs show`` and ``runs delete``,
+``run_admin``) also reads the file with ``--db``. Failed calls print one line
 (``Error: NOT_FOUND: ...``) and exit with status 1. ``run --wait``, ``watch`` and
 ``resume --wait`` follow the run (``follow``) and exit with the codes of
 ``options.EXIT_CODES_EPILOG``.
@@ -28,8 +29,8 @@ from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
 from .extras import server_extra
 from .follow import FollowSettings, follow_and_exit, follow_options, state_name
 from .log_format import LOG_FORMATS, configure_logging
-from .options import EXIT_CODES_EPILOG, connection_options, db_option
-from .reasons import sub_state_text
+from .options import EXIT_CODES_EPILOG, Target, connection_options, db_option, target_options
+from .score_views import FORMATS as TABLE_FORMATS
 
 
 @contextmanager
@@ -148,15 +149,16 @@ def _models_group() -> click.Group:
         click.echo(f"registered {stored.name}: {', '.join(stored.endpoints)}")
 
     @models.command("list")
+    @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True,
+                  help="Output format.")
     @connection_options
-    def list_(conn: Connection) -> None:
+    def list_(conn: Connection, fmt: str) -> None:
         """List the registered models."""
+        from .run_views import render_models  # run_views imports catalog, which imports this module
+
         with client(conn) as c:
             found = c.list_models()
-        for m in found:
-            tls = " tls" if m.tls.ca_file or m.tls.cert_file else ""
-            version = f" version={m.version}" if m.version else ""
-            click.echo(f"{m.name}\t{','.join(m.endpoints)}{version}{tls}")
+        click.echo(render_models(found, fmt), nl=False)
 
     return models
 
@@ -224,22 +226,26 @@ def _run_management_commands() -> list[click.Command]:
     @click.option("--model", default="", help="Only runs of this model.")
     @click.option("--benchmark", default="", help="Only runs of this benchmark.")
     @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most this many.")
-    @connection_options
+    @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True,
+                  help="Output format.")
+    @target_options
     @click.pass_context
-    def runs(ctx: click.Context, conn: Connection, model: str, benchmark: str, limit: int) -> None:
-        """List runs, newest first (`runs show RUN_ID` tells one run's story)."""
-        if ctx.invoked_subcommand is not None:
+    def runs(ctx: click.Context, target: Target | None, model: str, benchmark: str, limit: int, fmt: str) -> None:
+        """List runs, newest first, from the file (--db) or the evaluator (--server).
+
+        `runs show RUN_ID` tells one run's story; `runs delete RUN_ID` deletes a finished run.
+        """
+        if ctx.invoked_subcommand is not None or target is None:
             return
-        with client(conn) as c:
-            found = c.list_runs(model=model, benchmark=benchmark, page_size=limit)
-        for r in found:
-            created = r.created_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if r.HasField("created_time") else ""
-            waiting = sub_state_text(r)
-            state = f"{state_name(r.state)} ({waiting})" if waiting else state_name(r.state)
-            click.echo(
-                f"{r.id}\t{state}\t{r.model}\t{r.benchmark}\t"
-                f"{r.progress.done}/{r.progress.total}\terrors={r.progress.errors}\t{created}"
-            )
+        from .run_admin import ask  # run_admin imports this module's client()
+        from .run_views import render_runs
+
+        req = pb.ListRunsRequest(model=model, benchmark=benchmark, page_size=limit)
+        found: pb.ListRunsResponse = ask(
+            target, "runs", lambda s, db: s.list_runs_response(req, s.stored_lister(db)),
+            lambda c: c.list_runs_page(req),
+        )
+        click.echo(render_runs(found.runs, fmt), nl=False)
 
     @click.command("watch", epilog=EXIT_CODES_EPILOG)
     @click.argument("run_id")
