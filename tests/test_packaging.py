@@ -138,6 +138,19 @@ def test_the_wheel_carries_the_package_data(wheel: Path) -> None:
     assert expected <= names, sorted(expected - names)
 
 
+def test_setuptools_reads_the_project_without_a_warning() -> None:
+    """A quiet install: setuptools >= 77 warns about the old license table (pip >= 25 shows it)."""
+    code = (
+        "import warnings; warnings.simplefilter('error')\n"
+        "from setuptools.config.pyprojecttoml import apply_configuration\n"
+        "from setuptools.dist import Distribution\n"
+        "apply_configuration(Distribution(), 'pyproject.toml')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
 # --- what the base install requires -------------------------------------------------------
 
 
