@@ -8,6 +8,9 @@ DEMO_STAMP := $(VENV)/.installed-demo
 BUF := .tools/node_modules/.bin/buf
 BUF_VERSION := 1.75.0
 DEMO_DIR ?= var/demo
+# setuptools' editable install always adds an informational note ("Editable installation.
+# Please be careful with folders..."), which pip >= 25 prints even with -q: hide that one.
+QUIET_BUILD := PYTHONWARNINGS='ignore:Editable installation:UserWarning'
 
 .PHONY: demo test lint typecheck lint-imports venv tools promtool protos bench clean
 
@@ -35,14 +38,14 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[server,torch,dev]'
+	$(QUIET_BUILD) $(PY) -m pip install -q -e '.[server,torch,dev]'
 	touch $(STAMP) $(DEMO_STAMP)
 
 # `make demo` installs what the demo runs: the evaluator (server extra), the SDK and torch,
 # with the venv's own pip (pip 23.2 from Python 3.11 installs it; no upgrade step).
 $(DEMO_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[server,torch]'
+	$(QUIET_BUILD) $(PY) -m pip install -q -e '.[server,torch]'
 	touch $(DEMO_STAMP)
 
 tools: $(BUF) promtool

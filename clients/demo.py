@@ -58,6 +58,8 @@ class Demo:
     seed: int = 1
     train_seed: int = 2
     random_baseline: bool = True
+    tree: bool = False
+    """report.md lists every node of the lexical tree, not only the top level."""
     services: list[Service] = field(default_factory=list)
 
     @property
@@ -159,10 +161,12 @@ class Demo:
         )
         return run_id, overall_accuracy(raw)
 
-    def scores(self, run_id: str, fmt: str, by: str | None = None) -> str:
-        """The scores of a run, rendered by ``gmai-eval scores``."""
+    def scores(self, run_id: str, fmt: str, by: str | None = None, *, tree: bool = False) -> str:
+        """The scores of a run, rendered by ``gmai-eval scores`` (``tree``: every node)."""
         argv = [*GMAI_EVAL, "scores", "--db", str(self.db), run_id, "--format", fmt]
-        return run_step([*argv, "--by", by] if by else argv)
+        if by:
+            argv += ["--by", by]
+        return run_step([*argv, "--tree"] if tree else argv)
 
     def run(self) -> int:
         """Do every step; always stop the services."""
@@ -262,21 +266,46 @@ class Demo:
     def write_report(
         self, results: dict[str, tuple[str, float]], bench: Path, weights: Path
     ) -> Path:
-        """Write ``report.md`` with every model's scores (the reference model per node)."""
+        """Write ``report.md``: provenance first, the comparison, the reference's top level.
+
+        The first block is every run's provenance (``scores``' own first block: run id,
+        model name, version and weights digest, benchmark and digest, filter, era,
+        evaluator version, dates). With the random baseline the report says that it
+        compares the two models and gives ``compare``'s verdict, delta and significant
+        top-level nodes. The reference's scores follow at the top level (``--tree``: every
+        node of the lexical tree).
+        """
+        models = list(results)
+        what = (
+            "It compares two models, the reference model (B) against the random baseline (A)"
+            if "random" in results
+            else "Only the reference model ran (--no-random): there is no comparison"
+        )
         lines = [
             "# gmai-eval demo report",
             "",
-            f"Benchmark `{BENCHMARK}`: {self.questions} synthetic questions (seed {self.seed}), `{bench.name}`.",
-            f"Reference model trained on {self.train_questions} other synthetic questions "
-            f"(seed {self.train_seed}), weights `{weights.name}`.",
-            f"Database: `{self.db}`.",
+            f"{what}, on the benchmark `{BENCHMARK}`: {self.questions} synthetic questions "
+            f"(seed {self.seed}, `{bench.name}`). The reference model was trained on "
+            f"{self.train_questions} other synthetic questions (seed {self.train_seed}), weights "
+            f"`{weights.name}`. Database: `{self.db}`.",
             "",
-            "| model | run | overall accuracy |",
-            "|---|---|---|",
+            "## Provenance",
         ]
+        blocks = {m: self.scores(rid, "markdown", "overall").strip().split("\n\n", 1)[0] for m, (rid, _) in results.items()}
+        for model in models:
+            lines += ["", f"{model}:", "", blocks[model]]
+        lines += ["", "## Overall accuracy", "", "| model | run | overall accuracy |", "|---|---|---|"]
         lines += [f"| {m} | `{rid}` | {acc:.3f} |" for m, (rid, acc) in results.items()]
-        for model, (rid, _) in results.items():
-            lines += ["", f"## {model}", "", self.scores(rid, "markdown").strip()]
+        if "random" in results:
+            compare = [
+                *GMAI_EVAL, "compare", "--db", str(self.db), results["random"][0], results["reference"][0],
+                "--format", "markdown", *(a for d in SCORE_DIMENSIONS for a in ("--by", d)),
+            ]
+            lines += ["", "## Reference (B) against random (A)", "", run_step(compare).strip()]
+        rid = results["reference"][0]
+        table = self.scores(rid, "markdown", tree=self.tree).strip().split("\n\n", 1)[-1]
+        scope = "every node of the lexical tree" if self.tree else "top level; the demo's `--tree` gives every node"
+        lines += ["", f"## reference: scores ({scope})", "", table]
         report = self.dir / "report.md"
         report.write_text("\n".join(lines) + "\n")
         return report
@@ -331,6 +360,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="Benchmark seed (default 1).")
     parser.add_argument("--train-seed", type=int, default=2, help="Training-set seed (default 2).")
     parser.add_argument("--no-random", action="store_true", help="Skip the random baseline.")
+    parser.add_argument(
+        "--tree", action="store_true", help="report.md: every node of the lexical tree, not only the top level."
+    )
     args = parser.parse_args(argv)
     if args.seed == args.train_seed:
         parser.error("--seed and --train-seed must differ (held-out evaluation)")
@@ -342,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.seed,
         args.train_seed,
         not args.no_random,
+        tree=args.tree,
     )
     try:
         return demo.run()

@@ -136,30 +136,59 @@ class EvaluatorClient:
 
     # --- benchmarks ---------------------------------------------------------------------
 
-    def upload(self, name: str, files: Iterable[str | Path], *, strict: bool = False) -> pb.ImportBenchmarkResponse:
-        """Import a benchmark from TSV files via ImportBenchmark (streamed in chunks)."""
+    def upload(
+        self, name: str, files: Iterable[str | Path], *, strict: bool = False, as_given: bool = False
+    ) -> pb.ImportBenchmarkResponse:
+        """Import a benchmark from TSV files via ImportBenchmark (streamed in chunks).
+
+        The header states the total size, so an evaluator refuses an upload over its cap or
+        without room before any byte is sent. The files are named by their base names, or
+        with ``as_given`` by the paths as given (what ``gmai-eval import --db`` records and
+        prints).
+        """
         paths = [Path(f) for f in files]
-        names = [p.name for p in paths]
+        names = [str(f) for f in files] if as_given else [p.name for p in paths]
         if len(set(names)) != len(names):
             raise EvaluatorError("INVALID_ARGUMENT", "the files must have distinct names")
         for p in paths:
             if not p.is_file():
                 raise EvaluatorError("INVALID_ARGUMENT", f"no such file: {p}")
         size = sum(p.stat().st_size for p in paths)
+        header = pb.ImportHeader(name=name, strict=strict, file_names=names, size_bytes=size)
 
         def messages() -> Iterator[pb.ImportBenchmarkRequest]:
-            yield pb.ImportBenchmarkRequest(header=pb.ImportHeader(name=name, strict=strict, file_names=names))
+            yield pb.ImportBenchmarkRequest(header=header)
             for p, n in zip(paths, names, strict=True):
                 with p.open("rb") as fh:
                     while chunk := fh.read(CHUNK_BYTES):
                         yield pb.ImportBenchmarkRequest(chunk=pb.FileChunk(file_name=n, data=chunk))
 
-        timeout = 60.0 + size / 1e9 * 60.0
+        return self._upload("ImportBenchmark", messages(), size)  # type: ignore[no-any-return]
+
+    def score_file(self, benchmark: str, path: str | Path, extraction_era: str = "") -> pb.ScoreFileResponse:
+        """Make a graded run from a VLMEvalKit prediction file via ScoreFile (streamed in chunks).
+
+        The file is named as given (its base name makes the run's model ``file:<stem>``).
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise EvaluatorError("INVALID_ARGUMENT", f"no such file: {p}")
+        size = p.stat().st_size
+        header = pb.ScoreFileHeader(benchmark=benchmark, file_name=str(path), extraction_era=extraction_era,
+                                    size_bytes=size)
+
+        def messages() -> Iterator[pb.ScoreFileRequest]:
+            yield pb.ScoreFileRequest(header=header)
+            with p.open("rb") as fh:
+                while chunk := fh.read(CHUNK_BYTES):
+                    yield pb.ScoreFileRequest(data=chunk)
+
+        return self._upload("ScoreFile", messages(), size)  # type: ignore[no-any-return]
+
+    def _upload(self, method: str, messages: Iterator[Any], size: int) -> Any:
+        """A client-streaming call, with a deadline of 60 s plus 60 s per GB."""
         try:
-            done: pb.ImportBenchmarkResponse = self._stub.ImportBenchmark(
-                messages(), timeout=timeout, metadata=self._metadata
-            )
-            return done
+            return getattr(self._stub, method)(messages, timeout=60.0 + size / 1e9 * 60.0, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise _error(exc) from None
 

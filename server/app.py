@@ -39,6 +39,7 @@ from gmai_eval.server.api import scoring_service as service_scoring
 from gmai_eval.server.api.auth import AuthInterceptor, TokenConfig
 from gmai_eval.server.api.error_mapping import ErrorMappingInterceptor
 from gmai_eval.server.api.service import EvaluatorService
+from gmai_eval.server.api.uploads import DEFAULT_MAX_UPLOAD_BYTES
 from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.metrics.collector import build_registry
 from gmai_eval.server.runs.manager import RunManager
@@ -96,6 +97,8 @@ class ServeConfig:
     """Plaintext port serving only grpc.health.v1; 0 picks a free one; -1 disables it."""
     health_host: str = "127.0.0.1"
     """Address of the health-only port."""
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    """Cap on one ImportBenchmark upload (all its files together), spooled beside the database."""
 
 
 def is_loopback(host: str) -> bool:
@@ -214,6 +217,7 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
         scoring=_scoring_handlers(db),
         streams=_scoring_streams(db),
         upload_dir=Path(config.db_path).resolve().parent,
+        max_upload_bytes=config.max_upload_bytes,
     )
     server = grpc.aio.server(
         interceptors=[ErrorMappingInterceptor(), AuthInterceptor(config.tokens)],

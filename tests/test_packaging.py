@@ -138,6 +138,19 @@ def test_the_wheel_carries_the_package_data(wheel: Path) -> None:
     assert expected <= names, sorted(expected - names)
 
 
+def test_setuptools_reads_the_project_without_a_warning() -> None:
+    """A quiet install: setuptools >= 77 warns about the old license table (pip >= 25 shows it)."""
+    code = (
+        "import warnings; warnings.simplefilter('error')\n"
+        "from setuptools.config.pyprojecttoml import apply_configuration\n"
+        "from setuptools.dist import Distribution\n"
+        "apply_configuration(Distribution(), 'pyproject.toml')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
 # --- what the base install requires -------------------------------------------------------
 
 
@@ -287,6 +300,7 @@ def test_gmai_model_serves_the_random_baseline_without_the_server_extra(
 def test_evaluator_commands_without_the_server_extra_say_what_to_install(argv: list[str], tmp_path: Path) -> None:
     # The commands that work both ways reach the evaluator's code only for an existing file.
     (tmp_path / "x.db").touch()
+    (tmp_path / "b.tsv").touch()
     (tmp_path / "predictions.xlsx").touch()
     code = _blocked("from gmai_eval.clients.cli.main import main", f"sys.argv = ['gmai-eval', *{argv!r}]", "main()")
     result = subprocess.run(code, capture_output=True, text=True, timeout=120, cwd=tmp_path)
@@ -312,14 +326,15 @@ def test_help_lists_every_command_without_the_server_extra(tmp_path: Path) -> No
 
 
 def test_the_placeholders_name_the_offline_commands() -> None:
-    from gmai_eval.clients.cli import data, scoring
+    from gmai_eval.clients.cli import data, scoring, writes
     from gmai_eval.clients.cli.extras import OFFLINE_COMMANDS, SERVER_EXTRA_MODULES
 
     group = click.Group()
     data.register(group)
     assert set(OFFLINE_COMMANDS["data"]) == set(group.commands)
-    # The scoring commands work both ways: the base install registers them, for --server.
+    # The scoring and writing commands work both ways: the base install registers them, for --server.
     scoring.register(group)
+    writes.register(group)
     assert not (set(group.commands) - {"synth", "import"}) & set().union(*OFFLINE_COMMANDS.values())
     direct = {canonicalize_name(Requirement(r).name) for r in PYPROJECT["project"]["optional-dependencies"]["server"]}
     provided = set().union(*(_modules_of(d) for d in direct)) - {"google"}

@@ -1,7 +1,7 @@
-"""CLI commands of the data area: ``synth`` and ``import``.
+"""CLI command of the data area: ``synth`` (writes a TSV file, in process).
 
-These commands work on files directly, in process (``import`` creates the database file).
-``benchmarks`` and ``taxonomy`` read both ways and live in ``catalog``.
+``import`` works both ways and lives in ``writes``; ``benchmarks`` and ``taxonomy`` read
+both ways and live in ``catalog``.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from gmai_eval.server.store import Database
+
+# The server extra's marker: without it this module does not load and `synth` is a
+# placeholder that says what to install (``extras``).
+from gmai_eval.server.store import Database  # noqa: F401
 
 from .common import evaluator_errors
-from .options import db_option
 
 
 @click.command("synth")
@@ -36,36 +38,7 @@ def synth_cmd(out: Path, questions: int, seed: int, layout: str, image_size: int
     click.echo(f"wrote {questions} {layout.upper()} questions to {out}")
 
 
-@click.command("import")
-@db_option(create=True)
-@click.option("--name", required=True, help="Benchmark name.")
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Import nothing if the files have any defect, an unknown column included.",
-)
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def import_cmd(db_path: Path, name: str, strict: bool, files: tuple[Path, ...]) -> None:
-    """Import GMAI-MMBench TSV FILES (several TEST parts, in order) as benchmark NAME."""
-    from gmai_eval.server.data.tsv_import import import_tsv_files
-
-    with evaluator_errors(), Database(db_path) as db:
-        report = import_tsv_files(db, name, list(files), strict=strict)
-    b = report.benchmark
-    if report.already_imported:
-        click.echo(f"already imported: {b.name} ({b.question_count} questions, {b.layout} layout, {b.digest})")
-        return
-    for d in report.defects:
-        click.echo(f"defect: {d}", err=True)
-    click.echo(
-        f"imported {b.name}: {report.imported_rows} questions ({b.layout} layout, "
-        f"{b.flagged_count} without answer), {report.skipped_rows} rows skipped, "
-        f"{len(report.defects)} defect(s); digest {b.digest}"
-    )
-    click.echo(f"layout: {report.layout_reason}")
-
-
 def register(cli: click.Group) -> None:
     """Add this area's commands to ``cli``."""
-    for cmd in (synth_cmd, import_cmd):
+    for cmd in (synth_cmd,):
         cli.add_command(cmd)

@@ -18,7 +18,7 @@ SERVER_EXTRA_MODULES = frozenset({"sqlite_utils", "openpyxl", "numpy", "grpc_sta
 """Modules only the ``server`` extra installs (google.rpc is in the base: the SDK sends RetryInfo)."""
 
 OFFLINE_COMMANDS: dict[str, tuple[str, ...]] = {
-    "data": ("synth", "import"),
+    "data": ("synth",),
     "reports": ("report", "history", "leaderboard"),
 }
 """The commands each offline module registers (tests/test_packaging.py checks the names)."""

@@ -1,10 +1,11 @@
 """The ``gmai-eval`` command group.
 
-Each area registers its commands from its own module: ``data`` (synth, import),
+Each area registers its commands from its own module: ``data`` (synth), ``writes``
+(import, score-file: the file or the evaluator),
 ``catalog`` (benchmarks, taxonomy: the file or the evaluator), ``runs`` (serve, models,
 run, runs, watch, cancel, resume), ``diagnose`` (runs show, models check, models remove),
 ``run_admin`` (runs delete, benchmarks remove)
-and ``scoring`` (scores, compare, rescore, export, score-file, calibration: the file or the
+and ``scoring`` (scores, compare, rescore, export, calibration: the file or the
 evaluator). The options every command shares and
 their environment variables (GMAI_EVAL_DB, GMAI_EVAL_SERVER, GMAI_EVAL_TOKEN, the TLS
 ones) are in ``options``; no other option reads the environment. The offline
@@ -20,7 +21,7 @@ import sys
 import click
 from gmai_eval import __version__
 
-from . import catalog, diagnose, run_admin, runs, scoring
+from . import catalog, diagnose, run_admin, runs, scoring, writes
 from .extras import OFFLINE_COMMANDS, is_server_module, placeholder
 from .options import EXIT_CODES_EPILOG
 
@@ -36,6 +37,7 @@ diagnose.register(cli)
 catalog.register(cli)
 run_admin.register(cli)
 scoring.register(cli)
+writes.register(cli)
 for _area, _names in OFFLINE_COMMANDS.items():
     try:
         importlib.import_module(f"{__package__}.{_area}").register(cli)

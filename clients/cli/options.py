@@ -138,7 +138,7 @@ class Target:
     """Where a command that works both ways reads: a database file, or the evaluator's API."""
 
     db: Path | None
-    """The database file (it exists), or None to go through ``conn``."""
+    """The database file (it exists, unless the command is `import`), or None to go through ``conn``."""
     conn: Connection
     """How to reach the evaluator (used when ``db`` is None)."""
 
@@ -147,8 +147,12 @@ def _source(ctx: click.Context, name: str) -> ParameterSource | None:
     return ctx.get_parameter_source(name)
 
 
-def choose_target(ctx: click.Context, db_path: Path | None, conn: Connection, server_given: bool) -> Target:
+def choose_target(
+    ctx: click.Context, db_path: Path | None, conn: Connection, server_given: bool, create: bool = False
+) -> Target:
     """Pick the file or the API: a flag beats a variable; both flags are a usage error.
+
+    With ``create`` (``import``) the file need not exist yet.
 
     Raises:
         click.UsageError: ``--db`` and ``--server`` both on the command line, or
@@ -166,17 +170,13 @@ def choose_target(ctx: click.Context, db_path: Path | None, conn: Connection, se
             )
         if server_src is flag:
             db_path = None
-    return Target(existing_db(db_path) if db_path is not None else None, conn)
+    if db_path is not None and not create:
+        db_path = existing_db(db_path)
+    return Target(db_path, conn)
 
 
-def target_options(fn: F) -> F:
-    """``--db`` or the connection options; pass a :class:`Target` as ``target``.
-
-    On a group invoked with a subcommand (``runs show``...), ``target`` is None: the
-    subcommand has its own options and chooses for itself.
-    """
-
-    @db_option(required=False)
+def _target_options(fn: F, create: bool) -> F:
+    @db_option(create=create, required=False)
     @_connection_params
     @functools.wraps(fn)
     def wrapper(
@@ -187,6 +187,20 @@ def target_options(fn: F) -> F:
         if getattr(ctx, "invoked_subcommand", None) is not None:
             return fn(target=None, **kw)
         conn = _connection(server, token, ca_file, cert_file, key_file, server_name)
-        return fn(target=choose_target(ctx, db_path, conn, server is not None), **kw)
+        return fn(target=choose_target(ctx, db_path, conn, server is not None, create), **kw)
 
     return wrapper  # type: ignore[return-value]
+
+
+def target_options(fn: F) -> F:
+    """``--db`` or the connection options; pass a :class:`Target` as ``target``.
+
+    On a group invoked with a subcommand (``runs show``...), ``target`` is None: the
+    subcommand has its own options and chooses for itself.
+    """
+    return _target_options(fn, create=False)
+
+
+def creating_target_options(fn: F) -> F:
+    """Like :func:`target_options`, but ``--db`` may name a file that does not exist yet (``import``)."""
+    return _target_options(fn, create=True)

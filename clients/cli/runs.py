@@ -62,6 +62,10 @@ def _serve_command() -> click.Command:
         help="Plaintext port serving only grpc.health.v1, for Kubernetes' native gRPC probe under mTLS (0 picks a free one, -1 disables).",
     )
     @click.option("--health-host", default="127.0.0.1", show_default=True, help="Address of the health-only port (0.0.0.0 in a pod, with a NetworkPolicy).")
+    @click.option(
+        "--max-upload-gb", default=100.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+        help="Largest benchmark upload (`import --server`, all files together) in GB; it is spooled beside --db.",
+    )
     @click.option("--tune-malloc/--no-tune-malloc", default=None, hidden=True, help="Deprecated; does nothing.")
     @click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
     @click.option(
@@ -71,7 +75,8 @@ def _serve_command() -> click.Command:
     def serve(
         db_path: Path | None, host: str, port: int, metrics_port: int, metrics_host: str, tls_cert: str,
         tls_key: str, tls_client_ca: str, admin_token_file: str, read_token_file: str,
-        insecure: bool, grace: float, health_port: int, health_host: str, tune_malloc: bool | None,
+        insecure: bool, grace: float, health_port: int, health_host: str, max_upload_gb: float,
+        tune_malloc: bool | None,
         log_level: str, log_format: str,
     ) -> None:
         """Run the evaluator (gRPC API, health, reflection and Prometheus metrics).
@@ -112,6 +117,7 @@ def _serve_command() -> click.Command:
                 tls=ServerTls(tls_cert, tls_key, tls_client_ca) if tls_cert else None,
                 tokens=tokens, insecure=insecure, grace_s=grace,
                 health_port=health_port, health_host=health_host,
+                max_upload_bytes=round(max_upload_gb * 1e9),
             )
             code = asyncio.run(run_server(config))
         except EvalError as exc:
@@ -284,7 +290,11 @@ def _run_management_commands() -> list[click.Command]:
     @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
     @connection_options
     def upload(conn: Connection, name: str, strict: bool, files: tuple[str, ...]) -> None:
-        """Import FILES (official GMAI-MMBench TSVs) as benchmark NAME through the API."""
+        """Deprecated: use `gmai-eval import --server`. Import FILES as benchmark NAME through the API."""
+        click.echo(
+            "warning: `gmai-eval upload` is deprecated; use `gmai-eval import --server` "
+            "(it will be removed in the next release)", err=True,
+        )
         started = time.monotonic()
         with client(conn) as c:
             resp = c.upload(name, files, strict=strict)

@@ -1,5 +1,5 @@
-"""CLI commands of the scoring area: ``scores``, ``rescore``, ``compare``, ``export``,
-``score-file`` and ``calibration``.
+"""CLI commands of the scoring area: ``scores``, ``rescore``, ``compare``, ``export`` and
+``calibration`` (``score-file`` is in ``writes``).
 
 ``scores``, ``compare``, ``calibration``, ``export`` and ``rescore`` work both ways: on the
 database file with ``--db`` (or GMAI_EVAL_DB), in process, and otherwise through the
@@ -7,8 +7,8 @@ evaluator at ``--server`` (GetRunScores, CompareRuns, GetRunCalibration, ExportR
 RescoreRun). Both ways build the same request message and get the same response message
 (the ``--db`` path calls the functions behind the RPCs), and ``score_views`` renders it,
 so the output is the same. ``scores``, ``compare``, ``export`` and ``calibration`` only
-read: answers a run has not graded yet are reported as ``ungraded``. ``rescore`` and
-``score-file`` write grades (``rescore --judge`` calls the judge model, never the
+read: answers a run has not graded yet are reported as ``ungraded``. ``rescore`` writes
+grades (``rescore --judge`` calls the judge model, never the
 evaluated one).
 
 The ``--server`` paths run on the base install; the ``--db`` paths import the evaluator
@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from gmai_eval import __version__
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
 from ..evaluator_client import EvaluatorClient
 from .extras import server_extra
-from .options import Target, db_option, existing_db, target_options
+from .options import Target, target_options
 from .runs import client
 from .score_views import (
     DIMENSIONS,
@@ -223,28 +222,6 @@ def export_cmd(target: Target, run: str, fmt: str, out: Path, era: str | None, j
         click.echo(f"wrote {p}")
 
 
-@click.command("score-file")
-@db_option()
-@click.option("--benchmark", required=True, help="Benchmark the predictions were made on.")
-@click.argument("predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--era", type=click.Choice(ERAS), default="2024", show_default=True, help="Extraction era.")
-@_format_option
-def score_file_cmd(db_path: Path, benchmark: str, predictions: Path, era: str, fmt: str) -> None:
-    """Turn a VLMEvalKit PREDICTIONS file (.tsv/.xlsx) into a graded run."""
-    with server_extra("score-file"):
-        from gmai_eval.server.api.scoring_service import scores_response
-        from gmai_eval.server.scoring.vlmeval_files import score_file
-        from gmai_eval.server.store import Database
-
-        from .common import evaluator_errors
-    with evaluator_errors(), Database(existing_db(db_path)) as db:
-        run_id = score_file(db, benchmark, predictions, era, __version__)
-        resp = scores_response(db, pb.GetRunScoresRequest(id=run_id, dimensions=["overall"], extraction_era=era))
-    if fmt in ("table", "markdown"):
-        click.echo(f"created run {run_id} (model file:{predictions.stem})")
-    click.echo(render_scores(resp, "overall", fmt), nl=False)
-
-
 @click.command("calibration")
 @target_options
 @click.argument("run")
@@ -259,5 +236,5 @@ def calibration_cmd(target: Target, run: str, fmt: str) -> None:
 
 def register(cli: click.Group) -> None:
     """Add this area's commands to ``cli``."""
-    for cmd in (scores_cmd, rescore_cmd, compare_cmd, export_cmd, score_file_cmd, calibration_cmd):
+    for cmd in (scores_cmd, rescore_cmd, compare_cmd, export_cmd, calibration_cmd):
         cli.add_command(cmd)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+from gmai_eval.server.data.tsv_import import ImportReport
 from gmai_eval.server.errors import Defect, InvalidArgument
 from gmai_eval.server.names import MAX_FILTER_BYTES, check_endpoints, check_name, check_size
 from gmai_eval.server.records import (
@@ -105,6 +106,18 @@ def benchmark_to_proto(b: Benchmark) -> pb.Benchmark:
 def defect_to_proto(d: Defect) -> pb.ImportDefect:
     """An ImportDefect message from a Defect."""
     return pb.ImportDefect(file=d.file, row=max(d.row, 0), column=d.column, message=d.message)
+
+
+def import_report_to_proto(report: ImportReport) -> pb.ImportBenchmarkResponse:
+    """ImportBenchmark's answer from an import's report (the CLI's ``import --db`` prints it too)."""
+    return pb.ImportBenchmarkResponse(
+        benchmark=benchmark_to_proto(report.benchmark),
+        already_imported=report.already_imported,
+        imported_rows=report.imported_rows,
+        skipped_rows=report.skipped_rows,
+        defects=[defect_to_proto(d) for d in report.defects],
+        layout_reason=report.layout_reason,
+    )
 
 
 def taxonomy_node_to_proto(node: tuple[NodePath, int]) -> pb.TaxonomyNode:

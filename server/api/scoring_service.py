@@ -5,7 +5,8 @@ Each read builds its response message from the database in a plain function
 ``export_files``): the evaluator's RPCs run them on a worker thread, and the CLI's
 ``--db`` path calls them in process, so both ways render the same messages.
 ``GetRunScores``, ``CompareRuns``, ``GetRunCalibration`` and ``ExportRun`` only read (the
-read-only token may call them); ``RescoreRun`` writes grades.
+read-only token may call them); ``RescoreRun`` writes grades and ``ScoreFile``
+(``score_file_response``) a run.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from gmai_eval.server.scoring.grading import (
 )
 from gmai_eval.server.scoring.judge import JudgeClient, ModelJudge
 from gmai_eval.server.scoring.position_bias import FLAG_EFFECT, FLAG_P, PositionBias
-from gmai_eval.server.scoring.vlmeval_files import export_run
+from gmai_eval.server.scoring.vlmeval_files import export_run, score_file
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.attempts import run_counts
@@ -151,6 +152,20 @@ def calibration_response(db: Database, request: pb.GetRunCalibrationRequest) -> 
         coverage=[pb.CoveragePoint(coverage=c, accuracy=a) for c, a in cal.coverage],
         run=stored_run(db, request.id),
     )
+
+
+def score_file_response(
+    db: Database, benchmark: str, path: Path, era: str, evaluator_version: str, shown: str | None = None
+) -> pb.ScoreFileResponse:
+    """``ScoreFile``'s answer: the prediction file at ``path`` made a graded run, with its overall score.
+
+    Raises:
+        NotFound: unknown benchmark.
+        InvalidArgument: unknown era, or a bad file (the message names the row and column).
+    """
+    run_id = score_file(db, benchmark, path, era, evaluator_version, shown)
+    scores = scores_response(db, pb.GetRunScoresRequest(id=run_id, dimensions=["overall"], extraction_era=era))
+    return pb.ScoreFileResponse(run_id=run_id, scores=scores)
 
 
 def export_files(db: Database, request: pb.ExportRunRequest, directory: Path) -> tuple[int, list[Path]]:

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import grpc
+from gmai_eval import __version__
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
-from gmai_eval.server.api import convert, stored_runs
+from gmai_eval.server.api import convert, stored_runs, uploads
+from gmai_eval.server.api.scoring_service import score_file_response
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument, ShuttingDown
 from gmai_eval.server.names import MAX_FILTER_BYTES, MAX_REQUEST_ID_BYTES, check_size
@@ -30,9 +32,6 @@ from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.store import models as model_store
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.taxonomy import parse_filter
-
-MAX_UPLOAD_FILES = 64
-"""Most files one ImportBenchmark upload may carry."""
 
 
 class RunService(Protocol):
@@ -79,6 +78,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         streams: async generators for the server-streaming scoring RPCs (``ExportRun``),
             keyed by RPC name; a missing one answers UNIMPLEMENTED.
         upload_dir: where uploads are spooled (a temporary directory is made inside).
+        max_upload_bytes: the cap on one ImportBenchmark upload (all files together).
     """
 
     def __init__(
@@ -89,12 +89,14 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         scoring: dict[str, ScoringHandler] | None = None,
         streams: dict[str, StreamHandler] | None = None,
         upload_dir: str | Path,
+        max_upload_bytes: int = uploads.DEFAULT_MAX_UPLOAD_BYTES,
     ) -> None:
         self._db = db
         self._runs = runs
         self._scoring = scoring or {}
         self._streams = streams or {}
         self._upload_dir = Path(upload_dir)
+        self._max_upload_bytes = max_upload_bytes
         self.draining = False
         """Set by the app on shutdown: new runs and resumes are refused (UNAVAILABLE)."""
 
@@ -105,7 +107,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     ) -> pb.ImportBenchmarkResponse:
         spool = Path(tempfile.mkdtemp(prefix=".gmai-upload-", dir=self._upload_dir))
         try:
-            header, paths = await _receive_upload(request_iterator, spool)
+            header, paths = await uploads.receive_import(request_iterator, spool, self._max_upload_bytes)
             result = await asyncio.to_thread(
                 import_tsv_files,
                 self._db,
@@ -116,13 +118,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
             )
         finally:
             await asyncio.to_thread(shutil.rmtree, spool, True)
-        return pb.ImportBenchmarkResponse(
-            benchmark=convert.benchmark_to_proto(result.benchmark),
-            already_imported=bool(result.already_imported),
-            imported_rows=result.imported_rows,
-            skipped_rows=result.skipped_rows,
-            defects=[convert.defect_to_proto(d) for d in result.defects],
-        )
+        return convert.import_report_to_proto(result)
 
     async def ListBenchmarks(
         self, request: pb.ListBenchmarksRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -283,67 +279,16 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
         async for message in handler(request):
             yield message
 
+    async def ScoreFile(
+        self, request_iterator: AsyncIterator[pb.ScoreFileRequest], context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ScoreFileResponse:
+        spool = Path(tempfile.mkdtemp(prefix=".gmai-upload-", dir=self._upload_dir))
+        try:
+            header, path = await uploads.receive_prediction_file(request_iterator, spool)
+            return await asyncio.to_thread(
+                score_file_response, self._db, header.benchmark, path, header.extraction_era or "2024",
+                __version__, header.file_name,
+            )
+        finally:
+            await asyncio.to_thread(shutil.rmtree, spool, True)
 
-async def _receive_upload(
-    request_iterator: AsyncIterator[pb.ImportBenchmarkRequest], spool: Path
-) -> tuple[pb.ImportHeader, list[Path]]:
-    """Write an upload's chunks to files in ``spool``; return the header and the file paths.
-
-    Raises:
-        InvalidArgument: no header first, a second header, no files, a chunk for an unknown
-            file or out of order, or an empty file.
-    """
-    header: pb.ImportHeader | None = None
-    paths: list[Path] = []
-    sizes: list[int] = []
-    current = -1
-    handle = None
-    try:
-        async for message in request_iterator:
-            part = message.WhichOneof("part")
-            if header is None:
-                if part != "header":
-                    raise InvalidArgument("ImportBenchmark: the first message must carry the header")
-                header = message.header
-                if not header.name.strip():
-                    raise InvalidArgument("ImportBenchmark: header.name is empty")
-                if not header.file_names:
-                    raise InvalidArgument("ImportBenchmark: header.file_names is empty")
-                if len(header.file_names) > MAX_UPLOAD_FILES:
-                    raise InvalidArgument(f"ImportBenchmark: at most {MAX_UPLOAD_FILES} files per upload")
-                if len(set(header.file_names)) != len(header.file_names):
-                    raise InvalidArgument("ImportBenchmark: header.file_names has duplicates")
-                # Spool under neutral names: the client's names are only display names.
-                paths = [spool / f"{i:03d}.tsv" for i in range(len(header.file_names))]
-                sizes = [0] * len(paths)
-                continue
-            if part != "chunk":
-                raise InvalidArgument("ImportBenchmark: only the first message may carry a header")
-            name = message.chunk.file_name
-            names = list(header.file_names)
-            if name not in names:
-                raise InvalidArgument(f"ImportBenchmark: chunk for {name!r}, which is not in the header")
-            index = names.index(name)
-            if index < current:
-                raise InvalidArgument(
-                    f"ImportBenchmark: chunk for {name!r} after chunks of a later file; send files in order"
-                )
-            if index != current:
-                if handle is not None:
-                    handle.close()
-                current = index
-                handle = paths[index].open("wb")
-            assert handle is not None
-            handle.write(message.chunk.data)
-            sizes[index] += len(message.chunk.data)
-    finally:
-        if handle is not None:
-            handle.close()
-    if header is None:
-        raise InvalidArgument("ImportBenchmark: empty upload (no header)")
-    for name, path, size in zip(header.file_names, paths, sizes, strict=True):
-        if size == 0:
-            raise InvalidArgument(f"ImportBenchmark: file {name!r} was announced but no bytes were sent")
-        if not path.exists():  # pragma: no cover - size > 0 implies the file exists
-            raise InvalidArgument(f"ImportBenchmark: file {name!r} missing")
-    return header, paths

@@ -207,8 +207,11 @@ def _normalise_header(name: str) -> str:
     return name if len(name) == 1 and name.isupper() else name.lower()
 
 
-def read_prediction_file(path: str | Path) -> list[tuple[int, int, str]]:
+def read_prediction_file(path: str | Path, shown: str | None = None) -> list[tuple[int, int, str]]:
     """Read ``(data row, index, prediction)`` triples from a TSV or XLSX prediction file.
+
+    ``shown`` is the file's name in messages (default: ``path``); other messages name its
+    base name.
 
     Raises:
         InvalidArgument: unreadable file, missing column, bad or duplicate index (the
@@ -221,7 +224,7 @@ def read_prediction_file(path: str | Path) -> list[tuple[int, int, str]]:
         else:
             header, rows = _read_tsv(p)
     except (OSError, UnicodeDecodeError, csv.Error, ValueError, KeyError) as exc:
-        raise InvalidArgument(f"cannot read prediction file {p}: {exc}") from exc
+        raise InvalidArgument(f"cannot read prediction file {shown or p}: {exc}") from exc
     cols = [_normalise_header(str(h or "")) for h in header]
     for need in ("index", "prediction"):
         if need not in cols:
@@ -301,7 +304,8 @@ def _read_xlsx(p: Path) -> tuple[list[str], list[list[object]]]:
 
 
 def score_file(
-    db: Database, benchmark: str, path: str | Path, era: str = "2024", evaluator_version: str = ""
+    db: Database, benchmark: str, path: str | Path, era: str = "2024", evaluator_version: str = "",
+    shown: str | None = None,
 ) -> str:
     """Turn a VLMEvalKit prediction file into a graded, succeeded run.
 
@@ -311,6 +315,8 @@ def score_file(
         path: ``.tsv`` or ``.xlsx`` prediction file.
         era: extraction era.
         evaluator_version: recorded on the run.
+        shown: the file's name in messages (default: ``path``; the evaluator passes the
+            name the client gave for the file it spooled).
 
     Returns:
         The new run id (model ``file:<file stem>``).
@@ -321,7 +327,7 @@ def score_file(
     """
     check_era(era)
     p = Path(path)
-    rows = read_prediction_file(p)
+    rows = read_prediction_file(p, shown)
     bid, digest = db.read(lambda s: files.benchmark_ref(s, benchmark))
     known = db.read(lambda s: files.benchmark_indexes(s, bid))
     for rowno, idx, _ in rows:

@@ -149,6 +149,11 @@ class EvaluatorServiceStub:
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.SerializeToString,
                 response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.FromString,
                 _registered_method=True)
+        self.ScoreFile = channel.stream_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/ScoreFile',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileResponse.FromString,
+                _registered_method=True)
 
 
 class EvaluatorServiceServicer:
@@ -170,11 +175,17 @@ class EvaluatorServiceServicer:
         files in order. Importing files with the same content digest again returns the
         existing benchmark and imports nothing.
 
+        The upload is spooled to disk beside the database, so its size is capped (serve
+        --max-upload-gb, default 100 GB); a header that states size_bytes is refused at once
+        when the files are over the cap or there is not room for them twice (the spool, then
+        the database).
+
         Deadline: proportional to the upload; allow about 1 minute per GB.
         Codes: INVALID_ARGUMENT (no header first, no rows, defects with strict set; the
         message lists the defects and a google.rpc.BadRequest detail carries one field
-        violation per defect, "FILE:ROW:COLUMN"), ALREADY_EXISTS (the name is taken by a benchmark with
-        another digest).
+        violation per defect, "FILE:ROW:COLUMN"; an upload over the cap), ALREADY_EXISTS (the
+        name is taken by a benchmark with another digest), UNAVAILABLE (not enough disk space;
+        the message says how much is needed and free).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -380,6 +391,22 @@ class EvaluatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ScoreFile(self, request_iterator, context):
+        """Turns a VLMEvalKit prediction file (TSV or XLSX) into a graded, succeeded run of the
+        model "file:<file stem>" on a benchmark, uploaded as a client stream: the first message
+        carries `header`, the following ones the file's bytes in order (chunks under 1 MiB).
+        Writes a run, so it needs the admin token. The file is spooled beside the database and
+        capped at 1 GiB.
+        Deadline: allow 60 s plus 1 minute per GB of upload.
+        Codes: NOT_FOUND (benchmark), INVALID_ARGUMENT (no header first, a file_name that is
+        not .tsv or .xlsx, an unknown era, an unreadable file, a missing column, a bad,
+        repeated or unknown index: the message names the file, the row and the column; an
+        upload over the cap), UNAVAILABLE (not enough disk space).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvaluatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -487,6 +514,11 @@ def add_EvaluatorServiceServicer_to_server(servicer, server):
                     servicer.ExportRun,
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.FromString,
                     response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.SerializeToString,
+            ),
+            'ScoreFile': grpc.stream_unary_rpc_method_handler(
+                    servicer.ScoreFile,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1066,6 +1098,33 @@ class EvaluatorService:
             '/gmai_eval.evaluator.v1.EvaluatorService/ExportRun',
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.SerializeToString,
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScoreFile(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/ScoreFile',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileResponse.FromString,
             options,
             channel_credentials,
             insecure,
