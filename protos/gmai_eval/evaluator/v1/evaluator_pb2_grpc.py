@@ -139,6 +139,26 @@ class EvaluatorServiceStub:
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.SerializeToString,
                 response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.FromString,
                 _registered_method=True)
+        self.GetRunProvenance = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/GetRunProvenance',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunProvenanceRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunProvenanceResponse.FromString,
+                _registered_method=True)
+        self.GetRunGallery = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/GetRunGallery',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunGalleryRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunGalleryResponse.FromString,
+                _registered_method=True)
+        self.GetModelHistory = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/GetModelHistory',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetModelHistoryRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetModelHistoryResponse.FromString,
+                _registered_method=True)
+        self.GetLeaderboard = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/GetLeaderboard',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetLeaderboardRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetLeaderboardResponse.FromString,
+                _registered_method=True)
 
 
 class EvaluatorServiceServicer:
@@ -346,6 +366,58 @@ class EvaluatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRunProvenance(self, request, context):
+        """--- reports (docs/report.md); every one reads only ---
+
+        Returns where a run's numbers come from, as the HTML report's header prints it: the
+        model version (GetModelInfo's at the pre-flight, else the one most answers carried,
+        else the registered one) and weights digest, the benchmark and its digest, the subset,
+        the era, the evaluator version, the state and the dates; and the official split the
+        run covers whole, if any. Reads only.
+        Deadline: short (10 s). Codes: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRunGallery(self, request, context):
+        """Returns the failure gallery of a run's report (its own era, exact matching): the
+        weakest nodes of the task, department, granularity and modality dimensions (lowest
+        accuracy among nodes with at least 5 scored questions), a few failed questions each,
+        with the model's final answer and grade, and, unless images is false, a downscaled
+        JPEG thumbnail of each question's image (at most 160 px). Reads only.
+        Deadline: short (30 s). Codes: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetModelHistory(self, request, context):
+        """Returns every succeeded run of a model (on one benchmark, or on all), oldest first:
+        accuracy with its Wilson interval and, for a whole run, the change against the
+        previous version's latest whole run, with the exact McNemar p when both asked the same
+        questions. Reads only.
+        Deadline: grows with the model's runs (allow 30 s, plus 1 s per run of 10,000
+        questions). Codes: NOT_FOUND (a model never registered and never run, or an unknown
+        benchmark).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetLeaderboard(self, request, context):
+        """Ranks each model's latest whole run on a benchmark by overall accuracy, with per-node
+        columns in the paper's order, each model compared with the leader by the exact McNemar
+        test where the questions match; optionally the paper's published rows, labelled.
+        Reads only.
+        Deadline: grows with the models (allow 30 s, plus 1 s per model). Codes: NOT_FOUND
+        (unknown benchmark), INVALID_ARGUMENT (a dimension other than task, department,
+        granularity).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EvaluatorServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -443,6 +515,26 @@ def add_EvaluatorServiceServicer_to_server(servicer, server):
                     servicer.ExportRun,
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.FromString,
                     response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.SerializeToString,
+            ),
+            'GetRunProvenance': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunProvenance,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunProvenanceRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunProvenanceResponse.SerializeToString,
+            ),
+            'GetRunGallery': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRunGallery,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunGalleryRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunGalleryResponse.SerializeToString,
+            ),
+            'GetModelHistory': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetModelHistory,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetModelHistoryRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetModelHistoryResponse.SerializeToString,
+            ),
+            'GetLeaderboard': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetLeaderboard,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetLeaderboardRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetLeaderboardResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -968,6 +1060,114 @@ class EvaluatorService:
             '/gmai_eval.evaluator.v1.EvaluatorService/ExportRun',
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.SerializeToString,
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunProvenance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/GetRunProvenance',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunProvenanceRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunProvenanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRunGallery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/GetRunGallery',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunGalleryRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunGalleryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetModelHistory(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/GetModelHistory',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetModelHistoryRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetModelHistoryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetLeaderboard(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/GetLeaderboard',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetLeaderboardRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetLeaderboardResponse.FromString,
             options,
             channel_credentials,
             insecure,
