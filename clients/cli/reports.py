@@ -77,7 +77,10 @@ def generated_at() -> str:
               help="HTML file to write.")
 def report_cmd(target: Target, run: str, baseline: str | None, policy: Path | None, no_images: bool,
                out: Path) -> None:
-    """Write RUN's report as one self-contained HTML file (opens offline, prints to PDF)."""
+    """Write RUN's report as one self-contained HTML file (opens offline, prints to PDF).
+
+    The generation time it prints is SOURCE_DATE_EPOCH (seconds since 1970) when set, else now.
+    """
     from gmai_eval.server.reports.content import build_report
     from gmai_eval.server.reports.html import render_html
     from gmai_eval.server.scoring.compare import load_policy
