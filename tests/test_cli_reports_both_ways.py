@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from gmai_eval.server.store import Database
 
 from tests._report_helpers import ReleaseDb, build_release_db, correct_count
+from tests._scoring_helpers import A, insert_benchmark, insert_run, make_questions
 from tests._service_helpers import run_cli as gmai_eval
 from tests._service_helpers import running_server
 
@@ -39,9 +41,22 @@ class Served:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     root = tmp_path_factory.mktemp("reports-both")
     rel = build_release_db(root / "eval.db")
+    _add_official_val(rel.path)
     env = {"GMAI_EVAL_ADMIN_TOKEN": ADMIN, "GMAI_EVAL_READ_TOKEN": READ}
     with running_server(rel.path, env=env) as proc:
         yield Served(proc.target, rel, root)
+
+
+def _add_official_val(path: Path) -> None:
+    """A whole run of model ``val-model`` on a benchmark imported from the official VAL file."""
+    qs = make_questions(4550, seed=2)
+    with Database(path) as db:
+        bid = insert_benchmark(db, qs, name="GMAI-MMBench_VAL", digest="sha256:val")
+        db.write(lambda s: s.conn.execute(
+            "INSERT INTO source_files (benchmark_id, position, name, sha256, rows, size_bytes)"
+            " VALUES (?, 0, 'GMAI-MMBench_VAL.tsv', 'x', 4550, 1)", (bid,)))
+        insert_run(db, bid, [A(q.idx, labels=["A"]) for q in qs], run_id="r-val", model="val-model",
+                   digest="sha256:val", finished_at="2026-01-05T10:00:00+00:00")
 
 
 def _ways(s: Served) -> list[tuple[str, list[str]]]:
@@ -70,6 +85,7 @@ def both(s: Served, *args: str, code: int = 0) -> tuple[str, str]:
         ["leaderboard", "--benchmark", "bench", "--by", "department", "--by", "granularity", "--format", "csv"],
         ["leaderboard", "--benchmark", "bench", "--with-paper", "--format", "json"],
         ["leaderboard", "--benchmark", "bench", "--with-paper", "--format", "markdown"],
+        ["leaderboard", "--benchmark", "GMAI-MMBench_VAL", "--with-paper", "--by", "granularity"],
     ],
 )
 def test_history_and_leaderboard_match(served: Served, args: list[str]) -> None:
@@ -106,6 +122,7 @@ def test_the_json_documents_hold_the_runs_numbers(served: Served) -> None:
         ["r-v1"],
         ["r-v2", "--baseline", "r-v1", "--no-images"],
         ["r-sub"],
+        ["r-val", "--no-images"],
     ],
 )
 def test_the_html_report_is_the_same_file(served: Served, args: list[str]) -> None:
@@ -121,6 +138,8 @@ def test_the_html_report_is_the_same_file(served: Served, args: list[str]) -> No
     stamp = dt.datetime.fromtimestamp(int(EPOCH), dt.UTC).isoformat()
     assert f"generated {stamp}" in page and f"at {stamp}." in page
     thumbs = page.count('src="data:image/jpeg;base64,')
+    if args[0] == "r-val":  # a whole official split: the paper's rows, told by GetRunProvenance
+        assert 'data-key="split">VAL' in page and "published, not measured here" in page
     if "--no-images" in args or args[0] == "r-sub":  # r-sub answered every question right: no gallery
         assert thumbs == 0 and 'id="images-banner"' not in page
     else:
