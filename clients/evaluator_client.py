@@ -34,6 +34,9 @@ PREFLIGHT_DEADLINE_S = 120.0
 EXPORT_DEADLINE_S = 600.0
 """Deadline of ExportRun (the proto allows 60 s per 10,000 questions)."""
 
+REPORT_DEADLINE_S = 300.0
+"""Deadline of GetModelHistory and GetLeaderboard (the proto allows 30 s plus about 1 s per run)."""
+
 
 class EvaluatorError(Exception):
     """A call to the evaluator failed.
@@ -317,6 +320,30 @@ class EvaluatorClient:
             yield from self._stub.ExportRun(request, timeout=EXPORT_DEADLINE_S, metadata=self._metadata)
         except grpc.RpcError as exc:
             raise _error(exc) from None
+
+    # --- reports ------------------------------------------------------------------------
+
+    def get_run_provenance(self, run_id: str) -> pb.GetRunProvenanceResponse:
+        """Where a run's numbers come from, as the report's header prints it."""
+        req = pb.GetRunProvenanceRequest(id=run_id)
+        provenance: pb.GetRunProvenanceResponse = self._call("GetRunProvenance", req, SHORT_DEADLINE_S)
+        return provenance
+
+    def get_run_gallery(self, run_id: str, no_images: bool = False) -> pb.GetRunGalleryResponse:
+        """The failure gallery of a run's report (thumbnails unless ``no_images``)."""
+        req = pb.GetRunGalleryRequest(id=run_id, no_images=no_images)
+        gallery: pb.GetRunGalleryResponse = self._call("GetRunGallery", req, SHORT_DEADLINE_S)
+        return gallery
+
+    def get_model_history(self, request: pb.GetModelHistoryRequest) -> pb.GetModelHistoryResponse:
+        """Every succeeded run of a model, with the change between versions."""
+        history: pb.GetModelHistoryResponse = self._call("GetModelHistory", request, REPORT_DEADLINE_S)
+        return history
+
+    def get_leaderboard(self, request: pb.GetLeaderboardRequest) -> pb.GetLeaderboardResponse:
+        """Each model's latest whole run on a benchmark, ranked."""
+        board: pb.GetLeaderboardResponse = self._call("GetLeaderboard", request, REPORT_DEADLINE_S)
+        return board
 
     def rescore_run(self, run_id: str, extraction_era: str, judge_model: str = "") -> pb.RescoreRunResponse:
         """Re-grade a finished run with another extraction era."""

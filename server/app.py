@@ -35,6 +35,7 @@ from typing import Any
 
 import grpc
 from gmai_eval.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
+from gmai_eval.server.api import report_service as service_reports
 from gmai_eval.server.api import scoring_service as service_scoring
 from gmai_eval.server.api.auth import AuthInterceptor, TokenConfig
 from gmai_eval.server.api.error_mapping import ErrorMappingInterceptor
@@ -149,6 +150,10 @@ def _scoring_handlers(db: Database) -> dict[str, Callable[[Any], Awaitable[Any]]
         "CompareRuns": _bind_db(service_scoring.compare_runs, db),
         "RescoreRun": _bind_db(service_scoring.rescore_run, db),
         "GetRunCalibration": _bind_db(service_scoring.get_run_calibration, db),
+        "GetRunProvenance": _bind_db(service_reports.get_run_provenance, db),
+        "GetRunGallery": _bind_db(service_reports.get_run_gallery, db),
+        "GetModelHistory": _bind_db(service_reports.get_model_history, db),
+        "GetLeaderboard": _bind_db(service_reports.get_leaderboard, db),
     }
 
 

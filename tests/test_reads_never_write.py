@@ -86,8 +86,14 @@ def _read_rpcs(stub: pbg.EvaluatorServiceStub) -> set[str]:
         assert cal.run.id == run_id
         chunks = list(stub.ExportRun(pb.ExportRunRequest(id=run_id, format="xlsx"), timeout=60, metadata=md))
         assert chunks[0].chunk.file_name == f"{run_id}.xlsx" and chunks[0].rows > 0
+    prov = stub.GetRunProvenance(pb.GetRunProvenanceRequest(id="r-a"), timeout=30, metadata=md).provenance
+    assert prov.run_id == "r-a"
+    stub.GetRunGallery(pb.GetRunGalleryRequest(id="r-a"), timeout=30, metadata=md)
+    assert stub.GetModelHistory(pb.GetModelHistoryRequest(model=prov.model), timeout=30, metadata=md).runs
+    stub.GetLeaderboard(pb.GetLeaderboardRequest(benchmark="bench", with_paper=True), timeout=30, metadata=md)
     return {"ListBenchmarks", "GetBenchmark", "ListModels", "ListRuns", "GetRun", "GetRunReport", "WatchRun",
-            "GetRunScores", "CompareRuns", "GetRunCalibration", "ExportRun"}
+            "GetRunScores", "CompareRuns", "GetRunCalibration", "ExportRun",
+            "GetRunProvenance", "GetRunGallery", "GetModelHistory", "GetLeaderboard"}
 
 
 def test_read_rpcs_and_a_scrape_leave_the_database_unchanged(tmp_path: Path) -> None:

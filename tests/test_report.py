@@ -262,3 +262,17 @@ def test_report_cli_writes_the_file_and_says_its_size(rel: ReleaseDb, tmp_path: 
     bad = subprocess.run([sys.executable, "-m", "gmai_eval.clients.cli", "report", "--db", str(rel.path), "r-nope",
                           "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "Traceback" not in bad.stderr and "r-nope" in bad.stderr
+
+
+def test_position_bias_of_a_model_that_always_answers_the_key_is_zero(rel: ReleaseDb) -> None:
+    page = _page(rel, "r-sub")  # r-sub answered its 20 questions with the key
+    rows = [a for t, a in _tags(page) if t == "tr" and "data-options" in a]
+    per_k: dict[int, int] = {}
+    for q in rel.questions[:20]:
+        per_k[len(q.options)] = per_k.get(len(q.options), 0) + 1
+    assert {int(a["data-options"]): int(a["data-n"]) for a in rows} == per_k
+    assert all(float(a["data-effect"]) == 0 and float(a["data-chi-square"]) == 0 for a in rows)
+    assert all(a["data-flagged"] == "0" for a in rows)
+    assert '<span class="verdict pass" data-flagged="0">not flagged</span>' in page
+    letters = [a for t, a in _tags(page) if t == "span" and a.get("class") == "letter"]
+    assert all(a["data-chosen"] == a["data-key"] for a in letters) and letters

@@ -146,6 +146,44 @@ def test_the_significance_filter_hides_the_other_rows(page: Any) -> None:
     page.find_element(By.ID, "only-significant").click()
 
 
+def test_position_bias_block_holds_the_hand_counts(page: Any, rel: ReleaseDb) -> None:
+    from gmai_eval.server.records import OPTION_LABELS
+    from scipy.stats import chisquare
+
+    chosen = rel.answers["r-v2"]
+    groups: dict[int, list[Any]] = {}
+    for q in rel.questions:  # every question has a key, and r-v2 always chose one of its options
+        groups.setdefault(len(q.options), []).append(q)
+    rows = page.find_elements(By.CSS_SELECTOR, "#position-bias tbody tr")
+    assert [int(r.get_attribute("data-options")) for r in rows] == sorted(groups)
+    flags = []
+    for row in rows:
+        qs = groups[int(row.get_attribute("data-options"))]
+        letters = OPTION_LABELS[: len(qs[0].options)]
+        picked = [sum(chosen[q.idx] == lab for q in qs) for lab in letters]
+        keys = [sum(q.answer == lab for q in qs) for lab in letters]
+        assert int(row.get_attribute("data-n")) == len(qs)
+        spans = row.find_elements(By.CSS_SELECTOR, "span.letter")
+        assert [(s.text, int(s.get_attribute("data-chosen")), int(s.get_attribute("data-key"))) for s in spans] == [
+            (f"{lab} {c}/{k}", c, k) for lab, c, k in zip(letters, picked, keys, strict=True)]
+        tested = [(c, k) for c, k in zip(picked, keys, strict=True) if k]
+        n_test = sum(c for c, _ in tested)
+        stat, p = chisquare([c for c, _ in tested], [n_test * k / len(qs) for _, k in tested])
+        effect = 0.5 * sum(abs(c - k) for c, k in zip(picked, keys, strict=True)) / len(qs)
+        assert float(row.get_attribute("data-chi-square")) == pytest.approx(stat, abs=1e-5)
+        assert int(row.get_attribute("data-df")) == len(tested) - 1
+        assert float(row.get_attribute("data-p")) == pytest.approx(p, rel=1e-4)
+        assert float(row.get_attribute("data-effect")) == pytest.approx(effect, abs=1e-6)
+        flagged = p < 0.001 and effect >= 0.1  # docs/scoring.md's threshold
+        assert row.get_attribute("data-flagged") == str(int(flagged))
+        assert row.find_elements(By.TAG_NAME, "td")[-1].text == ("yes" if flagged else "no")
+        flags.append(flagged)
+    verdict = page.find_element(By.CSS_SELECTOR, "#position-bias .verdict")
+    assert verdict.get_attribute("data-flagged") == str(int(any(flags)))
+    assert verdict.text == ("FLAGGED: position-biased" if any(flags) else "not flagged")
+    page.find_element(By.ID, "position-bias").screenshot(str(ARTIFACTS / "report-position-bias.png"))
+
+
 def test_it_prints_to_pdf(page: Any) -> None:
     pdf = page.execute_cdp_cmd("Page.printToPDF", {"printBackground": True, "preferCSSPageSize": False})
     data = base64.b64decode(pdf["data"])

@@ -47,6 +47,10 @@ READ_ONLY_METHODS: frozenset[str] = frozenset(
         "CompareRuns",
         "GetRunCalibration",
         "ExportRun",
+        "GetRunProvenance",
+        "GetRunGallery",
+        "GetModelHistory",
+        "GetLeaderboard",
     }
 )
 """EvaluatorService RPCs a read-only token may call; every other one needs the admin token."""

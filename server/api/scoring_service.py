@@ -21,12 +21,14 @@ from pathlib import Path
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.server.api import convert
 from gmai_eval.server.errors import InvalidArgument, PreflightFailed
+from gmai_eval.server.reports.content import reliability_bins
 from gmai_eval.server.runs.progress import run_record
 from gmai_eval.server.scoring.aggregate import DIMENSIONS, NodeScore, RunScores
 from gmai_eval.server.scoring.compare import apply_gate, parse_policy
 from gmai_eval.server.scoring.compare import compare_runs as _compare
 from gmai_eval.server.scoring.grading import (
     RescoreResult,
+    calibration_items,
     rescore,
     run_calibration,
     scores_with_position_bias,
@@ -147,10 +149,13 @@ def calibration_response(db: Database, request: pb.GetRunCalibrationRequest) -> 
         NotFound: unknown run.
     """
     cal = run_calibration(db, request.id)
+    bins = reliability_bins(calibration_items(db, request.id)) if cal.n else ()
     return pb.GetRunCalibrationResponse(
         n=cal.n, accuracy=cal.accuracy, ece=cal.ece, brier=cal.brier, nll=cal.nll,
         coverage=[pb.CoveragePoint(coverage=c, accuracy=a) for c, a in cal.coverage],
         run=stored_run(db, request.id),
+        reliability=[pb.ReliabilityBin(low=b.low, high=b.high, count=b.count, confidence=b.confidence,
+                                       accuracy=b.accuracy) for b in bins],
     )
 
 

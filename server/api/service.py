@@ -73,8 +73,10 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     Args:
         db: the evaluator database.
         runs: the run manager.
-        scoring: async handlers for ``GetRunScores``, ``CompareRuns``, ``RescoreRun`` and
-            ``GetRunCalibration`` keyed by RPC name; a missing one answers UNIMPLEMENTED.
+        scoring: async handlers for ``GetRunScores``, ``CompareRuns``, ``RescoreRun``,
+            ``GetRunCalibration`` and the report reads (``GetRunProvenance``, ``GetRunGallery``,
+            ``GetModelHistory``, ``GetLeaderboard``) keyed by RPC name; a missing one answers
+            UNIMPLEMENTED.
         streams: async generators for the server-streaming scoring RPCs (``ExportRun``),
             keyed by RPC name; a missing one answers UNIMPLEMENTED.
         upload_dir: where uploads are spooled (a temporary directory is made inside).
@@ -291,4 +293,30 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
             )
         finally:
             await asyncio.to_thread(shutil.rmtree, spool, True)
+    # --- reports (handlers keyed like the scoring ones) ---------------------------------
+
+    async def GetRunProvenance(
+        self, request: pb.GetRunProvenanceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetRunProvenanceResponse:
+        provenance: pb.GetRunProvenanceResponse = await self._score("GetRunProvenance", request, context)
+        return provenance
+
+    async def GetRunGallery(
+        self, request: pb.GetRunGalleryRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetRunGalleryResponse:
+        gallery: pb.GetRunGalleryResponse = await self._score("GetRunGallery", request, context)
+        return gallery
+
+    async def GetModelHistory(
+        self, request: pb.GetModelHistoryRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetModelHistoryResponse:
+        history: pb.GetModelHistoryResponse = await self._score("GetModelHistory", request, context)
+        return history
+
+    async def GetLeaderboard(
+        self, request: pb.GetLeaderboardRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetLeaderboardResponse:
+        board: pb.GetLeaderboardResponse = await self._score("GetLeaderboard", request, context)
+        return board
+
 

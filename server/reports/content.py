@@ -28,7 +28,12 @@ from gmai_eval.server.reports.thumbnails import thumbnail_data_uri
 from gmai_eval.server.scoring.aggregate import NA_DEPARTMENT, Item, NodeScore, RunScores, node_keys
 from gmai_eval.server.scoring.calibration import Calibration, Scored, summarise
 from gmai_eval.server.scoring.compare import Comparison, GatePolicy, apply_gate, compare_runs
-from gmai_eval.server.scoring.grading import calibration_items, compute_scores, graded_rows
+from gmai_eval.server.scoring.grading import (
+    calibration_items,
+    graded_rows,
+    scores_with_position_bias,
+)
+from gmai_eval.server.scoring.position_bias import PositionBias
 from gmai_eval.server.scoring.stats import Z95
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as grade_reads
@@ -128,6 +133,8 @@ class RunReport:
     """Dimension -> the reference models' published rows (empty unless ``split``)."""
     history: tuple[HistoryEntry, ...] = ()
     """The model's runs on this benchmark, oldest first (the trend chart)."""
+    position_bias: PositionBias | None = None
+    """Chosen letters against key letters per number of options, with the chi-square test."""
     report_version: str = __version__
     """gmai-eval version that built the report."""
 
@@ -213,6 +220,16 @@ def _gallery(
     return tuple(out)
 
 
+def gallery(db: Database, run_id: str, images: bool = True) -> tuple[GalleryNode, ...]:
+    """The failure gallery of run ``run_id`` under its own era (what ``GetRunGallery`` sends).
+
+    Raises:
+        NotFound: unknown run.
+    """
+    info = db.read(lambda s: grade_reads.run_info(s, run_id))
+    return _gallery(db, info, scores_with_position_bias(db, run_id)[0], images)
+
+
 def build_report(
     db: Database,
     run_id: str,
@@ -238,24 +255,55 @@ def build_report(
     """
     info = db.read(lambda s: grade_reads.run_info(s, run_id))
     run = provenance(db, run_id)
-    scores = compute_scores(db, run_id)
+    scores, bias = scores_with_position_bias(db, run_id)
     cal_items = calibration_items(db, run_id)
-    calibration = summarise(cal_items) if cal_items else None
     cmp = base = None
-    delta_ci: dict[tuple[str, tuple[str, ...]], tuple[float, float]] = {}
     if baseline is not None:
         base = provenance(db, baseline)
-        alpha = policy.alpha if policy is not None and policy.alpha else 0.05
-        cmp = compare_runs(db, baseline, run_id, alpha, info.era)
-        delta_ci = {(c.dimension, c.path): paired_delta_ci(c.n, c.a_only, c.b_only) for c in cmp.nodes}
+        cmp = compare_runs(db, baseline, run_id, comparison_alpha(policy), info.era)
     split = official_split(get_benchmark_by_id(db, info.benchmark_id)) if run.whole else None
+    return assemble_report(
+        run=run, scores=scores, now=now, calibration=summarise(cal_items) if cal_items else None,
+        reliability=reliability_bins(cal_items) if cal_items else (), baseline=base, comparison=cmp, policy=policy,
+        gallery=_gallery(db, info, scores, images), images=images, split=split,
+        history=tuple(model_history(db, run.model, run.benchmark)), position_bias=bias,
+    )
+
+
+def comparison_alpha(policy: GatePolicy | None) -> float:
+    """The significance level of the report's comparison: the policy's alpha, else 0.05."""
+    return policy.alpha if policy is not None and policy.alpha else 0.05
+
+
+def assemble_report(
+    *,
+    run: Provenance,
+    scores: RunScores,
+    now: str,
+    calibration: Calibration | None,
+    reliability: tuple[ReliabilityBin, ...],
+    baseline: Provenance | None,
+    comparison: Comparison | None,
+    policy: GatePolicy | None,
+    gallery: tuple[GalleryNode, ...],
+    images: bool,
+    split: str | None,
+    history: tuple[HistoryEntry, ...],
+    position_bias: PositionBias | None,
+) -> RunReport:
+    """A report from its parts, read from the file (:func:`build_report`) or through the API.
+
+    Derives what both ways share: the comparison's delta intervals, the gate verdict and
+    the paper's published rows of a whole official split.
+    """
+    delta_ci = {} if comparison is None else {
+        (c.dimension, c.path): paired_delta_ci(c.n, c.a_only, c.b_only) for c in comparison.nodes}
     published = {d: published_rows(d, REFERENCE_MODELS) for d in ("task", "department", "granularity")} if split else {}
     return RunReport(
-        run=run, scores=scores, generated_at=now, calibration=calibration,
-        reliability=reliability_bins(cal_items) if cal_items else (), baseline=base, comparison=cmp,
-        delta_ci=delta_ci, gate=_gate(policy, scores, cmp) if policy is not None else None,
-        gallery=_gallery(db, info, scores, images), images=images, split=split, published=published,
-        history=tuple(model_history(db, run.model, run.benchmark)),
+        run=run, scores=scores, generated_at=now, calibration=calibration, reliability=reliability,
+        baseline=baseline, comparison=comparison, delta_ci=delta_ci,
+        gate=_gate(policy, scores, comparison) if policy is not None else None, gallery=gallery, images=images,
+        split=split, published=published, history=history, position_bias=position_bias,
     )
 
 

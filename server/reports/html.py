@@ -28,6 +28,7 @@ from gmai_eval.server.reports.svg import (
     trend_chart,
 )
 from gmai_eval.server.scoring.compare import NodeComparison
+from gmai_eval.server.scoring.position_bias import FLAG_EFFECT, FLAG_P
 
 _CSS = """
 :root{--fg:#1d2430;--muted:#5b6573;--line:#d8dde5;--accent:#1b6ac9;--bad:#b42318;--good:#067647}
@@ -65,6 +66,7 @@ transform:rotate(45deg);margin-right:5px}
 .item .text{font-family:ui-monospace,monospace;font-size:12px;white-space:pre-wrap;background:#f5f7fa;
 padding:4px;max-height:6em;overflow:auto}
 button{font:inherit;padding:2px 10px}
+.letter{white-space:nowrap;margin-right:6px}
 footer{margin-top:32px;color:var(--muted);font-size:12px}
 @media print{body{max-width:none;padding:0}.no-print{display:none}section,figure,.item,tr{break-inside:avoid}
 h2{break-after:avoid}.item .text{max-height:none}}
@@ -198,6 +200,41 @@ def _calibration(r: RunReport) -> str:
     return "".join(out)
 
 
+def _position_bias(r: RunReport) -> str:
+    b = r.position_bias
+    if b is None:
+        return ""
+    word, cls = ("FLAGGED: position-biased", "fail") if b.flagged else ("not flagged", "pass")
+    out = ['<section id="position-bias"><h2>Position bias</h2>',
+           f'<p>Letters the model chose against the letters of the answer keys, per number of options: '
+           f'<span class="verdict {cls}" data-flagged="{int(b.flagged)}">{word}</span></p>',
+           f'<p class="muted">A group is flagged when its chi-square p-value is below {FLAG_P:g} and its effect '
+           f"(total-variation distance between the chosen and the key shares) is at least {FLAG_EFFECT:g} "
+           f"(docs/scoring.md, \"Position bias\"). Only answers that chose one of the question's own options "
+           f'count; <span data-key="excluded">{b.excluded}</span> graded questions left out (no option chosen, '
+           "or no key).</p>"]
+    if not b.groups:
+        out.append('<p class="muted">No answered question with a key to test.</p></section>')
+        return "".join(out)
+    out.append("<table><thead><tr><th>options</th><th>n</th><th>chosen / key, per letter</th><th>chi-square (df)"
+               "</th><th>p</th><th>effect</th><th>flagged</th></tr></thead><tbody>")
+    for g in b.groups:
+        letters = " ".join(
+            f'<span class="letter" data-letter="{escape(lab)}" data-chosen="{c}" data-key="{k}">'
+            f"{escape(lab)} {c}/{k}</span>"
+            for lab, c, k in zip(g.letters, g.chosen, g.key, strict=True))
+        test = f"{g.chi_square:.2f} ({g.df})" if g.df else "not tested (one key letter)"
+        out.append(
+            f'<tr class="{"sig-down" if g.flagged else ""}" data-options="{g.options}" data-n="{g.n}" '
+            f'data-chi-square="{g.chi_square:.6f}" data-df="{g.df}" data-p="{g.p_value:.6g}" '
+            f'data-effect="{g.effect:.6f}" data-flagged="{int(g.flagged)}"><td>{g.options}</td><td>{g.n}</td>'
+            f"<td>{letters}</td><td>{test}</td><td>{g.p_value:.3g}</td><td>{g.effect:.3f}</td>"
+            f"<td>{'yes' if g.flagged else 'no'}</td></tr>"
+        )
+    out.append("</tbody></table></section>")
+    return "".join(out)
+
+
 def _cmp_order(c: NodeComparison) -> tuple[int, float, float]:
     if c.significant and c.delta_points < 0:
         return (0, c.delta_points, c.p_value)
@@ -301,7 +338,8 @@ def render_html(report: RunReport) -> str:
     """The whole report as one HTML document."""
     title = f"gmai-eval report: {report.run.model} on {report.run.benchmark} ({report.run.run_id})"
     body = "".join([
-        _header(report), _overall(report), _dimensions(report), _calibration(report), _comparison(report),
+        _header(report), _overall(report), _dimensions(report), _calibration(report), _position_bias(report),
+        _comparison(report),
         _history(report), _gallery(report),
     ])
     return (

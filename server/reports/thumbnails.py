@@ -18,6 +18,7 @@ JPEG_QUALITY = 70
 """JPEG quality of a thumbnail."""
 MAX_PIXELS = 64_000_000
 """Images larger than this are not decoded (decompression-bomb guard)."""
+_PREFIX = "data:image/jpeg;base64,"
 
 
 def thumbnail_data_uri(data: bytes, size: int = THUMB_SIZE) -> str | None:
@@ -33,4 +34,16 @@ def thumbnail_data_uri(data: bytes, size: int = THUMB_SIZE) -> str | None:
     rgb.thumbnail((size, size))
     buf = io.BytesIO()
     rgb.save(buf, format="JPEG", quality=JPEG_QUALITY, optimize=True)
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return jpeg_data_uri(buf.getvalue())
+
+
+def jpeg_data_uri(jpeg: bytes) -> str:
+    """The ``data:`` URI of JPEG bytes (the inverse of :func:`jpeg_of_data_uri`)."""
+    return _PREFIX + base64.b64encode(jpeg).decode("ascii")
+
+
+def jpeg_of_data_uri(uri: str) -> bytes:
+    """The JPEG bytes of a URI made by :func:`jpeg_data_uri` (how GetRunGallery sends them)."""
+    if not uri.startswith(_PREFIX):
+        raise ValueError("not a JPEG data: URI")
+    return base64.b64decode(uri[len(_PREFIX):], validate=True)

@@ -71,16 +71,14 @@ class ImportDefect(_message.Message):
     def __init__(self, file: _Optional[str] = ..., row: _Optional[int] = ..., column: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ImportHeader(_message.Message):
-    __slots__ = ("name", "strict", "file_names", "size_bytes")
+    __slots__ = ("name", "strict", "file_names")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STRICT_FIELD_NUMBER: _ClassVar[int]
     FILE_NAMES_FIELD_NUMBER: _ClassVar[int]
-    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     name: str
     strict: bool
     file_names: _containers.RepeatedScalarFieldContainer[str]
-    size_bytes: int
-    def __init__(self, name: _Optional[str] = ..., strict: _Optional[bool] = ..., file_names: _Optional[_Iterable[str]] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., strict: _Optional[bool] = ..., file_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class FileChunk(_message.Message):
     __slots__ = ("file_name", "data")
@@ -99,20 +97,18 @@ class ImportBenchmarkRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[ImportHeader, _Mapping]] = ..., chunk: _Optional[_Union[FileChunk, _Mapping]] = ...) -> None: ...
 
 class ImportBenchmarkResponse(_message.Message):
-    __slots__ = ("benchmark", "already_imported", "imported_rows", "skipped_rows", "defects", "layout_reason")
+    __slots__ = ("benchmark", "already_imported", "imported_rows", "skipped_rows", "defects")
     BENCHMARK_FIELD_NUMBER: _ClassVar[int]
     ALREADY_IMPORTED_FIELD_NUMBER: _ClassVar[int]
     IMPORTED_ROWS_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_ROWS_FIELD_NUMBER: _ClassVar[int]
     DEFECTS_FIELD_NUMBER: _ClassVar[int]
-    LAYOUT_REASON_FIELD_NUMBER: _ClassVar[int]
     benchmark: Benchmark
     already_imported: bool
     imported_rows: int
     skipped_rows: int
     defects: _containers.RepeatedCompositeFieldContainer[ImportDefect]
-    layout_reason: str
-    def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., already_imported: _Optional[bool] = ..., imported_rows: _Optional[int] = ..., skipped_rows: _Optional[int] = ..., defects: _Optional[_Iterable[_Union[ImportDefect, _Mapping]]] = ..., layout_reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., already_imported: _Optional[bool] = ..., imported_rows: _Optional[int] = ..., skipped_rows: _Optional[int] = ..., defects: _Optional[_Iterable[_Union[ImportDefect, _Mapping]]] = ...) -> None: ...
 
 class ListBenchmarksRequest(_message.Message):
     __slots__ = ()
@@ -149,31 +145,6 @@ class GetBenchmarkResponse(_message.Message):
     nodes: _containers.RepeatedCompositeFieldContainer[TaxonomyNode]
     selected_count: int
     def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., nodes: _Optional[_Iterable[_Union[TaxonomyNode, _Mapping]]] = ..., selected_count: _Optional[int] = ...) -> None: ...
-
-class RemoveBenchmarkRequest(_message.Message):
-    __slots__ = ("name", "with_runs")
-    NAME_FIELD_NUMBER: _ClassVar[int]
-    WITH_RUNS_FIELD_NUMBER: _ClassVar[int]
-    name: str
-    with_runs: bool
-    def __init__(self, name: _Optional[str] = ..., with_runs: _Optional[bool] = ...) -> None: ...
-
-class RemoveBenchmarkResponse(_message.Message):
-    __slots__ = ("benchmark", "deleted_runs", "deleted_rows")
-    class DeletedRowsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: int
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
-    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
-    DELETED_RUNS_FIELD_NUMBER: _ClassVar[int]
-    DELETED_ROWS_FIELD_NUMBER: _ClassVar[int]
-    benchmark: Benchmark
-    deleted_runs: _containers.RepeatedScalarFieldContainer[str]
-    deleted_rows: _containers.ScalarMap[str, int]
-    def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., deleted_runs: _Optional[_Iterable[str]] = ..., deleted_rows: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class TlsConfig(_message.Message):
     __slots__ = ("ca_file", "cert_file", "key_file", "server_name")
@@ -475,27 +446,6 @@ class ResumeRunResponse(_message.Message):
     run: Run
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
-class DeleteRunRequest(_message.Message):
-    __slots__ = ("id",)
-    ID_FIELD_NUMBER: _ClassVar[int]
-    id: str
-    def __init__(self, id: _Optional[str] = ...) -> None: ...
-
-class DeleteRunResponse(_message.Message):
-    __slots__ = ("run", "deleted_rows")
-    class DeletedRowsEntry(_message.Message):
-        __slots__ = ("key", "value")
-        KEY_FIELD_NUMBER: _ClassVar[int]
-        VALUE_FIELD_NUMBER: _ClassVar[int]
-        key: str
-        value: int
-        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
-    RUN_FIELD_NUMBER: _ClassVar[int]
-    DELETED_ROWS_FIELD_NUMBER: _ClassVar[int]
-    run: Run
-    deleted_rows: _containers.ScalarMap[str, int]
-    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., deleted_rows: _Optional[_Mapping[str, int]] = ...) -> None: ...
-
 class NodeScore(_message.Message):
     __slots__ = ("dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "refused", "errors", "incorrect")
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
@@ -716,7 +666,7 @@ class CoveragePoint(_message.Message):
     def __init__(self, coverage: _Optional[float] = ..., accuracy: _Optional[float] = ...) -> None: ...
 
 class GetRunCalibrationResponse(_message.Message):
-    __slots__ = ("n", "accuracy", "ece", "brier", "nll", "coverage", "run")
+    __slots__ = ("n", "accuracy", "ece", "brier", "nll", "coverage", "run", "reliability")
     N_FIELD_NUMBER: _ClassVar[int]
     ACCURACY_FIELD_NUMBER: _ClassVar[int]
     ECE_FIELD_NUMBER: _ClassVar[int]
@@ -724,6 +674,7 @@ class GetRunCalibrationResponse(_message.Message):
     NLL_FIELD_NUMBER: _ClassVar[int]
     COVERAGE_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
+    RELIABILITY_FIELD_NUMBER: _ClassVar[int]
     n: int
     accuracy: float
     ece: float
@@ -731,7 +682,22 @@ class GetRunCalibrationResponse(_message.Message):
     nll: float
     coverage: _containers.RepeatedCompositeFieldContainer[CoveragePoint]
     run: Run
-    def __init__(self, n: _Optional[int] = ..., accuracy: _Optional[float] = ..., ece: _Optional[float] = ..., brier: _Optional[float] = ..., nll: _Optional[float] = ..., coverage: _Optional[_Iterable[_Union[CoveragePoint, _Mapping]]] = ..., run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+    reliability: _containers.RepeatedCompositeFieldContainer[ReliabilityBin]
+    def __init__(self, n: _Optional[int] = ..., accuracy: _Optional[float] = ..., ece: _Optional[float] = ..., brier: _Optional[float] = ..., nll: _Optional[float] = ..., coverage: _Optional[_Iterable[_Union[CoveragePoint, _Mapping]]] = ..., run: _Optional[_Union[Run, _Mapping]] = ..., reliability: _Optional[_Iterable[_Union[ReliabilityBin, _Mapping]]] = ...) -> None: ...
+
+class ReliabilityBin(_message.Message):
+    __slots__ = ("low", "high", "count", "confidence", "accuracy")
+    LOW_FIELD_NUMBER: _ClassVar[int]
+    HIGH_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    low: float
+    high: float
+    count: int
+    confidence: float
+    accuracy: float
+    def __init__(self, low: _Optional[float] = ..., high: _Optional[float] = ..., count: _Optional[int] = ..., confidence: _Optional[float] = ..., accuracy: _Optional[float] = ...) -> None: ...
 
 class ExportRunRequest(_message.Message):
     __slots__ = ("id", "format", "extraction_era", "judge_model", "file_name")
@@ -755,30 +721,212 @@ class ExportRunResponse(_message.Message):
     rows: int
     def __init__(self, chunk: _Optional[_Union[FileChunk, _Mapping]] = ..., rows: _Optional[int] = ...) -> None: ...
 
-class ScoreFileHeader(_message.Message):
-    __slots__ = ("benchmark", "file_name", "extraction_era", "size_bytes")
-    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
-    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
-    EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
-    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
-    benchmark: str
-    file_name: str
-    extraction_era: str
-    size_bytes: int
-    def __init__(self, benchmark: _Optional[str] = ..., file_name: _Optional[str] = ..., extraction_era: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+class GetRunProvenanceRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
 
-class ScoreFileRequest(_message.Message):
-    __slots__ = ("header", "data")
-    HEADER_FIELD_NUMBER: _ClassVar[int]
-    DATA_FIELD_NUMBER: _ClassVar[int]
-    header: ScoreFileHeader
-    data: bytes
-    def __init__(self, header: _Optional[_Union[ScoreFileHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
-
-class ScoreFileResponse(_message.Message):
-    __slots__ = ("run_id", "scores")
+class RunProvenance(_message.Message):
+    __slots__ = ("run_id", "model", "model_version", "weights_digest", "benchmark", "benchmark_digest", "filter", "limit", "seed", "extraction_era", "evaluator_version", "state", "total", "created_at", "started_at", "finished_at")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
-    SCORES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    BENCHMARK_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    EVALUATOR_VERSION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     run_id: str
-    scores: GetRunScoresResponse
-    def __init__(self, run_id: _Optional[str] = ..., scores: _Optional[_Union[GetRunScoresResponse, _Mapping]] = ...) -> None: ...
+    model: str
+    model_version: str
+    weights_digest: str
+    benchmark: str
+    benchmark_digest: str
+    filter: str
+    limit: int
+    seed: int
+    extraction_era: str
+    evaluator_version: str
+    state: str
+    total: int
+    created_at: str
+    started_at: str
+    finished_at: str
+    def __init__(self, run_id: _Optional[str] = ..., model: _Optional[str] = ..., model_version: _Optional[str] = ..., weights_digest: _Optional[str] = ..., benchmark: _Optional[str] = ..., benchmark_digest: _Optional[str] = ..., filter: _Optional[str] = ..., limit: _Optional[int] = ..., seed: _Optional[int] = ..., extraction_era: _Optional[str] = ..., evaluator_version: _Optional[str] = ..., state: _Optional[str] = ..., total: _Optional[int] = ..., created_at: _Optional[str] = ..., started_at: _Optional[str] = ..., finished_at: _Optional[str] = ...) -> None: ...
+
+class GetRunProvenanceResponse(_message.Message):
+    __slots__ = ("provenance", "official_split")
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    OFFICIAL_SPLIT_FIELD_NUMBER: _ClassVar[int]
+    provenance: RunProvenance
+    official_split: str
+    def __init__(self, provenance: _Optional[_Union[RunProvenance, _Mapping]] = ..., official_split: _Optional[str] = ...) -> None: ...
+
+class GetRunGalleryRequest(_message.Message):
+    __slots__ = ("id", "no_images")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NO_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    no_images: bool
+    def __init__(self, id: _Optional[str] = ..., no_images: _Optional[bool] = ...) -> None: ...
+
+class GalleryQuestion(_message.Message):
+    __slots__ = ("index", "question", "option_labels", "option_texts", "answer", "image_sha256", "outcome", "status", "labels", "text", "error", "extracted", "verdict", "thumbnail_jpeg")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    OPTION_LABELS_FIELD_NUMBER: _ClassVar[int]
+    OPTION_TEXTS_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_SHA256_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTED_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_JPEG_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    question: str
+    option_labels: _containers.RepeatedScalarFieldContainer[str]
+    option_texts: _containers.RepeatedScalarFieldContainer[str]
+    answer: str
+    image_sha256: str
+    outcome: str
+    status: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    text: str
+    error: str
+    extracted: str
+    verdict: str
+    thumbnail_jpeg: bytes
+    def __init__(self, index: _Optional[int] = ..., question: _Optional[str] = ..., option_labels: _Optional[_Iterable[str]] = ..., option_texts: _Optional[_Iterable[str]] = ..., answer: _Optional[str] = ..., image_sha256: _Optional[str] = ..., outcome: _Optional[str] = ..., status: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., text: _Optional[str] = ..., error: _Optional[str] = ..., extracted: _Optional[str] = ..., verdict: _Optional[str] = ..., thumbnail_jpeg: _Optional[bytes] = ...) -> None: ...
+
+class GalleryNode(_message.Message):
+    __slots__ = ("node", "questions")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    QUESTIONS_FIELD_NUMBER: _ClassVar[int]
+    node: NodeScore
+    questions: _containers.RepeatedCompositeFieldContainer[GalleryQuestion]
+    def __init__(self, node: _Optional[_Union[NodeScore, _Mapping]] = ..., questions: _Optional[_Iterable[_Union[GalleryQuestion, _Mapping]]] = ...) -> None: ...
+
+class GetRunGalleryResponse(_message.Message):
+    __slots__ = ("nodes",)
+    NODES_FIELD_NUMBER: _ClassVar[int]
+    nodes: _containers.RepeatedCompositeFieldContainer[GalleryNode]
+    def __init__(self, nodes: _Optional[_Iterable[_Union[GalleryNode, _Mapping]]] = ...) -> None: ...
+
+class GetModelHistoryRequest(_message.Message):
+    __slots__ = ("model", "benchmark")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    benchmark: str
+    def __init__(self, model: _Optional[str] = ..., benchmark: _Optional[str] = ...) -> None: ...
+
+class HistoryChange(_message.Message):
+    __slots__ = ("previous_run", "previous_version", "delta_points", "paired", "p_value")
+    PREVIOUS_RUN_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_VERSION_FIELD_NUMBER: _ClassVar[int]
+    DELTA_POINTS_FIELD_NUMBER: _ClassVar[int]
+    PAIRED_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    previous_run: str
+    previous_version: str
+    delta_points: float
+    paired: bool
+    p_value: float
+    def __init__(self, previous_run: _Optional[str] = ..., previous_version: _Optional[str] = ..., delta_points: _Optional[float] = ..., paired: _Optional[bool] = ..., p_value: _Optional[float] = ...) -> None: ...
+
+class HistoryRun(_message.Message):
+    __slots__ = ("run", "n", "correct", "accuracy", "ci_low", "ci_high", "change")
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    CHANGE_FIELD_NUMBER: _ClassVar[int]
+    run: RunProvenance
+    n: int
+    correct: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    change: HistoryChange
+    def __init__(self, run: _Optional[_Union[RunProvenance, _Mapping]] = ..., n: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., change: _Optional[_Union[HistoryChange, _Mapping]] = ...) -> None: ...
+
+class GetModelHistoryResponse(_message.Message):
+    __slots__ = ("model", "runs")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    runs: _containers.RepeatedCompositeFieldContainer[HistoryRun]
+    def __init__(self, model: _Optional[str] = ..., runs: _Optional[_Iterable[_Union[HistoryRun, _Mapping]]] = ...) -> None: ...
+
+class GetLeaderboardRequest(_message.Message):
+    __slots__ = ("benchmark", "by", "with_paper")
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    WITH_PAPER_FIELD_NUMBER: _ClassVar[int]
+    benchmark: str
+    by: _containers.RepeatedScalarFieldContainer[str]
+    with_paper: bool
+    def __init__(self, benchmark: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., with_paper: _Optional[bool] = ...) -> None: ...
+
+class LeaderboardValue(_message.Message):
+    __slots__ = ("column", "accuracy")
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    column: str
+    accuracy: float
+    def __init__(self, column: _Optional[str] = ..., accuracy: _Optional[float] = ...) -> None: ...
+
+class LeaderboardRow(_message.Message):
+    __slots__ = ("model", "published", "accuracy", "values", "rank", "run_id", "model_version", "n", "ci_low", "ci_high", "vs_leader", "p_value")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    N_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    VS_LEADER_FIELD_NUMBER: _ClassVar[int]
+    P_VALUE_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    published: str
+    accuracy: float
+    values: _containers.RepeatedCompositeFieldContainer[LeaderboardValue]
+    rank: int
+    run_id: str
+    model_version: str
+    n: int
+    ci_low: float
+    ci_high: float
+    vs_leader: str
+    p_value: float
+    def __init__(self, model: _Optional[str] = ..., published: _Optional[str] = ..., accuracy: _Optional[float] = ..., values: _Optional[_Iterable[_Union[LeaderboardValue, _Mapping]]] = ..., rank: _Optional[int] = ..., run_id: _Optional[str] = ..., model_version: _Optional[str] = ..., n: _Optional[int] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., vs_leader: _Optional[str] = ..., p_value: _Optional[float] = ...) -> None: ...
+
+class GetLeaderboardResponse(_message.Message):
+    __slots__ = ("benchmark", "by", "alpha", "rows")
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    BY_FIELD_NUMBER: _ClassVar[int]
+    ALPHA_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    benchmark: str
+    by: _containers.RepeatedScalarFieldContainer[str]
+    alpha: float
+    rows: _containers.RepeatedCompositeFieldContainer[LeaderboardRow]
+    def __init__(self, benchmark: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., alpha: _Optional[float] = ..., rows: _Optional[_Iterable[_Union[LeaderboardRow, _Mapping]]] = ...) -> None: ...
