@@ -293,6 +293,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
             )
         finally:
             await asyncio.to_thread(shutil.rmtree, spool, True)
+
     # --- reports (handlers keyed like the scoring ones) ---------------------------------
 
     async def GetRunProvenance(

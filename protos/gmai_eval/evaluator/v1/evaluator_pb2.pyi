@@ -71,14 +71,16 @@ class ImportDefect(_message.Message):
     def __init__(self, file: _Optional[str] = ..., row: _Optional[int] = ..., column: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ImportHeader(_message.Message):
-    __slots__ = ("name", "strict", "file_names")
+    __slots__ = ("name", "strict", "file_names", "size_bytes")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STRICT_FIELD_NUMBER: _ClassVar[int]
     FILE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     name: str
     strict: bool
     file_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., strict: _Optional[bool] = ..., file_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    size_bytes: int
+    def __init__(self, name: _Optional[str] = ..., strict: _Optional[bool] = ..., file_names: _Optional[_Iterable[str]] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class FileChunk(_message.Message):
     __slots__ = ("file_name", "data")
@@ -97,18 +99,20 @@ class ImportBenchmarkRequest(_message.Message):
     def __init__(self, header: _Optional[_Union[ImportHeader, _Mapping]] = ..., chunk: _Optional[_Union[FileChunk, _Mapping]] = ...) -> None: ...
 
 class ImportBenchmarkResponse(_message.Message):
-    __slots__ = ("benchmark", "already_imported", "imported_rows", "skipped_rows", "defects")
+    __slots__ = ("benchmark", "already_imported", "imported_rows", "skipped_rows", "defects", "layout_reason")
     BENCHMARK_FIELD_NUMBER: _ClassVar[int]
     ALREADY_IMPORTED_FIELD_NUMBER: _ClassVar[int]
     IMPORTED_ROWS_FIELD_NUMBER: _ClassVar[int]
     SKIPPED_ROWS_FIELD_NUMBER: _ClassVar[int]
     DEFECTS_FIELD_NUMBER: _ClassVar[int]
+    LAYOUT_REASON_FIELD_NUMBER: _ClassVar[int]
     benchmark: Benchmark
     already_imported: bool
     imported_rows: int
     skipped_rows: int
     defects: _containers.RepeatedCompositeFieldContainer[ImportDefect]
-    def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., already_imported: _Optional[bool] = ..., imported_rows: _Optional[int] = ..., skipped_rows: _Optional[int] = ..., defects: _Optional[_Iterable[_Union[ImportDefect, _Mapping]]] = ...) -> None: ...
+    layout_reason: str
+    def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., already_imported: _Optional[bool] = ..., imported_rows: _Optional[int] = ..., skipped_rows: _Optional[int] = ..., defects: _Optional[_Iterable[_Union[ImportDefect, _Mapping]]] = ..., layout_reason: _Optional[str] = ...) -> None: ...
 
 class ListBenchmarksRequest(_message.Message):
     __slots__ = ()
@@ -145,6 +149,31 @@ class GetBenchmarkResponse(_message.Message):
     nodes: _containers.RepeatedCompositeFieldContainer[TaxonomyNode]
     selected_count: int
     def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., nodes: _Optional[_Iterable[_Union[TaxonomyNode, _Mapping]]] = ..., selected_count: _Optional[int] = ...) -> None: ...
+
+class RemoveBenchmarkRequest(_message.Message):
+    __slots__ = ("name", "with_runs")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WITH_RUNS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    with_runs: bool
+    def __init__(self, name: _Optional[str] = ..., with_runs: _Optional[bool] = ...) -> None: ...
+
+class RemoveBenchmarkResponse(_message.Message):
+    __slots__ = ("benchmark", "deleted_runs", "deleted_rows")
+    class DeletedRowsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    DELETED_RUNS_FIELD_NUMBER: _ClassVar[int]
+    DELETED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    benchmark: Benchmark
+    deleted_runs: _containers.RepeatedScalarFieldContainer[str]
+    deleted_rows: _containers.ScalarMap[str, int]
+    def __init__(self, benchmark: _Optional[_Union[Benchmark, _Mapping]] = ..., deleted_runs: _Optional[_Iterable[str]] = ..., deleted_rows: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class TlsConfig(_message.Message):
     __slots__ = ("ca_file", "cert_file", "key_file", "server_name")
@@ -446,6 +475,27 @@ class ResumeRunResponse(_message.Message):
     run: Run
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
+class DeleteRunRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class DeleteRunResponse(_message.Message):
+    __slots__ = ("run", "deleted_rows")
+    class DeletedRowsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    DELETED_ROWS_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    deleted_rows: _containers.ScalarMap[str, int]
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., deleted_rows: _Optional[_Mapping[str, int]] = ...) -> None: ...
+
 class NodeScore(_message.Message):
     __slots__ = ("dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "refused", "errors", "incorrect")
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
@@ -720,6 +770,34 @@ class ExportRunResponse(_message.Message):
     chunk: FileChunk
     rows: int
     def __init__(self, chunk: _Optional[_Union[FileChunk, _Mapping]] = ..., rows: _Optional[int] = ...) -> None: ...
+
+class ScoreFileHeader(_message.Message):
+    __slots__ = ("benchmark", "file_name", "extraction_era", "size_bytes")
+    BENCHMARK_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    benchmark: str
+    file_name: str
+    extraction_era: str
+    size_bytes: int
+    def __init__(self, benchmark: _Optional[str] = ..., file_name: _Optional[str] = ..., extraction_era: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class ScoreFileRequest(_message.Message):
+    __slots__ = ("header", "data")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    header: ScoreFileHeader
+    data: bytes
+    def __init__(self, header: _Optional[_Union[ScoreFileHeader, _Mapping]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ScoreFileResponse(_message.Message):
+    __slots__ = ("run_id", "scores")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORES_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    scores: GetRunScoresResponse
+    def __init__(self, run_id: _Optional[str] = ..., scores: _Optional[_Union[GetRunScoresResponse, _Mapping]] = ...) -> None: ...
 
 class GetRunProvenanceRequest(_message.Message):
     __slots__ = ("id",)

@@ -59,6 +59,11 @@ class EvaluatorServiceStub:
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkRequest.SerializeToString,
                 response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkResponse.FromString,
                 _registered_method=True)
+        self.RemoveBenchmark = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/RemoveBenchmark',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkResponse.FromString,
+                _registered_method=True)
         self.RegisterModel = channel.unary_unary(
                 '/gmai_eval.evaluator.v1.EvaluatorService/RegisterModel',
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RegisterModelRequest.SerializeToString,
@@ -114,6 +119,11 @@ class EvaluatorServiceStub:
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ResumeRunRequest.SerializeToString,
                 response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ResumeRunResponse.FromString,
                 _registered_method=True)
+        self.DeleteRun = channel.unary_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/DeleteRun',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunResponse.FromString,
+                _registered_method=True)
         self.GetRunScores = channel.unary_unary(
                 '/gmai_eval.evaluator.v1.EvaluatorService/GetRunScores',
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunScoresRequest.SerializeToString,
@@ -138,6 +148,11 @@ class EvaluatorServiceStub:
                 '/gmai_eval.evaluator.v1.EvaluatorService/ExportRun',
                 request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.SerializeToString,
                 response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.FromString,
+                _registered_method=True)
+        self.ScoreFile = channel.stream_unary(
+                '/gmai_eval.evaluator.v1.EvaluatorService/ScoreFile',
+                request_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileRequest.SerializeToString,
+                response_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileResponse.FromString,
                 _registered_method=True)
         self.GetRunProvenance = channel.unary_unary(
                 '/gmai_eval.evaluator.v1.EvaluatorService/GetRunProvenance',
@@ -180,11 +195,17 @@ class EvaluatorServiceServicer:
         files in order. Importing files with the same content digest again returns the
         existing benchmark and imports nothing.
 
+        The upload is spooled to disk beside the database, so its size is capped (serve
+        --max-upload-gb, default 100 GB); a header that states size_bytes is refused at once
+        when the files are over the cap or there is not room for them twice (the spool, then
+        the database).
+
         Deadline: proportional to the upload; allow about 1 minute per GB.
         Codes: INVALID_ARGUMENT (no header first, no rows, defects with strict set; the
         message lists the defects and a google.rpc.BadRequest detail carries one field
-        violation per defect, "FILE:ROW:COLUMN"), ALREADY_EXISTS (the name is taken by a benchmark with
-        another digest).
+        violation per defect, "FILE:ROW:COLUMN"; an upload over the cap), ALREADY_EXISTS (the
+        name is taken by a benchmark with another digest), UNAVAILABLE (not enough disk space;
+        the message says how much is needed and free).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -201,6 +222,19 @@ class EvaluatorServiceServicer:
         """Returns a benchmark with its lexical tree and question counts at every node,
         optionally restricted by a subset filter.
         Deadline: short (10 s). Codes: NOT_FOUND, INVALID_ARGUMENT (bad filter).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveBenchmark(self, request, context):
+        """Removes a benchmark: its questions, source files, import defects and the images no
+        other benchmark uses, in one transaction. A benchmark that still has runs is refused,
+        naming them, unless with_runs is set; then its runs are deleted with it (as DeleteRun
+        does). Admin only.
+        Deadline: short (30 s; a large benchmark takes a few seconds). Codes: NOT_FOUND (the
+        message names the known or closest benchmarks), FAILED_PRECONDITION (a run of the
+        benchmark is queued, running or interrupted; or it has runs and with_runs is false).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -313,6 +347,17 @@ class EvaluatorServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteRun(self, request, context):
+        """Deletes a finished run and every row it recorded (questions asked, attempts, grades,
+        judge calls, summary, history), in one transaction: nothing is half deleted. Admin only.
+        Deadline: short (30 s). Codes: NOT_FOUND (the message names the closest run ids),
+        FAILED_PRECONDITION (the run is queued, running or interrupted, or still being
+        finished; cancel it first or let it end).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetRunScores(self, request, context):
         """Returns a run's scores for every taxonomy node of the requested dimensions.
         Deadline: short (30 s). Codes: NOT_FOUND, INVALID_ARGUMENT (unknown era or dimension).
@@ -361,6 +406,22 @@ class EvaluatorServiceServicer:
         client writes them side by side. Reads only.
         Deadline: proportional to the run (allow 60 s per 10,000 questions).
         Codes: NOT_FOUND, INVALID_ARGUMENT (unknown format or era, a file_name with a path).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScoreFile(self, request_iterator, context):
+        """Turns a VLMEvalKit prediction file (TSV or XLSX) into a graded, succeeded run of the
+        model "file:<file stem>" on a benchmark, uploaded as a client stream: the first message
+        carries `header`, the following ones the file's bytes in order (chunks under 1 MiB).
+        Writes a run, so it needs the admin token. The file is spooled beside the database and
+        capped at 1 GiB.
+        Deadline: allow 60 s plus 1 minute per GB of upload.
+        Codes: NOT_FOUND (benchmark), INVALID_ARGUMENT (no header first, a file_name that is
+        not .tsv or .xlsx, an unknown era, an unreadable file, a missing column, a bad,
+        repeated or unknown index: the message names the file, the row and the column; an
+        upload over the cap), UNAVAILABLE (not enough disk space).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -436,6 +497,11 @@ def add_EvaluatorServiceServicer_to_server(servicer, server):
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkRequest.FromString,
                     response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkResponse.SerializeToString,
             ),
+            'RemoveBenchmark': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveBenchmark,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkResponse.SerializeToString,
+            ),
             'RegisterModel': grpc.unary_unary_rpc_method_handler(
                     servicer.RegisterModel,
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RegisterModelRequest.FromString,
@@ -491,6 +557,11 @@ def add_EvaluatorServiceServicer_to_server(servicer, server):
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ResumeRunRequest.FromString,
                     response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ResumeRunResponse.SerializeToString,
             ),
+            'DeleteRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRun,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunResponse.SerializeToString,
+            ),
             'GetRunScores': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRunScores,
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetRunScoresRequest.FromString,
@@ -515,6 +586,11 @@ def add_EvaluatorServiceServicer_to_server(servicer, server):
                     servicer.ExportRun,
                     request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.FromString,
                     response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.SerializeToString,
+            ),
+            'ScoreFile': grpc.stream_unary_rpc_method_handler(
+                    servicer.ScoreFile,
+                    request_deserializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileRequest.FromString,
+                    response_serializer=gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileResponse.SerializeToString,
             ),
             'GetRunProvenance': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRunProvenance,
@@ -628,6 +704,33 @@ class EvaluatorService:
             '/gmai_eval.evaluator.v1.EvaluatorService/GetBenchmark',
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkRequest.SerializeToString,
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.GetBenchmarkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveBenchmark(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/RemoveBenchmark',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.RemoveBenchmarkResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -936,6 +1039,33 @@ class EvaluatorService:
             _registered_method=True)
 
     @staticmethod
+    def DeleteRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/DeleteRun',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.DeleteRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def GetRunScores(request,
             target,
             options=(),
@@ -1060,6 +1190,33 @@ class EvaluatorService:
             '/gmai_eval.evaluator.v1.EvaluatorService/ExportRun',
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunRequest.SerializeToString,
             gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ExportRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScoreFile(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/gmai_eval.evaluator.v1.EvaluatorService/ScoreFile',
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileRequest.SerializeToString,
+            gmai__eval_dot_evaluator_dot_v1_dot_evaluator__pb2.ScoreFileResponse.FromString,
             options,
             channel_credentials,
             insecure,
