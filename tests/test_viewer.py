@@ -230,9 +230,14 @@ def test_model_page_has_the_history_and_the_leaderboard(open_server: ServeProces
 # -- with tokens -----------------------------------------------------------------------
 
 def test_without_the_cookie_every_page_and_endpoint_is_refused(locked: ServeProcess) -> None:
-    for path in ("/", "/runs/r-v2", "/runs/r-v2/questions", "/models/m"):
+    for path in ("/", "/runs/r-v2", "/runs/r-v2/questions?verdict=correct", "/models/m"):
         r = request(locked.ui_port, path)
-        assert r.status == 401 and 'id="login"' in r.text and "r-v1" not in r.text, path
+        assert r.status == 303 and "r-v1" not in r.text, path
+        where = urllib.parse.urlsplit(r.headers["Location"])
+        assert where.path == "/login" and urllib.parse.parse_qs(where.query) == {"next": [path]}
+    form = request(locked.ui_port, "/login?next=/models/m")
+    assert form.status == 200 and 'id="login"' in form.text and 'value="/models/m"' in form.text
+    assert request(locked.ui_port, "/logout", method="POST").status == 401
     for path in ("/api/runs", "/images/png0?size=160"):
         r = request(locked.ui_port, path)
         assert r.status == 401 and r.body.startswith(b"sign in first"), path

@@ -121,7 +121,7 @@ def runs_page(runs: Sequence[RunRecord], signed_in: bool) -> str:
             f'<td><progress max="{max(1, p.total)}" value="{p.done}"></progress></td>'
             f'<td data-key="done">{p.done} / {p.total}</td><td data-key="correct">{p.correct}</td>'
             f'<td data-key="errors">{p.errors}</td><td data-key="rate">{_rate(r)}</td><td data-key="eta">{_eta(r)}</td>'
-            f"<td>{escape(r.created_at[:19])}</td>"
+            f"<td>{escape(r.created_at[:16].replace('T', ' '))}</td>"
             f'<td><a href="/runs/{quote(r.id)}/questions">questions</a></td></tr>'
         )
     out.append("</tbody></table>")

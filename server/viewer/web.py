@@ -9,11 +9,12 @@ tokens. Three middlewares, outermost first:
 - errors: NotFound is a 404 page, InvalidArgument a 400, any other fault a 500 with one
   line (logged with its traceback); no traceback reaches the browser;
 - headers: a ``Content-Security-Policy`` that allows this site only (the run page, the
-  report itself, keeps the report's inline-only policy), ``nosniff``, no referrer, no framing,
+  report itself, keeps the report's inline-only policy), ``nosniff``, referrers to this site only, no framing,
   ``no-store`` unless the route set its own caching;
 - sessions: with tokens configured, every path but ``/login`` and ``/static/`` needs the
-  session cookie; a page without it answers 401 with the login form, ``/api/`` and
-  ``/images/`` a plain 401. A POST from another origin is refused (403).
+  session cookie; a page without it is a redirect to the login form (which comes back to
+  it), ``/api/``, ``/images/`` and any POST a plain 401. A POST from another origin is
+  refused (403).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ import time
 from collections.abc import Awaitable, Callable
 from html import escape
 from importlib import resources
+from urllib.parse import urlencode
 
 from aiohttp import web
 from gmai_eval.server.errors import EvalError, InvalidArgument, NotFound
 from gmai_eval.server.reports.html import REPORT_CSS
 from gmai_eval.server.store import Database
 from gmai_eval.server.tls import ServerTls
-from gmai_eval.server.viewer.handlers import Handlers, RunsSource, html, login_response
+from gmai_eval.server.viewer.handlers import Handlers, RunsSource, html
 from gmai_eval.server.viewer.pages import layout
 from gmai_eval.server.viewer.sessions import COOKIE, Sessions, Tokens
 
@@ -47,7 +49,7 @@ MAX_REQUEST_BYTES = 64 * 1024
 SHUTDOWN_S = 2.0
 """Longest wait for open requests when the viewer stops."""
 OPEN_PREFIXES: tuple[str, ...] = ("/static/",)
-"""Paths served without a session (besides ``/login``)."""
+"""Paths served without a session (besides ``/login`` and ``/favicon.ico``)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -99,6 +101,7 @@ class Viewer:
         self.handlers = Handlers(db, runs, self.sessions, secure=tls is not None)
         self._css = REPORT_CSS + _static("viewer.css")
         self._js = _static("viewer.js")
+        self._icon = _static("favicon.svg")
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
@@ -106,7 +109,8 @@ class Viewer:
         app = web.Application(middlewares=[self._errors, self._headers, self._sessions],
                               client_max_size=MAX_REQUEST_BYTES)
         app.add_routes(self.handlers.routes())
-        app.add_routes([web.get("/static/viewer.css", self._stylesheet), web.get("/static/viewer.js", self._script)])
+        app.add_routes([web.get("/static/viewer.css", self._stylesheet), web.get("/static/viewer.js", self._script),
+                        web.get("/favicon.ico", self._favicon)])
         return app
 
     async def start(self, host: str, port: int) -> int:
@@ -139,6 +143,9 @@ class Viewer:
     async def _script(self, request: web.Request) -> web.Response:
         return web.Response(text=self._js, content_type="application/javascript", headers={"Cache-Control": "no-cache"})
 
+    async def _favicon(self, request: web.Request) -> web.Response:
+        return web.Response(text=self._icon, content_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
     # -- middlewares ---------------------------------------------------------------------
 
     @web.middleware
@@ -163,7 +170,7 @@ class Viewer:
         resp = await handler(request)
         resp.headers["Content-Security-Policy"] = CSP_REPORT if resp.get("report_page") else CSP
         resp.headers["X-Content-Type-Options"] = "nosniff"
-        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes a form POST say Origin: null
         resp.headers["X-Frame-Options"] = "DENY"
         resp.headers.setdefault("Cache-Control", "no-store")
         return resp
@@ -174,10 +181,12 @@ class Viewer:
             origin = request.headers.get("Origin")
             if origin is not None and origin != f"{request.scheme}://{request.host}":
                 return web.Response(status=403, text="cross-origin request refused\n")
-        open_path = request.path == "/login" or request.path.startswith(OPEN_PREFIXES)
+        open_path = request.path in ("/login", "/favicon.ico") or request.path.startswith(OPEN_PREFIXES)
         if not self.sessions.required or open_path or self.sessions.valid(request.cookies.get(COOKIE)):
             return await handler(request)
         if request.path.startswith(("/api/", "/images/")):
             return web.Response(status=401, text="sign in first: no valid session cookie\n",
                                 headers={"WWW-Authenticate": 'Cookie realm="gmai-eval viewer"'})
-        return login_response(request.path_qs, "", status=401)
+        if request.method != "GET":
+            return web.Response(status=401, text="sign in first: no valid session cookie\n")
+        raise web.HTTPSeeOther("/login?" + urlencode({"next": request.path_qs}))
