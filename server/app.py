@@ -10,6 +10,10 @@ only grpc.health.v1, from the same HealthServicer as the main port: Kubernetes' 
 ``grpc:`` probe cannot speak TLS, so under mutual TLS it needs such a port. It carries
 nothing else (no reflection, no EvaluatorService) and defaults to 127.0.0.1.
 
+Optionally (``ui_port``) the live viewer (:mod:`~gmai_eval.server.viewer`, aiohttp) serves
+read-only web pages on this same event loop, with the same database, run manager, TLS
+certificate and tokens; plaintext is refused off loopback unless ``insecure``, as for the API.
+
 Shutdown on SIGTERM or SIGINT: health goes NOT_SERVING and new runs are refused, the run
 manager checkpoints running runs as ``interrupted`` (they resume at the next start), then
 the gRPC server stops with a grace period, then the health-only port (which reported
@@ -49,6 +53,7 @@ from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.integrity import quick_check
 from gmai_eval.server.store.owner import DatabaseOwner
 from gmai_eval.server.tls import ServerTls, server_credentials
+from gmai_eval.server.viewer import Viewer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
@@ -100,6 +105,10 @@ class ServeConfig:
     """Address of the health-only port."""
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     """Cap on one ImportBenchmark upload (all its files together), spooled beside the database."""
+    ui_port: int = -1
+    """Port of the live viewer (HTTP, or HTTPS with ``tls``); 0 picks a free one; -1 disables it."""
+    ui_host: str = ""
+    """Address of the viewer; empty means ``host``."""
 
 
 def is_loopback(host: str) -> bool:
@@ -121,6 +130,14 @@ def check_config(config: ServeConfig) -> None:
     """
     if not -1 <= config.health_port <= 65535:
         raise InvalidArgument(f"--health-port must be -1 (off), 0 (any free port) or 1-65535, not {config.health_port}")
+    if not -1 <= config.ui_port <= 65535:
+        raise InvalidArgument(f"--ui-port must be -1 (off), 0 (any free port) or 1-65535, not {config.ui_port}")
+    ui_host = config.ui_host or config.host
+    if config.ui_port >= 0 and config.tls is None and not is_loopback(ui_host) and not config.insecure:
+        raise InvalidArgument(
+            f"refusing to serve the viewer in plaintext on {ui_host}: give --tls-cert and --tls-key "
+            "(the viewer uses the API's certificate), or --insecure to accept an unencrypted port"
+        )
     if config.tls is None and not is_loopback(config.host) and not config.insecure:
         raise InvalidArgument(
             f"refusing to serve plaintext on {config.host}: give --tls-cert and --tls-key "
@@ -178,7 +195,7 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
         config: the settings.
         announce: called with the one "serving" line once every port listens (default:
             print it to stdout): ``gmai-eval serving on H:P metrics H:M``, plus
-            `` health H:P`` when the health-only port is on.
+            `` health H:P`` when the health-only port is on and `` ui H:P`` when the viewer is.
 
     Returns:
         The process exit code (0 after a graceful shutdown).
@@ -241,6 +258,7 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
         server,
     )
     health_server = _health_only_server(health) if config.health_port >= 0 else None
+    viewer = Viewer(db, manager, config.tokens, tls=config.tls) if config.ui_port >= 0 else None
     address = f"{_format_host(config.host)}:{config.port}"
     httpd = None
     try:
@@ -260,6 +278,11 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
                     f"cannot serve metrics on {_format_host(metrics_host)}:{config.metrics_port}: {exc.strerror or exc}"
                 ) from exc
             metrics_where = f"{_format_host(metrics_host)}:{httpd.server_port}"
+        ui_where = ""
+        if viewer is not None:
+            ui_host = config.ui_host or config.host
+            ui_port = await viewer.start(ui_host, config.ui_port)
+            ui_where = f" ui {_format_host(ui_host)}:{ui_port}"
         settled = await settle_finished_runs(db)  # runs of an older release: graded here, never on a read
         if settled:
             log.info("finished the grading of %d run(s) written by an older release", len(settled))
@@ -269,7 +292,7 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
             await health_server.start()
         for key in (SERVICE_NAME, ""):
             await health.set(key, health_pb2.HealthCheckResponse.SERVING)
-        line = f"gmai-eval serving on {_format_host(config.host)}:{port} metrics {metrics_where}{health_where}"
+        line = f"gmai-eval serving on {_format_host(config.host)}:{port} metrics {metrics_where}{health_where}{ui_where}"
         with _stop_on_signals() as stop:  # before the line: a SIGTERM right after it must drain
             (announce or _print_line)(line)
             log.info("%s (tls=%s, tokens=%s)", line, bool(credentials), config.tokens.enabled)
@@ -278,6 +301,8 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
         service.draining = True
         await health.enter_graceful_shutdown()
         await manager.shutdown(grace_s=config.grace_s)
+        if viewer is not None:
+            await viewer.stop()
         await server.stop(config.grace_s)
         if health_server is not None:
             # last: probes saw NOT_SERVING during the whole drain; Watch streams end now
@@ -289,6 +314,9 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
         if health_server is not None:
             with contextlib.suppress(Exception):
                 await health_server.stop(0)
+        if viewer is not None:
+            with contextlib.suppress(Exception):
+                await viewer.stop()
         if httpd is not None:
             httpd.shutdown()
             httpd.server_close()

@@ -34,6 +34,7 @@ ADMIN_TOKEN = "admin-token-0123456789abcdef"
 READ_TOKEN = "read-token-0123456789abcdef"
 
 SERVING_RE = re.compile(r"gmai-eval serving on (\S+):(\d+) metrics (\S+):(\d+)")
+UI_RE = re.compile(r" ui (\S+):(\d+)")
 
 
 # --- certificates ---------------------------------------------------------------------
@@ -192,12 +193,16 @@ def write_benchmark_tsv(path: Path, n: int = 24) -> Path:
 class ServeProcess:
     """A running ``gmai-eval serve`` started by :func:`start_server`."""
 
-    def __init__(self, proc: subprocess.Popen[str], host: str, port: int, metrics_port: int, log: Path) -> None:
+    def __init__(
+        self, proc: subprocess.Popen[str], host: str, port: int, metrics_port: int, log: Path, ui_port: int = -1
+    ) -> None:
         self.proc = proc
         self.host = host
         self.port = port
         self.metrics_port = metrics_port
         self.log = log
+        self.ui_port = ui_port
+        """Port of the live viewer (``--ui-port``), -1 when off."""
 
     @property
     def target(self) -> str:
@@ -261,7 +266,8 @@ def start_server(
             break
         m = SERVING_RE.search(line)
         if m:
-            return ServeProcess(proc, m.group(1), int(m.group(2)), int(m.group(4)), log)
+            ui = UI_RE.search(line)
+            return ServeProcess(proc, m.group(1), int(m.group(2)), int(m.group(4)), log, int(ui.group(2)) if ui else -1)
     if proc.poll() is None:
         proc.kill()
     proc.wait(timeout=10)

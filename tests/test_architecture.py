@@ -30,7 +30,7 @@ def test_every_stage_package_says_its_role() -> None:
 
 def test_the_tree_shows_the_stages() -> None:
     stages = {p.name for p in SERVER.iterdir() if (p / "__init__.py").exists()}
-    assert stages == {"api", "data", "metrics", "reports", "runs", "scoring", "store"}
+    assert stages == {"api", "data", "metrics", "reports", "runs", "scoring", "store", "viewer"}
     flat = {p.stem for p in SERVER.glob("*.py")}
     assert flat == {"__init__", "app", "errors", "names", "records", "taxonomy", "tls"}
 

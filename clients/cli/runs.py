@@ -66,6 +66,11 @@ def _serve_command() -> click.Command:
         "--max-upload-gb", default=100.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
         help="Largest benchmark upload (`import --server`, all files together) in GB; it is spooled beside --db.",
     )
+    @click.option(
+        "--ui-port", default=-1, show_default=True, type=click.IntRange(-1, 65535),
+        help="Port of the live viewer: read-only web pages (runs, reports, questions, models), with the API's TLS and tokens (0 picks a free one, -1 disables).",
+    )
+    @click.option("--ui-host", default="", help="Address of the viewer [default: --host]; plaintext off loopback needs --insecure.")
     @click.option("--tune-malloc/--no-tune-malloc", default=None, hidden=True, help="Deprecated; does nothing.")
     @click.option("--log-level", default="INFO", show_default=True, help="Python logging level.")
     @click.option(
@@ -76,13 +81,15 @@ def _serve_command() -> click.Command:
         db_path: Path | None, host: str, port: int, metrics_port: int, metrics_host: str, tls_cert: str,
         tls_key: str, tls_client_ca: str, admin_token_file: str, read_token_file: str,
         insecure: bool, grace: float, health_port: int, health_host: str, max_upload_gb: float,
+        ui_port: int, ui_host: str,
         tune_malloc: bool | None,
         log_level: str, log_format: str,
     ) -> None:
         """Run the evaluator (gRPC API, health, reflection and Prometheus metrics).
 
         Prints one line "gmai-eval serving on HOST:PORT metrics HOST:PORT" when ready,
-        followed by " health HOST:PORT" when --health-port is on.
+        followed by " health HOST:PORT" when --health-port is on and " ui HOST:PORT"
+        when --ui-port is on.
         SIGTERM or SIGINT shuts down gracefully: running runs are checkpointed as
         interrupted and resume at the next start.
         """
@@ -116,7 +123,7 @@ def _serve_command() -> click.Command:
                 metrics_host=metrics_host,
                 tls=ServerTls(tls_cert, tls_key, tls_client_ca) if tls_cert else None,
                 tokens=tokens, insecure=insecure, grace_s=grace,
-                health_port=health_port, health_host=health_host,
+                health_port=health_port, health_host=health_host, ui_port=ui_port, ui_host=ui_host,
                 max_upload_bytes=round(max_upload_gb * 1e9),
             )
             code = asyncio.run(run_server(config))

@@ -8,11 +8,11 @@ Every number a test checks sits in an element with an ``id`` or a ``data-*`` att
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from html import escape
 
 from gmai_eval.server.reports.content import PLOTTED_DIMENSIONS, RunReport, node_label
-from gmai_eval.server.reports.history import trend
+from gmai_eval.server.reports.history import HistoryEntry, trend
 from gmai_eval.server.reports.paper import (
     DIMENSION_TABLES,
     REFERENCE_MODELS,
@@ -30,7 +30,7 @@ from gmai_eval.server.reports.svg import (
 from gmai_eval.server.scoring.compare import NodeComparison
 from gmai_eval.server.scoring.position_bias import FLAG_EFFECT, FLAG_P
 
-_CSS = """
+REPORT_CSS = """
 :root{--fg:#1d2430;--muted:#5b6573;--line:#d8dde5;--accent:#1b6ac9;--bad:#b42318;--good:#067647}
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);margin:0 auto;
@@ -68,6 +68,7 @@ padding:4px;max-height:6em;overflow:auto}
 button{font:inherit;padding:2px 10px}
 .letter{white-space:nowrap;margin-right:6px}
 footer{margin-top:32px;color:var(--muted);font-size:12px}
+nav.viewer{display:flex;gap:16px;padding:4px 0 8px;border-bottom:1px solid var(--line);margin-bottom:12px}
 @media print{body{max-width:none;padding:0}.no-print{display:none}section,figure,.item,tr{break-inside:avoid}
 h2{break-after:avoid}.item .text{max-height:none}}
 """
@@ -277,15 +278,20 @@ def _comparison(r: RunReport) -> str:
 
 
 def _history(r: RunReport) -> str:
-    if not r.history:
+    return history_section(r.history, f"{r.run.model} on {r.run.benchmark}")
+
+
+def history_section(history: Sequence[HistoryEntry], title: str) -> str:
+    """The ``#history`` section: the release-trend chart of the whole runs and the history table."""
+    if not history:
         return ""
-    points = [(e.run.model_version or e.run.run_id, e.run.run_id, e.accuracy, *e.ci) for e in trend(r.history)]
-    out = [f'<section id="history"><h2>Release history of {escape(r.run.model)} on {escape(r.run.benchmark)}</h2>']
+    points = [(e.run.model_version or e.run.run_id, e.run.run_id, e.accuracy, *e.ci) for e in trend(history)]
+    out = [f'<section id="history"><h2>Release history of {escape(title)}</h2>']
     if points:
         out.append(trend_chart(points))
     out.append("<table><thead><tr><th>date</th><th>version</th><th>weights</th><th>run</th><th>n</th>"
                "<th>accuracy (95% CI)</th><th>change vs previous version</th></tr></thead><tbody>")
-    for e in r.history:
+    for e in history:
         ch = e.change
         change = "" if ch is None else (
             f"{ch.delta_points:+.2f} pts vs {escape(ch.previous_version or ch.previous_run)}"
@@ -334,8 +340,11 @@ def _gallery(r: RunReport) -> str:
     return "".join(out)
 
 
-def render_html(report: RunReport) -> str:
-    """The whole report as one HTML document."""
+def render_html(report: RunReport, nav: str = "") -> str:
+    """The whole report as one HTML document.
+
+    ``nav`` (HTML) goes first in the body: the live viewer's navigation bar; a report file has none.
+    """
     title = f"gmai-eval report: {report.run.model} on {report.run.benchmark} ({report.run.run_id})"
     body = "".join([
         _header(report), _overall(report), _dimensions(report), _calibration(report), _position_bias(report),
@@ -347,7 +356,7 @@ def render_html(report: RunReport) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
         "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>{body}"
+        f"<title>{escape(title)}</title><style>{REPORT_CSS}</style></head><body>{nav}{body}"
         f"<footer>Built by gmai-eval {escape(report.report_version)} at {escape(report.generated_at)}. "
         "This file is self-contained: it loads nothing from the network.</footer>"
         f"<script>{_SCRIPT}</script></body></html>\n"

@@ -1,4 +1,4 @@
-"""Downscaled inline thumbnails of benchmark images (pure: bytes in, ``data:`` URI out).
+"""Downscaled thumbnails of benchmark images (pure: bytes in, JPEG bytes or a ``data:`` URI out).
 
 A gallery thumbnail is at most :data:`THUMB_SIZE` pixels on its longer side, re-encoded
 as a JPEG at quality :data:`JPEG_QUALITY` (a few kB each), so a report with a full gallery
@@ -21,8 +21,9 @@ MAX_PIXELS = 64_000_000
 _PREFIX = "data:image/jpeg;base64,"
 
 
-def thumbnail_data_uri(data: bytes, size: int = THUMB_SIZE) -> str | None:
-    """A ``data:image/jpeg;base64,...`` URI of ``data`` downscaled, or None when undecodable."""
+def thumbnail_jpeg(data: bytes, size: int = THUMB_SIZE) -> bytes | None:
+    """``data`` downscaled to at most ``size`` pixels on its longer side, as JPEG bytes;
+    None when Pillow cannot decode it."""
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > MAX_PIXELS:
@@ -34,7 +35,13 @@ def thumbnail_data_uri(data: bytes, size: int = THUMB_SIZE) -> str | None:
     rgb.thumbnail((size, size))
     buf = io.BytesIO()
     rgb.save(buf, format="JPEG", quality=JPEG_QUALITY, optimize=True)
-    return jpeg_data_uri(buf.getvalue())
+    return buf.getvalue()
+
+
+def thumbnail_data_uri(data: bytes, size: int = THUMB_SIZE) -> str | None:
+    """A ``data:image/jpeg;base64,...`` URI of ``data`` downscaled, or None when undecodable."""
+    jpeg = thumbnail_jpeg(data, size)
+    return None if jpeg is None else jpeg_data_uri(jpeg)
 
 
 def jpeg_data_uri(jpeg: bytes) -> str:
