@@ -100,7 +100,8 @@ class Question:
     options: tuple[tuple[str, str], ...]
     """Non-empty options as (label, text), in label order (2 to 5)."""
     answer: str | None
-    """Correct label; None when it could not be derived (TEST rows, flagged)."""
+    """Correct label (``A,C`` on a multi-choice benchmark); None when it could not be
+    derived (TEST rows, flagged)."""
     category: str
     """The ``category`` column: the correct option's label text."""
     clinical_task: str
@@ -168,6 +169,9 @@ class Benchmark:
     """ISO-8601 UTC."""
     source_files: tuple[SourceFile, ...] = ()
     """Imported files, in order."""
+    multi_choice: bool = False
+    """Multi-answer questions (imported with ``--multi-choice``): each key is a set of
+    letters stored as ``A,C``."""
 
 
 @dataclass(frozen=True)

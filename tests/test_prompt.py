@@ -33,3 +33,16 @@ def test_text_is_verbatim() -> None:
     got = render_prompt(q, [("A", " a "), ("B", "b")])
     assert got.startswith(f"Question: {q}\n")
     assert "A.  a \n" in got
+
+
+def test_multi_answer_prompt_bytes_are_pinned() -> None:
+    got = render_prompt("Which findings are present?", [("A", "atelectasis"), ("B", "effusion")], multi_choice=True)
+    assert got == (
+        "Question: Which findings are present?\n"
+        "Options:\n"
+        "A. atelectasis\n"
+        "B. effusion\n"
+        "Please select all correct answers from the options above. "
+        "Answer with the letters of every correct option, separated by commas (for example: A,C). \n"
+    )
+    assert render_prompt("Q?", [], multi_choice=True) == "Question: Q?\n"

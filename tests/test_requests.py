@@ -88,3 +88,15 @@ async def test_model_receives_the_request_intact() -> None:
     assert metrics.registry.get_sample_value(
         "gmai_eval_answer_request_size_bytes_sum", {"model": "m"}
     ) == len(sent)
+
+
+def test_a_multi_answer_question_asks_for_every_correct_option() -> None:
+    multi = RunItem(**{**item(b"png").__dict__, "multi_choice": True})
+    wire = model_pb2.AnswerVQARequest.FromString(build_request(multi, parameters_struct({})).SerializeToString())
+    assert wire.answer_format == model_pb2.ANSWER_FORMAT_MULTI_CHOICE
+    assert wire.prompt.endswith(
+        "Please select all correct answers from the options above. "
+        "Answer with the letters of every correct option, separated by commas (for example: A,C). \n"
+    )
+    single = model_pb2.AnswerVQARequest.FromString(build_request(item(b"png"), parameters_struct({})).SerializeToString())
+    assert single.prompt.endswith("Please select the correct answer from the options above. \n")

@@ -94,12 +94,30 @@ def provenance_lines(run: pb.Run, era: str, judge: str = "") -> list[str]:
 
 
 def node_dict(n: pb.NodeScore) -> dict[str, object]:
-    """A node as a JSON-ready dict."""
-    return {
+    """A node as a JSON-ready dict (with ``multi_answer`` on a multi-choice benchmark)."""
+    doc: dict[str, object] = {
         "dimension": n.dimension, "path": list(n.path), "abbreviation": n.abbreviation, "n": n.n,
         "correct": n.correct, "accuracy": n.accuracy, "ci_low": n.ci_low, "ci_high": n.ci_high,
         "incorrect": n.incorrect, "unparsed": n.unparsed, "refused": n.refused, "errors": n.errors,
     }
+    if n.HasField("multi_answer"):
+        doc["multi_answer"] = {name: getattr(n.multi_answer, name) for name in _MULTI_FIELDS}
+    return doc
+
+
+_MULTI_FIELDS = (
+    "acc_mcls", "acc_mcls_ci_low", "acc_mcls_ci_high", "recall_mcls", "recall_mcls_ci_low", "recall_mcls_ci_high",
+)
+"""The fields of MultiAnswerScore, in order (JSON keys and CSV columns)."""
+
+
+def _multi_cells(n: pb.NodeScore) -> list[str]:
+    """ACC_mcls and Recall_mcls of a node for the table: percent with their interval."""
+    m = n.multi_answer
+    return [
+        f"{100 * m.acc_mcls:.2f}", f"{100 * m.acc_mcls_ci_low:.2f}-{100 * m.acc_mcls_ci_high:.2f}",
+        f"{100 * m.recall_mcls:.2f}", f"{100 * m.recall_mcls_ci_low:.2f}-{100 * m.recall_mcls_ci_high:.2f}",
+    ]
 
 
 def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None = None, fmt: str = "table") -> str:
@@ -123,6 +141,8 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
             "unscored": resp.unscored, "ungraded": resp.ungraded,
             "macro_accuracy": macro, "nodes": [node_dict(n) for n in nodes],
         }
+        if resp.multi_choice:
+            doc["multi_choice"] = True
         if resp.HasField("position_bias"):
             doc["position_bias"] = position_bias_dict(resp.position_bias)
         return json.dumps(doc, indent=2) + "\n"
@@ -130,12 +150,16 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high",
-                    "unparsed", "refused", "errors"])
+                    "unparsed", "refused", "errors", *(_MULTI_FIELDS if resp.multi_choice else ())])
         for n in nodes:
+            multi = [repr(getattr(n.multi_answer, f)) for f in _MULTI_FIELDS] if resp.multi_choice else []
             w.writerow([n.dimension, "/".join(n.path), n.abbreviation, n.n, n.correct, repr(n.accuracy),
-                        repr(n.ci_low), repr(n.ci_high), n.unparsed, n.refused, n.errors])
+                        repr(n.ci_low), repr(n.ci_high), n.unparsed, n.refused, n.errors, *multi])
         return buf.getvalue()
     headers = ["node", "abbr", "n", "correct", "acc %", "95% CI", "unparsed", "refused", "errors"]
+    if resp.multi_choice:
+        headers[3:6] = ["exact", "exact %", "95% CI"]
+        headers += ["ACC_mcls %", "95% CI", "Recall_mcls %", "95% CI"]
     rows = []
     for n in nodes:
         label = _name(n.path)
@@ -143,13 +167,15 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
             label = f"{n.dimension}: {label}"
         rows.append([label, n.abbreviation, str(n.n), str(n.correct), f"{100 * n.accuracy:.2f}",
                      f"{100 * n.ci_low:.2f}-{100 * n.ci_high:.2f}", str(n.unparsed), str(n.refused),
-                     str(n.errors)])
+                     str(n.errors), *(_multi_cells(n) if resp.multi_choice else [])])
     if resp.HasField("run"):
         prov = provenance_lines(resp.run, resp.extraction_era, resp.judge_model)
         head = "\n".join(f"- {p}" for p in prov) if fmt == "markdown" else "\n".join(prov)
     else:
         head = f"run {resp.run_id}  era {resp.extraction_era}  judge {resp.judge_model or 'none (exact matching)'}"
     tail = [f"macro accuracy ({dim}): {100 * acc:.2f}" for dim, acc in macro.items()]
+    if resp.multi_choice:
+        tail.insert(0, "multi-answer questions: accuracy counts exact sets; ACC_mcls and Recall_mcls as in the paper")
     if resp.unscored:
         tail.append(f"unscored (no answer key): {resp.unscored}")
     if resp.ungraded:

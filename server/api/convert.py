@@ -94,6 +94,7 @@ def benchmark_to_proto(b: Benchmark) -> pb.Benchmark:
         question_count=b.question_count,
         flagged_count=b.flagged_count,
         layout=b.layout,
+        multi_choice=b.multi_choice,
         source_files=[
             pb.SourceFile(name=f.name, sha256=f.sha256, rows=f.rows, size_bytes=f.size_bytes)
             for f in b.source_files

@@ -34,6 +34,7 @@ from gmai_eval.server.scoring.grading import (
     scores_with_position_bias,
 )
 from gmai_eval.server.scoring.judge import JudgeClient, ModelJudge
+from gmai_eval.server.scoring.multi_scores import MclsScore
 from gmai_eval.server.scoring.position_bias import FLAG_EFFECT, FLAG_P, PositionBias
 from gmai_eval.server.scoring.vlmeval_files import export_run, score_file
 from gmai_eval.server.store import Database
@@ -47,14 +48,21 @@ DEFAULT_ALPHA = 0.05
 """Significance level when neither the request nor the gate policy sets one."""
 
 
-def node_to_proto(n: NodeScore) -> pb.NodeScore:
-    """A node score as its proto message."""
+def node_to_proto(n: NodeScore, mcls: MclsScore | None = None) -> pb.NodeScore:
+    """A node score as its proto message (with the paper's multi-answer metrics when given)."""
     lo, hi = n.ci
-    return pb.NodeScore(
+    msg = pb.NodeScore(
         dimension=n.dimension, path=list(n.path), abbreviation=n.abbreviation, n=n.n, correct=n.correct,
         accuracy=n.accuracy, ci_low=lo, ci_high=hi, unparsed=n.unparsed, refused=n.refused, errors=n.errors,
         incorrect=n.incorrect,
     )
+    if mcls is not None:
+        (acc_lo, acc_hi), (rec_lo, rec_hi) = mcls.acc_ci, mcls.recall_ci
+        msg.multi_answer.CopyFrom(pb.MultiAnswerScore(
+            acc_mcls=mcls.acc_mcls, acc_mcls_ci_low=acc_lo, acc_mcls_ci_high=acc_hi,
+            recall_mcls=mcls.recall_mcls, recall_mcls_ci_low=rec_lo, recall_mcls_ci_high=rec_hi,
+        ))
+    return msg
 
 
 def stored_run(db: Database, run_id: str) -> pb.Run:
@@ -80,8 +88,9 @@ def scores_to_proto(scores: RunScores, dimensions: list[str] | None = None) -> p
     nodes = [n for n in scores.nodes if not dims or n.dimension in dims]
     macro = {k: v for k, v in scores.macro.items() if not dims or k in dims}
     return pb.GetRunScoresResponse(
-        nodes=[node_to_proto(n) for n in nodes], macro_accuracy=macro, extraction_era=scores.era,
-        run_id=scores.run_id, judge_model=scores.judge, unscored=scores.unscored, ungraded=scores.ungraded,
+        nodes=[node_to_proto(n, scores.mcls.get((n.dimension, n.path))) for n in nodes], macro_accuracy=macro,
+        extraction_era=scores.era, run_id=scores.run_id, judge_model=scores.judge, unscored=scores.unscored,
+        ungraded=scores.ungraded, multi_choice=scores.multi_choice,
     )
 
 

@@ -106,14 +106,16 @@ def label_signature(label: str) -> Signature:
     )
 
 
-def _modality_colour(modality: str) -> np.ndarray:
+def modality_colour(modality: str) -> np.ndarray:
+    """The background colour of a modality's images (RGB, 0-255), from the sha256 of its name."""
     h = hashlib.sha256(("modality:" + modality).encode("utf-8")).digest()
     grey = 60 + h[0] % 60
     tint = (np.array([h[1], h[2], h[3]], dtype=np.float64) / 255.0 - 0.5) * 50
     return np.clip(grey + tint, 0, 255)
 
 
-def _shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
+def shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
+    """Pixels inside a finding of ``shape`` and radius ``r``; ``dx``, ``dy`` are offsets from its centre."""
     mask: np.ndarray
     if shape == "circle":
         mask = dx * dx + dy * dy <= r * r
@@ -163,14 +165,14 @@ def render_image(label: str, modality: str, granularity: str, rng: np.random.Gen
     for _ in range(3):
         fx, fy = rng.uniform(0.5, 3.0, size=2) * 2 * np.pi / size
         field += np.sin(fx * xx + fy * yy + rng.uniform(0, 2 * np.pi))
-    base = _modality_colour(modality)
+    base = modality_colour(modality)
     img = base[None, None, :] * (0.8 + 0.08 * field[:, :, None])
     img += rng.normal(0.0, 10.0, size=(size, size, 1))
     # Finding: shape filled with the label's hue, striped.
     r = size * rng.uniform(0.17, 0.26)
     cx, cy = rng.uniform(r + 4, size - r - 4, size=2)
     dx, dy = xx - cx, yy - cy
-    mask = _shape_mask(sig.shape, dx, dy, r)
+    mask = shape_mask(sig.shape, dx, dy, r)
     theta = np.deg2rad(sig.angle)
     phase = (dx * np.cos(theta) + dy * np.sin(theta)) / (2 * r) * sig.frequency * 2 * np.pi
     stripes = 0.5 + 0.5 * np.sin(phase)
@@ -280,7 +282,8 @@ def _fit_joint(
     return m / m.sum(), cells
 
 
-def _article(modality: str) -> str:
+def article(modality: str) -> str:
+    """``a`` or ``an`` before a modality's name."""
     return "an" if modality.startswith(_AN_PREFIXES) or modality[0] in "AEIOU" else "a"
 
 
@@ -335,7 +338,7 @@ def synthetic_rows(
         png = render_image(label, modality, granularity, rng, image_size)
         row = {
             "index": str(index),
-            "question": template.format(a=_article(modality), m=modality),
+            "question": template.format(a=article(modality), m=modality),
             **{letters[i]: (options[i] if i < len(options) else "") for i in range(5)},
             "answer": answer,
             "category": label,

@@ -15,7 +15,8 @@ Columns are found by header name (:mod:`.tsv_header`, which also says what is wr
 header: another delimiter, a misspelt column). Other columns are kept in ``extra`` and
 listed as defects that skip no row. Without ``answer`` (TEST layout) the answer is the
 only option whose text equals ``category`` (exactly, else after stripping '.' and
-whitespace); rows where that fails are imported flagged (answer NULL).
+whitespace); rows where that fails are imported flagged (answer NULL). With
+``multi_choice`` an ``answer`` may name several letters (``A,C``).
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ def import_tsv_files(
     strict: bool = False,
     display_names: Sequence[str] | None = None,
     max_field_chars: int = MAX_FIELD_CHARS,
+    multi_choice: bool = False,
 ) -> ImportReport:
     """Import GMAI-MMBench TSV files as one benchmark.
 
@@ -169,13 +171,17 @@ def import_tsv_files(
         strict: import nothing if any row has a defect.
         display_names: names for the files in defects and records (default: the paths as given).
         max_field_chars: largest accepted field (documented default :data:`MAX_FIELD_CHARS`).
+        multi_choice: the rows are multi-answer questions: ``answer`` holds one or more
+            letters (``A,C``, see :func:`.tsv_rows.parse_multi_answer`) and the benchmark
+            records it. Without it a key of several letters is a defect.
 
     Returns:
         The report; ``already_imported`` when the same bytes were imported under ``name``.
 
     Raises:
         InvalidArgument: no files, a file that cannot be read, or a bad name.
-        AlreadyExists: ``name`` holds a benchmark with different content, or is being imported.
+        AlreadyExists: ``name`` holds a benchmark with different content, or is being
+            imported, or was imported with the other ``multi_choice``.
         ImportDefects: strict mode with defects, or no valid row at all (nothing imported).
     """
     paths = [Path(p) for p in paths]
@@ -195,7 +201,7 @@ def import_tsv_files(
         if existing is not None and existing[2] != "ready":
             raise AlreadyExists(f"benchmark {name!r} is being imported right now")
         if existing is None:
-            bid = store.begin_import(db, name, "VAL")
+            bid = store.begin_import(db, name, "VAL", multi_choice)
             _active_imports.add(bid)
     if existing is not None:
         digest = files_digest(paths)
@@ -204,9 +210,12 @@ def import_tsv_files(
                 f"benchmark {name!r} already exists with different content ({existing[1]}; these files: {digest})"
             )
         known = store.get_benchmark(db, name)
+        if known.multi_choice != multi_choice:
+            kind = "multi-choice" if known.multi_choice else "single-choice"
+            raise AlreadyExists(f"benchmark {name!r} already exists with these files, imported as {kind}")
         return ImportReport(known, True, 0, 0, (), f"{known.layout} layout, as first imported")
 
-    st = ImportState(db=db, benchmark_id=bid, strict=strict, max_field=max_field_chars)
+    st = ImportState(db=db, benchmark_id=bid, strict=strict, max_field=max_field_chars, multi_choice=multi_choice)
     try:
         overall = hashlib.sha256() if len(paths) > 1 else None
         files: list[SourceFile] = []

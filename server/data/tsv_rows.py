@@ -50,6 +50,29 @@ def _norm(text: str) -> str:
     return text.strip().strip(".").strip()
 
 
+_MULTI_KEY = re.compile(r"[A-E](?:,[A-E])*")
+
+
+def parse_multi_answer(raw: str, labels: Sequence[str]) -> tuple[str | None, str]:
+    """The key of a multi-answer row as stored (``A,C``), or None and why not.
+
+    Accepted spellings: upper-case option letters separated by commas, with any spaces
+    around them (``A,C``, ``A, C``, `` C,A``); a single letter is a one-element set. Each
+    letter must name a non-empty option and appear once. The key is stored sorted
+    (``C,A`` -> ``A,C``). Anything else (``AC``, ``A;C``, ``a,c``, ``A,A``, empty) is a
+    defect.
+    """
+    spelled = "".join(raw.split())
+    if not _MULTI_KEY.fullmatch(spelled):
+        return None, "is not upper-case option letters separated by commas (like A,C)"
+    letters = spelled.split(",")
+    if len(set(letters)) != len(letters):
+        return None, "names an option twice"
+    if not set(letters) <= set(labels):
+        return None, f"is not among the non-empty options ({''.join(labels) or 'none'})"
+    return ",".join(sorted(letters)), ""
+
+
 def derive_answer(options: Sequence[tuple[str, str]], category: str) -> str | None:
     """The letter of the only option whose text equals ``category``, else None.
 
@@ -74,6 +97,7 @@ class ImportState:
     benchmark_id: int
     strict: bool
     max_field: int
+    multi_choice: bool = False
     defects: list[tuple[Defect, bool]] = field(default_factory=list)
     seen_index: set[int] = field(default_factory=set)
     seen_images: set[str] = field(default_factory=set)
@@ -174,7 +198,12 @@ def import_row(
     category = get("category")
     answer: str | None
     flag: Defect | None = None
-    if "answer" in cols:
+    if "answer" in cols and st.multi_choice:
+        answer, why = parse_multi_answer(get("answer"), [lab for lab, _ in options])
+        source = "answer"
+        if answer is None:
+            found.append(Defect(name, rowno, "answer", f"answer {get('answer')!r} {why}"))
+    elif "answer" in cols:
         answer = get("answer").strip()
         source = "answer"
         if answer not in {lab for lab, _ in options}:

@@ -160,6 +160,30 @@ def _overall(r: RunReport) -> str:
     return "".join(out)
 
 
+def _multi_answer(r: RunReport) -> str:
+    """The paper's multi-answer metrics, for a multi-choice benchmark only: overall and per dimension."""
+    if not r.scores.multi_choice:
+        return ""
+    out = ['<section id="multi-answer"><h2>Multi-answer metrics</h2><p class="muted">Multi-answer questions: '
+           "the accuracy above counts exact sets. ACC_mcls (share of the chosen options that are correct) and "
+           "Recall_mcls (share of the correct options chosen) are means over questions, with normal 95% "
+           "intervals; an unparsed, refused or failed answer scores 0 on both.</p>",
+           "<table><tr><th>node</th><th>n</th><th>exact</th><th>ACC_mcls</th><th>Recall_mcls</th></tr>"]
+    for n in r.scores.nodes:
+        m = r.scores.mcls.get((n.dimension, n.path))
+        if m is None or n.dimension not in ("overall", *PLOTTED_DIMENSIONS):
+            continue
+        name = n.name if n.dimension == "overall" else f"{n.dimension}: {node_label(n)}"
+        out.append(
+            f'<tr data-dimension="{escape(n.dimension)}" data-node="{escape(n.name)}" '
+            f'data-acc-mcls="{m.acc_mcls:.6f}" data-recall-mcls="{m.recall_mcls:.6f}"><td>{escape(name)}</td>'
+            f"<td>{n.n}</td><td>{_pct(n.accuracy)} {_ci(*n.ci)}</td><td>{_pct(m.acc_mcls)} {_ci(*m.acc_ci)}</td>"
+            f"<td>{_pct(m.recall_mcls)} {_ci(*m.recall_ci)}</td></tr>"
+        )
+    out.append("</table></section>")
+    return "".join(out)
+
+
 def _dimensions(r: RunReport) -> str:
     out = ['<section id="dimensions"><h2>Per dimension</h2><p class="muted">Accuracy with its 95% Wilson '
            "interval, sorted from best to worst; abbreviations as in the paper.</p>"]
@@ -347,7 +371,8 @@ def render_html(report: RunReport, nav: str = "") -> str:
     """
     title = f"gmai-eval report: {report.run.model} on {report.run.benchmark} ({report.run.run_id})"
     body = "".join([
-        _header(report), _overall(report), _dimensions(report), _calibration(report), _position_bias(report),
+        _header(report), _overall(report), _multi_answer(report), _dimensions(report), _calibration(report),
+        _position_bias(report),
         _comparison(report),
         _history(report), _gallery(report),
     ])

@@ -37,7 +37,9 @@ def build_request(item: RunItem, parameters: struct_pb2.Struct) -> model_pb2.Ans
         ],
         question=item.question,
         options=[model_pb2.Option(label=lab, text=text) for lab, text in item.options],
-        prompt=render_prompt(item.question, item.options),
-        answer_format=model_pb2.ANSWER_FORMAT_SINGLE_CHOICE,
+        prompt=render_prompt(item.question, item.options, multi_choice=item.multi_choice),
+        answer_format=(
+            model_pb2.ANSWER_FORMAT_MULTI_CHOICE if item.multi_choice else model_pb2.ANSWER_FORMAT_SINGLE_CHOICE
+        ),
         parameters=parameters,
     )

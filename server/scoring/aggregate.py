@@ -22,10 +22,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gmai_eval.server.errors import InvalidArgument, NotFound
 from gmai_eval.server.scoring.stats import wilson_interval
 from gmai_eval.server.taxonomy import DEPARTMENTS, GRANULARITIES, TASKS
+
+if TYPE_CHECKING:
+    from gmai_eval.server.scoring.multi_scores import MclsScore
 
 DIMENSIONS: tuple[str, ...] = ("overall", "task", "department", "granularity", "modality", "label", "tree")
 """Every dimension, in report order."""
@@ -119,6 +123,10 @@ class RunScores:
     """Questions graded but without an answer key (excluded)."""
     ungraded: int = 0
     """Questions of the run without a final answer yet."""
+    multi_choice: bool = False
+    """Multi-answer questions: accuracy is exact-set accuracy, and :attr:`mcls` is set."""
+    mcls: Mapping[tuple[str, tuple[str, ...]], MclsScore] = field(default_factory=dict)
+    """(dimension, path) -> the paper's ACC_mcls and Recall_mcls (multi-answer runs only)."""
 
     @property
     def overall(self) -> NodeScore:

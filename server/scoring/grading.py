@@ -27,6 +27,7 @@ from gmai_eval.server.scoring.aggregate import Item, RunScores, aggregate
 from gmai_eval.server.scoring.calibration import Calibration, Scored, normalise, summarise
 from gmai_eval.server.scoring.extraction import can_infer, check_era
 from gmai_eval.server.scoring.judge import JUDGE_TRIES, JudgeClient, matching_prompt
+from gmai_eval.server.scoring.multi_scores import grade_multi, mcls_of_rows
 from gmai_eval.server.scoring.position_bias import Choice, PositionBias, position_bias
 from gmai_eval.server.scoring.summary import summarise as summarise_run
 from gmai_eval.server.scoring.summary import to_json as summary_json
@@ -53,8 +54,15 @@ async def grade_pending(db: Database, run_id: str, era: str | None = None) -> in
     pending = await db.aread(lambda s: store.final_attempts(s, run_id, ungraded_for=(era, "")))
     if not pending:
         return 0
-    grades = [grade_answer(p.recorded, dict(p.choices), p.answer, era) for p in pending]
+    grades = [_grade(p, era) for p in pending]
     return await db.awrite(lambda s: store.upsert_grades(s, run_id, era, "", grades))
+
+
+def _grade(p: store.PendingRow, era: str) -> Grade:
+    """One final attempt's grade: multi-answer rules for a multi-answer question, else the era's."""
+    if p.multi_choice:
+        return grade_multi(p.recorded, dict(p.choices), p.answer)
+    return grade_answer(p.recorded, dict(p.choices), p.answer, era)
 
 
 def grade_pending_sync(db: Database, run_id: str, era: str | None = None) -> int:
@@ -63,7 +71,7 @@ def grade_pending_sync(db: Database, run_id: str, era: str | None = None) -> int
         era = db.read(lambda s: store.run_era(s, run_id))
     check_era(era)
     pending = db.read(lambda s: store.final_attempts(s, run_id, ungraded_for=(era, "")))
-    grades = [grade_answer(p.recorded, dict(p.choices), p.answer, era) for p in pending]
+    grades = [_grade(p, era) for p in pending]
     return db.write(lambda s: store.upsert_grades(s, run_id, era, "", grades)) if grades else 0
 
 
@@ -154,12 +162,12 @@ async def rescore(
     await grade_pending(db, run_id, info.era)
     before = await db.aread(lambda s: store.verdicts(s, run_id, info.era, ""))
     rows = await db.aread(lambda s: store.final_attempts(s, run_id))
-    grades: list[Grade] = [grade_answer(p.recorded, dict(p.choices), p.answer, era) for p in rows]
+    grades: list[Grade] = [_grade(p, era) for p in rows]
     judged = resolved = 0
     if judge is not None:
         questions = await db.aread(lambda s: store.question_texts(s, run_id))
         for i, (p, g) in enumerate(zip(rows, grades, strict=True)):
-            if g.verdict != "unparsed":
+            if g.verdict != "unparsed" or p.multi_choice:  # the judge's prompt is single-choice
                 continue
             judged += 1
             new = await _judge_one(db, run_id, judge, questions.get(p.recorded.idx, ""), p, era)
@@ -264,7 +272,7 @@ def _graded_in_memory(db: Database, run_id: str, era: str) -> list[store.GradedR
     fields = db.read(lambda s: store.question_fields(s, run_id))
     out = []
     for p in pending:
-        g = grade_answer(p.recorded, dict(p.choices), p.answer, era)
+        g = _grade(p, era)
         q = fields[g.idx]
         out.append(store.GradedRow(
             idx=g.idx, verdict=g.verdict, extracted=g.extracted, method=g.method, answer=q.answer,
@@ -283,7 +291,10 @@ def _scores(db: Database, info: store.RunInfo, era: str | None, judge: str) -> R
 def _scores_of_rows(info: store.RunInfo, era: str, judge: str, rows: list[store.GradedRow]) -> RunScores:
     items = [Item(r.verdict, r.task, r.department, r.granularity, r.modality, r.category) for r in rows]
     nodes, macro, unscored = aggregate(items)
-    return RunScores(info.id, era, judge, nodes, macro, unscored, max(0, info.total - len(rows)))
+    mcls = mcls_of_rows((it, r.extracted, r.answer) for it, r in zip(items, rows, strict=True)) if info.multi_choice else {}
+    return RunScores(
+        info.id, era, judge, nodes, macro, unscored, max(0, info.total - len(rows)), info.multi_choice, mcls
+    )
 
 
 def scores_with_position_bias(

@@ -13,14 +13,23 @@ from collections.abc import Sequence
 INSTRUCTION = "Please select the correct answer from the options above. \n"
 """The closing sentence, with its trailing space, exactly as VLMEvalKit writes it."""
 
+MULTI_INSTRUCTION = (
+    "Please select all correct answers from the options above. "
+    "Answer with the letters of every correct option, separated by commas (for example: A,C). \n"
+)
+"""The closing sentence of a multi-answer question: our fixed wording of the paper's Table 8
+instruction (select every correct option, letters separated by commas), which the reference
+only paraphrases; docs/scoring.md quotes it and a test pins it."""
 
-def render_prompt(question: str, options: Sequence[tuple[str, str]]) -> str:
+
+def render_prompt(question: str, options: Sequence[tuple[str, str]], *, multi_choice: bool = False) -> str:
     """Render the multiple-choice prompt of one question.
 
     Args:
         question: the question text, verbatim.
         options: (label, text) pairs in label order; empty texts are skipped, as VLMEvalKit
             skips NaN option cells.
+        multi_choice: close with :data:`MULTI_INSTRUCTION` instead of :data:`INSTRUCTION`.
 
     Returns:
         ``"Question: <q>\\nOptions:\\nA. <text>\\n...Please select ... above. \\n"``.
@@ -28,4 +37,5 @@ def render_prompt(question: str, options: Sequence[tuple[str, str]]) -> str:
     lines = [f"{label}. {text}\n" for label, text in options if text != ""]
     if not lines:  # VLMEvalKit drops the options block and the instruction entirely
         return f"Question: {question}\n"
-    return "".join([f"Question: {question}\n", "Options:\n", *lines, INSTRUCTION])
+    closing = MULTI_INSTRUCTION if multi_choice else INSTRUCTION
+    return "".join([f"Question: {question}\n", "Options:\n", *lines, closing])

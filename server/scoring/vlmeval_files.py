@@ -19,6 +19,10 @@ alphabetically; one row ``none``; fractions as Python/pandas print floats. Parit
 kept on purpose: the empty department becomes a column ``None`` whose value is always
 empty (NaN), as VLMEvalKit writes it; our own reports show that node as ``N/A``.
 
+**Multi-answer runs** also get ``<stem>_mcls.csv``: exact-set accuracy, ACC_mcls and
+Recall_mcls per node (:func:`mcls_csv`); VLMEvalKit has no such file. Their ``answer``
+column holds the key as ``A,C``.
+
 **Import** (``score-file``). A VLMEvalKit prediction file becomes a succeeded run: column
 names are lower-cased except single upper-case letters, ``index`` and ``prediction`` are
 required, every index must exist in the benchmark (else an error naming the row), and a
@@ -38,8 +42,9 @@ from pathlib import Path
 
 from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.records import OPTION_LABELS, Recorded
+from gmai_eval.server.scoring.aggregate import RunScores
 from gmai_eval.server.scoring.extraction import check_era
-from gmai_eval.server.scoring.grading import finish_grading_sync, graded_rows
+from gmai_eval.server.scoring.grading import compute_scores, finish_grading_sync, graded_rows
 from gmai_eval.server.scoring.verdicts import NON_ANSWER_STATUSES
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as store
@@ -159,7 +164,31 @@ def export_run(
         w.writerow(["none", *[_fmt(v) for _, v in acc]])
         _replace_atomically(target, buf.getvalue())
         csvs.append(target)
+    if info.multi_choice:
+        target = path.with_name(f"{path.stem}_mcls.csv")
+        _replace_atomically(target, mcls_csv(compute_scores(db, run_id, era, judge)))
+        csvs.append(target)
     return ExportResult(path, tuple(csvs), len(table))
+
+
+MCLS_DIMENSIONS = ("overall", "task", "department", "granularity", "modality")
+"""The dimensions of the multi-answer CSV, in order."""
+
+
+def mcls_csv(scores: RunScores) -> str:
+    """A multi-answer run's metrics per node (not a VLMEvalKit file: it has none).
+
+    Columns ``dimension, node, n, exact_accuracy, ACC_mcls, Recall_mcls``; one row per node
+    of :data:`MCLS_DIMENSIONS`, fractions as Python prints them.
+    """
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["dimension", "node", "n", "exact_accuracy", "ACC_mcls", "Recall_mcls"])
+    for n in scores.nodes:
+        m = scores.mcls.get((n.dimension, n.path))
+        if n.dimension in MCLS_DIMENSIONS and m is not None:
+            w.writerow([n.dimension, n.name, n.n, _fmt(n.accuracy), _fmt(m.acc_mcls), _fmt(m.recall_mcls)])
+    return buf.getvalue()
 
 
 def _replace_atomically(path: Path, text: str) -> None:

@@ -45,7 +45,7 @@ class QuestionRow:
     options: tuple[str, str, str, str, str]
     """Texts of A..E, empty for unused letters."""
     answer: str | None
-    """Correct letter, or None when flagged."""
+    """Correct letter (letters as ``A,C`` on a multi-choice benchmark), or None when flagged."""
     answer_source: str
     """``answer`` (VAL column), ``category`` (derived) or ``none``."""
     category: str
@@ -107,7 +107,7 @@ def find_any_state(db: Database, name: str) -> tuple[int, str, str] | None:
     return db.read(q)
 
 
-def begin_import(db: Database, name: str, layout: str) -> int:
+def begin_import(db: Database, name: str, layout: str, multi_choice: bool = False) -> int:
     """Create a benchmark row in state ``importing`` and return its id.
 
     Raises:
@@ -117,8 +117,9 @@ def begin_import(db: Database, name: str, layout: str) -> int:
     def w(d: sqlite_utils.Database) -> int:
         try:
             cur = d.conn.execute(
-                "INSERT INTO benchmarks (name, digest, layout, state, created_at) VALUES (?, '', ?, 'importing', ?)",
-                (name, layout, _now()),
+                "INSERT INTO benchmarks (name, digest, layout, state, created_at, multi_choice)"
+                " VALUES (?, '', ?, 'importing', ?, ?)",
+                (name, layout, _now(), int(multi_choice)),
             )
         except sqlite3.IntegrityError:
             raise AlreadyExists(f"benchmark {name!r} already exists") from None
@@ -237,10 +238,13 @@ def _benchmark(d: sqlite_utils.Database, row: Any) -> Benchmark:
         flagged_count=int(row[5]),
         created_at=str(row[6]),
         source_files=files,
+        multi_choice=bool(row[7]),
     )
 
 
-_BENCH_SELECT = "SELECT id, name, digest, layout, question_count, flagged_count, created_at FROM benchmarks"
+_BENCH_SELECT = (
+    "SELECT id, name, digest, layout, question_count, flagged_count, created_at, multi_choice FROM benchmarks"
+)
 
 
 def _ready_benchmark(db: Database, column: str, value: object, missing: str) -> Benchmark:

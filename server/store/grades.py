@@ -53,6 +53,8 @@ class RunInfo:
     """ISO-8601 UTC or ``""``."""
     model_version: str = ""
     """Most frequent model version reported in the run's answers."""
+    multi_choice: bool = False
+    """The run's benchmark holds multi-answer questions."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ class PendingRow:
     choices: tuple[tuple[str, str], ...]
     """The question's non-empty options."""
     answer: str | None
-    """The correct label, or None."""
+    """The correct label (``A,C`` for a multi-answer question), or None."""
+    multi_choice: bool = False
+    """The question is multi-answer."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ def run_info(s: sqlite_utils.Database, run_id: str) -> RunInfo:
     """
     row = s.execute(
         "SELECT r.id, r.model, r.benchmark_id, b.name, r.benchmark_digest, r.state, r.params,"
-        " r.total, r.created_at, r.finished_at FROM runs r JOIN benchmarks b ON b.id = r.benchmark_id"
+        " r.total, r.created_at, r.finished_at, b.multi_choice FROM runs r JOIN benchmarks b ON b.id = r.benchmark_id"
         " WHERE r.id = ?",
         [run_id],
     ).fetchone()
@@ -129,6 +133,7 @@ def run_info(s: sqlite_utils.Database, run_id: str) -> RunInfo:
         created_at=row[8],
         finished_at=row[9] or "",
         model_version=version[0] if version else "",
+        multi_choice=bool(row[10]),
     )
 
 
@@ -161,7 +166,7 @@ def _pending_from(rows: Iterable[Sequence[object]]) -> list[PendingRow]:
             attempt=int(str(r[11])),
         )
         opts = tuple((lab, str(text)) for lab, text in zip(OPTION_LABELS, r[6:11], strict=True) if text not in (None, ""))
-        out.append(PendingRow(rec, opts, None if r[5] in (None, "") else str(r[5])))
+        out.append(PendingRow(rec, opts, None if r[5] in (None, "") else str(r[5]), bool(r[12])))
     return out
 
 
@@ -177,8 +182,9 @@ def final_attempts(
     """
     sql = (
         "SELECT a.idx, a.outcome, a.status, a.labels, a.text, q.answer, "
-        f"{OPTION_COLUMNS}, a.attempt FROM attempts a JOIN runs r ON r.id = a.run_id "
+        f"{OPTION_COLUMNS}, a.attempt, b.multi_choice FROM attempts a JOIN runs r ON r.id = a.run_id "
         "JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = a.idx "
+        "JOIN benchmarks b ON b.id = r.benchmark_id "
         "WHERE a.run_id = ? AND a.final = 1"
     )
     params: list[object] = [run_id]

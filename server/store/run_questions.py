@@ -52,6 +52,8 @@ class RunItem:
     """Pixels."""
     image: bytes
     """Encoded image bytes."""
+    multi_choice: bool = False
+    """The question is multi-answer (its benchmark was imported with ``--multi-choice``)."""
 
 
 def pending_questions(db: Database, run_id: str) -> list[PendingQuestion]:
@@ -90,12 +92,14 @@ def _item(r: Sequence[object], qid: str, next_attempt: int) -> RunItem:
         width=int(r[10]),  # type: ignore[call-overload]
         height=int(r[11]),  # type: ignore[call-overload]
         image=bytes(r[12]),  # type: ignore[call-overload]
+        multi_choice=bool(r[13]),
     )
 
 
 _ITEM_COLUMNS = (
     "q.idx, {qid}, q.question, q.option_a, q.option_b, q.option_c, q.option_d, q.option_e,"
-    " q.image_sha256, i.media_type, i.width, i.height, i.data"
+    " q.image_sha256, i.media_type, i.width, i.height, i.data,"
+    " (SELECT b.multi_choice FROM benchmarks b WHERE b.id = q.benchmark_id)"
 )
 
 

@@ -74,4 +74,9 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [("benchmarks_0001_initial", _initial)]
+def _multi_choice(db: sqlite_utils.Database) -> None:
+    """Benchmarks of multi-answer questions (import --multi-choice): keys like ``A,C``."""
+    db.execute("ALTER TABLE benchmarks ADD COLUMN multi_choice INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS = [("benchmarks_0001_initial", _initial), ("benchmarks_0002_multi_choice", _multi_choice)]

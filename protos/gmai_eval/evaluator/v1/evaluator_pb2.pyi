@@ -29,7 +29,7 @@ RUN_STATE_CANCELLED: RunState
 RUN_STATE_INTERRUPTED: RunState
 
 class Benchmark(_message.Message):
-    __slots__ = ("name", "digest", "question_count", "flagged_count", "layout", "source_files", "created_time")
+    __slots__ = ("name", "digest", "question_count", "flagged_count", "layout", "source_files", "created_time", "multi_choice")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     QUESTION_COUNT_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class Benchmark(_message.Message):
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FILES_FIELD_NUMBER: _ClassVar[int]
     CREATED_TIME_FIELD_NUMBER: _ClassVar[int]
+    MULTI_CHOICE_FIELD_NUMBER: _ClassVar[int]
     name: str
     digest: str
     question_count: int
@@ -44,7 +45,8 @@ class Benchmark(_message.Message):
     layout: str
     source_files: _containers.RepeatedCompositeFieldContainer[SourceFile]
     created_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., question_count: _Optional[int] = ..., flagged_count: _Optional[int] = ..., layout: _Optional[str] = ..., source_files: _Optional[_Iterable[_Union[SourceFile, _Mapping]]] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    multi_choice: bool
+    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., question_count: _Optional[int] = ..., flagged_count: _Optional[int] = ..., layout: _Optional[str] = ..., source_files: _Optional[_Iterable[_Union[SourceFile, _Mapping]]] = ..., created_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., multi_choice: _Optional[bool] = ...) -> None: ...
 
 class SourceFile(_message.Message):
     __slots__ = ("name", "sha256", "rows", "size_bytes")
@@ -497,7 +499,7 @@ class DeleteRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., deleted_rows: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class NodeScore(_message.Message):
-    __slots__ = ("dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "refused", "errors", "incorrect")
+    __slots__ = ("dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "refused", "errors", "incorrect", "multi_answer")
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     ABBREVIATION_FIELD_NUMBER: _ClassVar[int]
@@ -510,6 +512,7 @@ class NodeScore(_message.Message):
     REFUSED_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     INCORRECT_FIELD_NUMBER: _ClassVar[int]
+    MULTI_ANSWER_FIELD_NUMBER: _ClassVar[int]
     dimension: str
     path: _containers.RepeatedScalarFieldContainer[str]
     abbreviation: str
@@ -522,7 +525,24 @@ class NodeScore(_message.Message):
     refused: int
     errors: int
     incorrect: int
-    def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., abbreviation: _Optional[str] = ..., n: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., unparsed: _Optional[int] = ..., refused: _Optional[int] = ..., errors: _Optional[int] = ..., incorrect: _Optional[int] = ...) -> None: ...
+    multi_answer: MultiAnswerScore
+    def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., abbreviation: _Optional[str] = ..., n: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., unparsed: _Optional[int] = ..., refused: _Optional[int] = ..., errors: _Optional[int] = ..., incorrect: _Optional[int] = ..., multi_answer: _Optional[_Union[MultiAnswerScore, _Mapping]] = ...) -> None: ...
+
+class MultiAnswerScore(_message.Message):
+    __slots__ = ("acc_mcls", "acc_mcls_ci_low", "acc_mcls_ci_high", "recall_mcls", "recall_mcls_ci_low", "recall_mcls_ci_high")
+    ACC_MCLS_FIELD_NUMBER: _ClassVar[int]
+    ACC_MCLS_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    ACC_MCLS_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    RECALL_MCLS_FIELD_NUMBER: _ClassVar[int]
+    RECALL_MCLS_CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    RECALL_MCLS_CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    acc_mcls: float
+    acc_mcls_ci_low: float
+    acc_mcls_ci_high: float
+    recall_mcls: float
+    recall_mcls_ci_low: float
+    recall_mcls_ci_high: float
+    def __init__(self, acc_mcls: _Optional[float] = ..., acc_mcls_ci_low: _Optional[float] = ..., acc_mcls_ci_high: _Optional[float] = ..., recall_mcls: _Optional[float] = ..., recall_mcls_ci_low: _Optional[float] = ..., recall_mcls_ci_high: _Optional[float] = ...) -> None: ...
 
 class GetRunScoresRequest(_message.Message):
     __slots__ = ("id", "dimensions", "extraction_era", "judge_model")
@@ -537,7 +557,7 @@ class GetRunScoresRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., extraction_era: _Optional[str] = ..., judge_model: _Optional[str] = ...) -> None: ...
 
 class GetRunScoresResponse(_message.Message):
-    __slots__ = ("nodes", "macro_accuracy", "extraction_era", "run_id", "judge_model", "unscored", "ungraded", "run", "position_bias")
+    __slots__ = ("nodes", "macro_accuracy", "extraction_era", "run_id", "judge_model", "unscored", "ungraded", "run", "position_bias", "multi_choice")
     class MacroAccuracyEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -554,6 +574,7 @@ class GetRunScoresResponse(_message.Message):
     UNGRADED_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
     POSITION_BIAS_FIELD_NUMBER: _ClassVar[int]
+    MULTI_CHOICE_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[NodeScore]
     macro_accuracy: _containers.ScalarMap[str, float]
     extraction_era: str
@@ -563,7 +584,8 @@ class GetRunScoresResponse(_message.Message):
     ungraded: int
     run: Run
     position_bias: PositionBias
-    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeScore, _Mapping]]] = ..., macro_accuracy: _Optional[_Mapping[str, float]] = ..., extraction_era: _Optional[str] = ..., run_id: _Optional[str] = ..., judge_model: _Optional[str] = ..., unscored: _Optional[int] = ..., ungraded: _Optional[int] = ..., run: _Optional[_Union[Run, _Mapping]] = ..., position_bias: _Optional[_Union[PositionBias, _Mapping]] = ...) -> None: ...
+    multi_choice: bool
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeScore, _Mapping]]] = ..., macro_accuracy: _Optional[_Mapping[str, float]] = ..., extraction_era: _Optional[str] = ..., run_id: _Optional[str] = ..., judge_model: _Optional[str] = ..., unscored: _Optional[int] = ..., ungraded: _Optional[int] = ..., run: _Optional[_Union[Run, _Mapping]] = ..., position_bias: _Optional[_Union[PositionBias, _Mapping]] = ..., multi_choice: _Optional[bool] = ...) -> None: ...
 
 class PositionBias(_message.Message):
     __slots__ = ("groups", "excluded", "flagged", "flag_p_value", "flag_effect")
