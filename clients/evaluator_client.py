@@ -140,7 +140,8 @@ class EvaluatorClient:
     # --- benchmarks ---------------------------------------------------------------------
 
     def upload(
-        self, name: str, files: Iterable[str | Path], *, strict: bool = False, as_given: bool = False
+        self, name: str, files: Iterable[str | Path], *, strict: bool = False, as_given: bool = False,
+        multi_choice: bool = False,
     ) -> pb.ImportBenchmarkResponse:
         """Import a benchmark from TSV files via ImportBenchmark (streamed in chunks).
 
@@ -157,7 +158,9 @@ class EvaluatorClient:
             if not p.is_file():
                 raise EvaluatorError("INVALID_ARGUMENT", f"no such file: {p}")
         size = sum(p.stat().st_size for p in paths)
-        header = pb.ImportHeader(name=name, strict=strict, file_names=names, size_bytes=size)
+        header = pb.ImportHeader(
+            name=name, strict=strict, file_names=names, size_bytes=size, multi_choice=multi_choice
+        )
 
         def messages() -> Iterator[pb.ImportBenchmarkRequest]:
             yield pb.ImportBenchmarkRequest(header=header)

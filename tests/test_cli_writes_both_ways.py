@@ -159,3 +159,18 @@ def test_an_upload_over_the_cap_is_refused_before_it_is_sent(tmp_path: Path) -> 
     )
     assert fits.returncode == 0, fits.stderr
     assert list(tmp_path.glob(".gmai-upload-*")) == []
+
+
+def test_a_multi_answer_import_says_the_same_both_ways(served: Served) -> None:
+    # A VAL file with keys "A,C" and "B": a multi-answer benchmark only with --multi-choice.
+    rows = [make_row(i) for i in range(3)]
+    rows[0]["answer"] = "A,C"
+    write_tsv(served.root / "multi.tsv", rows, VAL_COLUMNS)
+    local, remote = both(served, "import", "--name", "multi", "--multi-choice", "multi.tsv")
+    assert (local.stdout, local.stderr) == (remote.stdout, remote.stderr)
+    assert local.stdout.startswith("imported multi: 3 multi-answer questions (VAL layout, 0 without answer), 0 rows skipped")
+    # Without the flag the two-letter key (data row 1) is a defect both ways: the row is skipped.
+    strict_local, strict_remote = both(served, "import", "--name", "single", "multi.tsv")
+    assert (strict_local.stdout, strict_local.stderr) == (strict_remote.stdout, strict_remote.stderr)
+    assert strict_local.stdout.startswith("imported single: 2 questions (VAL layout, 0 without answer), 1 rows skipped")
+    assert strict_local.stderr.startswith("defect: multi.tsv, row 1, column 'answer': answer 'A,C'")

@@ -26,7 +26,9 @@ ERAS: tuple[str, ...] = ("2024", "2025-08", "2026-06")
 """Extraction eras (the evaluator's ``scoring.extraction.ERAS``; it refuses others)."""
 
 
-def _local_import(db_path: Path, name: str, files: tuple[Path, ...], strict: bool) -> pb.ImportBenchmarkResponse:
+def _local_import(
+    db_path: Path, name: str, files: tuple[Path, ...], strict: bool, multi_choice: bool
+) -> pb.ImportBenchmarkResponse:
     with server_extra("import"):
         from gmai_eval.server.api.convert import import_report_to_proto
         from gmai_eval.server.data.tsv_import import import_tsv_files
@@ -34,7 +36,7 @@ def _local_import(db_path: Path, name: str, files: tuple[Path, ...], strict: boo
 
         from .common import evaluator_errors
     with evaluator_errors(), Database(db_path) as db:
-        return import_report_to_proto(import_tsv_files(db, name, list(files), strict=strict))
+        return import_report_to_proto(import_tsv_files(db, name, list(files), strict=strict, multi_choice=multi_choice))
 
 
 def defect_line(d: pb.ImportDefect) -> str:
@@ -52,7 +54,7 @@ def render_import(resp: pb.ImportBenchmarkResponse) -> tuple[str, str]:
         return f"already imported: {b.name} ({b.question_count} questions, {b.layout} layout, {b.digest})\n", ""
     defects = "".join(f"defect: {defect_line(d)}\n" for d in resp.defects)
     summary = (
-        f"imported {b.name}: {resp.imported_rows} questions ({b.layout} layout, "
+        f"imported {b.name}: {resp.imported_rows} {'multi-answer ' if b.multi_choice else ''}questions ({b.layout} layout, "
         f"{b.flagged_count} without answer), {resp.skipped_rows} rows skipped, "
         f"{len(resp.defects)} defect(s); digest {b.digest}\n"
         f"layout: {resp.layout_reason}\n"
@@ -68,18 +70,23 @@ def render_import(resp: pb.ImportBenchmarkResponse) -> tuple[str, str]:
     is_flag=True,
     help="Import nothing if the files have any defect, an unknown column included.",
 )
+@click.option(
+    "--multi-choice",
+    is_flag=True,
+    help="Multi-answer questions: an answer may name several letters (A,C). Without it such rows are defects.",
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def import_cmd(target: Target, name: str, strict: bool, files: tuple[Path, ...]) -> None:
+def import_cmd(target: Target, name: str, strict: bool, multi_choice: bool, files: tuple[Path, ...]) -> None:
     """Import GMAI-MMBench TSV FILES (several TEST parts, in order) as benchmark NAME.
 
     With --db the file is imported in process (the database is created if missing);
     otherwise the files are uploaded to the evaluator at --server in chunks (admin token).
     """
     if target.db is not None:
-        resp = _local_import(target.db, name, files, strict)
+        resp = _local_import(target.db, name, files, strict, multi_choice)
     else:
         with client(target.conn) as c:
-            resp = c.upload(name, files, strict=strict, as_given=True)
+            resp = c.upload(name, files, strict=strict, as_given=True, multi_choice=multi_choice)
     out, err = render_import(resp)
     click.echo(err, err=True, nl=False)
     click.echo(out, nl=False)

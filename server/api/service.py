@@ -116,6 +116,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
                 header.name,
                 paths,
                 strict=header.strict,
+                multi_choice=header.multi_choice,
                 display_names=list(header.file_names),
             )
         finally:
