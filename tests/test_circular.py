@@ -100,18 +100,20 @@ def test_circular_verdict() -> None:
 
 
 def test_following_by_hand() -> None:
-    two = (("A", "x"), ("B", "y"))
+    abc = ["A", "B", "C"]
     f = following([
-        (OPTS, ["A", "A", "A"]),  # same letter each time: follows a position
-        (OPTS, ["A", "C", "B"]),  # liver every time (A; C in r1; B in r2): follows the text
-        (OPTS, ["A", "B", "B"]),  # neither
-        (OPTS, ["A", "", "A"]),  # one rotation without a letter: not counted
-        (two, ["B", "A"]),  # y, then A shows y in rotation 1: follows the text
-        ((("A", "x"),), ["A"]),  # k = 1: not counted
+        (abc, ["A", "A", "A"]),  # same letter each time: follows a position
+        (abc, ["A", "C", "B"]),  # liver every time (A; C in r1; B in r2): follows the text
+        (abc, ["A", "B", "B"]),  # neither
+        (abc, ["A", "", "A"]),  # one rotation without a letter: not counted
+        (["A", "B"], ["B", "A"]),  # y, then A shows y in rotation 1: follows the text
+        (["A"], ["A"]),  # k = 1: not counted
+        # GAPPY's labels A, C, D: liver is under A, then D (rotation 1), then C (rotation 2).
+        (["A", "C", "D"], ["A", "D", "C"]),
     ])
-    assert (f.eligible, f.position, f.text) == (4, 1, 2)
-    assert f.position_share == 0.25
-    assert f.text_share == 0.5
+    assert (f.eligible, f.position, f.text) == (5, 1, 3)
+    assert f.position_share == 0.2
+    assert f.text_share == 0.6
 
 
 def test_expected_random_accuracy_by_hand() -> None:

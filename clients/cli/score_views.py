@@ -94,12 +94,17 @@ def provenance_lines(run: pb.Run, era: str, judge: str = "") -> list[str]:
 
 
 def node_dict(n: pb.NodeScore) -> dict[str, object]:
-    """A node as a JSON-ready dict."""
-    return {
+    """A node as a JSON-ready dict (with ``circular`` for a circular run)."""
+    doc: dict[str, object] = {
         "dimension": n.dimension, "path": list(n.path), "abbreviation": n.abbreviation, "n": n.n,
         "correct": n.correct, "accuracy": n.accuracy, "ci_low": n.ci_low, "ci_high": n.ci_high,
         "incorrect": n.incorrect, "unparsed": n.unparsed, "refused": n.refused, "errors": n.errors,
     }
+    if n.HasField("circular"):
+        c = n.circular
+        doc["circular"] = {"n": c.n, "correct": c.correct, "accuracy": c.accuracy, "ci_low": c.ci_low,
+                           "ci_high": c.ci_high}
+    return doc
 
 
 def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None = None, fmt: str = "table") -> str:
@@ -112,6 +117,7 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
     """
     dims = _dims(by)
     nodes = [n for n in resp.nodes if dims is None or n.dimension in dims]
+    circular = any(n.HasField("circular") for n in resp.nodes)
     macro = {
         d: resp.macro_accuracy[d]
         for d in _dimension_order(list(resp.macro_accuracy))
@@ -123,6 +129,8 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
             "unscored": resp.unscored, "ungraded": resp.ungraded,
             "macro_accuracy": macro, "nodes": [node_dict(n) for n in nodes],
         }
+        if circular:
+            doc["circular_incomplete"] = resp.circular_incomplete
         if resp.HasField("position_bias"):
             doc["position_bias"] = position_bias_dict(resp.position_bias)
         return json.dumps(doc, indent=2) + "\n"
@@ -130,20 +138,29 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high",
-                    "unparsed", "refused", "errors"])
+                    "unparsed", "refused", "errors"]
+                   + (["circular_n", "circular_correct", "circular_accuracy", "circular_ci_low",
+                       "circular_ci_high"] if circular else []))
         for n in nodes:
+            c = n.circular
             w.writerow([n.dimension, "/".join(n.path), n.abbreviation, n.n, n.correct, repr(n.accuracy),
-                        repr(n.ci_low), repr(n.ci_high), n.unparsed, n.refused, n.errors])
+                        repr(n.ci_low), repr(n.ci_high), n.unparsed, n.refused, n.errors]
+                       + ([c.n, c.correct, repr(c.accuracy), repr(c.ci_low), repr(c.ci_high)] if circular else []))
         return buf.getvalue()
     headers = ["node", "abbr", "n", "correct", "acc %", "95% CI", "unparsed", "refused", "errors"]
+    if circular:
+        headers[4:6] = ["vanilla %", "95% CI", "circular %", "95% CI"]
     rows = []
     for n in nodes:
         label = _name(n.path)
         if (dims is None or len(dims) > 2) and n.dimension != "overall":
             label = f"{n.dimension}: {label}"
-        rows.append([label, n.abbreviation, str(n.n), str(n.correct), f"{100 * n.accuracy:.2f}",
-                     f"{100 * n.ci_low:.2f}-{100 * n.ci_high:.2f}", str(n.unparsed), str(n.refused),
-                     str(n.errors)])
+        row = [label, n.abbreviation, str(n.n), str(n.correct), f"{100 * n.accuracy:.2f}",
+               f"{100 * n.ci_low:.2f}-{100 * n.ci_high:.2f}", str(n.unparsed), str(n.refused), str(n.errors)]
+        if circular:
+            c = n.circular
+            row[6:6] = [f"{100 * c.accuracy:.2f}", f"{100 * c.ci_low:.2f}-{100 * c.ci_high:.2f}"]
+        rows.append(row)
     if resp.HasField("run"):
         prov = provenance_lines(resp.run, resp.extraction_era, resp.judge_model)
         head = "\n".join(f"- {p}" for p in prov) if fmt == "markdown" else "\n".join(prov)
@@ -154,14 +171,19 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
         tail.append(f"unscored (no answer key): {resp.unscored}")
     if resp.ungraded:
         tail.append(f"not answered yet: {resp.ungraded}")
+    if circular:
+        tail.append("circular: a question counts only if every rotation of its options is answered correctly;"
+                    " vanilla is rotation 0 (the original order)")
+        if resp.circular_incomplete:
+            tail.append(f"left out of circular (a rotation not answered yet): {resp.circular_incomplete}")
     if resp.HasField("position_bias"):
         tail += position_bias_lines(resp.position_bias, fmt)
     return f"{head}\n\n{_grid(fmt, headers, rows)}" + ("\n" + "\n".join(tail) + "\n" if tail else "")
 
 
 def position_bias_dict(b: pb.PositionBias) -> dict[str, object]:
-    """A run's position bias as a JSON-ready dict."""
-    return {
+    """A run's position bias as a JSON-ready dict (``following`` for a circular run)."""
+    doc: dict[str, object] = {
         "flagged": b.flagged, "flag_p_value": b.flag_p_value, "flag_effect": b.flag_effect, "excluded": b.excluded,
         "groups": [
             {"options": g.options, "n": g.n, "letters": list(g.letters), "chosen": list(g.chosen),
@@ -170,6 +192,11 @@ def position_bias_dict(b: pb.PositionBias) -> dict[str, object]:
             for g in b.groups
         ],
     }
+    if b.HasField("following"):
+        f = b.following
+        doc["following"] = {"eligible": f.eligible, "position": f.position, "text": f.text,
+                            "position_share": f.position_share, "text_share": f.text_share}
+    return doc
 
 
 def position_bias_lines(b: pb.PositionBias, fmt: str = "table") -> list[str]:
@@ -185,6 +212,11 @@ def position_bias_lines(b: pb.PositionBias, fmt: str = "table") -> list[str]:
                    f"effect {g.effect:.3f}; flagged {'yes' if g.flagged else 'no'}")
     if not b.groups:
         out.append("  no answered question with a key to test")
+    if b.HasField("following"):
+        f = b.following
+        out.append(f"{'- ' if fmt == 'markdown' else '  '}circular: of {f.eligible} questions answered with a letter in"
+                   f" every rotation, {100 * f.position_share:.1f}% follow a position (same letter each time),"
+                   f" {100 * f.text_share:.1f}% follow the text (same option each time)")
     return out
 
 

@@ -22,6 +22,7 @@ from gmai_eval.server.api import convert
 from gmai_eval.server.errors import InvalidArgument, PreflightFailed
 from gmai_eval.server.runs.progress import run_record
 from gmai_eval.server.scoring.aggregate import DIMENSIONS, NodeScore, RunScores
+from gmai_eval.server.scoring.circular_scores import CircularResult
 from gmai_eval.server.scoring.compare import apply_gate, parse_policy
 from gmai_eval.server.scoring.compare import compare_runs as _compare
 from gmai_eval.server.scoring.grading import (
@@ -89,11 +90,34 @@ def scores_response(db: Database, request: pb.GetRunScoresRequest) -> pb.GetRunS
         NotFound: unknown run, or no grading by ``judge_model``.
         InvalidArgument: unknown era or dimension.
     """
-    scores, bias = scores_with_position_bias(db, request.id, request.extraction_era or None, request.judge_model)
+    scores, bias, circular = scores_with_position_bias(
+        db, request.id, request.extraction_era or None, request.judge_model
+    )
     resp = scores_to_proto(scores, list(request.dimensions))
     resp.position_bias.CopyFrom(position_bias_to_proto(bias))
+    if circular is not None:
+        add_circular(resp, circular)
     resp.run.CopyFrom(stored_run(db, request.id))
     return resp
+
+
+def add_circular(resp: pb.GetRunScoresResponse, circular: CircularResult) -> None:
+    """Set each node's circular score (n = 0 where no question is complete) and the
+    following counts of a circular run on a scores response."""
+    by_key = {(n.dimension, n.path): n for n in circular.scores.nodes}
+    for node in resp.nodes:
+        c = by_key.get((node.dimension, tuple(node.path)))
+        if c is None:
+            node.circular.SetInParent()
+            continue
+        lo, hi = c.ci
+        node.circular.CopyFrom(pb.CircularScore(n=c.n, correct=c.correct, accuracy=c.accuracy, ci_low=lo, ci_high=hi))
+    f = circular.following
+    resp.position_bias.following.CopyFrom(pb.CircularFollowing(
+        eligible=f.eligible, position=f.position, text=f.text, position_share=f.position_share,
+        text_share=f.text_share,
+    ))
+    resp.circular_incomplete = circular.incomplete
 
 
 def position_bias_to_proto(bias: PositionBias) -> pb.PositionBias:

@@ -137,24 +137,23 @@ class Following:
         return self.text / self.eligible if self.eligible else 0.0
 
 
-def following(questions: Sequence[tuple[Options, Sequence[str]]]) -> Following:
+def following(questions: Sequence[tuple[Sequence[str], Sequence[str]]]) -> Following:
     """Count what the answers follow.
 
     Args:
-        questions: per question, its options and the letters chosen in rotations
-            0..k-1 **as the model wrote them** (rotated labels); ``""`` or ``Z`` for no
-            option.
+        questions: per question, the labels of its non-empty options and the letters
+            chosen in rotations 0..k-1 **as the model wrote them** (rotated labels);
+            ``""`` or ``Z`` for no option.
     """
     eligible = position = text = 0
-    for options, chosen in questions:
-        labels = [lab for lab, _ in present(options)]
+    for labels, chosen in questions:
         k = len(labels)
         if k < 2 or len(chosen) != k or any(c not in labels for c in chosen):
             continue
         eligible += 1
         if len(set(chosen)) == 1:
             position += 1
-        if len({to_original(c, options, r) for r, c in enumerate(chosen)}) == 1:
+        if len({labels[(labels.index(c) + r) % k] for r, c in enumerate(chosen)}) == 1:
             text += 1
     return Following(eligible, position, text)
 
