@@ -3,9 +3,12 @@ rotation, each under its own opaque id, interleaved, stored per attempt and rota
 
 from __future__ import annotations
 
+import csv
 import itertools
+import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
@@ -28,6 +31,7 @@ from tests._runs_helpers import (
     start_model_server,
     wait_final,
 )
+from tests._service_helpers import run_cli
 
 
 @pytest.fixture
@@ -108,3 +112,89 @@ async def test_each_rotation_is_asked_under_its_own_id(db: Database, manager: Ru
         r = by_qid[qid]
         assert list(r.options) == list(plain_requests[r.question].options)
         assert r.prompt == plain_requests[r.question].prompt
+
+
+async def test_export_compare_gate_and_rescore_of_circular_runs(db: Database, manager: RunManager, tmp_path: Path) -> None:
+    build_benchmark(db, "bench", 12)
+    questions = {q.index: q for q in load_questions(db, get_benchmark(db, "bench").id)}
+    srv = await start_model_server()
+    try:
+        register_model(db, spec_for("m1", srv))
+        runs = []
+        for circular in (True, True, False):
+            rec = await manager.create_run("m1", "bench", RunParams(concurrency=2, circular=circular))
+            assert (await wait_final(manager, rec.id)).state == "succeeded"
+            runs.append(rec.id)
+    finally:
+        await srv.stop()
+    a, b, plain = runs
+    dbf = ["--db", str(tmp_path / "eval.db")]
+    right = {}  # idx -> right in each rotation, by hand (the scripted model's answer_for)
+    for q in questions.values():
+        k = len(q.options)
+        key_text = dict(q.options)[q.answer]
+        right[q.index] = [
+            dict(shown)[answer_for(q.question, shown)] == key_text
+            for shown in ([(q.options[j][0], q.options[(j + r) % k][1]) for j in range(k)] for r in range(k))
+        ]
+    circular_right = sum(all(v) for v in right.values())
+
+    # export: rotation 0 in VLMEvalKit's layout, the other rotations in the companion file.
+    out = tmp_path / "exp" / "a.tsv"
+    done = run_cli("export", a, "--out", str(out), *dbf)
+    assert done.returncode == 0, done.stderr
+    assert f"wrote {tmp_path / 'exp' / 'a_rotations.tsv'}" in done.stdout
+    with out.open(newline="") as f:
+        main = list(csv.DictReader(f, delimiter="\t"))
+    assert len(main) == 12 and "rotation" not in main[0]
+    for row in main:  # the original options, and the letter the model chose for them
+        q = questions[int(row["index"])]
+        assert [row[lab] for lab, _ in q.options] == [t for _, t in q.options]
+        assert row["prediction"] == answer_for(q.question, list(q.options))
+    with (tmp_path / "exp" / "a_rotations.tsv").open(newline="") as f:
+        rot = list(csv.DictReader(f, delimiter="\t"))
+    assert sorted((int(r["index"]), int(r["rotation"])) for r in rot) == sorted(
+        (i, r) for i, q in questions.items() for r in range(1, len(q.options))
+    )
+    for row in rot:
+        q, r = questions[int(row["index"])], int(row["rotation"])
+        k = len(q.options)
+        shown = [(q.options[j][0], q.options[(j + r) % k][1]) for j in range(k)]
+        assert [row[lab] for lab, _ in shown] == [t for _, t in shown]
+        key_pos = [lab for lab, _ in q.options].index(q.answer)
+        assert row["answer"] == q.options[(key_pos - r) % k][0]  # where the key's text is shown
+        assert row["prediction"] == answer_for(q.question, shown)
+        chosen_text = dict(shown)[row["prediction"]]
+        assert row["extracted"] == next(lab for lab, t in q.options if t == chosen_text)
+        assert row["hit"] == str(int(right[q.index][r]))
+
+    # compare: vanilla by default, circular when asked; both runs must be circular then.
+    done = run_cli("compare", a, b, "--circular", "--format", "json", *dbf)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["accuracy"] == "circular"
+    (overall,) = [n for n in doc["nodes"] if n["dimension"] == "overall"]
+    assert overall["accuracy_a"] == overall["accuracy_b"] == circular_right / 12
+    done = run_cli("compare", a, plain, "--format", "json", *dbf)
+    assert done.returncode == 0, done.stderr
+    (overall,) = [n for n in json.loads(done.stdout)["nodes"] if n["dimension"] == "overall"]
+    assert overall["accuracy_a"] == overall["accuracy_b"] == sum(v[0] for v in right.values()) / 12
+    done = run_cli("compare", a, plain, "--circular", *dbf)
+    assert done.returncode == 1 and f"run {plain} is not a circular run" in done.stderr
+
+    # The gate: vanilla unless the policy asks for circular accuracy.
+    floor = (circular_right + 0.5) / 12  # between circular and vanilla accuracy
+    assert floor < sum(v[0] for v in right.values()) / 12
+    policy = tmp_path / "gate.toml"
+    policy.write_text(f"min_overall_accuracy = {floor}\n")
+    assert run_cli("compare", a, b, "--gate", str(policy), *dbf).returncode == 0
+    policy.write_text(f'min_overall_accuracy = {floor}\naccuracy = "circular"\n')
+    done = run_cli("compare", a, b, "--gate", str(policy), *dbf)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"{circular_right / 12:.4f}, below min_overall_accuracy" in done.stdout
+
+    # rescore in another era: the vanilla grades change era, the circular numbers follow.
+    done = run_cli("rescore", a, "--era", "2025-08", "--format", "json", *dbf)
+    assert done.returncode == 0, done.stderr
+    (overall,) = [n for n in json.loads(done.stdout)["nodes"] if n["dimension"] == "overall"]
+    assert overall["circular"]["correct"] == circular_right

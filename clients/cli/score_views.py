@@ -280,6 +280,8 @@ def render_comparison(
             "flipped_to_wrong": to_wrong, "flipped_to_right": to_right,
             "unpaired_a": resp.unpaired_a, "unpaired_b": resp.unpaired_b,
         }
+        if resp.circular:
+            doc["accuracy"] = "circular"
         if failures is not None:
             doc["gate"] = {"passed": not failures, "failures": failures}
         return json.dumps(doc, indent=2) + "\n"
@@ -301,7 +303,8 @@ def render_comparison(
         lines.append(f"{bullet}... and {len(failures) - len(shown_failures)} more failure(s) (--details lists them)")
     if overall is not None:
         lines.append(
-            f"overall: A {100 * overall.accuracy_a:.2f}% -> B {100 * overall.accuracy_b:.2f}% "
+            f"{'circular ' if resp.circular else ''}overall: A {100 * overall.accuracy_a:.2f}%"
+            f" -> B {100 * overall.accuracy_b:.2f}% "
             f"({delta_points(overall):+.2f} points), p {overall.p_value:.3g}, n {overall.n}; "
             f"{len(to_wrong)} flipped to wrong, {len(to_right)} to right"
         )

@@ -144,7 +144,8 @@ def comparison_response(db: Database, request: pb.CompareRunsRequest) -> pb.Comp
     """
     policy = parse_policy(request.gate.text, request.gate.name) if request.HasField("gate") else None
     alpha = request.alpha or (policy.alpha if policy is not None and policy.alpha else DEFAULT_ALPHA)
-    cmp = _compare(db, request.run_a, request.run_b, alpha, request.extraction_era or None)
+    circular = request.circular or (policy is not None and policy.accuracy == "circular")
+    cmp = _compare(db, request.run_a, request.run_b, alpha, request.extraction_era or None, circular)
     resp = pb.CompareRunsResponse(
         nodes=[
             pb.NodeComparison(
@@ -156,7 +157,7 @@ def comparison_response(db: Database, request: pb.CompareRunsRequest) -> pb.Comp
         flipped_to_wrong=[str(i) for i in cmp.flipped_to_wrong],
         flipped_to_right=[str(i) for i in cmp.flipped_to_right],
         run_a=stored_run(db, request.run_a), run_b=stored_run(db, request.run_b),
-        extraction_era=cmp.era, alpha=cmp.alpha, unpaired_a=cmp.only_a, unpaired_b=cmp.only_b,
+        extraction_era=cmp.era, alpha=cmp.alpha, unpaired_a=cmp.only_a, unpaired_b=cmp.only_b, circular=circular,
     )
     if policy is not None:
         resp.gate.CopyFrom(pb.GateResult(failures=apply_gate(cmp, policy)))
@@ -192,7 +193,7 @@ def export_files(db: Database, request: pb.ExportRunRequest, directory: Path) ->
     if Path(name).name != name or name in (".", "..") or "\\" in name:
         raise InvalidArgument(f"ExportRun: file_name must be a bare file name, got {name!r}")
     res = export_run(db, request.id, directory / name, fmt, request.extraction_era or None, request.judge_model)
-    return res.rows, [res.predictions, *res.group_csvs]
+    return res.rows, res.files
 
 
 async def export_stream(db: Database, request: pb.ExportRunRequest) -> AsyncIterator[pb.ExportRunResponse]:

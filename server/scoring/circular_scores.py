@@ -12,7 +12,7 @@ with a rotation that has no final answer yet is left out of the circular numbers
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gmai_eval.server.records import Verdict
 from gmai_eval.server.scoring.aggregate import Item, RunScores, aggregate
@@ -40,6 +40,8 @@ class CircularResult:
     """Whether the answers follow a position or the option text."""
     incomplete: int
     """Questions with a rotation that has no final answer yet."""
+    rows: tuple[store.GradedRow, ...] = ()
+    """The complete questions, each with its circular verdict (for comparisons)."""
 
 
 def circular_result(
@@ -64,7 +66,7 @@ def circular_result(
         verdicts.setdefault(p.recorded.idx, {})[ans.rotation] = g.verdict
         letter = to_rotated(g.extracted, p.choices, ans.rotation) if g.verdict in _ANSWERED else ""
         chosen.setdefault(p.recorded.idx, {})[ans.rotation] = letter
-    items, follow, incomplete = [], [], 0
+    items, follow, incomplete, rows = [], [], 0, []
     for r in vanilla:
         k = counts.get(r.idx, 1)
         mine = {0: r.verdict, **verdicts.get(r.idx, {})}
@@ -73,9 +75,10 @@ def circular_result(
             continue
         v = circular_verdict([mine[rot] for rot in range(k)])
         items.append(Item(v, r.task, r.department, r.granularity, r.modality, r.category))
+        rows.append(replace(r, verdict=v))
         first = r.extracted if r.verdict in _ANSWERED else ""
         letters = [first, *(chosen.get(r.idx, {}).get(rot, "") for rot in range(1, k))]
         follow.append((labels.get(r.idx, ()), letters))
     nodes, macro, unscored = aggregate(items)
     scores = RunScores(info.id, era, judge, nodes, macro, unscored, max(0, info.total - len(items)))
-    return CircularResult(scores, following(follow), incomplete)
+    return CircularResult(scores, following(follow), incomplete, tuple(rows))

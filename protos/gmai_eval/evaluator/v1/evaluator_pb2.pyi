@@ -612,18 +612,20 @@ class NodeComparison(_message.Message):
     def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., accuracy_a: _Optional[float] = ..., accuracy_b: _Optional[float] = ..., a_only: _Optional[int] = ..., b_only: _Optional[int] = ..., p_value: _Optional[float] = ..., significant: _Optional[bool] = ...) -> None: ...
 
 class CompareRunsRequest(_message.Message):
-    __slots__ = ("run_a", "run_b", "alpha", "extraction_era", "gate")
+    __slots__ = ("run_a", "run_b", "alpha", "extraction_era", "gate", "circular")
     RUN_A_FIELD_NUMBER: _ClassVar[int]
     RUN_B_FIELD_NUMBER: _ClassVar[int]
     ALPHA_FIELD_NUMBER: _ClassVar[int]
     EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
     GATE_FIELD_NUMBER: _ClassVar[int]
+    CIRCULAR_FIELD_NUMBER: _ClassVar[int]
     run_a: str
     run_b: str
     alpha: float
     extraction_era: str
     gate: GatePolicyFile
-    def __init__(self, run_a: _Optional[str] = ..., run_b: _Optional[str] = ..., alpha: _Optional[float] = ..., extraction_era: _Optional[str] = ..., gate: _Optional[_Union[GatePolicyFile, _Mapping]] = ...) -> None: ...
+    circular: bool
+    def __init__(self, run_a: _Optional[str] = ..., run_b: _Optional[str] = ..., alpha: _Optional[float] = ..., extraction_era: _Optional[str] = ..., gate: _Optional[_Union[GatePolicyFile, _Mapping]] = ..., circular: _Optional[bool] = ...) -> None: ...
 
 class GatePolicyFile(_message.Message):
     __slots__ = ("name", "text")
@@ -640,7 +642,7 @@ class GateResult(_message.Message):
     def __init__(self, failures: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CompareRunsResponse(_message.Message):
-    __slots__ = ("nodes", "flipped_to_wrong", "flipped_to_right", "run_a", "run_b", "extraction_era", "alpha", "unpaired_a", "unpaired_b", "gate")
+    __slots__ = ("nodes", "flipped_to_wrong", "flipped_to_right", "run_a", "run_b", "extraction_era", "alpha", "unpaired_a", "unpaired_b", "gate", "circular")
     NODES_FIELD_NUMBER: _ClassVar[int]
     FLIPPED_TO_WRONG_FIELD_NUMBER: _ClassVar[int]
     FLIPPED_TO_RIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -651,6 +653,7 @@ class CompareRunsResponse(_message.Message):
     UNPAIRED_A_FIELD_NUMBER: _ClassVar[int]
     UNPAIRED_B_FIELD_NUMBER: _ClassVar[int]
     GATE_FIELD_NUMBER: _ClassVar[int]
+    CIRCULAR_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[NodeComparison]
     flipped_to_wrong: _containers.RepeatedScalarFieldContainer[str]
     flipped_to_right: _containers.RepeatedScalarFieldContainer[str]
@@ -661,7 +664,8 @@ class CompareRunsResponse(_message.Message):
     unpaired_a: int
     unpaired_b: int
     gate: GateResult
-    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeComparison, _Mapping]]] = ..., flipped_to_wrong: _Optional[_Iterable[str]] = ..., flipped_to_right: _Optional[_Iterable[str]] = ..., run_a: _Optional[_Union[Run, _Mapping]] = ..., run_b: _Optional[_Union[Run, _Mapping]] = ..., extraction_era: _Optional[str] = ..., alpha: _Optional[float] = ..., unpaired_a: _Optional[int] = ..., unpaired_b: _Optional[int] = ..., gate: _Optional[_Union[GateResult, _Mapping]] = ...) -> None: ...
+    circular: bool
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeComparison, _Mapping]]] = ..., flipped_to_wrong: _Optional[_Iterable[str]] = ..., flipped_to_right: _Optional[_Iterable[str]] = ..., run_a: _Optional[_Union[Run, _Mapping]] = ..., run_b: _Optional[_Union[Run, _Mapping]] = ..., extraction_era: _Optional[str] = ..., alpha: _Optional[float] = ..., unpaired_a: _Optional[int] = ..., unpaired_b: _Optional[int] = ..., gate: _Optional[_Union[GateResult, _Mapping]] = ..., circular: _Optional[bool] = ...) -> None: ...
 
 class RescoreRunRequest(_message.Message):
     __slots__ = ("id", "extraction_era", "judge_model")
