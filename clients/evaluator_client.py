@@ -304,10 +304,12 @@ class EvaluatorClient:
 
     def compare_runs(
         self, run_a: str, run_b: str, alpha: float = 0.0, extraction_era: str = "",
-        gate: pb.GatePolicyFile | None = None,
+        gate: pb.GatePolicyFile | None = None, circular: bool = False,
     ) -> pb.CompareRunsResponse:
         """Compare two runs on the same benchmark digest (and check a gate policy, if given)."""
-        req = pb.CompareRunsRequest(run_a=run_a, run_b=run_b, alpha=alpha, extraction_era=extraction_era, gate=gate)
+        req = pb.CompareRunsRequest(
+            run_a=run_a, run_b=run_b, alpha=alpha, extraction_era=extraction_era, gate=gate, circular=circular
+        )
         comparison: pb.CompareRunsResponse = self._call("CompareRuns", req, SHORT_DEADLINE_S)
         return comparison
 

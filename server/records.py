@@ -247,6 +247,8 @@ class RunParams:
     """Seed for sampling with ``limit``."""
     max_outage_s: float = 300.0
     """The run fails once no endpoint of the model has answered for this long."""
+    circular: bool = False
+    """Circular evaluation: ask each question once per rotation of its options (opt-in)."""
 
 
 RUN_STATES: tuple[RunState, ...] = tuple(RunState)

@@ -71,8 +71,20 @@ def _final_labels(db_path: Path, run_id: str) -> dict[int, tuple[str, ...]]:
     return finals
 
 
-def _run(stub: pb_grpc.EvaluatorServiceStub, concurrency: int) -> str:
-    params = pb.RunParameters(concurrency=concurrency, deadline_seconds=10)
+def _final_by_rotation(db_path: Path, run_id: str) -> dict[tuple[int, int], tuple[str, ...]]:
+    """Labels of each (question, rotation)'s final attempt; asserts one final attempt each."""
+    with Database(db_path) as db:
+        attempts = list_attempts(db, run_id)
+    finals: dict[tuple[int, int], tuple[str, ...]] = {}
+    for a in attempts:
+        if a.final:
+            assert (a.idx, a.rotation) not in finals, f"question {a.idx} rotation {a.rotation}: two final attempts"
+            finals[(a.idx, a.rotation)] = a.labels
+    return finals
+
+
+def _run(stub: pb_grpc.EvaluatorServiceStub, concurrency: int, circular: bool = False) -> str:
+    params = pb.RunParameters(concurrency=concurrency, deadline_seconds=10, circular=circular)
     return stub.CreateRun(pb.CreateRunRequest(model="det", benchmark="crash-bench", parameters=params), timeout=60).run.id
 
 
@@ -113,6 +125,48 @@ def test_sigkill_mid_run_resumes_with_exact_counts_and_same_labels(
     assert len(resumed) == N
     assert resumed == uninterrupted
     assert f"run {run_id} resumed: at start-up, from running" in second.log_text()
+
+
+def test_sigkill_mid_circular_run_resumes_every_rotation_exactly(
+    tmp_path: Path, model: tuple[str, DeterministicModel]
+) -> None:
+    endpoint, servicer = model
+    db_path = tmp_path / "eval.db"
+    tsv = write_benchmark_tsv(tmp_path / "crash.tsv", n=N)
+
+    first = start_server(db_path)
+    try:
+        stub = _prepare(first, endpoint, tsv)
+        servicer.delay_s = 0.05
+        run_id = _run(stub, concurrency=2, circular=True)
+        partial = _wait(stub, run_id, lambda r: r.progress.done >= 8)
+        asks = partial.progress.total
+        assert partial.progress.done < asks, "the run finished before the kill; slow the model down"
+        first.stop(signal.SIGKILL)
+    finally:
+        if first.proc.poll() is None:
+            first.proc.kill()
+    assert first.proc.returncode == -signal.SIGKILL
+    before = _final_by_rotation(db_path, run_id)
+
+    servicer.delay_s = 0.0
+    with running_server(db_path) as second:
+        with grpc.insecure_channel(second.target) as channel:
+            stub = pb_grpc.EvaluatorServiceStub(channel)
+            done = _wait(stub, run_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
+            assert (done.progress.total, done.progress.done, done.progress.errors) == (asks, asks, 0)
+            assert done.parameters.circular  # a resume keeps the mode
+            reference_id = _run(stub, concurrency=4, circular=True)
+            _wait(stub, reference_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
+        assert second.stop() == 0
+
+    resumed = _final_by_rotation(db_path, run_id)
+    uninterrupted = _final_by_rotation(db_path, reference_id)
+    # Every rotation of every question, each answered exactly once, as in a run never killed.
+    assert len(resumed) == asks > N
+    assert resumed == uninterrupted
+    assert all(resumed[key] == labels for key, labels in before.items())
+    assert len({idx for idx, _ in resumed}) == N
 
 
 def test_sigterm_drains_marks_interrupted_and_exits_zero(

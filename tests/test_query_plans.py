@@ -96,13 +96,16 @@ def test_export_rows_looks_up_each_final_attempt(small: Path) -> None:
     assert lines[0].endswith("LEFT-JOIN"), plan
     lookup = lines[0].removesuffix(" LEFT-JOIN")
     assert lookup in (
-        "SEARCH a USING INDEX attempts_final_question (run_id=? AND final=? AND idx=?)",
-        "SEARCH a USING INDEX sqlite_autoindex_attempts_1 (run_id=? AND idx=?)",
+        "SEARCH a USING INDEX attempts_final_question (run_id=? AND final=? AND idx=? AND rotation=?)",
+        "SEARCH a USING INDEX sqlite_autoindex_attempts_1 (run_id=? AND idx=? AND rotation=?)",
     ), plan
 
 
-def test_the_old_index_alone_gives_the_quadratic_plan(small: Path, tmp_path: Path) -> None:
-    """The check above can fail: with the release 0.1.0 index the plan is the per-run search."""
+def test_the_old_index_alone_still_looks_up_each_final_attempt(small: Path, tmp_path: Path) -> None:
+    """With only the release 0.1.0 index, the 0.1.0 schema searched every final attempt of
+    the run per question (``attempts_final (run_id=? AND final=?)``, quadratic). Since
+    runs_0004_rotations the primary key leads with (run_id, idx, rotation), so even that
+    index leaves a per-question lookup."""
     old = tmp_path / "old.db"
     old.write_bytes(small.read_bytes())
     conn = sqlite3.connect(old)
@@ -114,7 +117,8 @@ def test_the_old_index_alone_gives_the_quadratic_plan(small: Path, tmp_path: Pat
         plan = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql)]
     finally:
         conn.close()
-    assert "SEARCH a USING INDEX attempts_final (run_id=? AND final=?) LEFT-JOIN" in plan
+    assert "SEARCH a USING INDEX attempts_final (run_id=? AND final=?) LEFT-JOIN" not in plan
+    assert "SEARCH a USING INDEX sqlite_autoindex_attempts_1 (run_id=? AND idx=? AND rotation=?) LEFT-JOIN" in plan
 
 
 @pytest.mark.parametrize("name", sorted(READS))

@@ -115,6 +115,8 @@ def _parameters(p: pb.RunParameters) -> str:
         fields.insert(0, f"filter {p.filter!r}")
     if p.limit:
         fields.append(f"limit {p.limit} seed {p.seed}")
+    if p.circular:
+        fields.append("circular")
     if p.HasField("model_parameters") and p.model_parameters.fields:
         fields.append("model_parameters " + json.dumps(json_format.MessageToDict(p.model_parameters), sort_keys=True))
     return ", ".join(fields)

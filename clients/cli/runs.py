@@ -208,18 +208,24 @@ def _run_command() -> click.Command:
     @click.option("--seed", default=0, type=click.IntRange(min=0), help="Sampling seed for --limit.")
     @click.option("--model-params", default="", help="JSON object passed to the model in every request.")
     @click.option("--request-id", default="", help="Idempotency key: the same key returns the same run.")
+    @click.option(
+        "--circular", is_flag=True,
+        help="Circular evaluation: ask each question once per rotation of its options (k asks for k options);"
+        " scores then show vanilla and circular accuracy.",
+    )
     @click.option("--wait", is_flag=True, help="Follow the run to its end; the exit code says how it ended.")
     @follow_options
     @connection_options
     def run(
         conn: Connection, follow: FollowSettings, model: str, benchmark: str, where: str, concurrency: int, deadline: float,
         max_attempts: int, max_error_fraction: float | None, max_outage: float | None, era: str | None,
-        limit: int, seed: int, model_params: str, request_id: str, wait: bool,
+        limit: int, seed: int, model_params: str, request_id: str, circular: bool, wait: bool,
     ) -> None:
         """Start a run of MODEL on BENCHMARK and print its id (on stdout; progress goes to stderr)."""
         params = pb.RunParameters(
             filter=where, concurrency=concurrency, deadline_seconds=deadline, max_attempts=max_attempts,
             extraction_era=era or "", limit=limit, seed=seed, max_outage_seconds=max_outage or 0.0,
+            circular=circular,
         )
         if max_error_fraction is not None:  # error_tolerance: 0 is zero tolerance, not the default
             params.error_tolerance = max_error_fraction

@@ -94,7 +94,7 @@ def provenance_lines(run: pb.Run, era: str, judge: str = "") -> list[str]:
 
 
 def node_dict(n: pb.NodeScore) -> dict[str, object]:
-    """A node as a JSON-ready dict (with ``multi_answer`` on a multi-choice benchmark)."""
+    """A node as a JSON-ready dict (``multi_answer`` on a multi-choice benchmark, ``circular`` for a circular run)."""
     doc: dict[str, object] = {
         "dimension": n.dimension, "path": list(n.path), "abbreviation": n.abbreviation, "n": n.n,
         "correct": n.correct, "accuracy": n.accuracy, "ci_low": n.ci_low, "ci_high": n.ci_high,
@@ -102,6 +102,10 @@ def node_dict(n: pb.NodeScore) -> dict[str, object]:
     }
     if n.HasField("multi_answer"):
         doc["multi_answer"] = {name: getattr(n.multi_answer, name) for name in _MULTI_FIELDS}
+    if n.HasField("circular"):
+        c = n.circular
+        doc["circular"] = {"n": c.n, "correct": c.correct, "accuracy": c.accuracy, "ci_low": c.ci_low,
+                           "ci_high": c.ci_high}
     return doc
 
 
@@ -130,6 +134,7 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
     """
     dims = _dims(by)
     nodes = [n for n in resp.nodes if dims is None or n.dimension in dims]
+    circular = any(n.HasField("circular") for n in resp.nodes)
     macro = {
         d: resp.macro_accuracy[d]
         for d in _dimension_order(list(resp.macro_accuracy))
@@ -143,6 +148,8 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
         }
         if resp.multi_choice:
             doc["multi_choice"] = True
+        if circular:
+            doc["circular_incomplete"] = resp.circular_incomplete
         if resp.HasField("position_bias"):
             doc["position_bias"] = position_bias_dict(resp.position_bias)
         return json.dumps(doc, indent=2) + "\n"
@@ -150,24 +157,34 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(["dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high",
-                    "unparsed", "refused", "errors", *(_MULTI_FIELDS if resp.multi_choice else ())])
+                    "unparsed", "refused", "errors", *(_MULTI_FIELDS if resp.multi_choice else ())]
+                   + (["circular_n", "circular_correct", "circular_accuracy", "circular_ci_low",
+                       "circular_ci_high"] if circular else []))
         for n in nodes:
+            c = n.circular
             multi = [repr(getattr(n.multi_answer, f)) for f in _MULTI_FIELDS] if resp.multi_choice else []
             w.writerow([n.dimension, "/".join(n.path), n.abbreviation, n.n, n.correct, repr(n.accuracy),
-                        repr(n.ci_low), repr(n.ci_high), n.unparsed, n.refused, n.errors, *multi])
+                        repr(n.ci_low), repr(n.ci_high), n.unparsed, n.refused, n.errors, *multi]
+                       + ([c.n, c.correct, repr(c.accuracy), repr(c.ci_low), repr(c.ci_high)] if circular else []))
         return buf.getvalue()
     headers = ["node", "abbr", "n", "correct", "acc %", "95% CI", "unparsed", "refused", "errors"]
     if resp.multi_choice:
         headers[3:6] = ["exact", "exact %", "95% CI"]
         headers += ["ACC_mcls %", "95% CI", "Recall_mcls %", "95% CI"]
+    if circular:
+        headers[4:6] = ["vanilla %", "95% CI", "circular %", "95% CI"]
     rows = []
     for n in nodes:
         label = _name(n.path)
         if (dims is None or len(dims) > 2) and n.dimension != "overall":
             label = f"{n.dimension}: {label}"
-        rows.append([label, n.abbreviation, str(n.n), str(n.correct), f"{100 * n.accuracy:.2f}",
-                     f"{100 * n.ci_low:.2f}-{100 * n.ci_high:.2f}", str(n.unparsed), str(n.refused),
-                     str(n.errors), *(_multi_cells(n) if resp.multi_choice else [])])
+        row = [label, n.abbreviation, str(n.n), str(n.correct), f"{100 * n.accuracy:.2f}",
+               f"{100 * n.ci_low:.2f}-{100 * n.ci_high:.2f}", str(n.unparsed), str(n.refused), str(n.errors),
+               *(_multi_cells(n) if resp.multi_choice else [])]
+        if circular:
+            c = n.circular
+            row[6:6] = [f"{100 * c.accuracy:.2f}", f"{100 * c.ci_low:.2f}-{100 * c.ci_high:.2f}"]
+        rows.append(row)
     if resp.HasField("run"):
         prov = provenance_lines(resp.run, resp.extraction_era, resp.judge_model)
         head = "\n".join(f"- {p}" for p in prov) if fmt == "markdown" else "\n".join(prov)
@@ -180,14 +197,19 @@ def render_scores(resp: pb.GetRunScoresResponse, by: str | Sequence[str] | None 
         tail.append(f"unscored (no answer key): {resp.unscored}")
     if resp.ungraded:
         tail.append(f"not answered yet: {resp.ungraded}")
+    if circular:
+        tail.append("circular: a question counts only if every rotation of its options is answered correctly;"
+                    " vanilla is rotation 0 (the original order)")
+        if resp.circular_incomplete:
+            tail.append(f"left out of circular (a rotation not answered yet): {resp.circular_incomplete}")
     if resp.HasField("position_bias"):
         tail += position_bias_lines(resp.position_bias, fmt)
     return f"{head}\n\n{_grid(fmt, headers, rows)}" + ("\n" + "\n".join(tail) + "\n" if tail else "")
 
 
 def position_bias_dict(b: pb.PositionBias) -> dict[str, object]:
-    """A run's position bias as a JSON-ready dict."""
-    return {
+    """A run's position bias as a JSON-ready dict (``following`` for a circular run)."""
+    doc: dict[str, object] = {
         "flagged": b.flagged, "flag_p_value": b.flag_p_value, "flag_effect": b.flag_effect, "excluded": b.excluded,
         "groups": [
             {"options": g.options, "n": g.n, "letters": list(g.letters), "chosen": list(g.chosen),
@@ -196,6 +218,11 @@ def position_bias_dict(b: pb.PositionBias) -> dict[str, object]:
             for g in b.groups
         ],
     }
+    if b.HasField("following"):
+        f = b.following
+        doc["following"] = {"eligible": f.eligible, "position": f.position, "text": f.text,
+                            "position_share": f.position_share, "text_share": f.text_share}
+    return doc
 
 
 def position_bias_lines(b: pb.PositionBias, fmt: str = "table") -> list[str]:
@@ -211,6 +238,11 @@ def position_bias_lines(b: pb.PositionBias, fmt: str = "table") -> list[str]:
                    f"effect {g.effect:.3f}; flagged {'yes' if g.flagged else 'no'}")
     if not b.groups:
         out.append("  no answered question with a key to test")
+    if b.HasField("following"):
+        f = b.following
+        out.append(f"{'- ' if fmt == 'markdown' else '  '}circular: of {f.eligible} questions answered with a letter in"
+                   f" every rotation, {100 * f.position_share:.1f}% follow a position (same letter each time),"
+                   f" {100 * f.text_share:.1f}% follow the text (same option each time)")
     return out
 
 
@@ -274,6 +306,8 @@ def render_comparison(
             "flipped_to_wrong": to_wrong, "flipped_to_right": to_right,
             "unpaired_a": resp.unpaired_a, "unpaired_b": resp.unpaired_b,
         }
+        if resp.circular:
+            doc["accuracy"] = "circular"
         if failures is not None:
             doc["gate"] = {"passed": not failures, "failures": failures}
         return json.dumps(doc, indent=2) + "\n"
@@ -295,7 +329,8 @@ def render_comparison(
         lines.append(f"{bullet}... and {len(failures) - len(shown_failures)} more failure(s) (--details lists them)")
     if overall is not None:
         lines.append(
-            f"overall: A {100 * overall.accuracy_a:.2f}% -> B {100 * overall.accuracy_b:.2f}% "
+            f"{'circular ' if resp.circular else ''}overall: A {100 * overall.accuracy_a:.2f}%"
+            f" -> B {100 * overall.accuracy_b:.2f}% "
             f"({delta_points(overall):+.2f} points), p {overall.p_value:.3g}, n {overall.n}; "
             f"{len(to_wrong)} flipped to wrong, {len(to_right)} to right"
         )

@@ -144,10 +144,12 @@ def rescore_cmd(target: Target, run: str, era: str | None, judge: str, by: tuple
 @click.option("--by", type=click.Choice(DIMENSIONS), multiple=True,
               help="A dimension to compare (repeatable; overall is always kept). Default: every dimension.")
 @click.option("--details", is_flag=True, help="Also list every node and the flipped questions (table/markdown).")
+@click.option("--circular", is_flag=True,
+              help="Compare circular accuracy (both runs made with run --circular) instead of vanilla.")
 @_era_option
 @_format_option
 def compare_cmd(target: Target, run_a: str, run_b: str, alpha: float | None, gate: Path | None,
-                by: tuple[str, ...], details: bool, era: str | None, fmt: str) -> None:
+                by: tuple[str, ...], details: bool, circular: bool, era: str | None, fmt: str) -> None:
     """Compare baseline RUN_A with candidate RUN_B (paired exact McNemar per node).
 
     The table leads with the verdict (the gate's, with --gate), then the overall delta with
@@ -159,9 +161,10 @@ def compare_cmd(target: Target, run_a: str, run_b: str, alpha: float | None, gat
             policy = pb.GatePolicyFile(name=str(gate), text=gate.read_text("utf-8"))
         except (OSError, UnicodeDecodeError) as exc:
             raise click.ClickException(f"cannot read gate policy {gate}: {exc}") from None
-    req = pb.CompareRunsRequest(run_a=run_a, run_b=run_b, alpha=alpha or 0.0, extraction_era=era or "", gate=policy)
+    req = pb.CompareRunsRequest(run_a=run_a, run_b=run_b, alpha=alpha or 0.0, extraction_era=era or "", gate=policy,
+                                circular=circular)
     resp = _ask(target, "compare", lambda s, db: s.comparison_response(db, req), req,
-                lambda c: c.compare_runs(run_a, run_b, req.alpha, req.extraction_era, policy))
+                lambda c: c.compare_runs(run_a, run_b, req.alpha, req.extraction_era, policy, circular))
     click.echo(render_comparison(resp, fmt, by or None, details), nl=False)
     failures = list(resp.gate.failures)
     if failures:
@@ -214,7 +217,7 @@ def export_cmd(target: Target, run: str, fmt: str, out: Path, era: str | None, j
         from gmai_eval.server.scoring.vlmeval_files import export_run
 
         res = export_run(db, run, out, fmt, era, judge)
-        return res.rows, [res.predictions, *res.group_csvs]
+        return res.rows, res.files
 
     rows, files = _ask(target, "export", local, req, lambda c: _write_export(c, req, out))
     click.echo(f"wrote {rows} predictions to {files[0]}")

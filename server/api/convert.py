@@ -226,6 +226,7 @@ def run_params_from_proto(msg: pb.RunParameters) -> RunParams:
         limit=msg.limit,
         seed=msg.seed,
         max_outage_s=msg.max_outage_seconds or default.max_outage_s,
+        circular=msg.circular,
     )
 
 
@@ -251,6 +252,7 @@ def run_params_to_proto(p: RunParams) -> pb.RunParameters:
         seed=p.seed,
         max_outage_seconds=p.max_outage_s,
         error_tolerance=p.max_error_fraction,
+        circular=p.circular,
     )
     if p.model_parameters:
         json_format.ParseDict(p.model_parameters, msg.model_parameters)

@@ -24,6 +24,7 @@ from gmai_eval.server.errors import InvalidArgument, PreflightFailed
 from gmai_eval.server.reports.content import reliability_bins
 from gmai_eval.server.runs.progress import run_record
 from gmai_eval.server.scoring.aggregate import DIMENSIONS, NodeScore, RunScores
+from gmai_eval.server.scoring.circular_scores import CircularResult
 from gmai_eval.server.scoring.compare import apply_gate, parse_policy
 from gmai_eval.server.scoring.compare import compare_runs as _compare
 from gmai_eval.server.scoring.grading import (
@@ -101,11 +102,34 @@ def scores_response(db: Database, request: pb.GetRunScoresRequest) -> pb.GetRunS
         NotFound: unknown run, or no grading by ``judge_model``.
         InvalidArgument: unknown era or dimension.
     """
-    scores, bias = scores_with_position_bias(db, request.id, request.extraction_era or None, request.judge_model)
+    scores, bias, circular = scores_with_position_bias(
+        db, request.id, request.extraction_era or None, request.judge_model
+    )
     resp = scores_to_proto(scores, list(request.dimensions))
     resp.position_bias.CopyFrom(position_bias_to_proto(bias))
+    if circular is not None:
+        add_circular(resp, circular)
     resp.run.CopyFrom(stored_run(db, request.id))
     return resp
+
+
+def add_circular(resp: pb.GetRunScoresResponse, circular: CircularResult) -> None:
+    """Set each node's circular score (n = 0 where no question is complete) and the
+    following counts of a circular run on a scores response."""
+    by_key = {(n.dimension, n.path): n for n in circular.scores.nodes}
+    for node in resp.nodes:
+        c = by_key.get((node.dimension, tuple(node.path)))
+        if c is None:
+            node.circular.SetInParent()
+            continue
+        lo, hi = c.ci
+        node.circular.CopyFrom(pb.CircularScore(n=c.n, correct=c.correct, accuracy=c.accuracy, ci_low=lo, ci_high=hi))
+    f = circular.following
+    resp.position_bias.following.CopyFrom(pb.CircularFollowing(
+        eligible=f.eligible, position=f.position, text=f.text, position_share=f.position_share,
+        text_share=f.text_share,
+    ))
+    resp.circular_incomplete = circular.incomplete
 
 
 def position_bias_to_proto(bias: PositionBias) -> pb.PositionBias:
@@ -132,7 +156,8 @@ def comparison_response(db: Database, request: pb.CompareRunsRequest) -> pb.Comp
     """
     policy = parse_policy(request.gate.text, request.gate.name) if request.HasField("gate") else None
     alpha = request.alpha or (policy.alpha if policy is not None and policy.alpha else DEFAULT_ALPHA)
-    cmp = _compare(db, request.run_a, request.run_b, alpha, request.extraction_era or None)
+    circular = request.circular or (policy is not None and policy.accuracy == "circular")
+    cmp = _compare(db, request.run_a, request.run_b, alpha, request.extraction_era or None, circular)
     resp = pb.CompareRunsResponse(
         nodes=[
             pb.NodeComparison(
@@ -144,7 +169,7 @@ def comparison_response(db: Database, request: pb.CompareRunsRequest) -> pb.Comp
         flipped_to_wrong=[str(i) for i in cmp.flipped_to_wrong],
         flipped_to_right=[str(i) for i in cmp.flipped_to_right],
         run_a=stored_run(db, request.run_a), run_b=stored_run(db, request.run_b),
-        extraction_era=cmp.era, alpha=cmp.alpha, unpaired_a=cmp.only_a, unpaired_b=cmp.only_b,
+        extraction_era=cmp.era, alpha=cmp.alpha, unpaired_a=cmp.only_a, unpaired_b=cmp.only_b, circular=circular,
     )
     if policy is not None:
         resp.gate.CopyFrom(pb.GateResult(failures=apply_gate(cmp, policy)))
@@ -197,7 +222,7 @@ def export_files(db: Database, request: pb.ExportRunRequest, directory: Path) ->
     if Path(name).name != name or name in (".", "..") or "\\" in name:
         raise InvalidArgument(f"ExportRun: file_name must be a bare file name, got {name!r}")
     res = export_run(db, request.id, directory / name, fmt, request.extraction_era or None, request.judge_model)
-    return res.rows, [res.predictions, *res.group_csvs]
+    return res.rows, res.files
 
 
 async def export_stream(db: Database, request: pb.ExportRunRequest) -> AsyncIterator[pb.ExportRunResponse]:

@@ -255,7 +255,7 @@ def build_report(
     """
     info = db.read(lambda s: grade_reads.run_info(s, run_id))
     run = provenance(db, run_id)
-    scores, bias = scores_with_position_bias(db, run_id)
+    scores, bias, _circular = scores_with_position_bias(db, run_id)
     cal_items = calibration_items(db, run_id)
     cmp = base = None
     if baseline is not None:

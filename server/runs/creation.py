@@ -11,6 +11,7 @@ from __future__ import annotations
 import gmai_eval
 from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.records import Benchmark, ModelSpec, RunParams, RunState
+from gmai_eval.server.runs.opaque_ids import opaque_question_id
 from gmai_eval.server.runs.preflight import sample_indexes
 from gmai_eval.server.store import runs as store
 from gmai_eval.server.store.attempts import now_iso
@@ -34,6 +35,28 @@ def select_questions(
             f"the filter {params.filter!r} selects no question of {benchmark!r}"
         )
     return spec, bench, indexes
+
+
+def plan_asks(
+    indexes: list[int], salt: str, option_counts: dict[int, int] | None = None
+) -> list[tuple[int, str, int]]:
+    """The asks of a run, in asking order: ``(idx, opaque id, rotation)``.
+
+    Without ``option_counts`` (a run that is not circular) each question is asked once,
+    rotation 0, in index order. A circular run asks each question once per rotation of
+    its k non-empty options (``option_counts[idx]``, at least one ask). Rotation 0 keeps
+    the question's usual id; rotation r > 0 gets the id of ``"<idx>/<r>"``. The asks are
+    ordered by their ids: a keyed hash under the run's secret salt, so a question's
+    rotations are interleaved with the others and their order tells nothing.
+    """
+    if option_counts is None:
+        return [(idx, opaque_question_id(salt, idx), 0) for idx in indexes]
+    asks = [
+        (idx, opaque_question_id(salt, idx if r == 0 else f"{idx}/{r}"), r)
+        for idx in indexes
+        for r in range(max(1, option_counts.get(idx, 0)))
+    ]
+    return sorted(asks, key=lambda a: a[1])
 
 
 def new_run_row(
@@ -86,5 +109,6 @@ def provenance_line(row: store.RunRow) -> str:
         f" ({row.benchmark_digest}), {row.total} questions; concurrency {p.concurrency},"
         f" deadline {p.deadline_s:g} s, max_attempts {p.max_attempts},"
         f" max_error_fraction {p.max_error_fraction:g}, max_outage {p.max_outage_s:g} s,"
-        f" era {p.extraction_era}; evaluator {row.evaluator_version}"
+        f" era {p.extraction_era}{', circular' if p.circular else ''};"
+        f" evaluator {row.evaluator_version}"
     )

@@ -39,12 +39,12 @@ from gmai_eval.server.runs.contract import Limits, limits_from_dict
 from gmai_eval.server.runs.creation import (
     handshake_line,
     new_run_row,
+    plan_asks,
     provenance_line,
     select_questions,
 )
 from gmai_eval.server.runs.model_check import ModelCheck, check_model
 from gmai_eval.server.runs.model_client import GrpcModelClient, ModelClient
-from gmai_eval.server.runs.opaque_ids import opaque_question_id
 from gmai_eval.server.runs.preflight import (
     check_same_model,
     normalize_params,
@@ -57,7 +57,11 @@ from gmai_eval.server.store import runs as store
 from gmai_eval.server.store.attempts import run_counts
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.models import get_model
-from gmai_eval.server.store.run_questions import apending_questions, run_question_indexes
+from gmai_eval.server.store.run_questions import (
+    apending_questions,
+    option_counts,
+    run_question_indexes,
+)
 from google.protobuf import json_format
 
 log = logging.getLogger(__name__)
@@ -207,8 +211,11 @@ class RunManager:
                     backoff_base_s=self._backoff_base_s,
                 )
                 info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
-                row = new_run_row(run_id, spec, bench, params, info_dict, request_id, salt, len(indexes))
-                questions = [(idx, opaque_question_id(salt, idx)) for idx in indexes]
+                counts = None
+                if params.circular:
+                    counts = await asyncio.to_thread(option_counts, self.db, bench.id, indexes)
+                questions = plan_asks(indexes, salt, counts)
+                row = new_run_row(run_id, spec, bench, params, info_dict, request_id, salt, len(questions))
                 await asyncio.to_thread(store.insert_run, self.db, row, questions)
             except BaseException:
                 await client.close()

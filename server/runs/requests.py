@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from gmai_eval.model.v1 import model_pb2
+from gmai_eval.server.scoring.circular import rotate
 from gmai_eval.server.scoring.prompt import render_prompt
 from gmai_eval.server.store.run_questions import RunItem
 from google.protobuf import struct_pb2
@@ -23,7 +24,12 @@ def parameters_struct(params: dict[str, object]) -> struct_pb2.Struct:
 
 
 def build_request(item: RunItem, parameters: struct_pb2.Struct) -> model_pb2.AnswerVQARequest:
-    """The AnswerVQA request of one question (``request_id`` is set per attempt)."""
+    """The AnswerVQA request of one question (``request_id`` is set per attempt).
+
+    In a circular run the options, and the prompt built from them, are those of the
+    item's rotation; rotation 0 is the original order.
+    """
+    options = rotate(item.options, item.rotation) if item.rotation else item.options
     return model_pb2.AnswerVQARequest(
         question_id=item.qid,
         images=[
@@ -36,8 +42,8 @@ def build_request(item: RunItem, parameters: struct_pb2.Struct) -> model_pb2.Ans
             )
         ],
         question=item.question,
-        options=[model_pb2.Option(label=lab, text=text) for lab, text in item.options],
-        prompt=render_prompt(item.question, item.options, multi_choice=item.multi_choice),
+        options=[model_pb2.Option(label=lab, text=text) for lab, text in options],
+        prompt=render_prompt(item.question, options, multi_choice=item.multi_choice),
         answer_format=(
             model_pb2.ANSWER_FORMAT_MULTI_CHOICE if item.multi_choice else model_pb2.ANSWER_FORMAT_SINGLE_CHOICE
         ),

@@ -275,6 +275,7 @@ class Scheduler:
                 Attempt(
                     run_id=self.run_id,
                     idx=item.idx,
+                    rotation=item.rotation,
                     attempt=attempt,
                     request_id="",
                     outcome=AttemptOutcome.ERROR,
@@ -312,6 +313,7 @@ class Scheduler:
                     Attempt(
                         run_id=self.run_id,
                         idx=item.idx,
+                    rotation=item.rotation,
                         attempt=attempt,
                         request_id=req.request_id,
                         outcome=AttemptOutcome.ANSWERED,
@@ -360,6 +362,7 @@ class Scheduler:
         return Attempt(
             run_id=self.run_id,
             idx=item.idx,
+            rotation=item.rotation,
             attempt=attempt,
             request_id=req.request_id,
             outcome=AttemptOutcome.ERROR,

@@ -12,6 +12,11 @@ A gate policy (JSON or TOML) has these keys, all optional::
     min_n = 30                       # nodes with fewer paired questions are not gated
     alpha = 0.05                     # significance level (the --alpha option overrides it)
     dimensions = ["overall", "task", "department", "granularity", "modality"]
+    accuracy = "vanilla"             # or "circular": gate on circular verdicts (circular runs)
+
+Comparisons and gates use vanilla verdicts (a circular run's rotation 0) unless asked for
+``circular``; both runs must then be circular runs, and a question pairs when it is
+complete (every rotation answered) in both.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 
 from gmai_eval.server.errors import FailedPrecondition, InvalidArgument
 from gmai_eval.server.scoring.aggregate import DIMENSIONS, Item, node_keys, node_sort_key
+from gmai_eval.server.scoring.circular_scores import circular_result
 from gmai_eval.server.scoring.extraction import check_era
 from gmai_eval.server.scoring.grading import graded_rows
 from gmai_eval.server.scoring.stats import mcnemar_exact
@@ -99,7 +105,9 @@ class Comparison:
         return self.nodes[0]
 
 
-def compare_runs(db: Database, run_a: str, run_b: str, alpha: float = 0.05, era: str | None = None) -> Comparison:
+def compare_runs(
+    db: Database, run_a: str, run_b: str, alpha: float = 0.05, era: str | None = None, circular: bool = False
+) -> Comparison:
     """Compare two runs.
 
     Args:
@@ -108,10 +116,12 @@ def compare_runs(db: Database, run_a: str, run_b: str, alpha: float = 0.05, era:
         run_b: candidate run id.
         alpha: significance level, in (0, 1).
         era: extraction era for both runs; None for run A's own era.
+        circular: compare circular verdicts instead of vanilla ones.
 
     Raises:
         NotFound: unknown run.
-        FailedPrecondition: the runs were made on different benchmark digests.
+        FailedPrecondition: the runs were made on different benchmark digests, or
+            ``circular`` and a run is not a circular run.
         InvalidArgument: bad alpha or era.
     """
     if not 0 < alpha < 1:
@@ -125,8 +135,14 @@ def compare_runs(db: Database, run_a: str, run_b: str, alpha: float = 0.05, era:
             "only runs on the same benchmark digest can be compared"
         )
     era = check_era(era or info_a.era)
-    rows_a = {r.idx: r for r in graded_rows(db, info_a, era, "") if r.verdict != "unscored"}
-    rows_b = {r.idx: r for r in graded_rows(db, info_b, era, "") if r.verdict != "unscored"}
+    if circular:
+        for info in (info_a, info_b):
+            if not info.circular:
+                raise FailedPrecondition(
+                    f"run {info.id} is not a circular run; a circular comparison needs two (gmai-eval run --circular)"
+                )
+    rows_a = {r.idx: r for r in _rows(db, info_a, era, circular) if r.verdict != "unscored"}
+    rows_b = {r.idx: r for r in _rows(db, info_b, era, circular) if r.verdict != "unscored"}
     paired = sorted(set(rows_a) & set(rows_b))
     counts: dict[tuple[str, tuple[str, ...]], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     counts[("overall", ())] = [0, 0, 0, 0, 0]
@@ -159,6 +175,11 @@ def compare_runs(db: Database, run_a: str, run_b: str, alpha: float = 0.05, era:
     )
 
 
+def _rows(db: Database, info: store.RunInfo, era: str, circular: bool) -> list[store.GradedRow]:
+    vanilla = graded_rows(db, info, era, "")
+    return list(circular_result(db, info, era, "", vanilla).rows) if circular else vanilla
+
+
 @dataclass(frozen=True)
 class GatePolicy:
     """Release gate rules (see the module docstring)."""
@@ -173,9 +194,11 @@ class GatePolicy:
     """Significance level, if the policy sets one."""
     dimensions: tuple[str, ...] = ("overall", "task", "department", "granularity", "modality")
     """Dimensions whose nodes are gated."""
+    accuracy: str = "vanilla"
+    """``vanilla`` or ``circular``: which verdicts the gate compares."""
 
 
-_POLICY_KEYS = {"min_overall_accuracy", "max_significant_drop", "min_n", "alpha", "dimensions"}
+_POLICY_KEYS = {"min_overall_accuracy", "max_significant_drop", "min_n", "alpha", "dimensions", "accuracy"}
 
 
 def load_policy(path: str | Path) -> GatePolicy:
@@ -225,7 +248,10 @@ def parse_policy(text: str, name: str) -> GatePolicy:
     dims = raw.get("dimensions", list(GatePolicy.dimensions))
     if not isinstance(dims, list) or any(d not in DIMENSIONS for d in dims):
         raise InvalidArgument(f"gate policy {p}: dimensions must be a list of {', '.join(DIMENSIONS)}")
-    return GatePolicy(min_acc, drop, int(min_n or 0), alpha, tuple(dims))
+    accuracy = raw.get("accuracy", "vanilla")
+    if accuracy not in ("vanilla", "circular"):
+        raise InvalidArgument(f"gate policy {p}: accuracy must be \"vanilla\" or \"circular\", got {accuracy!r}")
+    return GatePolicy(min_acc, drop, int(min_n or 0), alpha, tuple(dims), accuracy)
 
 
 def apply_gate(cmp: Comparison, policy: GatePolicy) -> list[str]:

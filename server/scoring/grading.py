@@ -25,6 +25,7 @@ from gmai_eval.server.errors import EvalError, NotFound
 from gmai_eval.server.records import OPTION_LABELS, Grade, Verdict
 from gmai_eval.server.scoring.aggregate import Item, RunScores, aggregate
 from gmai_eval.server.scoring.calibration import Calibration, Scored, normalise, summarise
+from gmai_eval.server.scoring.circular_scores import CircularResult, circular_result
 from gmai_eval.server.scoring.extraction import can_infer, check_era
 from gmai_eval.server.scoring.judge import JUDGE_TRIES, JudgeClient, matching_prompt
 from gmai_eval.server.scoring.multi_scores import grade_multi, mcls_of_rows
@@ -299,11 +300,13 @@ def _scores_of_rows(info: store.RunInfo, era: str, judge: str, rows: list[store.
 
 def scores_with_position_bias(
     db: Database, run_id: str, era: str | None = None, judge: str = ""
-) -> tuple[RunScores, PositionBias]:
-    """:func:`compute_scores` and the run's position bias, from one read of its grades.
+) -> tuple[RunScores, PositionBias, CircularResult | None]:
+    """:func:`compute_scores`, the run's position bias and, for a circular run, its
+    circular scores, from one read of its grades.
 
     The bias uses the letters of the same grading (era and judge) as the scores; only
-    ``correct`` and ``incorrect`` verdicts are answers to it.
+    ``correct`` and ``incorrect`` verdicts are answers to it. In a circular run the
+    vanilla scores and the bias are those of rotation 0.
 
     Raises:
         NotFound: unknown run, or no grading with that judge.
@@ -316,7 +319,8 @@ def scores_with_position_bias(
     choices = [
         Choice(labels.get(r.idx, ()), r.extracted if r.verdict in _ANSWERED else "", r.answer) for r in rows
     ]
-    return _scores_of_rows(info, era, judge, rows), position_bias(choices)
+    circular = circular_result(db, info, era, judge, rows) if info.circular else None
+    return _scores_of_rows(info, era, judge, rows), position_bias(choices), circular
 
 
 _ANSWERED = frozenset({Verdict.CORRECT, Verdict.INCORRECT})

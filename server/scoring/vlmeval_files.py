@@ -14,6 +14,10 @@ same era, gives our verdicts:
 
 Questions without a final answer are left out (VLMEvalKit scores the rows given).
 
+**Circular runs.** The prediction file holds rotation 0 (the original option order, the
+vanilla answers), so VLMEvalKit scores it as any run. The other rotations go to a
+companion file next to it, ``<stem>_rotations.<tsv|xlsx>`` (:data:`ROTATION_COLUMNS`).
+
 **Group CSVs.** Columns ``split``, ``Overall``, then one column per group value sorted
 alphabetically; one row ``none``; fractions as Python/pandas print floats. Parity quirk
 kept on purpose: the empty department becomes a column ``None`` whose value is always
@@ -43,18 +47,27 @@ from pathlib import Path
 from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.records import OPTION_LABELS, Recorded
 from gmai_eval.server.scoring.aggregate import RunScores
+from gmai_eval.server.scoring.circular import grade_rotation, rotate, to_rotated
 from gmai_eval.server.scoring.extraction import check_era
 from gmai_eval.server.scoring.grading import compute_scores, finish_grading_sync, graded_rows
 from gmai_eval.server.scoring.verdicts import NON_ANSWER_STATUSES
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as store
 from gmai_eval.server.store import prediction_files as files
+from gmai_eval.server.store.rotations import rotation_answers
 
 PREDICTION_COLUMNS: tuple[str, ...] = (
     "index", "question", *OPTION_LABELS, "answer", "category", "clinical VQA task", "department",
     "perceptual granularity", "modality", "original task", "image_path", "prediction",
 )
 """Columns of an exported prediction file, in order."""
+
+ROTATION_COLUMNS: tuple[str, ...] = (
+    "index", "rotation", *OPTION_LABELS, "answer", "prediction", "extracted", "hit",
+)
+"""Columns of a circular run's companion file: options, ``answer`` (the key's label) and
+``prediction`` as that rotation showed and got them; ``extracted`` is the chosen option
+in the original labels; ``hit`` 1 when it is the key (exact matching, the export's era)."""
 
 GROUP_COLUMNS: tuple[str, ...] = ("clinical vqa task", "department", "perceptual granularity")
 """The lower-cased columns VLMEvalKit writes a group accuracy CSV for."""
@@ -89,6 +102,13 @@ class ExportResult:
     """The three group accuracy CSVs."""
     rows: int
     """Rows in the prediction file."""
+    rotations: Path | None = None
+    """A circular run's companion file: the answers to rotations 1..k-1."""
+
+    @property
+    def files(self) -> list[Path]:
+        """Every file written: the prediction file, its CSVs, then the companion file."""
+        return [self.predictions, *self.group_csvs, *([self.rotations] if self.rotations else [])]
 
 
 def _table(
@@ -168,7 +188,31 @@ def export_run(
         target = path.with_name(f"{path.stem}_mcls.csv")
         _replace_atomically(target, mcls_csv(compute_scores(db, run_id, era, judge)))
         csvs.append(target)
-    return ExportResult(path, tuple(csvs), len(table))
+    rotations = None
+    if info.circular:
+        rotations = path.with_name(f"{path.stem}_rotations{path.suffix}")
+        rot_table = _rotation_table(db, info, era)
+        if fmt == "tsv":
+            _write_tsv(rotations, rot_table, ROTATION_COLUMNS)
+        else:
+            _write_xlsx(rotations, rot_table, ROTATION_COLUMNS)
+    return ExportResult(path, tuple(csvs), len(table), rotations)
+
+
+def _rotation_table(db: Database, info: store.RunInfo, era: str) -> list[list[object]]:
+    """One row per answered rotation r > 0: the options and key as shown, the answer, and
+    the option it chose mapped back to the original labels, with its hit (exact matching)."""
+    table: list[list[object]] = []
+    for ans in db.read(lambda s: rotation_answers(s, info.id)):
+        p = ans.row
+        shown = dict(rotate(p.choices, ans.rotation))
+        g = grade_rotation(p.recorded, p.choices, p.answer, era, ans.rotation)
+        table.append([
+            p.recorded.idx, ans.rotation, *[shown.get(lab) for lab in OPTION_LABELS],
+            None if p.answer is None else to_rotated(p.answer, p.choices, ans.rotation),
+            prediction_text(p.recorded), g.extracted or None, int(g.verdict == "correct"),
+        ])
+    return table
 
 
 MCLS_DIMENSIONS = ("overall", "task", "department", "granularity", "modality")
@@ -198,22 +242,22 @@ def _replace_atomically(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def _write_tsv(path: Path, table: list[list[object]]) -> None:
+def _write_tsv(path: Path, table: list[list[object]], columns: Sequence[str] = PREDICTION_COLUMNS) -> None:
     tmp = path.with_name(path.name + ".part")
     with tmp.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, delimiter="\t", lineterminator="\n")
-        w.writerow(PREDICTION_COLUMNS)
+        w.writerow(columns)
         for row in table:
             w.writerow(["" if v is None else v for v in row])
     tmp.replace(path)
 
 
-def _write_xlsx(path: Path, table: list[list[object]]) -> None:
+def _write_xlsx(path: Path, table: list[list[object]], columns: Sequence[str] = PREDICTION_COLUMNS) -> None:
     from openpyxl import Workbook
 
     wb = Workbook(write_only=False)
     ws = wb.active
-    ws.append(list(PREDICTION_COLUMNS))
+    ws.append(list(columns))
     for r, row in enumerate(table, start=2):
         for c, v in enumerate(row, start=1):
             if v is None:

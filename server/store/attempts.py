@@ -1,7 +1,7 @@
 """Repository of answer attempts: one row per AnswerVQA attempt, and progress counts.
 
-Every attempt is one row of ``attempts`` keyed by ``(run_id, idx, attempt)``; the
-question's last attempt has ``final = 1``. Rows are upserted on their key, never deleted.
+Every attempt is one row of ``attempts`` keyed by ``(run_id, idx, rotation, attempt)``
+(``rotation`` is 0 except in circular runs); the question's last attempt has ``final = 1``. Rows are upserted on their key, never deleted.
 A write function must never return a cursor: finalising it on the event-loop thread races
 the writer thread (SQLITE_MISUSE under load).
 """
@@ -60,13 +60,15 @@ class Attempt:
     """Seconds."""
     request_bytes: int = 0
     """Serialized request size."""
+    rotation: int = 0
+    """Rotation of the question's options asked (0: the original order)."""
 
 
 _INSERT_ATTEMPT = (
     "INSERT INTO attempts (run_id, idx, attempt, request_id, outcome, final, code, error,"
     " status, labels, text, option_scores, model_version, endpoint, latency_s, request_bytes,"
-    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT(run_id, idx, attempt) DO UPDATE SET request_id = excluded.request_id,"
+    " created_at, rotation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT(run_id, idx, rotation, attempt) DO UPDATE SET request_id = excluded.request_id,"
     " outcome = excluded.outcome, final = excluded.final, code = excluded.code,"
     " error = excluded.error, status = excluded.status, labels = excluded.labels,"
     " text = excluded.text, option_scores = excluded.option_scores,"
@@ -108,6 +110,7 @@ def _attempt_args(a: Attempt, created_at: str | None = None) -> tuple[object, ..
         a.latency_s,
         a.request_bytes,
         created_at or now_iso(),
+        a.rotation,
     )
 
 
@@ -141,12 +144,12 @@ def submit_attempts(
 
 
 def list_attempts(db: Database, run_id: str) -> list[Attempt]:
-    """Every attempt of a run, by question index then attempt."""
+    """Every attempt of a run, by question index, rotation, then attempt."""
     rows = db.read(
         lambda d: d.conn.execute(
             "SELECT run_id, idx, attempt, request_id, outcome, final, code, error, status, labels,"
-            " text, option_scores, model_version, endpoint, latency_s, request_bytes"
-            " FROM attempts WHERE run_id = ? ORDER BY idx, attempt",
+            " text, option_scores, model_version, endpoint, latency_s, request_bytes, rotation"
+            " FROM attempts WHERE run_id = ? ORDER BY idx, rotation, attempt",
             (run_id,),
         ).fetchall()
     )
@@ -168,6 +171,7 @@ def list_attempts(db: Database, run_id: str) -> list[Attempt]:
             endpoint=r[13],
             latency_s=r[14],
             request_bytes=r[15],
+            rotation=r[16],
         )
         for r in rows
     ]
@@ -178,9 +182,9 @@ class Counts:
     """Progress counts of a run as stored."""
 
     done: int
-    """Questions with a final attempt."""
+    """Questions (in a circular run: rotations) with a final attempt."""
     errors: int
-    """Questions whose final attempt is an error."""
+    """Questions (in a circular run: rotations) whose final attempt is an error."""
     retries: int
     """Non-final attempts."""
     correct: int

@@ -46,7 +46,7 @@ class RunInfo:
     era: str
     """The run's extraction era (from its parameters)."""
     total: int
-    """Questions in the run."""
+    """Questions in the run (in a circular run too: questions, not asks)."""
     created_at: str
     """ISO-8601 UTC."""
     finished_at: str
@@ -55,6 +55,8 @@ class RunInfo:
     """Most frequent model version reported in the run's answers."""
     multi_choice: bool = False
     """The run's benchmark holds multi-answer questions."""
+    circular: bool = False
+    """A circular run: every question was asked once per rotation of its options."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,12 @@ def run_info(s: sqlite_utils.Database, run_id: str) -> RunInfo:
     if row is None:
         raise unknown_in(s, "run", run_id)
     era = _era_of(row[6])
+    circular = _circular_of(row[6])
+    total = row[7]
+    if circular:
+        (total,) = s.execute(
+            "SELECT COUNT(*) FROM run_questions WHERE run_id = ? AND rotation = 0", [run_id]
+        ).fetchone()
     version = s.execute(
         "SELECT model_version FROM attempts WHERE run_id = ? AND final = 1 AND model_version != ''"
         " GROUP BY model_version ORDER BY COUNT(*) DESC LIMIT 1",
@@ -129,11 +137,12 @@ def run_info(s: sqlite_utils.Database, run_id: str) -> RunInfo:
         benchmark_digest=row[4],
         state=row[5],
         era=era,
-        total=row[7],
+        total=total,
         created_at=row[8],
         finished_at=row[9] or "",
         model_version=version[0] if version else "",
         multi_choice=bool(row[10]),
+        circular=circular,
     )
 
 
@@ -156,7 +165,15 @@ def _era_of(params_json: str | None) -> str:
         return "2024"
 
 
-def _pending_from(rows: Iterable[Sequence[object]]) -> list[PendingRow]:
+def _circular_of(params_json: str | None) -> bool:
+    try:
+        return bool(json.loads(params_json or "{}").get("circular"))
+    except (ValueError, AttributeError):
+        return False
+
+
+def pending_from(rows: Iterable[Sequence[object]]) -> list[PendingRow]:
+    """Decode rows of (idx, outcome, status, labels, text, answer, options A-E, attempt, ...)."""
     out = []
     for r in rows:
         labels = tuple(str(x) for x in json.loads(str(r[3]) or "[]"))
@@ -173,7 +190,8 @@ def _pending_from(rows: Iterable[Sequence[object]]) -> list[PendingRow]:
 def final_attempts(
     s: sqlite_utils.Database, run_id: str, *, ungraded_for: tuple[str, str] | None = None
 ) -> list[PendingRow]:
-    """Final attempts of a run with their questions, ordered by index.
+    """Final attempts of a run with their questions, ordered by index (rotation 0: in a
+    circular run, the vanilla answers; :func:`rotation_attempts` reads the others).
 
     Args:
         s: database handle.
@@ -185,7 +203,7 @@ def final_attempts(
         f"{OPTION_COLUMNS}, a.attempt, b.multi_choice FROM attempts a JOIN runs r ON r.id = a.run_id "
         "JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = a.idx "
         "JOIN benchmarks b ON b.id = r.benchmark_id "
-        "WHERE a.run_id = ? AND a.final = 1"
+        "WHERE a.run_id = ? AND a.final = 1 AND a.rotation = 0"
     )
     params: list[object] = [run_id]
     if ungraded_for is not None:
@@ -195,7 +213,7 @@ def final_attempts(
         )
         params += list(ungraded_for)
     sql += " ORDER BY a.idx"
-    return _pending_from(s.execute(sql, params).fetchall())
+    return pending_from(s.execute(sql, params).fetchall())
 
 
 def upsert_grades(s: sqlite_utils.Database, run_id: str, era: str, judge: str, grades: Iterable[Grade]) -> int:
@@ -268,7 +286,7 @@ def question_fields(s: sqlite_utils.Database, run_id: str) -> dict[int, Question
     rows = s.execute(
         "SELECT q.idx, q.answer, q.category, q.clinical_task, q.department, q.granularity, q.modality"
         " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
-        " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx WHERE rq.run_id = ?",
+        " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx WHERE rq.run_id = ? AND rq.rotation = 0",
         [run_id],
     ).fetchall()
     return {int(r[0]): QuestionFields(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
@@ -278,7 +296,7 @@ def option_labels(s: sqlite_utils.Database, run_id: str) -> dict[int, tuple[str,
     """idx -> the labels of the non-empty options, for the questions of a run."""
     rows = s.execute(
         "SELECT q.idx, " + OPTION_COLUMNS + " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
-        " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx WHERE rq.run_id = ?",
+        " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx WHERE rq.run_id = ? AND rq.rotation = 0",
         [run_id],
     ).fetchall()
     return {
@@ -315,7 +333,7 @@ def question_texts(s: sqlite_utils.Database, run_id: str) -> dict[int, str]:
         int(r[0]): str(r[1])
         for r in s.execute(
             "SELECT q.idx, q.question FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
-            " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx WHERE rq.run_id = ?",
+            " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx WHERE rq.run_id = ? AND rq.rotation = 0",
             [run_id],
         ).fetchall()
     }

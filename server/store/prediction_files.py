@@ -67,8 +67,9 @@ def export_rows(s: sqlite_utils.Database, run_id: str) -> list[ExportRow]:
         " a.outcome, a.status, a.labels, a.text, a.option_scores, a.attempt"
         " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
         " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx"
-        " LEFT JOIN attempts a ON a.run_id = rq.run_id AND a.idx = rq.idx AND a.final = 1"
-        " WHERE rq.run_id = ? ORDER BY rq.idx",
+        " LEFT JOIN attempts a ON a.run_id = rq.run_id AND a.final = 1 AND a.idx = rq.idx"
+        " AND a.rotation = rq.rotation"
+        " WHERE rq.run_id = ? AND rq.rotation = 0 ORDER BY rq.idx",
         [run_id],
     ).fetchall()
     out = []

@@ -71,9 +71,10 @@ def gallery_rows(
             " a.labels, a.text, a.code, a.error, g.extracted, g.verdict"
             " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
             " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx"
-            " LEFT JOIN attempts a ON a.run_id = rq.run_id AND a.idx = rq.idx AND a.final = 1"
+            " LEFT JOIN attempts a ON a.run_id = rq.run_id AND a.final = 1 AND a.idx = rq.idx"
+            " AND a.rotation = rq.rotation"
             " LEFT JOIN grades g ON g.run_id = rq.run_id AND g.idx = rq.idx AND g.era = ? AND g.judge = ?"
-            f" WHERE rq.run_id = ? AND rq.idx IN ({marks}) ORDER BY q.idx",
+            f" WHERE rq.run_id = ? AND rq.rotation = 0 AND rq.idx IN ({marks}) ORDER BY q.idx",
             [era, judge, run_id, *chunk],
         ).fetchall()
         for r in rows:
@@ -101,6 +102,6 @@ def run_question_sets(s: sqlite_utils.Database, run_ids: Sequence[str]) -> dict[
     out: dict[str, frozenset[int]] = {}
     for run_id in run_ids:
         out[run_id] = frozenset(
-            int(r[0]) for r in s.execute("SELECT idx FROM run_questions WHERE run_id = ?", [run_id])
+            int(r[0]) for r in s.execute("SELECT idx FROM run_questions WHERE run_id = ? AND rotation = 0", [run_id])
         )
     return out

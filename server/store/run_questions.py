@@ -1,7 +1,9 @@
 """The frozen question list of a run, and what is read to ask its questions.
 
-A run's questions are fixed in ``run_questions`` when it is created. A question is
-pending while it has no final attempt, which is what makes a run resumable after any
+A run's questions are fixed in ``run_questions`` when it is created, one row per
+question, or in a circular run one row per rotation of its options (each asked as a
+question of its own: its own opaque id, its own attempts). A question is pending while
+it has no final attempt, which is what makes a run resumable after any
 crash: attempts are only ever added (upserted on their key), never rewritten by a
 resumed run. :func:`aload_items` reads a window of pending questions with their images
 in one query.
@@ -26,6 +28,8 @@ class PendingQuestion:
     """Benchmark question index."""
     next_attempt: int
     """Number of the next attempt (1-based, after any recorded non-final ones)."""
+    rotation: int = 0
+    """Rotation of the options to ask (0: the original order)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,8 @@ class RunItem:
     question: str
     """Question text."""
     options: tuple[tuple[str, str], ...]
-    """Non-empty (label, text) options in label order."""
+    """Non-empty (label, text) options in label order (the original order; the request
+    rotates them by ``rotation``)."""
     image_sha256: str
     """Image key (hex)."""
     media_type: str
@@ -54,21 +59,24 @@ class RunItem:
     """Encoded image bytes."""
     multi_choice: bool = False
     """The question is multi-answer (its benchmark was imported with ``--multi-choice``)."""
+    rotation: int = 0
+    """Rotation of the options (0: the original order)."""
 
 
 def pending_questions(db: Database, run_id: str) -> list[PendingQuestion]:
     """Questions of a run without a final attempt, in asking order."""
     rows = db.read(
         lambda d: d.conn.execute(
-            "SELECT rq.idx, COALESCE(MAX(a.attempt), 0) + 1 FROM run_questions rq"
+            "SELECT rq.idx, COALESCE(MAX(a.attempt), 0) + 1, rq.rotation FROM run_questions rq"
             " LEFT JOIN attempts a ON a.run_id = rq.run_id AND a.idx = rq.idx"
+            " AND a.rotation = rq.rotation"
             " WHERE rq.run_id = ?"
-            " GROUP BY rq.idx HAVING COALESCE(MAX(a.final), 0) = 0"
+            " GROUP BY rq.idx, rq.rotation HAVING COALESCE(MAX(a.final), 0) = 0"
             " ORDER BY MIN(rq.position)",
             (run_id,),
         ).fetchall()
     )
-    return [PendingQuestion(int(r[0]), int(r[1])) for r in rows]
+    return [PendingQuestion(int(r[0]), int(r[1]), int(r[2])) for r in rows]
 
 
 async def apending_questions(db: Database, run_id: str) -> list[PendingQuestion]:
@@ -79,7 +87,7 @@ async def apending_questions(db: Database, run_id: str) -> list[PendingQuestion]
 _LABELS = ("A", "B", "C", "D", "E")
 
 
-def _item(r: Sequence[object], qid: str, next_attempt: int) -> RunItem:
+def _item(r: Sequence[object], qid: str, next_attempt: int, rotation: int = 0) -> RunItem:
     options = tuple((lab, str(text)) for lab, text in zip(_LABELS, r[3:8], strict=True) if text)
     return RunItem(
         idx=int(r[0]),  # type: ignore[call-overload]
@@ -93,6 +101,7 @@ def _item(r: Sequence[object], qid: str, next_attempt: int) -> RunItem:
         height=int(r[11]),  # type: ignore[call-overload]
         image=bytes(r[12]),  # type: ignore[call-overload]
         multi_choice=bool(r[13]),
+        rotation=rotation,
     )
 
 
@@ -108,21 +117,22 @@ def _load_items(
 ) -> list[RunItem]:
     if not pending:
         return []
-    marks = ",".join("?" * len(pending))
+    idxs = sorted({p.idx for p in pending})
+    marks = ",".join("?" * len(idxs))
     rows = d.conn.execute(
-        f"SELECT {_ITEM_COLUMNS.format(qid='rq.qid')} FROM run_questions rq"
+        f"SELECT {_ITEM_COLUMNS.format(qid='rq.qid')}, rq.rotation FROM run_questions rq"
         " JOIN questions q ON q.benchmark_id = ? AND q.idx = rq.idx"
         " JOIN images i ON i.sha256 = q.image_sha256"
         f" WHERE rq.run_id = ? AND rq.idx IN ({marks})",
-        [benchmark_id, run_id, *(p.idx for p in pending)],
+        [benchmark_id, run_id, *idxs],
     ).fetchall()
-    by_idx = {int(r[0]): r for r in rows}
+    by_key = {(int(r[0]), int(r[14])): r for r in rows}
     items = []
     for p in pending:
-        r = by_idx.get(p.idx)
+        r = by_key.get((p.idx, p.rotation))
         if r is None:
             raise NotFound(f"run {run_id}: question {p.idx} or its image is missing")
-        items.append(_item(r, str(r[1]), p.next_attempt))
+        items.append(_item(r, str(r[1]), p.next_attempt, p.rotation))
     return items
 
 
@@ -166,11 +176,31 @@ async def aload_question_items(
     return await db.aread(fn)
 
 
+def option_counts(db: Database, benchmark_id: int, idxs: Sequence[int]) -> dict[int, int]:
+    """idx -> the number of non-empty options of each question (a circular run's k)."""
+
+    def fn(d: sqlite_utils.Database) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for start in range(0, len(idxs), 500):
+            chunk = list(idxs[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for r in d.conn.execute(
+                "SELECT q.idx, q.option_a, q.option_b, q.option_c, q.option_d, q.option_e"
+                f" FROM questions q WHERE q.benchmark_id = ? AND q.idx IN ({marks})",
+                [benchmark_id, *chunk],
+            ):
+                out[int(r[0])] = sum(1 for text in r[1:] if text)
+        return out
+
+    return db.read(fn)
+
+
 def run_question_indexes(db: Database, run_id: str) -> list[int]:
     """The frozen question list of a run, in asking order."""
     rows = db.read(
         lambda d: d.conn.execute(
-            "SELECT idx FROM run_questions WHERE run_id = ? ORDER BY position", (run_id,)
+            "SELECT idx FROM run_questions WHERE run_id = ? AND rotation = 0 ORDER BY position",
+            (run_id,),
         ).fetchall()
     )
     return [int(r[0]) for r in rows]

@@ -103,13 +103,14 @@ def _run_from_row(row: Sequence[object]) -> RunRow:
     )
 
 
-def insert_run(db: Database, run: RunRow, questions: Sequence[tuple[int, str]]) -> None:
+def insert_run(db: Database, run: RunRow, questions: Sequence[tuple[int, str, int]]) -> None:
     """Create a run with its frozen question list, atomically.
 
     Args:
         db: the database.
         run: the run (state, timestamps and totals as they should be stored).
-        questions: ``(idx, opaque id)`` in asking order.
+        questions: ``(idx, opaque id, rotation)`` in asking order (rotation 0 except in a
+            circular run).
     """
 
     def fn(d: sqlite_utils.Database) -> None:
@@ -138,8 +139,8 @@ def insert_run(db: Database, run: RunRow, questions: Sequence[tuple[int, str]]) 
             ),
         )
         d.conn.executemany(
-            "INSERT INTO run_questions (run_id, idx, qid, position) VALUES (?, ?, ?, ?)",
-            [(run.id, idx, qid, pos) for pos, (idx, qid) in enumerate(questions)],
+            "INSERT INTO run_questions (run_id, idx, qid, position, rotation) VALUES (?, ?, ?, ?, ?)",
+            [(run.id, idx, qid, pos, rot) for pos, (idx, qid, rot) in enumerate(questions)],
         )
 
     db.write(fn)

@@ -100,9 +100,68 @@ def _run_events(db: sqlite_utils.Database) -> None:
     )
 
 
+def _rotations(db: sqlite_utils.Database) -> None:
+    """Circular runs ask a question once per rotation of its options (issue 14).
+
+    ``run_questions`` and ``attempts`` gain a ``rotation`` column in their keys: 0 is the
+    original option order, the only one a run that is not circular asks, so every
+    existing row becomes rotation 0 and reads as before. SQLite cannot change a primary
+    key in place, so both tables are rebuilt (same columns, same indexes).
+    """
+    db.executescript(
+        """
+        CREATE TABLE run_questions_new (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,              -- questions.idx
+            rotation INTEGER NOT NULL DEFAULT 0,  -- 0 = original order; circular: 0..k-1
+            qid TEXT NOT NULL,                 -- opaque id sent on the wire
+            position INTEGER NOT NULL,         -- order of asking
+            PRIMARY KEY (run_id, idx, rotation)
+        );
+        INSERT INTO run_questions_new (run_id, idx, rotation, qid, position)
+            SELECT run_id, idx, 0, qid, position FROM run_questions;
+        DROP TABLE run_questions;
+        ALTER TABLE run_questions_new RENAME TO run_questions;
+        CREATE UNIQUE INDEX run_questions_qid ON run_questions (run_id, qid);
+
+        CREATE TABLE attempts_new (
+            run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+            idx INTEGER NOT NULL,
+            rotation INTEGER NOT NULL DEFAULT 0,  -- run_questions.rotation
+            attempt INTEGER NOT NULL,          -- 1-based
+            request_id TEXT NOT NULL,
+            outcome TEXT NOT NULL,             -- answered | error
+            final INTEGER NOT NULL,            -- 1: the question's final attempt
+            code TEXT NOT NULL DEFAULT 'OK',   -- gRPC status name or local reason
+            error TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT '',   -- answered|abstained|refused|input_unsupported
+            labels TEXT NOT NULL DEFAULT '[]', -- JSON list of selected labels
+            text TEXT NOT NULL DEFAULT '',
+            option_scores TEXT NOT NULL DEFAULT '{}',  -- JSON label -> probability
+            model_version TEXT NOT NULL DEFAULT '',
+            endpoint TEXT NOT NULL DEFAULT '',
+            latency_s REAL NOT NULL DEFAULT 0,
+            request_bytes INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, idx, rotation, attempt)
+        );
+        INSERT INTO attempts_new (run_id, idx, rotation, attempt, request_id, outcome, final, code,
+                error, status, labels, text, option_scores, model_version, endpoint, latency_s,
+                request_bytes, created_at)
+            SELECT run_id, idx, 0, attempt, request_id, outcome, final, code, error, status, labels,
+                text, option_scores, model_version, endpoint, latency_s, request_bytes, created_at
+            FROM attempts;
+        DROP TABLE attempts;
+        ALTER TABLE attempts_new RENAME TO attempts;
+        CREATE INDEX attempts_final_question ON attempts (run_id, final, idx, rotation);
+        """
+    )
+
+
 MIGRATIONS = [
     ("runs_0001_initial", _initial),
     ("runs_0002_final_attempt_by_question", _final_attempt_by_question),
     ("runs_0003_run_events", _run_events),
+    ("runs_0004_rotations", _rotations),
 ]
 

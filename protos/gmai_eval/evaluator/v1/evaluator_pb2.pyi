@@ -272,7 +272,7 @@ class ListModelsResponse(_message.Message):
     def __init__(self, models: _Optional[_Iterable[_Union[Model, _Mapping]]] = ...) -> None: ...
 
 class RunParameters(_message.Message):
-    __slots__ = ("filter", "concurrency", "deadline_seconds", "max_attempts", "max_error_fraction", "extraction_era", "model_parameters_json", "limit", "seed", "model_parameters", "max_outage_seconds", "error_tolerance")
+    __slots__ = ("filter", "concurrency", "deadline_seconds", "max_attempts", "max_error_fraction", "extraction_era", "model_parameters_json", "limit", "seed", "model_parameters", "max_outage_seconds", "error_tolerance", "circular")
     FILTER_FIELD_NUMBER: _ClassVar[int]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -285,6 +285,7 @@ class RunParameters(_message.Message):
     MODEL_PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     MAX_OUTAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     ERROR_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    CIRCULAR_FIELD_NUMBER: _ClassVar[int]
     filter: str
     concurrency: int
     deadline_seconds: float
@@ -297,7 +298,8 @@ class RunParameters(_message.Message):
     model_parameters: _struct_pb2.Struct
     max_outage_seconds: float
     error_tolerance: float
-    def __init__(self, filter: _Optional[str] = ..., concurrency: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ..., max_error_fraction: _Optional[float] = ..., extraction_era: _Optional[str] = ..., model_parameters_json: _Optional[str] = ..., limit: _Optional[int] = ..., seed: _Optional[int] = ..., model_parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_outage_seconds: _Optional[float] = ..., error_tolerance: _Optional[float] = ...) -> None: ...
+    circular: bool
+    def __init__(self, filter: _Optional[str] = ..., concurrency: _Optional[int] = ..., deadline_seconds: _Optional[float] = ..., max_attempts: _Optional[int] = ..., max_error_fraction: _Optional[float] = ..., extraction_era: _Optional[str] = ..., model_parameters_json: _Optional[str] = ..., limit: _Optional[int] = ..., seed: _Optional[int] = ..., model_parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., max_outage_seconds: _Optional[float] = ..., error_tolerance: _Optional[float] = ..., circular: _Optional[bool] = ...) -> None: ...
 
 class RunProgress(_message.Message):
     __slots__ = ("total", "done", "errors", "retries", "correct", "rate_per_second", "eta_seconds")
@@ -501,7 +503,7 @@ class DeleteRunResponse(_message.Message):
     def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ..., deleted_rows: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class NodeScore(_message.Message):
-    __slots__ = ("dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "refused", "errors", "incorrect", "multi_answer")
+    __slots__ = ("dimension", "path", "abbreviation", "n", "correct", "accuracy", "ci_low", "ci_high", "unparsed", "refused", "errors", "incorrect", "circular", "multi_answer")
     DIMENSION_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     ABBREVIATION_FIELD_NUMBER: _ClassVar[int]
@@ -514,6 +516,7 @@ class NodeScore(_message.Message):
     REFUSED_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
     INCORRECT_FIELD_NUMBER: _ClassVar[int]
+    CIRCULAR_FIELD_NUMBER: _ClassVar[int]
     MULTI_ANSWER_FIELD_NUMBER: _ClassVar[int]
     dimension: str
     path: _containers.RepeatedScalarFieldContainer[str]
@@ -527,8 +530,9 @@ class NodeScore(_message.Message):
     refused: int
     errors: int
     incorrect: int
+    circular: CircularScore
     multi_answer: MultiAnswerScore
-    def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., abbreviation: _Optional[str] = ..., n: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., unparsed: _Optional[int] = ..., refused: _Optional[int] = ..., errors: _Optional[int] = ..., incorrect: _Optional[int] = ..., multi_answer: _Optional[_Union[MultiAnswerScore, _Mapping]] = ...) -> None: ...
+    def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., abbreviation: _Optional[str] = ..., n: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., unparsed: _Optional[int] = ..., refused: _Optional[int] = ..., errors: _Optional[int] = ..., incorrect: _Optional[int] = ..., circular: _Optional[_Union[CircularScore, _Mapping]] = ..., multi_answer: _Optional[_Union[MultiAnswerScore, _Mapping]] = ...) -> None: ...
 
 class MultiAnswerScore(_message.Message):
     __slots__ = ("acc_mcls", "acc_mcls_ci_low", "acc_mcls_ci_high", "recall_mcls", "recall_mcls_ci_low", "recall_mcls_ci_high")
@@ -546,6 +550,20 @@ class MultiAnswerScore(_message.Message):
     recall_mcls_ci_high: float
     def __init__(self, acc_mcls: _Optional[float] = ..., acc_mcls_ci_low: _Optional[float] = ..., acc_mcls_ci_high: _Optional[float] = ..., recall_mcls: _Optional[float] = ..., recall_mcls_ci_low: _Optional[float] = ..., recall_mcls_ci_high: _Optional[float] = ...) -> None: ...
 
+class CircularScore(_message.Message):
+    __slots__ = ("n", "correct", "accuracy", "ci_low", "ci_high")
+    N_FIELD_NUMBER: _ClassVar[int]
+    CORRECT_FIELD_NUMBER: _ClassVar[int]
+    ACCURACY_FIELD_NUMBER: _ClassVar[int]
+    CI_LOW_FIELD_NUMBER: _ClassVar[int]
+    CI_HIGH_FIELD_NUMBER: _ClassVar[int]
+    n: int
+    correct: int
+    accuracy: float
+    ci_low: float
+    ci_high: float
+    def __init__(self, n: _Optional[int] = ..., correct: _Optional[int] = ..., accuracy: _Optional[float] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ...) -> None: ...
+
 class GetRunScoresRequest(_message.Message):
     __slots__ = ("id", "dimensions", "extraction_era", "judge_model")
     ID_FIELD_NUMBER: _ClassVar[int]
@@ -559,7 +577,7 @@ class GetRunScoresRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., dimensions: _Optional[_Iterable[str]] = ..., extraction_era: _Optional[str] = ..., judge_model: _Optional[str] = ...) -> None: ...
 
 class GetRunScoresResponse(_message.Message):
-    __slots__ = ("nodes", "macro_accuracy", "extraction_era", "run_id", "judge_model", "unscored", "ungraded", "run", "position_bias", "multi_choice")
+    __slots__ = ("nodes", "macro_accuracy", "extraction_era", "run_id", "judge_model", "unscored", "ungraded", "run", "position_bias", "circular_incomplete", "multi_choice")
     class MacroAccuracyEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -576,6 +594,7 @@ class GetRunScoresResponse(_message.Message):
     UNGRADED_FIELD_NUMBER: _ClassVar[int]
     RUN_FIELD_NUMBER: _ClassVar[int]
     POSITION_BIAS_FIELD_NUMBER: _ClassVar[int]
+    CIRCULAR_INCOMPLETE_FIELD_NUMBER: _ClassVar[int]
     MULTI_CHOICE_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[NodeScore]
     macro_accuracy: _containers.ScalarMap[str, float]
@@ -586,22 +605,39 @@ class GetRunScoresResponse(_message.Message):
     ungraded: int
     run: Run
     position_bias: PositionBias
+    circular_incomplete: int
     multi_choice: bool
-    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeScore, _Mapping]]] = ..., macro_accuracy: _Optional[_Mapping[str, float]] = ..., extraction_era: _Optional[str] = ..., run_id: _Optional[str] = ..., judge_model: _Optional[str] = ..., unscored: _Optional[int] = ..., ungraded: _Optional[int] = ..., run: _Optional[_Union[Run, _Mapping]] = ..., position_bias: _Optional[_Union[PositionBias, _Mapping]] = ..., multi_choice: _Optional[bool] = ...) -> None: ...
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeScore, _Mapping]]] = ..., macro_accuracy: _Optional[_Mapping[str, float]] = ..., extraction_era: _Optional[str] = ..., run_id: _Optional[str] = ..., judge_model: _Optional[str] = ..., unscored: _Optional[int] = ..., ungraded: _Optional[int] = ..., run: _Optional[_Union[Run, _Mapping]] = ..., position_bias: _Optional[_Union[PositionBias, _Mapping]] = ..., circular_incomplete: _Optional[int] = ..., multi_choice: _Optional[bool] = ...) -> None: ...
 
 class PositionBias(_message.Message):
-    __slots__ = ("groups", "excluded", "flagged", "flag_p_value", "flag_effect")
+    __slots__ = ("groups", "excluded", "flagged", "flag_p_value", "flag_effect", "following")
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     EXCLUDED_FIELD_NUMBER: _ClassVar[int]
     FLAGGED_FIELD_NUMBER: _ClassVar[int]
     FLAG_P_VALUE_FIELD_NUMBER: _ClassVar[int]
     FLAG_EFFECT_FIELD_NUMBER: _ClassVar[int]
+    FOLLOWING_FIELD_NUMBER: _ClassVar[int]
     groups: _containers.RepeatedCompositeFieldContainer[PositionBiasGroup]
     excluded: int
     flagged: bool
     flag_p_value: float
     flag_effect: float
-    def __init__(self, groups: _Optional[_Iterable[_Union[PositionBiasGroup, _Mapping]]] = ..., excluded: _Optional[int] = ..., flagged: _Optional[bool] = ..., flag_p_value: _Optional[float] = ..., flag_effect: _Optional[float] = ...) -> None: ...
+    following: CircularFollowing
+    def __init__(self, groups: _Optional[_Iterable[_Union[PositionBiasGroup, _Mapping]]] = ..., excluded: _Optional[int] = ..., flagged: _Optional[bool] = ..., flag_p_value: _Optional[float] = ..., flag_effect: _Optional[float] = ..., following: _Optional[_Union[CircularFollowing, _Mapping]] = ...) -> None: ...
+
+class CircularFollowing(_message.Message):
+    __slots__ = ("eligible", "position", "text", "position_share", "text_share")
+    ELIGIBLE_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    POSITION_SHARE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_SHARE_FIELD_NUMBER: _ClassVar[int]
+    eligible: int
+    position: int
+    text: int
+    position_share: float
+    text_share: float
+    def __init__(self, eligible: _Optional[int] = ..., position: _Optional[int] = ..., text: _Optional[int] = ..., position_share: _Optional[float] = ..., text_share: _Optional[float] = ...) -> None: ...
 
 class PositionBiasGroup(_message.Message):
     __slots__ = ("options", "n", "letters", "chosen", "key", "chi_square", "df", "p_value", "effect", "flagged")
@@ -650,18 +686,20 @@ class NodeComparison(_message.Message):
     def __init__(self, dimension: _Optional[str] = ..., path: _Optional[_Iterable[str]] = ..., n: _Optional[int] = ..., accuracy_a: _Optional[float] = ..., accuracy_b: _Optional[float] = ..., a_only: _Optional[int] = ..., b_only: _Optional[int] = ..., p_value: _Optional[float] = ..., significant: _Optional[bool] = ...) -> None: ...
 
 class CompareRunsRequest(_message.Message):
-    __slots__ = ("run_a", "run_b", "alpha", "extraction_era", "gate")
+    __slots__ = ("run_a", "run_b", "alpha", "extraction_era", "gate", "circular")
     RUN_A_FIELD_NUMBER: _ClassVar[int]
     RUN_B_FIELD_NUMBER: _ClassVar[int]
     ALPHA_FIELD_NUMBER: _ClassVar[int]
     EXTRACTION_ERA_FIELD_NUMBER: _ClassVar[int]
     GATE_FIELD_NUMBER: _ClassVar[int]
+    CIRCULAR_FIELD_NUMBER: _ClassVar[int]
     run_a: str
     run_b: str
     alpha: float
     extraction_era: str
     gate: GatePolicyFile
-    def __init__(self, run_a: _Optional[str] = ..., run_b: _Optional[str] = ..., alpha: _Optional[float] = ..., extraction_era: _Optional[str] = ..., gate: _Optional[_Union[GatePolicyFile, _Mapping]] = ...) -> None: ...
+    circular: bool
+    def __init__(self, run_a: _Optional[str] = ..., run_b: _Optional[str] = ..., alpha: _Optional[float] = ..., extraction_era: _Optional[str] = ..., gate: _Optional[_Union[GatePolicyFile, _Mapping]] = ..., circular: _Optional[bool] = ...) -> None: ...
 
 class GatePolicyFile(_message.Message):
     __slots__ = ("name", "text")
@@ -678,7 +716,7 @@ class GateResult(_message.Message):
     def __init__(self, failures: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CompareRunsResponse(_message.Message):
-    __slots__ = ("nodes", "flipped_to_wrong", "flipped_to_right", "run_a", "run_b", "extraction_era", "alpha", "unpaired_a", "unpaired_b", "gate")
+    __slots__ = ("nodes", "flipped_to_wrong", "flipped_to_right", "run_a", "run_b", "extraction_era", "alpha", "unpaired_a", "unpaired_b", "gate", "circular")
     NODES_FIELD_NUMBER: _ClassVar[int]
     FLIPPED_TO_WRONG_FIELD_NUMBER: _ClassVar[int]
     FLIPPED_TO_RIGHT_FIELD_NUMBER: _ClassVar[int]
@@ -689,6 +727,7 @@ class CompareRunsResponse(_message.Message):
     UNPAIRED_A_FIELD_NUMBER: _ClassVar[int]
     UNPAIRED_B_FIELD_NUMBER: _ClassVar[int]
     GATE_FIELD_NUMBER: _ClassVar[int]
+    CIRCULAR_FIELD_NUMBER: _ClassVar[int]
     nodes: _containers.RepeatedCompositeFieldContainer[NodeComparison]
     flipped_to_wrong: _containers.RepeatedScalarFieldContainer[str]
     flipped_to_right: _containers.RepeatedScalarFieldContainer[str]
@@ -699,7 +738,8 @@ class CompareRunsResponse(_message.Message):
     unpaired_a: int
     unpaired_b: int
     gate: GateResult
-    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeComparison, _Mapping]]] = ..., flipped_to_wrong: _Optional[_Iterable[str]] = ..., flipped_to_right: _Optional[_Iterable[str]] = ..., run_a: _Optional[_Union[Run, _Mapping]] = ..., run_b: _Optional[_Union[Run, _Mapping]] = ..., extraction_era: _Optional[str] = ..., alpha: _Optional[float] = ..., unpaired_a: _Optional[int] = ..., unpaired_b: _Optional[int] = ..., gate: _Optional[_Union[GateResult, _Mapping]] = ...) -> None: ...
+    circular: bool
+    def __init__(self, nodes: _Optional[_Iterable[_Union[NodeComparison, _Mapping]]] = ..., flipped_to_wrong: _Optional[_Iterable[str]] = ..., flipped_to_right: _Optional[_Iterable[str]] = ..., run_a: _Optional[_Union[Run, _Mapping]] = ..., run_b: _Optional[_Union[Run, _Mapping]] = ..., extraction_era: _Optional[str] = ..., alpha: _Optional[float] = ..., unpaired_a: _Optional[int] = ..., unpaired_b: _Optional[int] = ..., gate: _Optional[_Union[GateResult, _Mapping]] = ..., circular: _Optional[bool] = ...) -> None: ...
 
 class RescoreRunRequest(_message.Message):
     __slots__ = ("id", "extraction_era", "judge_model")
