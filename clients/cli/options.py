@@ -169,6 +169,15 @@ def choose_target(ctx: click.Context, db_path: Path | None, conn: Connection, se
     return Target(existing_db(db_path) if db_path is not None else None, conn)
 
 
+def _refuse_group_level(ctx: click.Context) -> None:
+    """``runs --db FILE show RUN`` would drop ``--db``: say where it goes instead."""
+    for option, name in (("--db", "db_path"), ("--server", "server")):
+        if _source(ctx, name) is ParameterSource.COMMANDLINE:
+            raise click.UsageError(
+                f"{option} goes after the subcommand: gmai-eval {ctx.info_name} {ctx.invoked_subcommand} ... {option} ..."
+            )
+
+
 def target_options(fn: F) -> F:
     """``--db`` or the connection options; pass a :class:`Target` as ``target``.
 
@@ -185,6 +194,7 @@ def target_options(fn: F) -> F:
     ) -> Any:
         ctx = click.get_current_context()
         if getattr(ctx, "invoked_subcommand", None) is not None:
+            _refuse_group_level(ctx)
             return fn(target=None, **kw)
         conn = _connection(server, token, ca_file, cert_file, key_file, server_name)
         return fn(target=choose_target(ctx, db_path, conn, server is not None), **kw)
