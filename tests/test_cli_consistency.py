@@ -36,3 +36,16 @@ def test_by_is_repeatable_wherever_it_exists() -> None:
     by = [(where, opt.multiple) for where, opt in _options() if "--by" in opt.opts]
     assert {where for where, _ in by} >= {"gmai-eval scores", "gmai-eval compare", "gmai-eval leaderboard"}
     assert [where for where, multiple in by if not multiple] == []
+
+
+OWN_FORMATS = {"gmai-eval taxonomy": {"tree", "json"}, "gmai-eval export": {"tsv", "xlsx"}}
+"""Commands whose output is not a table keep their own formats."""
+
+
+def test_every_table_command_offers_the_four_formats() -> None:
+    formats = {where: set(opt.type.choices) for where, opt in _options()  # type: ignore[attr-defined]
+               if "--format" in opt.opts}
+    assert {"gmai-eval runs", "gmai-eval runs show", "gmai-eval models list", "gmai-eval benchmarks",
+            "gmai-eval history", "gmai-eval leaderboard", "gmai-eval scores", "gmai-eval compare"} <= set(formats)
+    tables = {"table", "json", "csv", "markdown"}
+    assert {w: f for w, f in formats.items() if f != OWN_FORMATS.get(w, tables)} == {}

@@ -143,3 +143,10 @@ def test_a_missing_file_is_refused_and_not_created(tmp_path: Path) -> None:
     result = gmai_eval("runs", env={"GMAI_EVAL_DB": str(missing)})
     assert result.returncode == 1 and "no such database file" in result.stderr
     assert not missing.exists()
+
+
+def test_db_before_the_subcommand_is_a_usage_error(tmp_path: Path) -> None:
+    result = gmai_eval("runs", "--db", str(tmp_path / "eval.db"), "show", "r-1")
+    assert result.returncode == 2
+    assert "--db goes after the subcommand: gmai-eval runs show ... --db ..." in result.stderr
+    assert list(tmp_path.iterdir()) == []

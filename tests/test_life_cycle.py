@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gmai_eval.server.errors import FailedPrecondition
 from gmai_eval.server.store import Database
+from gmai_eval.server.store.lifecycle import delete_run, remove_benchmark
 
 from tests._scoring_helpers import A, insert_benchmark, insert_run, make_questions
 from tests._service_helpers import run_cli as gmai_eval
@@ -72,6 +74,8 @@ def fill(db: Path) -> None:
         errs = [A(q.idx, outcome="error") if q.idx < 2 else A(q.idx, labels=["B"]) for q in qs]
         insert_run(d, bench, errs, run_id="r-delete000001", state="failed")
         insert_run(d, bench, [A(0, labels=["A"])], run_id="r-queued000001", state="queued", extra_questions=[1, 2])
+        # Resumed by an evaluator at start (its model never answers): running, waiting for model.
+        insert_run(d, bench, [A(0, labels=["A"])], run_id="r-interr000001", state="interrupted", extra_questions=[1])
         insert_run(d, other, [A(q.idx, labels=["A"]) for q in qs[:4]], run_id="r-other0000001", digest="sha256:11")
         d.write(_extra_rows)
 
@@ -131,6 +135,9 @@ def test_a_run_in_use_is_refused(served: Served) -> None:
         "(gmai-eval cancel r-queued000001) or let it end"
     )
     assert run_rows(served.db, "r-queued000001")["run_questions"] == 3
+    err = remote(served, "runs", "delete", "r-interr000001", "--yes", code=1)
+    assert err.startswith("Error: FAILED_PRECONDITION: run r-interr000001 is running: cancel it first")
+    assert run_rows(served.db, "r-interr000001")["runs"] == 1
 
 
 def test_an_unknown_run_names_the_closest(served: Served) -> None:
@@ -158,7 +165,7 @@ def test_delete_through_the_evaluator_removes_every_row(served: Served) -> None:
 def test_a_benchmark_with_runs_is_refused_unless_with_runs(served: Served) -> None:
     err = remote(served, "benchmarks", "remove", "bench", "--yes", "--with-runs", code=1)
     assert err.strip() == (
-        "Error: FAILED_PRECONDITION: benchmark 'bench' has 1 run(s) going (r-queued000001); "
+        "Error: FAILED_PRECONDITION: benchmark 'bench' has 2 run(s) going (r-queued000001, r-interr000001); "
         "cancel them or let them end first"
     )
     err = remote(served, "benchmarks", "remove", "other", "--yes", code=1)
@@ -198,18 +205,21 @@ def test_with_db_on_a_file_no_evaluator_serves(tmp_path: Path) -> None:
     assert run_rows(db, "r-delete000001")["runs"] == 1
     result = gmai_eval("runs", "delete", "r-queued000001", "--yes", "--db", str(db))
     assert result.returncode == 1 and "run r-queued000001 is queued: cancel it first" in result.stderr
+    result = gmai_eval("runs", "delete", "r-interr000001", "--yes", "--db", str(db))
+    assert result.returncode == 1
+    assert "run r-interr000001 is interrupted; it resumes at the evaluator's next start: cancel it" in result.stderr
     result = gmai_eval("runs", "delete", "r-delete000001", "--yes", env={"GMAI_EVAL_DB": str(db)})
     assert result.returncode == 0, result.stderr
     assert set(run_rows(db, "r-delete000001").values()) == {0}
     bid = benchmark_id(db, "bench")
     result = gmai_eval("benchmarks", "remove", "bench", "--yes", "--with-runs", "--db", str(db))
-    assert result.returncode == 1 and "r-queued000001" in result.stderr
-    with Database(db) as d:  # the queued run ends: now the benchmark may go with its runs
+    assert result.returncode == 1 and "2 run(s) going (r-queued000001, r-interr000001)" in result.stderr
+    with Database(db) as d:  # both end: now the benchmark may go with its runs
         d.write(lambda s: s.conn.execute(  # type: ignore[attr-defined]
-            "UPDATE runs SET state = 'cancelled' WHERE id = 'r-queued000001'"))
+            "UPDATE runs SET state = 'cancelled' WHERE state IN ('queued', 'interrupted')"))
     result = gmai_eval("benchmarks", "remove", "bench", "--yes", "--with-runs", "--db", str(db))
     assert result.returncode == 0, result.stderr
-    assert "deleted 2 run(s): r-keep00000001, r-queued000001" in result.stdout
+    assert "deleted 3 run(s): r-keep00000001, r-queued000001, r-interr000001" in result.stdout
     assert set(rows_of(db, "benchmark_id", bid).values()) == {0}
     with sqlite3.connect(db) as conn:  # the image stays while 'other' and 'spare' use it
         assert conn.execute("SELECT COUNT(*) FROM images").fetchone()[0] == 1
@@ -256,3 +266,16 @@ def test_on_a_terminal_it_asks_first(tmp_path: Path) -> None:
     assert rc == 0, said
     assert "deleted run r-delete000001" in said
     assert set(run_rows(db, "r-delete000001").values()) == {0}
+
+
+def test_a_run_the_evaluator_still_finishes_is_refused_and_kept(tmp_path: Path) -> None:
+    db = tmp_path / "eval.db"
+    fill(db)
+    before = run_rows(db, "r-keep00000001")
+    with Database(db) as d:
+        with pytest.raises(FailedPrecondition, match="still finishing it"):
+            delete_run(d, "r-keep00000001", busy=lambda run_id: run_id == "r-keep00000001")
+        with pytest.raises(FailedPrecondition, match=r"has 1 run\(s\) going \(r-other0000001\)"):
+            remove_benchmark(d, "other", with_runs=True, busy=lambda run_id: run_id == "r-other0000001")
+    assert run_rows(db, "r-keep00000001") == before
+    assert benchmark_id(db, "other")

@@ -147,6 +147,8 @@ def test_read_cli_commands_leave_the_database_unchanged(settled: Path, tmp_path:
     _cli("calibration", "--db", db, "r-a")
     _cli("export", "--db", db, "r-a", "--out", str(out / "a.tsv"))
     _cli("export", "--db", db, "r-b", "--format", "xlsx", "--out", str(out / "b.xlsx"), "--era", "2025-08")
+    assert "r-a" in _cli("runs", "--db", db, "--format", "csv")
+    _cli("runs", "show", "r-b", "--db", db)
     assert _fingerprint(settled) == before
     _cli("rescore", "--db", db, "r-a", "--era", "2025-08")
     assert _fingerprint(settled) != before

@@ -62,7 +62,8 @@ def test_read_only_set_matches_the_proto() -> None:
     assert methods >= READ_ONLY_METHODS
     readable = {m for m in methods if m.startswith(("Get", "List", "Watch", "Compare"))} | {"ExportRun"}
     assert readable == READ_ONLY_METHODS
-    assert {"CreateRun", "CancelRun", "ResumeRun", "RescoreRun", "RegisterModel", "ImportBenchmark"} <= (
+    assert {"CreateRun", "CancelRun", "ResumeRun", "RescoreRun", "RegisterModel", "ImportBenchmark", "DeleteRun",
+            "RemoveBenchmark"} <= (
         methods - READ_ONLY_METHODS
     )
 

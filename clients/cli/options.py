@@ -175,6 +175,15 @@ def choose_target(
     return Target(db_path, conn)
 
 
+def _refuse_group_level(ctx: click.Context) -> None:
+    """``runs --db FILE show RUN`` would drop ``--db``: say where it goes instead."""
+    for option, name in (("--db", "db_path"), ("--server", "server")):
+        if _source(ctx, name) is ParameterSource.COMMANDLINE:
+            raise click.UsageError(
+                f"{option} goes after the subcommand: gmai-eval {ctx.info_name} {ctx.invoked_subcommand} ... {option} ..."
+            )
+
+
 def _target_options(fn: F, create: bool) -> F:
     @db_option(create=create, required=False)
     @_connection_params
@@ -185,6 +194,7 @@ def _target_options(fn: F, create: bool) -> F:
     ) -> Any:
         ctx = click.get_current_context()
         if getattr(ctx, "invoked_subcommand", None) is not None:
+            _refuse_group_level(ctx)
             return fn(target=None, **kw)
         conn = _connection(server, token, ca_file, cert_file, key_file, server_name)
         return fn(target=choose_target(ctx, db_path, conn, server is not None, create), **kw)
