@@ -16,6 +16,8 @@ QUIET_BUILD := PYTHONWARNINGS='ignore:Editable installation:UserWarning'
 
 demo: $(DEMO_STAMP)
 	$(PY) -m gmai_eval.clients.demo --dir $(DEMO_DIR)
+	@echo "The commands are in $(VENV)/bin: '. $(VENV)/bin/activate', then for example"
+	@echo "  gmai-eval benchmarks --db $(DEMO_DIR)/gmai-eval.db"
 
 test: venv tools
 	$(PY) -m ruff check .

@@ -559,7 +559,7 @@ def test_network_policies_deny_by_default_and_keep_models_inside() -> None:
 
 
 def test_health_check_script_against_a_real_evaluator(tmp_path: Path) -> None:
-    script = str(DEPLOY / "grpc_health_check.py")
+    script = "-m", "gmai_eval.clients.ops.health_check"  # the console script gmai-health-check
     proc = subprocess.Popen(
         [sys.executable, "-m", "gmai_eval.clients.cli", "serve", "--db", str(tmp_path / "e.db"),
          "--port", "0", "--metrics-port", "-1", "--log-level", "WARNING"],
@@ -570,13 +570,13 @@ def test_health_check_script_against_a_real_evaluator(tmp_path: Path) -> None:
         line = proc.stdout.readline()
         assert line.startswith("gmai-eval serving on "), line
         address = line.split()[3]
-        ok = subprocess.run([sys.executable, script, address], capture_output=True, text=True, timeout=30)
+        ok = subprocess.run([sys.executable, *script, address], capture_output=True, text=True, timeout=30)
         assert ok.returncode == 0, ok.stderr
         assert "SERVING" in ok.stdout
     finally:
         proc.terminate()
         proc.wait(timeout=15)
-    closed = subprocess.run([sys.executable, script, "--timeout", "1", f"127.0.0.1:{free_port()}"],
+    closed = subprocess.run([sys.executable, *script, "--timeout", "1", f"127.0.0.1:{free_port()}"],
                             capture_output=True, text=True, timeout=30)
     assert closed.returncode == 1
     assert "UNAVAILABLE" in closed.stderr or "DEADLINE_EXCEEDED" in closed.stderr
@@ -605,7 +605,7 @@ def test_backup_script_snapshots_a_live_database(tmp_path: Path, vacuum: bool) -
         writer = threading.Thread(target=keep_writing)
         writer.start()
         dest = tmp_path / "snap.db"
-        args = [sys.executable, str(DEPLOY / "sqlite_backup.py"), str(tmp_path / "live.db"), str(dest)]
+        args = [sys.executable, "-m", "gmai_eval.clients.ops.backup", str(tmp_path / "live.db"), str(dest)]
         result = subprocess.run([*args, "--vacuum"] if vacuum else args, capture_output=True, text=True, timeout=60)
         stop.set()
         writer.join(timeout=30)

@@ -288,6 +288,6 @@ def test_gmai_eval_client_commands_with_a_mismatched_client_pair(pki: Pki, tmp_p
 
 def test_health_check_script_with_a_bad_ca(tmp_path: Path) -> None:
     garbage = _write(tmp_path / "ca.pem", "garbage")
-    argv = [sys.executable, str(ROOT / "deploy" / "grpc_health_check.py"), "--ca", str(garbage), "127.0.0.1:1"]
+    argv = [sys.executable, "-m", "gmai_eval.clients.ops.health_check", "--ca", str(garbage), "127.0.0.1:1"]
     line = _one_line_failure(argv, tmp_path)
     assert line == f"gmai-health-check: CA {garbage}: not a PEM certificate"

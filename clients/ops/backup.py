@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Copy a live gmai-eval SQLite database to a consistent snapshot, then verify the copy.
 
 Safe while the evaluator is running: it reads through SQLite (WAL mode lets a reader run
@@ -9,7 +8,8 @@ those transactions or be torn.
     gmai-eval-backup /var/lib/gmai-eval/gmai-eval.db /backup/gmai-eval-2026-11-28.db
     gmai-eval-backup --vacuum SRC DEST     # VACUUM INTO: compacted copy, slower
 
-Exit status 0 only if the copy passes ``PRAGMA integrity_check``. Only the standard
+Exit status 0 only if the copy passes ``PRAGMA integrity_check``. Installed as the
+console script ``gmai-eval-backup`` by every install of gmai-eval; only the standard
 library is needed, so it runs in the evaluator image (which has no sqlite3 shell).
 """
 
@@ -19,6 +19,8 @@ import argparse
 import sqlite3
 import sys
 from pathlib import Path
+
+from gmai_eval import __version__
 
 
 def backup(src: str, dest: str, vacuum: bool = False) -> dict[str, int]:
@@ -69,7 +71,8 @@ def backup(src: str, dest: str, vacuum: bool = False) -> dict[str, int]:
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="gmai-eval-backup", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("src", help="live database file")
     parser.add_argument("dest", help="snapshot file to create")
     parser.add_argument("--vacuum", action="store_true", help="use VACUUM INTO (compacted copy)")

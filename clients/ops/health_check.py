@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 """Exit 0 when a gRPC server reports SERVING on grpc.health.v1, else 1.
 
-Used as the Docker HEALTHCHECK of both images and as the Kubernetes exec probe where the
-native ``grpc:`` probe cannot be used (it speaks plaintext only, so it cannot reach a
-port that requires TLS or mutual TLS). Needs the base install of gmai-eval (grpcio,
-grpcio-health-checking and the shared TLS loader, ``gmai_eval.tls``), which both images
-have. A bad TLS file is reported in one line naming the file, with exit status 1 (Docker
+Installed as the console script ``gmai-health-check`` by every install of gmai-eval (it
+needs only the base: grpcio, grpcio-health-checking and the shared TLS loader,
+``gmai_eval.tls``). Used as the Docker HEALTHCHECK of both images and as the Kubernetes
+exec probe where the native ``grpc:`` probe cannot be used (it speaks plaintext only, so
+it cannot reach a port that requires TLS or mutual TLS). A bad TLS file is reported in one line naming the file, with exit status 1 (Docker
 reserves 2).
 
     gmai-health-check 127.0.0.1:50050
@@ -18,6 +17,7 @@ import argparse
 import sys
 
 import grpc
+from gmai_eval import __version__
 from gmai_eval.tls import TlsFileError, channel_credentials
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -61,7 +61,8 @@ def check(target: str, service: str = "", timeout: float = 3.0, ca: str = "", ce
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="gmai-health-check", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("target", help="HOST:PORT")
     parser.add_argument("--service", default="", help='health key ("" = whole server)')
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds")
