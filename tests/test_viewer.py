@@ -288,6 +288,24 @@ def test_under_tls_the_viewer_uses_the_apis_certificate_and_a_secure_cookie(rel:
             request(server.ui_port, "/")
 
 
+def test_under_mutual_tls_the_viewer_wants_a_client_certificate(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    db = build_release_db(tmp_path / "mtls.db").path
+    args = ("--ui-port", "0", "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key),
+            "--tls-client-ca", str(pki.ca))
+    with running_server(db, *args) as server:
+        bare = ssl.create_default_context(cafile=str(pki.ca))
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            request(server.ui_port, "/api/runs", tls=bare)
+        rogue = ssl.create_default_context(cafile=str(pki.ca))
+        rogue.load_cert_chain(str(pki.rogue_cert), str(pki.rogue_key))
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            request(server.ui_port, "/api/runs", tls=rogue)
+        good = ssl.create_default_context(cafile=str(pki.ca))
+        good.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+        assert request(server.ui_port, "/api/runs", tls=good).status == 200
+
+
 def test_plaintext_viewer_off_loopback_is_refused(tmp_path: Path) -> None:
     res = run_cli("serve", "--db", str(tmp_path / "e.db"), "--port", "0", "--metrics-port", "-1",
                   "--ui-port", "0", "--ui-host", "0.0.0.0")
