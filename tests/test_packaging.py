@@ -133,6 +133,8 @@ def test_the_wheel_carries_the_package_data(wheel: Path) -> None:
         *(f"gmai_eval/{p.relative_to(ROOT / 'protos/gmai_eval')}" for p in (ROOT / "protos/gmai_eval").rglob("*.pyi")),
         *(f"gmai_eval/server/data/{p.name}" for p in (ROOT / "server/data").glob("*.json")),
         "gmai_eval/server/reports/paper_results.json",
+        *(f"gmai_eval/server/viewer/{p.relative_to(ROOT / 'server/viewer')}"
+          for folder in ("templates", "static") for p in (ROOT / "server/viewer" / folder).iterdir()),
     }
     assert len(expected) > 5
     assert expected <= names, sorted(expected - names)

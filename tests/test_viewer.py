@@ -129,6 +129,9 @@ def test_runs_list_and_json_carry_each_runs_state_and_counts(open_server: ServeP
         assert (runs[run_id]["state"], runs[run_id]["done"], runs[run_id]["total"]) == ("succeeded", n, n)
         assert runs[run_id]["correct"] == correct and runs[run_id]["active"] is False
     assert (runs["r-sub"]["done"], runs["r-sub"]["correct"]) == (20, 20)  # its 20 answers were the keys
+    some = json.loads(request(open_server.ui_port, "/api/runs?ids=r-v1,r-nope,r-sub").body)
+    assert [r["id"] for r in some] == ["r-v1", "r-sub"]  # what the page refreshes; unknown ids left out
+    assert request(open_server.ui_port, "/api/runs?ids=" + ",".join(["r-x"] * 201)).status == 400
 
 
 def test_pages_name_no_other_site_and_carry_a_strict_policy(open_server: ServeProcess) -> None:
