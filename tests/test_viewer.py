@@ -155,6 +155,7 @@ def test_the_run_page_is_the_report(open_server: ServeProcess, rel: ReleaseDb) -
 def test_unknown_run_and_bad_filters_are_one_line_errors(open_server: ServeProcess) -> None:
     r = request(open_server.ui_port, "/runs/r-nope")
     assert r.status == 404 and "no run 'r-nope'" in html.unescape(r.text) and "Traceback" not in r.text
+    assert request(open_server.ui_port, "/runs/r-v2?baseline=r-nope").status == 404
     for query in ("verdict=maybe", "status=sleepy", "node=color:red", "page=0", "q=" + "x" * 201):
         bad = request(open_server.ui_port, f"/runs/r-v2/questions?{query}")
         assert bad.status == 400 and 'id="error"' in bad.text, query
