@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-EVALUATOR_ONLY = {"sqlite-utils", "openpyxl", "numpy", "torch", "grpcio-status"}
+EVALUATOR_ONLY = {"sqlite-utils", "openpyxl", "numpy", "torch", "grpcio-status", "aiohttp"}
 """Distributions a model team's install must not pull (issue 9, item 8)."""
 
 # Source folder -> import name, as [tool.setuptools] package-dir maps them.
