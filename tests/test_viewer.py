@@ -316,3 +316,9 @@ def test_plaintext_viewer_off_loopback_is_refused(tmp_path: Path) -> None:
     assert res.returncode != 0
     assert "refusing to serve the viewer in plaintext on 0.0.0.0" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_viewer_off_loopback_without_tokens_is_a_warning(tmp_path: Path) -> None:
+    with running_server(tmp_path / "e.db", "--ui-port", "0", "--ui-host", "0.0.0.0", "--insecure") as server:
+        assert request(server.ui_port, "/api/runs").status == 200
+        assert "no tokens configured: anyone who reaches the viewer on 0.0.0.0 may read every run" in server.log_text()
