@@ -138,6 +138,8 @@ def check_config(config: ServeConfig) -> None:
             f"refusing to serve the viewer in plaintext on {ui_host}: give --tls-cert and --tls-key "
             "(the viewer uses the API's certificate), or --insecure to accept an unencrypted port"
         )
+    if config.ui_port >= 0 and not config.tokens.enabled and not is_loopback(ui_host):
+        log.warning("no tokens configured: anyone who reaches the viewer on %s may read every run", ui_host)
     if config.tls is None and not is_loopback(config.host) and not config.insecure:
         raise InvalidArgument(
             f"refusing to serve plaintext on {config.host}: give --tls-cert and --tls-key "

@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-EVALUATOR_ONLY = {"sqlite-utils", "openpyxl", "numpy", "torch", "grpcio-status"}
+EVALUATOR_ONLY = {"sqlite-utils", "openpyxl", "numpy", "torch", "grpcio-status", "aiohttp"}
 """Distributions a model team's install must not pull (issue 9, item 8)."""
 
 # Source folder -> import name, as [tool.setuptools] package-dir maps them.
@@ -133,6 +133,8 @@ def test_the_wheel_carries_the_package_data(wheel: Path) -> None:
         *(f"gmai_eval/{p.relative_to(ROOT / 'protos/gmai_eval')}" for p in (ROOT / "protos/gmai_eval").rglob("*.pyi")),
         *(f"gmai_eval/server/data/{p.name}" for p in (ROOT / "server/data").glob("*.json")),
         "gmai_eval/server/reports/paper_results.json",
+        *(f"gmai_eval/server/viewer/{p.relative_to(ROOT / 'server/viewer')}"
+          for folder in ("templates", "static") for p in (ROOT / "server/viewer" / folder).iterdir()),
     }
     assert len(expected) > 5
     assert expected <= names, sorted(expected - names)

@@ -30,7 +30,8 @@ def test_every_viewer_page_and_endpoint_leaves_the_database_unchanged(tmp_path: 
         port = server.ui_port
         _checkpoint(path)
         before = _fingerprint(path)
-        assert request(port, "/").status == 401
+        assert request(port, "/").status == 303  # to the login
+        assert request(port, "/api/runs").status == 401
         cookie, _ = login(port, READ_TOKEN)
         pages = ["/", "/api/runs", "/models", "/models/m", "/static/viewer.css", "/static/viewer.js"]
         for run_id in ("r-a", "r-b"):

@@ -129,6 +129,9 @@ def test_runs_list_and_json_carry_each_runs_state_and_counts(open_server: ServeP
         assert (runs[run_id]["state"], runs[run_id]["done"], runs[run_id]["total"]) == ("succeeded", n, n)
         assert runs[run_id]["correct"] == correct and runs[run_id]["active"] is False
     assert (runs["r-sub"]["done"], runs["r-sub"]["correct"]) == (20, 20)  # its 20 answers were the keys
+    some = json.loads(request(open_server.ui_port, "/api/runs?ids=r-v1,r-nope,r-sub").body)
+    assert [r["id"] for r in some] == ["r-v1", "r-sub"]  # what the page refreshes; unknown ids left out
+    assert request(open_server.ui_port, "/api/runs?ids=" + ",".join(["r-x"] * 201)).status == 400
 
 
 def test_pages_name_no_other_site_and_carry_a_strict_policy(open_server: ServeProcess) -> None:
@@ -152,6 +155,7 @@ def test_the_run_page_is_the_report(open_server: ServeProcess, rel: ReleaseDb) -
 def test_unknown_run_and_bad_filters_are_one_line_errors(open_server: ServeProcess) -> None:
     r = request(open_server.ui_port, "/runs/r-nope")
     assert r.status == 404 and "no run 'r-nope'" in html.unescape(r.text) and "Traceback" not in r.text
+    assert request(open_server.ui_port, "/runs/r-v2?baseline=r-nope").status == 404
     for query in ("verdict=maybe", "status=sleepy", "node=color:red", "page=0", "q=" + "x" * 201):
         bad = request(open_server.ui_port, f"/runs/r-v2/questions?{query}")
         assert bad.status == 400 and 'id="error"' in bad.text, query
@@ -288,9 +292,33 @@ def test_under_tls_the_viewer_uses_the_apis_certificate_and_a_secure_cookie(rel:
             request(server.ui_port, "/")
 
 
+def test_under_mutual_tls_the_viewer_wants_a_client_certificate(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    db = build_release_db(tmp_path / "mtls.db").path
+    args = ("--ui-port", "0", "--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key),
+            "--tls-client-ca", str(pki.ca))
+    with running_server(db, *args) as server:
+        bare = ssl.create_default_context(cafile=str(pki.ca))
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            request(server.ui_port, "/api/runs", tls=bare)
+        rogue = ssl.create_default_context(cafile=str(pki.ca))
+        rogue.load_cert_chain(str(pki.rogue_cert), str(pki.rogue_key))
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            request(server.ui_port, "/api/runs", tls=rogue)
+        good = ssl.create_default_context(cafile=str(pki.ca))
+        good.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+        assert request(server.ui_port, "/api/runs", tls=good).status == 200
+
+
 def test_plaintext_viewer_off_loopback_is_refused(tmp_path: Path) -> None:
     res = run_cli("serve", "--db", str(tmp_path / "e.db"), "--port", "0", "--metrics-port", "-1",
                   "--ui-port", "0", "--ui-host", "0.0.0.0")
     assert res.returncode != 0
     assert "refusing to serve the viewer in plaintext on 0.0.0.0" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_a_viewer_off_loopback_without_tokens_is_a_warning(tmp_path: Path) -> None:
+    with running_server(tmp_path / "e.db", "--ui-port", "0", "--ui-host", "0.0.0.0", "--insecure") as server:
+        assert request(server.ui_port, "/api/runs").status == 200
+        assert "no tokens configured: anyone who reaches the viewer on 0.0.0.0 may read every run" in server.log_text()

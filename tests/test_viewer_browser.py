@@ -43,6 +43,7 @@ from tests._service_helpers import (
     running_server,
     write_benchmark_tsv,
 )
+from tests.test_viewer import request
 
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
 if CHROMIUM is None or DRIVER is None:
@@ -180,6 +181,9 @@ def test_runs_list_follows_a_live_run_through_an_outage(
     done = int(str(signed_in.find_element(By.CSS_SELECTOR, f'tr[data-run="{run.id}"]').get_attribute("data-done")))
     assert done < LIVE_QUESTIONS and flaky[1].refused.is_set()
     signed_in.save_screenshot(str(ARTIFACTS / "viewer-runs-waiting.png"))
+    cookie = "gmai_eval_session=" + signed_in.get_cookie("gmai_eval_session")["value"]
+    page = request(server.ui_port, f"/runs/{run.id}", cookie=cookie)  # the report of a run still running
+    assert page.status == 200 and '<dd data-key="state">running</dd>' in page.text
     flaky[1].up.set()
     wait(signed_in, lambda d: _row_text(d, run.id, "state") == "succeeded", timeout=180)
     assert _row_text(signed_in, run.id, "done") == f"{LIVE_QUESTIONS} / {LIVE_QUESTIONS}"

@@ -25,12 +25,15 @@ from gmai_eval.server.reports.leaderboard import columns, leaderboard
 from gmai_eval.server.reports.thumbnails import thumbnail_jpeg
 from gmai_eval.server.store import Database, report_reads
 from gmai_eval.server.store import question_browser as qb
+from gmai_eval.server.store import runs as store_runs
 from gmai_eval.server.store.models import list_models
 from gmai_eval.server.viewer import pages
 from gmai_eval.server.viewer.sessions import COOKIE, SESSION_TTL_S, Sessions, safe_next
 
 RUNS_SHOWN = 200
 """Runs on the runs list (newest first)."""
+MODELS_FROM_RUNS = 10_000
+"""Runs whose models the models page lists (besides the registered models)."""
 PAGE_SIZE = 48
 """Questions per page of the question browser."""
 MAX_SEARCH = 200
@@ -85,7 +88,23 @@ class Handlers:
         return html(pages.runs_page(runs, self.signed_in(request)))
 
     async def runs_json(self, request: web.Request) -> web.Response:
-        runs = await asyncio.to_thread(self.runs.list_runs, "", "", RUNS_SHOWN)
+        """The latest runs, or with ``?ids=A,B`` only those (what the runs list refreshes: its active runs)."""
+        ids = [i for i in request.query.get("ids", "").split(",") if i]
+        if len(ids) > RUNS_SHOWN:
+            raise InvalidArgument(f"ids: at most {RUNS_SHOWN} runs")
+
+        def read() -> list[RunRecord]:
+            if not ids:
+                return self.runs.list_runs("", "", RUNS_SHOWN)
+            found = []
+            for run_id in ids:
+                try:
+                    found.append(self.runs.get_run(run_id))
+                except NotFound:
+                    continue
+            return found
+
+        runs = await asyncio.to_thread(read)
         return web.json_response([pages.run_json(r) for r in runs], headers={"Cache-Control": "no-store"})
 
     async def run_page(self, request: web.Request) -> web.Response:
@@ -138,7 +157,7 @@ class Handlers:
     async def models(self, request: web.Request) -> web.Response:
         def read() -> list[str]:
             names = {m.name for m in list_models(self.db)}
-            return sorted(names | {r.model for r in self.runs.list_runs("", "", 10_000)})
+            return sorted(names | {r.model for r in store_runs.list_runs(self.db, limit=MODELS_FROM_RUNS)})
 
         return html(pages.models_page(await asyncio.to_thread(read), self.signed_in(request)))
 

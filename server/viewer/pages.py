@@ -114,7 +114,8 @@ def runs_page(runs: Sequence[RunRecord], signed_in: bool) -> str:
         waiting = " waiting" if r.sub_state == WAITING_FOR_MODEL else ""
         rid = escape(r.id)
         out.append(
-            f'<tr data-run="{rid}" data-state="{escape(r.state)}" data-done="{p.done}" data-total="{p.total}">'
+            f'<tr data-run="{rid}" data-state="{escape(r.state)}" data-active="{int(is_active(r))}" '
+            f'data-done="{p.done}" data-total="{p.total}">'
             f'<td><a href="/runs/{quote(r.id)}">{rid}</a></td>'
             f'<td><a href="/models/{quote(r.model, safe="")}">{escape(r.model)}</a></td><td>{escape(r.benchmark)}</td>'
             f'<td><span class="state {escape(r.state)}{waiting}" data-key="state">{escape(state_text(r))}</span></td>'

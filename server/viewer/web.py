@@ -6,11 +6,11 @@ data loaded once). It runs in the ``gmai-eval serve`` process, on the loop grpc.
 runs (no second server thread), with the API's database, run manager, TLS certificate and
 tokens. Three middlewares, outermost first:
 
-- errors: NotFound is a 404 page, InvalidArgument a 400, any other fault a 500 with one
-  line (logged with its traceback); no traceback reaches the browser;
+- errors: NotFound is a 404 page, InvalidArgument and FailedPrecondition a 400, any other
+  fault a 500 with one line (logged with its traceback); no traceback reaches the browser;
 - headers: a ``Content-Security-Policy`` that allows this site only (the run page, the
-  report itself, keeps the report's inline-only policy), ``nosniff``, referrers to this site only, no framing,
-  ``no-store`` unless the route set its own caching;
+  report itself, keeps the report's inline-only policy), ``nosniff``, referrers to this
+  site only, no framing, ``no-store`` unless the route set its own caching;
 - sessions: with tokens configured, every path but ``/login`` and ``/static/`` needs the
   session cookie; a page without it is a redirect to the login form (which comes back to
   it), ``/api/``, ``/images/`` and any POST a plain 401. A POST from another origin is
@@ -28,7 +28,7 @@ from importlib import resources
 from urllib.parse import urlencode
 
 from aiohttp import web
-from gmai_eval.server.errors import EvalError, InvalidArgument, NotFound
+from gmai_eval.server.errors import EvalError, FailedPrecondition, InvalidArgument, NotFound
 from gmai_eval.server.reports.html import REPORT_CSS
 from gmai_eval.server.store import Database
 from gmai_eval.server.tls import ServerTls
@@ -156,7 +156,7 @@ class Viewer:
             raise
         except NotFound as exc:
             return _error_page(404, str(exc), self.handlers.signed_in(request))
-        except InvalidArgument as exc:
+        except (InvalidArgument, FailedPrecondition) as exc:  # a bad filter, a baseline on another digest
             return _error_page(400, str(exc), self.handlers.signed_in(request))
         except EvalError as exc:
             log.warning("viewer %s: %s", request.path, exc)

@@ -1,15 +1,20 @@
-// The live viewer's only script: refreshes the runs list while runs run, and submits the
-// question browser's filters when one changes. Talks to this evaluator only (/api/runs).
+// The live viewer's only script: refreshes the runs list's active runs (queued, running) until
+// they end, and submits the question browser's filters when one changes. Talks to this
+// evaluator only (/api/runs?ids=...). Runs created after the page loaded appear on a reload.
 (function () {
   "use strict";
   var table = document.getElementById("runs");
   if (table && table.getAttribute("data-live") === "1") {
+    var active = [];
+    var rows = table.querySelectorAll('tr[data-active="1"]');
+    for (var r = 0; r < rows.length; r++) { active.push(rows[r].getAttribute("data-run")); }
     var poll = function () {
-      fetch("/api/runs", {credentials: "same-origin", cache: "no-store"}).then(function (resp) {
+      var url = "/api/runs?ids=" + encodeURIComponent(active.join(","));
+      fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (resp) {
         if (!resp.ok) { throw new Error("runs: HTTP " + resp.status); }
         return resp.json();
       }).then(function (runs) {
-        var live = false;
+        active = [];
         runs.forEach(function (run) {
           var row = table.querySelector('tr[data-run="' + run.id + '"]');
           if (!row) { return; }
@@ -29,10 +34,11 @@
           row.setAttribute("data-done", String(run.done));
           var bar = row.querySelector("progress");
           if (bar) { bar.max = Math.max(1, run.total); bar.value = run.done; }
-          if (run.active) { live = true; }
+          row.setAttribute("data-active", run.active ? "1" : "0");
+          if (run.active) { active.push(run.id); }
         });
         table.setAttribute("data-refreshed", String(Date.now()));
-        if (live) { window.setTimeout(poll, 1500); } else { table.setAttribute("data-live", "0"); }
+        if (active.length) { window.setTimeout(poll, 1500); } else { table.setAttribute("data-live", "0"); }
       }).catch(function () { window.setTimeout(poll, 5000); });
     };
     window.setTimeout(poll, 1000);
