@@ -83,15 +83,18 @@ def history_cmd(db_path: Path, model: str, benchmark: str | None, fmt: str) -> N
 @click.option("--by", "by", multiple=True, type=click.Choice(("task", "department", "granularity")),
               help="Per-node columns, in the paper's order (repeatable) [default: task].")
 @click.option("--with-paper", is_flag=True, help="Interleave the paper's published rows, labelled as published.")
+@click.option("--circular", is_flag=True,
+              help="Rank circular runs by circular accuracy (default: every run by vanilla accuracy).")
 @_format_option
-def leaderboard_cmd(db_path: Path, benchmark: str, by: tuple[str, ...], with_paper: bool, fmt: str) -> None:
+def leaderboard_cmd(db_path: Path, benchmark: str, by: tuple[str, ...], with_paper: bool, circular: bool,
+                    fmt: str) -> None:
     """Rank each model's latest whole run on a benchmark; mark those tied with the leader (McNemar)."""
     from gmai_eval.server.reports.leaderboard import leaderboard, render_leaderboard
 
     dims = by or ("task",)
     with evaluator_errors(), Database(existing_db(db_path)) as db:
-        rows = leaderboard(db, benchmark, dims, with_paper)
-    click.echo(render_leaderboard(rows, benchmark, dims, fmt), nl=False)
+        rows = leaderboard(db, benchmark, dims, with_paper, circular)
+    click.echo(render_leaderboard(rows, benchmark, dims, fmt, circular), nl=False)
 
 
 def register(cli: click.Group) -> None:
