@@ -198,3 +198,15 @@ async def test_export_compare_gate_and_rescore_of_circular_runs(db: Database, ma
     assert done.returncode == 0, done.stderr
     (overall,) = [n for n in json.loads(done.stdout)["nodes"] if n["dimension"] == "overall"]
     assert overall["circular"]["correct"] == circular_right
+
+    # The leaderboard: vanilla (latest whole run of each model) unless asked for circular.
+    done = run_cli("leaderboard", "--benchmark", "bench", "--format", "json", *dbf)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads(done.stdout)["rows"]
+    assert (row["run_id"], row["accuracy"]) == (plain, sum(v[0] for v in right.values()) / 12)
+    done = run_cli("leaderboard", "--benchmark", "bench", "--circular", "--format", "json", *dbf)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    (row,) = doc["rows"]
+    assert doc["accuracy"] == "circular"
+    assert (row["run_id"], row["accuracy"]) == (b, circular_right / 12)

@@ -126,16 +126,22 @@ def history_cmd(target: Target, model: str, benchmark: str | None, fmt: str) -> 
 @click.option("--by", "by", multiple=True, type=click.Choice(("task", "department", "granularity")),
               help="Per-node columns, in the paper's order (repeatable) [default: task].")
 @click.option("--with-paper", is_flag=True, help="Interleave the paper's published rows, labelled as published.")
+@click.option("--circular", is_flag=True,
+              help="Rank circular runs by circular accuracy (default: every run by vanilla accuracy).")
 @_format_option
-def leaderboard_cmd(target: Target, benchmark: str, by: tuple[str, ...], with_paper: bool, fmt: str) -> None:
+def leaderboard_cmd(
+    target: Target, benchmark: str, by: tuple[str, ...], with_paper: bool, circular: bool, fmt: str
+) -> None:
     """Rank each model's latest whole run on a benchmark; mark those tied with the leader (McNemar)."""
     from gmai_eval.server.api.report_convert import leaderboard_from_proto
     from gmai_eval.server.api.report_service import leaderboard_response
     from gmai_eval.server.reports.leaderboard import render_leaderboard
 
-    req = pb.GetLeaderboardRequest(benchmark=benchmark, by=list(by), with_paper=with_paper)
+    req = pb.GetLeaderboardRequest(benchmark=benchmark, by=list(by), with_paper=with_paper, circular=circular)
     resp = _ask(target, lambda db: leaderboard_response(db, req), lambda c: c.get_leaderboard(req))
-    click.echo(render_leaderboard(leaderboard_from_proto(resp), resp.benchmark, list(resp.by), fmt), nl=False)
+    click.echo(
+        render_leaderboard(leaderboard_from_proto(resp), resp.benchmark, list(resp.by), fmt, resp.circular), nl=False
+    )
 
 
 def register(cli: click.Group) -> None:

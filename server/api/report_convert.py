@@ -149,9 +149,11 @@ def history_from_proto(m: pb.GetModelHistoryResponse) -> list[HistoryEntry]:
     return out
 
 
-def leaderboard_to_proto(benchmark: str, by: list[str], alpha: float, rows: list[LeaderRow]) -> pb.GetLeaderboardResponse:
+def leaderboard_to_proto(
+    benchmark: str, by: list[str], alpha: float, rows: list[LeaderRow], circular: bool = False
+) -> pb.GetLeaderboardResponse:
     """A leaderboard as ``GetLeaderboard``'s answer."""
-    return pb.GetLeaderboardResponse(benchmark=benchmark, by=by, alpha=alpha, rows=[
+    return pb.GetLeaderboardResponse(benchmark=benchmark, by=by, alpha=alpha, circular=circular, rows=[
         pb.LeaderboardRow(
             model=r.model, published=r.published, accuracy=r.accuracy,
             values=[pb.LeaderboardValue(column=k, accuracy=v) for k, v in r.values.items()], rank=r.rank,

@@ -67,8 +67,8 @@ def leaderboard_response(db: Database, request: pb.GetLeaderboardRequest) -> pb.
         InvalidArgument: a dimension other than task, department, granularity.
     """
     by = list(request.by) or list(DEFAULT_BY)
-    rows = leaderboard(db, request.benchmark, by, request.with_paper)
-    return rc.leaderboard_to_proto(request.benchmark, by, ALPHA, rows)
+    rows = leaderboard(db, request.benchmark, by, request.with_paper, request.circular)
+    return rc.leaderboard_to_proto(request.benchmark, by, ALPHA, rows, request.circular)
 
 
 async def get_run_provenance(db: Database, request: pb.GetRunProvenanceRequest) -> pb.GetRunProvenanceResponse:

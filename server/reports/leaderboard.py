@@ -8,6 +8,10 @@ same questions as the leader's is compared with it by the exact McNemar test; wh
 ``p >= alpha`` it cannot be told apart from the leader and is marked so. With the paper's
 rows, every published model is interleaved by its published overall accuracy (VAL or TEST
 as the benchmark's layout), labelled as published, not measured here.
+
+Accuracy is vanilla (a circular run's rotation 0) unless ``circular`` is asked for: then
+only circular runs are ranked, by circular accuracy, compared with the leader on circular
+verdicts, and the paper's rows (vanilla numbers) are left out.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from gmai_eval.server.reports.paper import DIMENSION_TABLES, paper_tables
 from gmai_eval.server.reports.provenance import from_row
 from gmai_eval.server.reports.text import render
 from gmai_eval.server.scoring.compare import compare_runs
-from gmai_eval.server.scoring.grading import compute_scores
+from gmai_eval.server.scoring.grading import compute_circular_scores, compute_scores
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import report_reads as reads
 from gmai_eval.server.store.benchmarks import get_benchmark
@@ -92,9 +96,9 @@ def columns(by: Sequence[str]) -> list[Column]:
     return out
 
 
-def _latest_whole_runs(db: Database, benchmark: str) -> list[str]:
+def _latest_whole_runs(db: Database, benchmark: str, circular: bool = False) -> list[str]:
     runs = [r for r in list_runs(db, benchmark=benchmark, limit=1_000_000)
-            if str(r.state) == "succeeded" and from_row(r).whole]
+            if str(r.state) == "succeeded" and from_row(r).whole and (r.params.circular or not circular)]
     latest: dict[str, tuple[str, str]] = {}
     for r in runs:
         key = (r.finished_at or r.created_at, r.id)
@@ -103,7 +107,9 @@ def _latest_whole_runs(db: Database, benchmark: str) -> list[str]:
     return [rid for _, rid in latest.values()]
 
 
-def leaderboard(db: Database, benchmark: str, by: Sequence[str] = ("task",), with_paper: bool = False) -> list[LeaderRow]:
+def leaderboard(
+    db: Database, benchmark: str, by: Sequence[str] = ("task",), with_paper: bool = False, circular: bool = False
+) -> list[LeaderRow]:
     """Rank the models on ``benchmark`` (see the module docstring).
 
     Raises:
@@ -113,8 +119,8 @@ def leaderboard(db: Database, benchmark: str, by: Sequence[str] = ("task",), wit
     bench = get_benchmark(db, benchmark)
     cols = columns(by)
     measured: list[LeaderRow] = []
-    for run_id in _latest_whole_runs(db, benchmark):
-        scores = compute_scores(db, run_id)
+    for run_id in _latest_whole_runs(db, benchmark, circular):
+        scores = compute_circular_scores(db, run_id) if circular else compute_scores(db, run_id)
         info = db.read(functools.partial(run_info, run_id=run_id))
         nodes = {(n.dimension, n.name): n for n in scores.nodes}
         values = {c.header: (nodes[(c.dimension, c.node)].accuracy if (c.dimension, c.node) in nodes else None)
@@ -123,15 +129,15 @@ def leaderboard(db: Database, benchmark: str, by: Sequence[str] = ("task",), wit
         measured.append(LeaderRow(info.model, "", o.accuracy, values, run_id=run_id, version=info.model_version,
                                   n=o.n, ci=o.ci))
     measured.sort(key=lambda r: (-r.accuracy, r.model))
-    ranked = _against_leader(db, measured)
-    if not with_paper:
+    ranked = _against_leader(db, measured, circular)
+    if not with_paper or circular:
         return ranked
     split = "TEST" if bench.layout.upper() == "TEST" else "VAL"
     published = _published_rows(cols, by, split)
     return sorted([*ranked, *published], key=lambda r: (-r.accuracy, r.published != "", r.model))
 
 
-def _against_leader(db: Database, rows: list[LeaderRow]) -> list[LeaderRow]:
+def _against_leader(db: Database, rows: list[LeaderRow], circular: bool = False) -> list[LeaderRow]:
     if not rows:
         return []
     sets = db.read(lambda s: reads.run_question_sets(s, [r.run_id for r in rows]))
@@ -141,7 +147,7 @@ def _against_leader(db: Database, rows: list[LeaderRow]) -> list[LeaderRow]:
         if sets[row.run_id] != sets[leader.run_id]:
             out.append(_with(row, rank, "unpaired", None))
             continue
-        p = compare_runs(db, leader.run_id, row.run_id, ALPHA).overall.p_value
+        p = compare_runs(db, leader.run_id, row.run_id, ALPHA, circular=circular).overall.p_value
         out.append(_with(row, rank, f"{'tied' if p >= ALPHA else 'below'} (p={p:.3g})", p))
     return out
 
@@ -166,7 +172,9 @@ def _published_rows(cols: Sequence[Column], by: Sequence[str], split: str) -> li
     return out
 
 
-def render_leaderboard(rows: Sequence[LeaderRow], benchmark: str, by: Sequence[str], fmt: str = "table") -> str:
+def render_leaderboard(
+    rows: Sequence[LeaderRow], benchmark: str, by: Sequence[str], fmt: str = "table", circular: bool = False
+) -> str:
     """Render the leaderboard (percentages in table/markdown, fractions in json/csv)."""
     cols = columns(by)
     headers = ["rank", "model", "source", "version", "n", "acc %", "95% CI", "vs leader", *(c.header for c in cols)]
@@ -181,7 +189,8 @@ def render_leaderboard(rows: Sequence[LeaderRow], benchmark: str, by: Sequence[s
          *(pct(r.values.get(c.header)) for c in cols)]
         for r in rows
     ]
-    doc = {"benchmark": benchmark, "by": list(by), "alpha": ALPHA, "rows": [
+    doc = {"benchmark": benchmark, "by": list(by), "alpha": ALPHA,
+           "accuracy": "circular" if circular else "vanilla", "rows": [
         {"rank": r.rank or None, "model": r.model, "published": r.published or None, "run_id": r.run_id or None,
          "model_version": r.version, "n": r.n, "accuracy": r.accuracy,
          "ci_low": r.ci[0] if not r.published else None, "ci_high": r.ci[1] if not r.published else None,
@@ -200,6 +209,11 @@ def render_leaderboard(rows: Sequence[LeaderRow], benchmark: str, by: Sequence[s
     if any(r.published for r in rows):
         notes.append("PUBLISHED rows are the GMAI-MMBench paper's numbers (supplement Tables 10-12), not measured "
                      "here; the paper gives no split for its per-node columns (probably TEST)")
+    if circular:
+        notes.append("circular accuracy: a question counts only if every rotation of its options was answered "
+                     "correctly; only circular runs are ranked, and the paper's rows are left out (vanilla numbers)")
     if not any(r.rank for r in rows):
-        notes.append(f"no model has a succeeded whole run (no filter, no limit) on {benchmark}")
-    return render(fmt, f"leaderboard of {benchmark}", headers, rows_txt, doc, csv_headers, csv_rows, notes, left=3)
+        notes.append(f"no model has a succeeded whole {'circular ' if circular else ''}run (no filter, no limit)"
+                     f" on {benchmark}")
+    title = f"{'circular ' if circular else ''}leaderboard of {benchmark}"
+    return render(fmt, title, headers, rows_txt, doc, csv_headers, csv_rows, notes, left=3)

@@ -21,7 +21,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from gmai_eval.server.errors import EvalError, NotFound
+from gmai_eval.server.errors import EvalError, FailedPrecondition, NotFound
 from gmai_eval.server.records import OPTION_LABELS, Grade, Verdict
 from gmai_eval.server.scoring.aggregate import Item, RunScores, aggregate
 from gmai_eval.server.scoring.calibration import Calibration, Scored, normalise, summarise
@@ -324,6 +324,21 @@ def scores_with_position_bias(
 
 
 _ANSWERED = frozenset({Verdict.CORRECT, Verdict.INCORRECT})
+
+
+def compute_circular_scores(db: Database, run_id: str, era: str | None = None) -> RunScores:
+    """Circular scores of a circular run for every node, exact matching (read-only).
+
+    Raises:
+        NotFound: unknown run.
+        FailedPrecondition: not a circular run.
+        InvalidArgument: unknown era.
+    """
+    info = db.read(lambda s: store.run_info(s, run_id))
+    if not info.circular:
+        raise FailedPrecondition(f"run {run_id} is not a circular run (gmai-eval run --circular)")
+    era = check_era(era or info.era)
+    return circular_result(db, info, era, "", graded_rows(db, info, era, "")).scores
 
 
 def latest_completed_scores(db: Database, era: str | None = None) -> list[tuple[store.RunInfo, RunScores]]:

@@ -1016,14 +1016,16 @@ class GetModelHistoryResponse(_message.Message):
     def __init__(self, model: _Optional[str] = ..., runs: _Optional[_Iterable[_Union[HistoryRun, _Mapping]]] = ...) -> None: ...
 
 class GetLeaderboardRequest(_message.Message):
-    __slots__ = ("benchmark", "by", "with_paper")
+    __slots__ = ("benchmark", "by", "with_paper", "circular")
     BENCHMARK_FIELD_NUMBER: _ClassVar[int]
     BY_FIELD_NUMBER: _ClassVar[int]
     WITH_PAPER_FIELD_NUMBER: _ClassVar[int]
+    CIRCULAR_FIELD_NUMBER: _ClassVar[int]
     benchmark: str
     by: _containers.RepeatedScalarFieldContainer[str]
     with_paper: bool
-    def __init__(self, benchmark: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., with_paper: _Optional[bool] = ...) -> None: ...
+    circular: bool
+    def __init__(self, benchmark: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., with_paper: _Optional[bool] = ..., circular: _Optional[bool] = ...) -> None: ...
 
 class LeaderboardValue(_message.Message):
     __slots__ = ("column", "accuracy")
@@ -1062,13 +1064,15 @@ class LeaderboardRow(_message.Message):
     def __init__(self, model: _Optional[str] = ..., published: _Optional[str] = ..., accuracy: _Optional[float] = ..., values: _Optional[_Iterable[_Union[LeaderboardValue, _Mapping]]] = ..., rank: _Optional[int] = ..., run_id: _Optional[str] = ..., model_version: _Optional[str] = ..., n: _Optional[int] = ..., ci_low: _Optional[float] = ..., ci_high: _Optional[float] = ..., vs_leader: _Optional[str] = ..., p_value: _Optional[float] = ...) -> None: ...
 
 class GetLeaderboardResponse(_message.Message):
-    __slots__ = ("benchmark", "by", "alpha", "rows")
+    __slots__ = ("benchmark", "by", "alpha", "rows", "circular")
     BENCHMARK_FIELD_NUMBER: _ClassVar[int]
     BY_FIELD_NUMBER: _ClassVar[int]
     ALPHA_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    CIRCULAR_FIELD_NUMBER: _ClassVar[int]
     benchmark: str
     by: _containers.RepeatedScalarFieldContainer[str]
     alpha: float
     rows: _containers.RepeatedCompositeFieldContainer[LeaderboardRow]
-    def __init__(self, benchmark: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., alpha: _Optional[float] = ..., rows: _Optional[_Iterable[_Union[LeaderboardRow, _Mapping]]] = ...) -> None: ...
+    circular: bool
+    def __init__(self, benchmark: _Optional[str] = ..., by: _Optional[_Iterable[str]] = ..., alpha: _Optional[float] = ..., rows: _Optional[_Iterable[_Union[LeaderboardRow, _Mapping]]] = ..., circular: _Optional[bool] = ...) -> None: ...
