@@ -136,7 +136,9 @@ class EvaluatorClient:
 
     # --- benchmarks ---------------------------------------------------------------------
 
-    def upload(self, name: str, files: Iterable[str | Path], *, strict: bool = False) -> pb.ImportBenchmarkResponse:
+    def upload(
+        self, name: str, files: Iterable[str | Path], *, strict: bool = False, multi_choice: bool = False
+    ) -> pb.ImportBenchmarkResponse:
         """Import a benchmark from TSV files via ImportBenchmark (streamed in chunks)."""
         paths = [Path(f) for f in files]
         names = [p.name for p in paths]
@@ -148,7 +150,9 @@ class EvaluatorClient:
         size = sum(p.stat().st_size for p in paths)
 
         def messages() -> Iterator[pb.ImportBenchmarkRequest]:
-            yield pb.ImportBenchmarkRequest(header=pb.ImportHeader(name=name, strict=strict, file_names=names))
+            yield pb.ImportBenchmarkRequest(
+                header=pb.ImportHeader(name=name, strict=strict, file_names=names, multi_choice=multi_choice)
+            )
             for p, n in zip(paths, names, strict=True):
                 with p.open("rb") as fh:
                     while chunk := fh.read(CHUNK_BYTES):

@@ -111,6 +111,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
                 paths,
                 strict=header.strict,
                 display_names=list(header.file_names),
+                multi_choice=header.multi_choice,
             )
         finally:
             await asyncio.to_thread(shutil.rmtree, spool, True)

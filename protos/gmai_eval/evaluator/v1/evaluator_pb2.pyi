@@ -73,14 +73,16 @@ class ImportDefect(_message.Message):
     def __init__(self, file: _Optional[str] = ..., row: _Optional[int] = ..., column: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class ImportHeader(_message.Message):
-    __slots__ = ("name", "strict", "file_names")
+    __slots__ = ("name", "strict", "file_names", "multi_choice")
     NAME_FIELD_NUMBER: _ClassVar[int]
     STRICT_FIELD_NUMBER: _ClassVar[int]
     FILE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    MULTI_CHOICE_FIELD_NUMBER: _ClassVar[int]
     name: str
     strict: bool
     file_names: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., strict: _Optional[bool] = ..., file_names: _Optional[_Iterable[str]] = ...) -> None: ...
+    multi_choice: bool
+    def __init__(self, name: _Optional[str] = ..., strict: _Optional[bool] = ..., file_names: _Optional[_Iterable[str]] = ..., multi_choice: _Optional[bool] = ...) -> None: ...
 
 class FileChunk(_message.Message):
     __slots__ = ("file_name", "data")
