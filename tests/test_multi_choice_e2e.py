@@ -181,3 +181,23 @@ def test_the_random_baseline_scored_from_its_stored_answers(world: tuple[Path, S
     assert (o["n"], o["correct"]) == (4, exact)
     assert multi["acc_mcls"] == pytest.approx(acc / 4)
     assert multi["recall_mcls"] == pytest.approx(recall / 4)
+
+
+def test_upload_through_the_evaluator(world: tuple[Path, ServeProcess]) -> None:
+    db, server = world
+    tsv = db.parent / "multi.tsv"
+    multi = run_cli("upload", "--server", server.target, "--name", "up-multi", "--multi-choice", str(tsv))
+    assert multi.returncode == 0, multi.stderr
+    assert "up-multi: imported 4 rows, skipped 0" in multi.stdout
+    single = run_cli("upload", "--server", server.target, "--name", "up-single", str(tsv))
+    assert single.returncode == 0, single.stderr
+    assert "up-single: imported 2 rows, skipped 2" in single.stdout
+    assert "answer 'A,C' is not among the non-empty options (ABC)" in single.stderr
+    listed = json.loads(run_cli("benchmarks", "--server", server.target, "--format", "json").stdout)
+    assert {b["name"]: b["multi_choice"] for b in listed} == {
+        "as-single": False, "multi": True, "up-multi": True, "up-single": False,
+    }
+    table = run_cli("benchmarks", "--db", str(db)).stdout
+    assert [line.split()[:2] for line in table.splitlines()[1:]] == [
+        ["as-single", "VAL"], ["multi", "VAL+multi"], ["up-multi", "VAL+multi"], ["up-single", "VAL"],
+    ]

@@ -122,6 +122,7 @@ def benchmarks_cmd(ctx: click.Context, target: Target | None, fmt: str, as_json:
             {
                 "name": b.name, "layout": b.layout, "questions": b.question_count, "flagged": b.flagged_count,
                 "digest": b.digest, "created_at": _created(b), "files": [f.name for f in b.source_files],
+                "multi_choice": b.multi_choice,
             }
             for b in items
         ]
@@ -132,7 +133,9 @@ def benchmarks_cmd(ctx: click.Context, target: Target | None, fmt: str, as_json:
         return
     headers = ["NAME", "LAYOUT", "QUESTIONS", "FLAGGED", "CREATED", "DIGEST"]
     rows = [
-        [b.name, b.layout, str(b.question_count), str(b.flagged_count), _created(b), b.digest[:19]] for b in items
+        [b.name, b.layout + ("+multi" if b.multi_choice else ""), str(b.question_count), str(b.flagged_count),
+         _created(b), b.digest[:19]]
+        for b in items
     ]
     click.echo(render_table(headers, rows, fmt), nl=False)
 

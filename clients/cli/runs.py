@@ -300,9 +300,12 @@ def _run_management_commands() -> list[click.Command]:
     @click.command("upload")
     @click.option("--name", required=True, help="Benchmark name to create.")
     @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
+    @click.option(
+        "--multi-choice", is_flag=True, help="Multi-answer questions: answers may name several letters (A,C)."
+    )
     @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
     @connection_options
-    def upload(conn: Connection, name: str, strict: bool, files: tuple[str, ...]) -> None:
+    def upload(conn: Connection, name: str, strict: bool, multi_choice: bool, files: tuple[str, ...]) -> None:
         """Deprecated: use `gmai-eval import --server`. Import FILES as benchmark NAME through the API."""
         click.echo(
             "warning: `gmai-eval upload` is deprecated; use `gmai-eval import --server` "
@@ -310,7 +313,7 @@ def _run_management_commands() -> list[click.Command]:
         )
         started = time.monotonic()
         with client(conn) as c:
-            resp = c.upload(name, files, strict=strict)
+            resp = c.upload(name, files, strict=strict, multi_choice=multi_choice)
         b = resp.benchmark
         if resp.already_imported:
             click.echo(f"{b.name}: already imported ({b.digest}), {b.question_count} questions")

@@ -329,8 +329,13 @@ def serve_openai(
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Training seed.")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N rows.")
+@click.option(
+    "--multi-choice",
+    is_flag=True,
+    help="The TSV holds multi-answer questions (answers like A,C): train a sigmoid per option.",
+)
 @_threads_option
-def train(tsv: Path, out: Path, epochs: int, seed: int, limit: int | None, threads: int) -> None:
+def train(tsv: Path, out: Path, epochs: int, seed: int, limit: int | None, threads: int, multi_choice: bool) -> None:
     """Train the reference CNN on TSV and write weights with their sha256 digest."""
     try:
         from .train import train as run_training
@@ -349,6 +354,7 @@ def train(tsv: Path, out: Path, epochs: int, seed: int, limit: int | None, threa
             limit=limit,
             threads=threads,
             progress=lambda line: click.echo(line, err=True),
+            multi_choice=multi_choice,
         )
     except (TsvError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -34,7 +34,8 @@ class Row:
     options: tuple[tuple[str, str], ...]
     """``(label, text)`` for each non-empty option column, in order."""
     answer: str
-    """The correct label (empty in the TEST layout)."""
+    """The correct label (empty in the TEST layout); on a multi-answer row the correct
+    labels joined by ``,`` (``A,C``)."""
     image: bytes
     """The decoded image bytes."""
 
@@ -42,6 +43,11 @@ class Row:
     def labels(self) -> tuple[str, ...]:
         """The option labels."""
         return tuple(label for label, _ in self.options)
+
+    @property
+    def answers(self) -> tuple[str, ...]:
+        """The correct labels: one, or several on a multi-answer row."""
+        return tuple(part.strip() for part in self.answer.split(",") if part.strip())
 
     @property
     def option_texts(self) -> tuple[str, ...]:
@@ -64,7 +70,8 @@ def read_rows(
 
     Raises:
         TsvError: a missing column, a row without options or image, an undecodable image,
-            an answer that is not one of the row's labels; names file, row and column.
+            an answer that is not one of the row's labels (or, multi-answer, labels joined
+            by ``,``); names file, row and column.
     """
     csv.field_size_limit(sys.maxsize)
     path = Path(path)
@@ -95,7 +102,8 @@ def read_rows(
             if not image:
                 raise TsvError(f"{where}, column 'image': empty")
             answer = (rec.get("answer") or "").strip()
-            if require_answer and answer not in {label for label, _ in options}:
+            keys = [part.strip() for part in answer.split(",")]
+            if require_answer and not (keys and set(keys) <= {label for label, _ in options}):
                 raise TsvError(
                     f"{where}, column 'answer': {answer!r} is not one of the row's labels"
                 )

@@ -6,6 +6,8 @@ channels) goes through a four-layer CNN. The score
 of an option is the dot product of the two embeddings, and the answer's probabilities
 are the softmax over the question's own options. On the synthetic benchmark this learns
 each label's visual signature; on real GMAI-MMBench it is a weak but honest baseline.
+For a multi-answer question each option's score goes through its own sigmoid instead
+(trained with ``gmai-model train --multi-choice``).
 
 This module imports torch; import it only where torch is needed (the CLI does so lazily).
 """
@@ -23,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from gmai_eval.clients.sdk import Answer, AnswerStatus, Model, ModelInfo, Question
+from gmai_eval.clients.sdk import Answer, AnswerFormat, AnswerStatus, Model, ModelInfo, Question
 from PIL import Image as PILImage
 from torch import nn
 
@@ -164,6 +166,29 @@ def text_batch(
     return torch.tensor(ids, dtype=torch.long), torch.tensor(offsets, dtype=torch.long), mask
 
 
+def choose_label_mask(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Multi-answer choice: every real option whose sigmoid passes 1/2 (logit > 0), and at
+    least the highest one, so an answer is never empty. ``(B, MAX_OPTIONS)`` booleans."""
+    chosen = (logits > 0) & mask
+    top = logits.masked_fill(~mask, float("-inf")).argmax(dim=1)
+    chosen[torch.arange(logits.shape[0]), top] = True
+    return chosen
+
+
+def option_logits(
+    net: ReferenceNet,
+    arrays: Sequence[torch.Tensor],
+    option_texts: Sequence[Sequence[str]],
+    device: str = "cpu",
+) -> torch.Tensor:
+    """The raw option logits ``(B, MAX_OPTIONS)`` (padded options ``-inf``), on the CPU."""
+    batch = torch.stack(list(arrays)).to(device)
+    ids, offsets, mask = text_batch(option_texts, net.config.hash_buckets)
+    with torch.inference_mode():
+        logits: torch.Tensor = net(batch, ids.to(device), offsets.to(device), mask.to(device)).cpu()
+    return logits
+
+
 def save_weights(net: ReferenceNet, path: Path) -> str:
     """Save config and weights; return ``sha256:<hex>`` of the written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,7 +290,9 @@ class ReferenceModel(Model):
     def predict_batch(self, questions: Sequence[Question]) -> list[Answer]:
         """Answer a batch in one forward pass.
 
-        A question the model cannot take (no image, an image that fails to decode, more
+        A single-answer question gets the most probable option (softmax over its options);
+        a multi-answer one every option whose sigmoid passes 1/2, at least one
+        (:func:`choose_label_mask`). A question the model cannot take (no image, an image that fails to decode, more
         than five options) gets ``INPUT_UNSUPPORTED`` on its own; the rest of the batch
         is answered normally.
         """
@@ -289,7 +316,21 @@ class ReferenceModel(Model):
                 continue
             texts.append([o.text for o in q.options])
             kept.append(i)
-        if kept:
+        multi = [questions[i].answer_format is AnswerFormat.MULTI_CHOICE for i in kept]
+        if any(multi):
+            logits = option_logits(self.net, arrays, texts, self.device)
+            mask = torch.isfinite(logits)
+            chosen = choose_label_mask(logits, mask)
+            softmax = torch.softmax(logits, dim=1)
+            for row, (i, is_multi) in enumerate(zip(kept, multi, strict=True)):
+                labels = questions[i].labels
+                if is_multi:  # a sigmoid per option; no probabilities sent (they need not sum to 1)
+                    answers[i] = Answer(labels=tuple(lab for k, lab in enumerate(labels) if chosen[row, k]))
+                else:
+                    answers[i] = Answer.from_probabilities(
+                        dict(zip(labels, softmax[row, : len(labels)].tolist(), strict=True))
+                    )
+        elif kept:
             probs = score_arrays(self.net, arrays, texts, self.device)
             for i, p in zip(kept, probs, strict=True):
                 labels = questions[i].labels

@@ -3,6 +3,11 @@
 Images are decoded and resized once; each epoch shuffles the questions and minimises the
 cross-entropy of the correct option against the question's other options. A few
 thousand synthetic questions train in well under two minutes on two CPU cores.
+
+With ``multi_choice`` (a multi-answer TSV, keys like ``A,C``) the loss is instead a binary
+cross-entropy per option (a sigmoid per option, over the question's real options): the
+model learns to say of each option whether it is present, and answers with every option
+whose sigmoid passes one half (:func:`.model.choose_labels`).
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from torch import nn
 
 from .data import Row, read_rows
 from .model import (
+    MAX_OPTIONS,
     NetConfig,
     ReferenceNet,
+    choose_label_mask,
     image_array,
+    option_logits,
     predict_probabilities,
     save_weights,
     text_batch,
@@ -51,6 +59,23 @@ def _encode(rows: Sequence[Row], size: int) -> tuple[torch.Tensor, list[list[str
     return images, texts, answers
 
 
+def _targets(rows: Sequence[Row]) -> torch.Tensor:
+    """``(N, MAX_OPTIONS)`` 0/1 targets: 1 for each correct option of a multi-answer row."""
+    out = torch.zeros(len(rows), MAX_OPTIONS)
+    for i, r in enumerate(rows):
+        for label in r.answers:
+            out[i, r.labels.index(label)] = 1.0
+    return out
+
+
+def _multi_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy of the real options (padded options left out)."""
+    per_option = nn.functional.binary_cross_entropy_with_logits(
+        logits.masked_fill(~mask, 0.0), targets, reduction="none"
+    )
+    return (per_option * mask).sum() / mask.sum()
+
+
 def train(
     tsv: Path,
     out: Path,
@@ -63,6 +88,7 @@ def train(
     limit: int | None = None,
     config: NetConfig | None = None,
     progress: Callable[[str], None] | None = None,
+    multi_choice: bool = False,
 ) -> TrainResult:
     """Train the reference model and save it.
 
@@ -77,6 +103,8 @@ def train(
         limit: Use only the first ``limit`` rows.
         config: Network shape.
         progress: Receives one line per epoch.
+        multi_choice: The TSV holds multi-answer questions (keys like ``A,C``): train a
+            sigmoid per option; the reported accuracy is then exact-set accuracy.
 
     Returns:
         The weights path, digest and training figures.
@@ -88,7 +116,12 @@ def train(
     rows = list(read_rows(tsv, require_answer=True, limit=limit))
     if not rows:
         raise ValueError(f"{tsv}: no rows to train on")
-    images, texts, answers = _encode(rows, config.image_size)
+    if multi_choice:
+        images = torch.stack([image_array(r.image, config.image_size) for r in rows])
+        texts = [list(r.option_texts) for r in rows]
+        answers = _targets(rows)
+    else:
+        images, texts, answers = _encode(rows, config.image_size)
     net = ReferenceNet(config)
     optimiser = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=1e-4)
     steps = epochs * ((len(rows) + batch_size - 1) // batch_size)
@@ -106,13 +139,17 @@ def train(
             idx = order[i : i + batch_size]
             ids, offsets, mask = text_batch([texts[j] for j in idx.tolist()], config.hash_buckets)
             logits = net(images[idx], ids, offsets, mask)
-            loss = loss_fn(logits, answers[idx])
+            loss = _multi_loss(logits, answers[idx], mask) if multi_choice else loss_fn(logits, answers[idx])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             schedule.step()
             total_loss += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == answers[idx]).sum())
+            if multi_choice:
+                chosen = choose_label_mask(logits.detach(), mask)
+                correct += int((chosen == answers[idx].bool()).all(dim=1).sum())
+            else:
+                correct += int((logits.argmax(1) == answers[idx]).sum())
         if progress is not None:
             progress(
                 f"epoch {epoch + 1}/{epochs}: loss {total_loss / len(rows):.3f}, "
@@ -143,3 +180,22 @@ def accuracy(net: ReferenceNet, rows: Sequence[Row], batch_size: int = 64) -> fl
             p.index(max(p)) == r.labels.index(r.answer) for p, r in zip(probs, chunk, strict=True)
         )
     return hits / len(rows)
+
+
+def multi_answer_metrics(net: ReferenceNet, rows: Sequence[Row], batch_size: int = 64) -> tuple[float, float, float]:
+    """Exact-set accuracy, mean ACC_mcls and mean Recall_mcls of ``net`` on multi-answer
+    rows (in-process, no gRPC), as docs/scoring.md defines them."""
+    net.eval()
+    exact = acc = recall = 0.0
+    for i in range(0, len(rows), batch_size):
+        chunk = rows[i : i + batch_size]
+        arrays = [image_array(r.image, net.config.image_size) for r in chunk]
+        logits = option_logits(net, arrays, [list(r.option_texts) for r in chunk])
+        chosen = choose_label_mask(logits, torch.isfinite(logits))
+        for row, r in enumerate(chunk):
+            picked = {lab for k, lab in enumerate(r.labels) if chosen[row, k]}
+            truth = set(r.answers)
+            exact += picked == truth
+            acc += len(picked & truth) / len(picked)
+            recall += len(picked & truth) / len(truth)
+    return exact / len(rows), acc / len(rows), recall / len(rows)
