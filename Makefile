@@ -19,11 +19,16 @@ demo: $(DEMO_STAMP)
 	@echo "The commands are in $(VENV)/bin: '. $(VENV)/bin/activate', then for example"
 	@echo "  gmai-eval benchmarks --db $(DEMO_DIR)/gmai-eval.db"
 
+# The tests run in parallel (pytest-xdist, one worker per core; TEST_WORKERS=0 runs them in one
+# process); --dist loadscope keeps each module on one worker, so a module-scoped fixture (a trained
+# model, a running evaluator) is built once. docs/benchmarks.md has the timings.
+TEST_WORKERS ?= auto
+
 test: venv tools
 	$(PY) -m ruff check .
 	.ci/typecheck
 	.ci/lint-imports
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 lint: venv
 	$(PY) -m ruff check .
@@ -45,9 +50,11 @@ $(STAMP): pyproject.toml
 
 # `make demo` installs what the demo runs: the evaluator (server extra), the SDK and torch,
 # with the venv's own pip (pip 23.2 from Python 3.11 installs it; no upgrade step).
+# --no-compile: pip would byte-compile all of torch, sympy and networkx (thousands of modules,
+# two thirds of torch's install time); Python compiles the few hundred the demo imports instead.
 $(DEMO_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(QUIET_BUILD) $(PY) -m pip install -q -e '.[server,torch]'
+	$(QUIET_BUILD) $(PY) -m pip install -q --no-compile -e '.[server,torch]'
 	touch $(DEMO_STAMP)
 
 tools: $(BUF) promtool

@@ -188,7 +188,9 @@ def test_models_check_of_a_dead_endpoint_exits_1_with_the_reason(evaluator: Serv
 
 
 def test_models_remove_is_refused_while_a_run_is_live(evaluator: ServeProcess) -> None:
-    model = start_model_process(delay_s=0.2)
+    # 5 s an answer: the run stays live for 2 minutes, however long the CLI takes to start
+    # on a loaded machine (at 0.2 s it could finish first); the cancel ends it at once.
+    model = start_model_process(delay_s=5)
     try:
         with EvaluatorClient(Connection(target=evaluator.target)) as c:
             c.register_model(pb.Model(name="slow", endpoints=[model.endpoint]))

@@ -185,6 +185,21 @@ def test_export_predictions_follow_our_verdicts(tmp_path: Path) -> None:
         wb.close()
 
 
+def test_xlsx_export_refuses_a_cell_over_excels_limit_and_writes_nothing(tmp_path: Path) -> None:
+    # 32,767 UTF-16 units fit a cell; one more does not. The emoji counts 2 units (1 character).
+    with Database(tmp_path / "e.db") as db:
+        qs = make_questions(3, seed=5)
+        bid = insert_benchmark(db, qs)
+        fits, over = "x" * 32_767, "x" * 32_766 + "\U0001f600"
+        insert_run(db, bid, [A(0, text=fits), A(1, text="B"), A(2, text=over)], run_id="r-over")
+        with pytest.raises(InvalidArgument, match=r"index 2, column 'prediction': 32,767 characters.*--format tsv"):
+            export_run(db, "r-over", tmp_path / "p.xlsx", "xlsx")
+        assert list(tmp_path.glob("p*")) == []
+        insert_run(db, bid, [A(0, text=fits), A(1, text="B")], run_id="r-fits")
+        assert export_run(db, "r-fits", tmp_path / "p.xlsx", "xlsx").rows == 2
+        assert {i: p for _, i, p in read_prediction_file(tmp_path / "p.xlsx")} == {0: fits, 1: "B"}
+
+
 def _xlsx(path: Path, header: list[str], rows: list[list[object]]) -> None:
     wb = Workbook()
     ws = wb.active

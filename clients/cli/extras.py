@@ -14,7 +14,9 @@ from contextlib import contextmanager
 
 import click
 
-SERVER_EXTRA_MODULES = frozenset({"sqlite_utils", "openpyxl", "numpy", "grpc_status", "pybase64", "aiohttp"})
+SERVER_EXTRA_MODULES = frozenset(
+    {"sqlite_utils", "openpyxl", "xlsxwriter", "numpy", "grpc_status", "pybase64", "aiohttp"}
+)
 """Modules only the ``server`` extra installs (google.rpc is in the base: the SDK sends RetryInfo)."""
 
 OFFLINE_COMMANDS: dict[str, tuple[str, ...]] = {

@@ -252,24 +252,47 @@ def _write_tsv(path: Path, table: list[list[object]], columns: Sequence[str] = P
     tmp.replace(path)
 
 
-def _write_xlsx(path: Path, table: list[list[object]], columns: Sequence[str] = PREDICTION_COLUMNS) -> None:
-    from openpyxl import Workbook
+XLSX_CELL_MAX = 32_767
+"""The most UTF-16 code units an xlsx cell holds (Excel's limit)."""
 
-    wb = Workbook(write_only=False)
-    ws = wb.active
-    ws.append(list(columns))
-    for r, row in enumerate(table, start=2):
-        for c, v in enumerate(row, start=1):
+
+def _xlsx_text(text: str, row: list[object], column: str) -> str:
+    """``text`` without the characters XML forbids; InvalidArgument over Excel's cell limit."""
+    text = _ILLEGAL_XLSX.sub("", text)
+    if len(text) > XLSX_CELL_MAX // 2 and len(text.encode("utf-16-le")) // 2 > XLSX_CELL_MAX:
+        raise InvalidArgument(
+            f"index {row[0]}, column {column!r}: {len(text):,} characters, more "
+            f"than the {XLSX_CELL_MAX:,} an xlsx cell holds; export with --format tsv"
+        )
+    return text
+
+
+def _write_xlsx(path: Path, table: list[list[object]], columns: Sequence[str] = PREDICTION_COLUMNS) -> None:
+    """The prediction file as xlsx, written row by row by XlsxWriter (constant memory).
+
+    Every text is a string cell (never a formula, even when it starts with ``=``); numbers
+    are numbers. XlsxWriter writes a 21,281-row run about 3 times faster than openpyxl did
+    (docs/benchmarks.md); openpyxl still reads xlsx files (``score-file``).
+    """
+    import xlsxwriter
+
+    texts = [
+        [_xlsx_text(v, row, columns[c]) if isinstance(v, str) else v for c, v in enumerate(row)] for row in table
+    ]
+    tmp = path.with_name(path.name + ".part")
+    wb = xlsxwriter.Workbook(str(tmp), {"constant_memory": True})
+    ws = wb.add_worksheet()
+    for c, name in enumerate(columns):
+        ws.write_string(0, c, name)
+    for r, row in enumerate(texts, start=1):
+        for c, v in enumerate(row):
             if v is None:
                 continue
-            cell = ws.cell(row=r, column=c)
             if isinstance(v, str):
-                cell.value = _ILLEGAL_XLSX.sub("", v)
-                cell.data_type = "s"  # never a formula, even when the text starts with "="
+                ws.write_string(r, c, v)
             else:
-                cell.value = v
-    tmp = path.with_name(path.name + ".part")
-    wb.save(tmp)
+                ws.write_number(r, c, v)
+    wb.close()
     tmp.replace(path)
 
 
