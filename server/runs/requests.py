@@ -23,21 +23,24 @@ def parameters_struct(params: dict[str, object]) -> struct_pb2.Struct:
 
 
 def build_request(item: RunItem, parameters: struct_pb2.Struct) -> model_pb2.AnswerVQARequest:
-    """The AnswerVQA request of one question (``request_id`` is set per attempt)."""
-    return model_pb2.AnswerVQARequest(
+    """The AnswerVQA request of one question (``request_id`` is set per attempt).
+
+    The image is added in place (``images.add``): an ``Image`` built apart and passed in a
+    list would be copied into the request once more (docs/benchmarks.md).
+    """
+    req = model_pb2.AnswerVQARequest(
         question_id=item.qid,
-        images=[
-            model_pb2.Image(
-                data=item.image,
-                media_type=item.media_type,
-                sha256=item.image_sha256,
-                width=item.width,
-                height=item.height,
-            )
-        ],
         question=item.question,
         options=[model_pb2.Option(label=lab, text=text) for lab, text in item.options],
         prompt=render_prompt(item.question, item.options),
         answer_format=model_pb2.ANSWER_FORMAT_SINGLE_CHOICE,
         parameters=parameters,
     )
+    req.images.add(
+        data=item.image,
+        media_type=item.media_type,
+        sha256=item.image_sha256,
+        width=item.width,
+        height=item.height,
+    )
+    return req
