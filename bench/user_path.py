@@ -25,6 +25,7 @@ Usage::
 
     .venv/bin/python bench/user_path.py [--questions 10000] [--repeat 3] [--data DIR]
         [--model-args "--max-batch-size 64"] [--concurrency 64] [--profile-model model.prof]
+        [--profile-evaluator evaluator.prof]
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ import grpc.aio
 from gmai_eval.clients.reference.data import Row, read_rows
 from gmai_eval.evaluator.v1 import evaluator_pb2, evaluator_pb2_grpc
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
-from gmai_eval.server.records import RunParams, TlsSettings
+from gmai_eval.server.records import TlsSettings
+from gmai_eval.server.runs.contract import run_concurrency
 from gmai_eval.server.runs.model_client import channel_options
 from gmai_eval.server.scoring.prompt import render_prompt
 
@@ -188,10 +190,13 @@ def main(args: argparse.Namespace) -> None:
             f"synth + import (or reuse) of {len(rows)} questions: {time.perf_counter() - t0:.1f} s; "
             f"mean request {mean_kb:.1f} KB"
         )
-        evaluator = Service(
-            [*_cli("gmai-eval"), "serve", "--db", str(db), "--port", "0", "--metrics-port", "0"],
-            tmp / "evaluator.log",
-        )
+        evaluator_argv = [*_cli("gmai-eval"), "serve", "--db", str(db), "--port", "0", "--metrics-port", "0"]
+        if args.profile_evaluator:
+            evaluator_argv[:1] = [
+                sys.executable, "-m", "cProfile", "-o", str(Path(args.profile_evaluator).resolve()),
+                "-m", "gmai_eval.clients.cli.main",
+            ]  # fmt: skip
+        evaluator = Service(evaluator_argv, tmp / "evaluator.log")
         services.append(evaluator)
         model_argv = [*_cli("gmai-model"), "serve", "random", "--port", "0"]
         if args.profile_model:
@@ -210,7 +215,7 @@ def main(args: argparse.Namespace) -> None:
             f"model args: {args.model_args or '(defaults)'}"
         )
         advertised = asyncio.run(model_max_concurrency(target))
-        wanted = args.concurrency or RunParams().concurrency
+        wanted = run_concurrency(args.concurrency or 0, advertised)
         concurrency = min(wanted, advertised) if advertised else wanted
         print(
             f"concurrency {concurrency}: the run's {'--concurrency' if args.concurrency else 'default'} {wanted}, "
@@ -277,5 +282,10 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--profile-model", metavar="FILE", help="Run the model under cProfile; write stats here."
+    )
+    parser.add_argument(
+        "--profile-evaluator",
+        metavar="FILE",
+        help="Run the evaluator under cProfile; write stats here.",
     )
     main(parser.parse_args())

@@ -118,6 +118,8 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
         self.keep_requests = False
         self.inflight = 0
         self.max_inflight = 0
+        self.gate: asyncio.Event | None = None
+        """When set, every call after the first (the pre-flight's smoke question) waits for it."""
 
     async def AnswerVQA(
         self, request: model_pb2.AnswerVQARequest, context: grpc.aio.ServicerContext
@@ -131,6 +133,8 @@ class ScriptedModel(model_pb2_grpc.ModelServiceServicer):
         self.inflight += 1
         self.max_inflight = max(self.max_inflight, self.inflight)
         try:
+            if self.gate is not None and self.calls > 1:
+                await self.gate.wait()
             self.call_times[request.question].append(time.monotonic())
             scripted = self.calls > s.from_call
             if scripted and s.exhausted_calls > 0:

@@ -12,6 +12,7 @@ import pytest
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RunParams
 from gmai_eval.server.runs.adaptive_limit import CUT_INTERVAL_S, AdaptiveLimit
+from gmai_eval.server.runs.contract import run_concurrency
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.runs.opaque_ids import opaque_question_id
 from gmai_eval.server.scoring.grading import grade_pending
@@ -48,6 +49,16 @@ async def manager(db: Database) -> AsyncIterator[RunManager]:
 async def wait_done(mgr: RunManager, run_id: str, n: int) -> None:
     async def poll() -> None:
         while mgr.get_run(run_id).progress.done < n:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(poll(), 30)
+
+
+async def wait_inflight(model: ScriptedModel, n: int) -> None:
+    """Return once ``n`` calls are in flight at ``model`` (fails after 30 s)."""
+
+    async def poll() -> None:
+        while model.inflight < n:
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(poll(), 30)
@@ -165,6 +176,45 @@ async def test_model_advised_max_concurrency_is_honoured(db: Database, manager: 
     finally:
         await srv.stop()
     assert srv.model.max_inflight == 3
+
+
+@pytest.mark.parametrize(
+    ("asked", "advertised", "expected"),
+    [
+        (0, 0, 16),  # no advice: the fixed default
+        (0, 128, 64),  # the SDK's cheap model: its advice, capped
+        (0, 64, 64),
+        (0, 3, 3),
+        (5, 128, 5),  # set by the run: kept (the model's ceiling still applies per call)
+        (100, 3, 100),
+    ],
+)
+def test_run_concurrency_rule(asked: int, advertised: int, expected: int) -> None:
+    assert run_concurrency(asked, advertised) == expected
+
+
+@pytest.mark.parametrize(("advertised", "expected"), [(0, 16), (24, 24), (200, 64)])
+async def test_default_concurrency_follows_the_model(
+    db: Database, manager: RunManager, advertised: int, expected: int
+) -> None:
+    build_benchmark(db, "bench", 100)
+    gate = asyncio.Event()
+    model = ScriptedModel(Script(max_concurrency=advertised))
+    model.gate = gate
+    srv = await start_model_server(model)
+    try:
+        register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams())  # concurrency not set
+        # Every call waits at the gate: the run fills exactly its concurrency, then waits.
+        await wait_inflight(model, expected)
+        gate.set()
+        await wait_final(manager, rec.id)
+        stored = run_store.get_run(db, rec.id).params.concurrency
+    finally:
+        gate.set()
+        await srv.stop()
+    assert stored == expected and rec.params.concurrency == expected
+    assert model.max_inflight == expected
 
 
 # -- durability ---------------------------------------------------------------------------

@@ -16,6 +16,14 @@ from gmai_eval.server.store.run_questions import RunItem
 DEFAULT_MEDIA_TYPES = ("image/png", "image/jpeg")
 """What a model accepts when it advertises no media types."""
 
+DEFAULT_CONCURRENCY = 16
+"""Requests in flight of a run that sets none, against a model that advertises no
+``max_concurrency``."""
+
+DEFAULT_CONCURRENCY_CAP = 64
+"""The most requests in flight of a run that sets none, whatever the model advertises
+(measured in docs/benchmarks.md, "The user path")."""
+
 MAX_TEXT_BYTES = 64 * 1024
 """Largest ``AnswerVQAResponse.text`` (UTF-8 bytes) stored; a longer one is refused."""
 
@@ -66,6 +74,24 @@ class Limits:
         ceiling = min(concurrency, max_conc) if max_conc > 0 else concurrency
         floor = max(1, min(preferred_batch or 1, ceiling))
         return Limits(max_image, max_request, floor, ceiling, media_types, model_version)
+
+
+def run_concurrency(asked: int, advertised: int) -> int:
+    """The concurrency a run is created with.
+
+    Args:
+        asked: the run's ``concurrency`` (0 = not set).
+        advertised: the model's ``max_concurrency`` (0 = no advice).
+
+    Returns:
+        ``asked`` when set; else the model's ``max_concurrency`` up to
+        :data:`DEFAULT_CONCURRENCY_CAP`, or :data:`DEFAULT_CONCURRENCY` without one.
+    """
+    if asked > 0:
+        return asked
+    if advertised > 0:
+        return min(advertised, DEFAULT_CONCURRENCY_CAP)
+    return DEFAULT_CONCURRENCY
 
 
 def limits_from_dict(info: dict[str, object], concurrency: int) -> Limits:

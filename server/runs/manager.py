@@ -35,7 +35,7 @@ from gmai_eval.server.records import (
     RunRecord,
     RunState,
 )
-from gmai_eval.server.runs.contract import Limits, limits_from_dict
+from gmai_eval.server.runs.contract import Limits, limits_from_dict, run_concurrency
 from gmai_eval.server.runs.creation import (
     handshake_line,
     new_run_row,
@@ -182,10 +182,13 @@ class RunManager:
                     store.find_run_by_request_id, self.db, request_id
                 )
                 if existing is not None:
+                    asked = params
+                    if not params.concurrency:  # the existing run holds the derived value
+                        asked = replace(params, concurrency=existing.params.concurrency)
                     same = (existing.model, existing.benchmark, existing.params) == (
                         model,
                         benchmark,
-                        params,
+                        asked,
                     )
                     if not same:
                         raise AlreadyExists(
@@ -209,6 +212,9 @@ class RunManager:
                     salt,
                     params,
                     backoff_base_s=self._backoff_base_s,
+                )
+                params = replace(
+                    params, concurrency=run_concurrency(params.concurrency, info.max_concurrency)
                 )
                 info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
                 counts = None

@@ -45,15 +45,16 @@ def normalize_params(params: RunParams) -> RunParams:
     """
     p = replace(
         params,
-        concurrency=params.concurrency or DEFAULTS.concurrency,
         deadline_s=params.deadline_s or DEFAULTS.deadline_s,
         max_attempts=params.max_attempts or DEFAULTS.max_attempts,
         extraction_era=params.extraction_era or DEFAULTS.extraction_era,
         max_outage_s=params.max_outage_s or DEFAULTS.max_outage_s,
         model_parameters=dict(params.model_parameters),
     )
-    if not 1 <= p.concurrency <= 4096:
-        raise InvalidArgument(f"concurrency must be between 1 and 4096, got {p.concurrency}")
+    if not 0 <= p.concurrency <= 4096:
+        raise InvalidArgument(
+            f"concurrency must be between 1 and 4096 (0 for the default), got {p.concurrency}"
+        )
     if not 0 < p.deadline_s <= 86400:
         raise InvalidArgument(f"deadline_seconds must be in (0, 86400], got {p.deadline_s}")
     if not 1 <= p.max_attempts <= 20:

@@ -27,20 +27,13 @@ def build_request(item: RunItem, parameters: struct_pb2.Struct) -> model_pb2.Ans
     """The AnswerVQA request of one question (``request_id`` is set per attempt).
 
     In a circular run the options, and the prompt built from them, are those of the
-    item's rotation; rotation 0 is the original order.
+    item's rotation; rotation 0 is the original order. The image is added in place
+    (``images.add``): an ``Image`` built apart and passed in a list would be copied into
+    the request once more (docs/benchmarks.md).
     """
     options = rotate(item.options, item.rotation) if item.rotation else item.options
-    return model_pb2.AnswerVQARequest(
+    req = model_pb2.AnswerVQARequest(
         question_id=item.qid,
-        images=[
-            model_pb2.Image(
-                data=item.image,
-                media_type=item.media_type,
-                sha256=item.image_sha256,
-                width=item.width,
-                height=item.height,
-            )
-        ],
         question=item.question,
         options=[model_pb2.Option(label=lab, text=text) for lab, text in options],
         prompt=render_prompt(item.question, options, multi_choice=item.multi_choice),
@@ -49,3 +42,11 @@ def build_request(item: RunItem, parameters: struct_pb2.Struct) -> model_pb2.Ans
         ),
         parameters=parameters,
     )
+    req.images.add(
+        data=item.image,
+        media_type=item.media_type,
+        sha256=item.image_sha256,
+        width=item.width,
+        height=item.height,
+    )
+    return req

@@ -15,6 +15,7 @@ confidence.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -111,10 +112,11 @@ def accuracy_coverage(items: Sequence[Scored], levels: Sequence[float] = COVERAG
     if not items:
         return [(c, 0.0) for c in levels]
     ranked = sorted(items, key=lambda it: (-it.confidence, it.idx))
+    hits = list(itertools.accumulate(it.correct for it in ranked))  # correct among the first k
     out = []
     for c in levels:
         k = max(1, math.ceil(round(c * len(ranked), 9)))
-        out.append((c, sum(it.correct for it in ranked[:k]) / k))
+        out.append((c, hits[k - 1] / k))
     return out
 
 
