@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.server.api.scoring_service import scores_response
+from gmai_eval.server.data.tsv_import import import_tsv_files
+from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
-from gmai_eval.server.records import RunParams
+from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.scoring.grading import finish_grading
 from gmai_eval.server.store import runs as run_store
@@ -24,6 +26,7 @@ from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.models import register_model
 from prometheus_client import CollectorRegistry
 
+from tests._data_helpers import make_row, write_tsv
 from tests._runs_helpers import (
     answer_for,
     build_benchmark,
@@ -210,3 +213,15 @@ async def test_export_compare_gate_and_rescore_of_circular_runs(db: Database, ma
     (row,) = doc["rows"]
     assert doc["accuracy"] == "circular"
     assert (row["run_id"], row["accuracy"]) == (b, circular_right / 12)
+
+
+async def test_a_circular_run_of_a_multi_answer_benchmark_is_refused(
+    db: Database, manager: RunManager, tmp_path: Path
+) -> None:
+    tsv = write_tsv(tmp_path / "m.tsv", [make_row(0, answer="A,C"), make_row(1, answer="B")])
+    import_tsv_files(db, "multi", [tsv], multi_choice=True)
+    # Refused before any model is contacted: the endpoint has nothing listening.
+    register_model(db, ModelSpec(name="m-multi", endpoints=("127.0.0.1:9",)))
+    with pytest.raises(InvalidArgument, match="--circular is for single-answer benchmarks; 'multi'"):
+        await manager.create_run("m-multi", "multi", RunParams(circular=True))
+    assert run_store.list_runs(db) == []

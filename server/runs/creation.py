@@ -24,9 +24,19 @@ from gmai_eval.server.taxonomy import parse_filter
 def select_questions(
     db: Database, model: str, benchmark: str, params: RunParams
 ) -> tuple[ModelSpec, Benchmark, list[int]]:
-    """Resolve model and benchmark and select the run's questions (blocking reads)."""
+    """Resolve model and benchmark and select the run's questions (blocking reads).
+
+    Raises:
+        InvalidArgument: a filter that selects nothing, or a circular run of a multi-answer
+            benchmark (rotating a set of keys has no single "follows the text" meaning; not
+            defined by the paper or MMBench, so refused rather than guessed).
+    """
     spec = get_model(db, model)
     bench = get_benchmark(db, benchmark)
+    if params.circular and bench.multi_choice:
+        raise InvalidArgument(
+            f"--circular is for single-answer benchmarks; {benchmark!r} holds multi-answer questions"
+        )
     flt = parse_filter(params.filter)
     indexes = select_question_indexes(db, bench.id, flt)
     indexes = sample_indexes(indexes, params.limit, params.seed)
