@@ -21,9 +21,7 @@ from .extras import server_extra
 from .options import Target, creating_target_options, target_options
 from .runs import client
 from .score_views import FORMATS, render_scores
-
-ERAS: tuple[str, ...] = ("2024", "2025-08", "2026-06")
-"""Extraction eras (the evaluator's ``scoring.extraction.ERAS``; it refuses others)."""
+from .scoring import ERAS
 
 
 def _local_import(
