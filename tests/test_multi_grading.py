@@ -3,6 +3,7 @@ importer and score-file; the three metrics checked against values worked by hand
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,27 @@ def test_a_single_choice_benchmark_has_no_mcls(tmp_path: Path) -> None:
         scores = grading.compute_scores(db, run_id)
         assert not scores.multi_choice and scores.mcls == {}
         assert (scores.overall.correct, scores.overall.unparsed) == (1, 1)  # "A, C" is ambiguous: unparsed
+
+
+class CountingJudge:
+    """A judge seam that would resolve everything to A, and counts its calls."""
+
+    name = "judge-a"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def ask(self, prompt: str, options: list[tuple[str, str]]) -> str:
+        self.calls += 1
+        return "A"
+
+
+def test_the_judge_and_calibration_leave_multi_answer_runs_alone(multi_db: Database, tmp_path: Path) -> None:
+    with multi_db as db:
+        run_id = score_file(db, "multi", _prediction_file(tmp_path / "p.tsv", PREDICTIONS))
+        judge = CountingJudge()
+        result = asyncio.run(grading.rescore(db, run_id, judge=judge))
+        assert (judge.calls, result.judged, result.changed) == (0, 0, 0)
+        judged = grading.compute_scores(db, run_id, judge="judge-a")
+        assert (judged.overall.correct, judged.overall.unparsed) == (1, 1)
+        assert grading.calibration_items(db, run_id) == []

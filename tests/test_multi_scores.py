@@ -4,6 +4,7 @@ computed by hand (and, for the intervals, against the statistics module)."""
 from __future__ import annotations
 
 import math
+import random
 import statistics
 
 import pytest
@@ -16,6 +17,8 @@ from gmai_eval.server.scoring.multi_scores import (
     question_mcls,
     rollup,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 CXR = {"A": "atelectasis", "B": "cardiomegaly", "C": "effusion", "D": "pleural effusion"}
 
@@ -121,3 +124,31 @@ def test_intervals_are_clamped_and_open_below_two() -> None:
     lo, hi = s.recall_ci
     assert 0.0 <= lo < 0.5 < hi <= 1.0
     assert MclsScore(0, 0, 0, 0, 0).acc_mcls == 0.0
+
+
+_SETS = st.sets(st.sampled_from("ABCDE"), min_size=1).map(lambda s: ",".join(sorted(s)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_SETS, _SETS), min_size=1, max_size=30), st.randoms())
+def test_mcls_invariants(pairs: list[tuple[str, str]], rnd: random.Random) -> None:
+    """Each metric lies in [0, 1]; an exact set scores 1 on both; order does not matter."""
+    rows = []
+    for key, pred in pairs:
+        verdict = "correct" if key == pred else "incorrect"
+        acc, recall = question_mcls(pred, verdict, key)
+        assert 0.0 <= acc <= 1.0 and 0.0 <= recall <= 1.0
+        if key == pred:
+            assert (acc, recall) == (1.0, 1.0)
+        assert (acc == 1.0) == set(pred.split(",")).issubset(key.split(","))
+        assert (recall == 1.0) == set(key.split(",")).issubset(pred.split(","))
+        rows.append((_item(verdict, "Disease Diagnosis"), pred, key))
+    overall = mcls_of_rows(rows)[("overall", ())]
+    shuffled = rows[:]
+    rnd.shuffle(shuffled)
+    again = mcls_of_rows(shuffled)[("overall", ())]
+    assert overall.n == again.n == len(rows)
+    assert overall.acc_mcls == pytest.approx(again.acc_mcls)
+    assert overall.recall_mcls == pytest.approx(again.recall_mcls)
+    exact = sum(k == p for k, p in pairs) / len(pairs)
+    assert exact <= min(overall.acc_mcls, overall.recall_mcls) + 1e-12

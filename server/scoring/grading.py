@@ -369,7 +369,11 @@ def run_calibration(db: Database, run_id: str) -> Calibration:
 
 
 def calibration_items(db: Database, run_id: str) -> list[Scored]:
-    """The answered questions of a run that carry option probabilities and have a key."""
+    """The answered questions of a run that carry option probabilities and have a key
+    (none on a multi-answer benchmark: its options are not exclusive, so a softmax-style
+    calibration does not apply)."""
+    if db.read(lambda s: store.run_info(s, run_id)).multi_choice:
+        return []
     items = []
     for r in db.read(lambda s: files.export_rows(s, run_id)):
         if r.recorded is None or r.recorded.outcome != "answered" or not r.option_scores or r.answer is None:
