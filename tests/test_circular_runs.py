@@ -160,6 +160,13 @@ async def test_export_compare_gate_and_rescore_of_circular_runs(db: Database, ma
         q = questions[int(row["index"])]
         assert [row[lab] for lab, _ in q.options] == [t for _, t in q.options]
         assert row["prediction"] == answer_for(q.question, list(q.options))
+    # Vanilla parity: rotation 0's files are byte for byte those of the plain run.
+    assert run_cli("export", plain, "--out", str(tmp_path / "exp" / "p.tsv"), *dbf).returncode == 0
+    assert (tmp_path / "exp" / "p.tsv").read_bytes() == out.read_bytes()
+    for column in ("clinical vqa task", "department", "perceptual granularity"):
+        mine = (tmp_path / "exp" / f"a_{column}_acc.csv").read_bytes()
+        assert mine == (tmp_path / "exp" / f"p_{column}_acc.csv").read_bytes()
+    assert not (tmp_path / "exp" / "p_rotations.tsv").exists()
     with (tmp_path / "exp" / "a_rotations.tsv").open(newline="") as f:
         rot = list(csv.DictReader(f, delimiter="\t"))
     assert sorted((int(r["index"]), int(r["rotation"])) for r in rot) == sorted(
