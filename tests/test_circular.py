@@ -121,3 +121,20 @@ def test_expected_random_accuracy_by_hand() -> None:
     want = (Fraction(1, 4) + Fraction(1, 27) + Fraction(1, 3125)) / 3
     assert expected_random_accuracy([2, 3, 5]) == pytest.approx(float(want), rel=1e-12)
     assert expected_random_accuracy([]) == 0.0
+
+
+def test_plan_asks_by_hand() -> None:
+    from gmai_eval.server.runs.creation import plan_asks
+    from gmai_eval.server.runs.opaque_ids import opaque_question_id
+
+    salt = "0f" * 16
+    plain = plan_asks([3, 10, 12], salt)
+    # Not circular: as before, index order, rotation 0, the usual ids.
+    assert plain == [(i, opaque_question_id(salt, i), 0) for i in (3, 10, 12)]
+    asks = plan_asks([3, 10, 12], salt, {3: 2, 10: 3, 12: 0})
+    assert sorted((i, r) for i, _, r in asks) == [(3, 0), (3, 1), (10, 0), (10, 1), (10, 2), (12, 0)]
+    ids = {(i, r): q for i, q, r in asks}
+    assert ids[(3, 0)] == opaque_question_id(salt, 3)  # rotation 0 keeps the usual id
+    assert ids[(10, 2)] == opaque_question_id(salt, "10/2")
+    assert len(set(ids.values())) == len(asks)
+    assert [q for _, q, _ in asks] == sorted(ids.values())  # asked in the order of the ids

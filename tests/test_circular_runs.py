@@ -15,6 +15,7 @@ from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.server.api.scoring_service import scores_response
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument
+from gmai_eval.server.metrics.collector import AccuracyCollector
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.runs.manager import RunManager
@@ -55,10 +56,10 @@ async def test_each_rotation_is_asked_under_its_own_id(db: Database, manager: Ru
     srv.model.keep_requests = True
     try:
         register_model(db, spec_for("m1", srv))
-        rec = await manager.create_run("m1", "bench", RunParams(concurrency=2, circular=True))
-        final = await wait_final(manager, rec.id)
         plain = await manager.create_run("m1", "bench", RunParams(concurrency=2))
         await wait_final(manager, plain.id)
+        rec = await manager.create_run("m1", "bench", RunParams(concurrency=2, circular=True))
+        final = await wait_final(manager, rec.id)
     finally:
         await srv.stop()
     assert final.state == "succeeded", final.error_message
@@ -66,7 +67,8 @@ async def test_each_rotation_is_asked_under_its_own_id(db: Database, manager: Ru
     assert run_store.get_run(db, rec.id).params.circular  # stored on the run
     # k asks per question: 2+3+4+5 options, three times over.
     assert final.progress.total == final.progress.done == 3 * (2 + 3 + 4 + 5)
-    requests = srv.model.requests[1 : 1 + final.progress.total]  # after the pre-flight smoke call
+    # The plain run's smoke call and 12 asks, then the circular run's smoke call and asks.
+    requests = srv.model.requests[14 : 14 + final.progress.total]
     ids = [r.question_id for r in requests]
     assert len(set(ids)) == len(ids)  # every rotation has its own id
     shown: dict[str, list[tuple[tuple[str, str], ...]]] = {}
@@ -83,7 +85,7 @@ async def test_each_rotation_is_asked_under_its_own_id(db: Database, manager: Ru
     adjacent = sum(1 for a, b in itertools.pairwise(requests) if a.question == b.question)
     assert adjacent < len(requests) - len(shown)
     # Rotation 0 is the vanilla ask: the same options and prompt as in the plain run.
-    plain_requests = {r.question: r for r in srv.model.requests[2 + final.progress.total :]}
+    plain_requests = {r.question: r for r in srv.model.requests[1:13]}
     attempts = list_attempts(db, rec.id)
     assert Counter(a.idx for a in attempts) == {q.index: len(q.options) for q in questions.values()}
     assert {(a.idx, a.rotation) for a in attempts} == {
@@ -109,6 +111,13 @@ async def test_each_rotation_is_asked_under_its_own_id(db: Database, manager: Ru
     plain_resp = scores_response(db, pb.GetRunScoresRequest(id=plain.id))
     assert [n.correct for n in plain_resp.nodes] == [n.correct for n in resp.nodes]  # vanilla = plain run
     assert not any(n.HasField("circular") for n in plain_resp.nodes)
+    # Prometheus: the vanilla gauge as for any run, and the circular one beside it.
+    registry = CollectorRegistry()
+    registry.register(AccuracyCollector(db))
+    labels = {"model": "m1", "model_version": "1.0", "benchmark": "bench", "release": "latest",
+              "dimension": "overall", "node": "all"}
+    assert registry.get_sample_value("gmai_eval_accuracy_ratio", labels) == vanilla_right / 12
+    assert registry.get_sample_value("gmai_eval_circular_accuracy_ratio", labels) == circular_right / 12
     by_qid = {r.question_id: r for r in requests}
     vanilla_ids = {a.request_id.rsplit("-", 1)[0] for a in attempts if a.rotation == 0}
     for qid in vanilla_ids:
@@ -154,6 +163,13 @@ async def test_export_compare_gate_and_rescore_of_circular_runs(db: Database, ma
         q = questions[int(row["index"])]
         assert [row[lab] for lab, _ in q.options] == [t for _, t in q.options]
         assert row["prediction"] == answer_for(q.question, list(q.options))
+    # Vanilla parity: rotation 0's files are byte for byte those of the plain run.
+    assert run_cli("export", plain, "--out", str(tmp_path / "exp" / "p.tsv"), *dbf).returncode == 0
+    assert (tmp_path / "exp" / "p.tsv").read_bytes() == out.read_bytes()
+    for column in ("clinical vqa task", "department", "perceptual granularity"):
+        mine = (tmp_path / "exp" / f"a_{column}_acc.csv").read_bytes()
+        assert mine == (tmp_path / "exp" / f"p_{column}_acc.csv").read_bytes()
+    assert not (tmp_path / "exp" / "p_rotations.tsv").exists()
     with (tmp_path / "exp" / "a_rotations.tsv").open(newline="") as f:
         rot = list(csv.DictReader(f, delimiter="\t"))
     assert sorted((int(r["index"]), int(r["rotation"])) for r in rot) == sorted(

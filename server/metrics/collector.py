@@ -139,6 +139,7 @@ class AccuracyCollector(Collector):
             GaugeMetricFamily("gmai_eval_accuracy_ci_lower_ratio", "Lower bound of the 95% Wilson interval of gmai_eval_accuracy_ratio.", labels=_NODE_LABELS),
             GaugeMetricFamily("gmai_eval_accuracy_ci_upper_ratio", "Upper bound of the 95% Wilson interval of gmai_eval_accuracy_ratio.", labels=_NODE_LABELS),
             GaugeMetricFamily("gmai_eval_node_questions", "Questions behind gmai_eval_accuracy_ratio.", labels=_NODE_LABELS),
+            GaugeMetricFamily("gmai_eval_circular_accuracy_ratio", "Circular accuracy (every rotation right) of the latest succeeded run, circular runs only.", labels=_NODE_LABELS),
             GaugeMetricFamily("gmai_eval_refusal_ratio", "Share of the run's questions the model refused.", labels=_RUN_LABELS),
             GaugeMetricFamily("gmai_eval_unparsed_ratio", "Share of the run's answers no option could be extracted from.", labels=_RUN_LABELS),
             GaugeMetricFamily("gmai_eval_error_answer_ratio", "Share of the run's questions whose final attempt failed.", labels=_RUN_LABELS),
@@ -175,6 +176,9 @@ class AccuracyCollector(Collector):
                     _gauge(fams["gmai_eval_accuracy_ci_lower_ratio"]).add_metric(labels, lo)
                     _gauge(fams["gmai_eval_accuracy_ci_upper_ratio"]).add_metric(labels, hi)
                     _gauge(fams["gmai_eval_node_questions"]).add_metric(labels, node.n)
+                for node in scores.circular_nodes:
+                    acc = node.correct / node.n if node.n else 0.0
+                    _gauge(fams["gmai_eval_circular_accuracy_ratio"]).add_metric([*base, node.dimension, node.node], acc)
                 if scores.n:
                     _gauge(fams["gmai_eval_refusal_ratio"]).add_metric(base, scores.refused / scores.n)
                     _gauge(fams["gmai_eval_unparsed_ratio"]).add_metric(base, scores.unparsed / scores.n)

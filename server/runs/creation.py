@@ -18,6 +18,7 @@ from gmai_eval.server.store.attempts import now_iso
 from gmai_eval.server.store.benchmarks import get_benchmark, select_question_indexes
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.models import get_model
+from gmai_eval.server.store.run_questions import option_counts
 from gmai_eval.server.taxonomy import parse_filter
 
 
@@ -67,6 +68,13 @@ def plan_asks(
         for r in range(max(1, option_counts.get(idx, 0)))
     ]
     return sorted(asks, key=lambda a: a[1])
+
+
+def run_asks(
+    db: Database, benchmark_id: int, indexes: list[int], salt: str, circular: bool
+) -> list[tuple[int, str, int]]:
+    """:func:`plan_asks` for a new run, reading the option counts a circular run needs."""
+    return plan_asks(indexes, salt, option_counts(db, benchmark_id, indexes) if circular else None)
 
 
 def new_run_row(

@@ -39,8 +39,8 @@ from gmai_eval.server.runs.contract import Limits, limits_from_dict, run_concurr
 from gmai_eval.server.runs.creation import (
     handshake_line,
     new_run_row,
-    plan_asks,
     provenance_line,
+    run_asks,
     select_questions,
 )
 from gmai_eval.server.runs.model_check import ModelCheck, check_model
@@ -57,11 +57,7 @@ from gmai_eval.server.store import runs as store
 from gmai_eval.server.store.attempts import run_counts
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.models import get_model
-from gmai_eval.server.store.run_questions import (
-    apending_questions,
-    option_counts,
-    run_question_indexes,
-)
+from gmai_eval.server.store.run_questions import apending_questions, run_question_indexes
 from google.protobuf import json_format
 
 log = logging.getLogger(__name__)
@@ -217,10 +213,7 @@ class RunManager:
                     params, concurrency=run_concurrency(params.concurrency, info.max_concurrency)
                 )
                 info_dict = json_format.MessageToDict(info, preserving_proto_field_name=True)
-                counts = None
-                if params.circular:
-                    counts = await asyncio.to_thread(option_counts, self.db, bench.id, indexes)
-                questions = plan_asks(indexes, salt, counts)
+                questions = await asyncio.to_thread(run_asks, self.db, bench.id, indexes, salt, params.circular)
                 row = new_run_row(run_id, spec, bench, params, info_dict, request_id, salt, len(questions))
                 await asyncio.to_thread(store.insert_run, self.db, row, questions)
             except BaseException:

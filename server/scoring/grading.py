@@ -100,7 +100,11 @@ def finish_grading_sync(db: Database, run_id: str) -> int:
 def store_summary(db: Database, run_id: str) -> None:
     """Compute a run's summary (own era, exact matching) from its stored grades and store it."""
     info = db.read(lambda s: store.run_info(s, run_id))
-    summary = summary_json(summarise_run(_scores(db, info, None, ""), run_calibration(db, run_id)))
+    rows = graded_rows(db, info, info.era, "")
+    circular = circular_result(db, info, info.era, "", rows).scores if info.circular else None
+    summary = summary_json(summarise_run(
+        _scores_of_rows(info, info.era, "", rows), run_calibration(db, run_id), circular
+    ))
     db.write(lambda s: store.put_summary(s, run_id, info.era, summary))
 
 

@@ -47,6 +47,8 @@ class RunSummary:
     """Questions whose final attempt failed."""
     ece: float | None
     """Expected calibration error, or None when no option scores were returned."""
+    circular_nodes: tuple[NodeCount, ...] = ()
+    """A circular run's top-level nodes counted by circular verdicts; empty otherwise."""
 
 
 def top_level_nodes(scores: RunScores) -> tuple[NodeCount, ...]:
@@ -68,8 +70,9 @@ def top_level_nodes(scores: RunScores) -> tuple[NodeCount, ...]:
     return tuple(out)
 
 
-def summarise(scores: RunScores, calibration: Calibration) -> RunSummary:
-    """The summary of a run from its scores and its calibration."""
+def summarise(scores: RunScores, calibration: Calibration, circular: RunScores | None = None) -> RunSummary:
+    """The summary of a run from its (vanilla) scores, its calibration and, for a circular
+    run, its circular scores."""
     overall = scores.overall
     return RunSummary(
         nodes=top_level_nodes(scores),
@@ -78,22 +81,23 @@ def summarise(scores: RunScores, calibration: Calibration) -> RunSummary:
         unparsed=overall.unparsed,
         error=overall.errors,
         ece=calibration.ece if calibration.n else None,
+        circular_nodes=top_level_nodes(circular) if circular is not None else (),
     )
 
 
 def to_json(summary: RunSummary) -> str:
-    """Encode a summary for the store."""
-    return json.dumps(
-        {
-            "nodes": [[c.dimension, c.node, c.n, c.correct] for c in summary.nodes],
-            "n": summary.n,
-            "refused": summary.refused,
-            "unparsed": summary.unparsed,
-            "error": summary.error,
-            "ece": summary.ece,
-        },
-        separators=(",", ":"),
-    )
+    """Encode a summary for the store (``circular_nodes`` only when there are some)."""
+    doc: dict[str, object] = {
+        "nodes": [[c.dimension, c.node, c.n, c.correct] for c in summary.nodes],
+        "n": summary.n,
+        "refused": summary.refused,
+        "unparsed": summary.unparsed,
+        "error": summary.error,
+        "ece": summary.ece,
+    }
+    if summary.circular_nodes:
+        doc["circular_nodes"] = [[c.dimension, c.node, c.n, c.correct] for c in summary.circular_nodes]
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def from_json(text: str) -> RunSummary:
@@ -111,6 +115,9 @@ def from_json(text: str) -> RunSummary:
             unparsed=int(doc["unparsed"]),
             error=int(doc["error"]),
             ece=None if doc["ece"] is None else float(doc["ece"]),
+            circular_nodes=tuple(
+                NodeCount(str(d), str(node), int(n), int(c)) for d, node, n, c in doc.get("circular_nodes", [])
+            ),
         )
     except (KeyError, TypeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise ValueError(f"not a run summary: {exc}") from exc
