@@ -22,9 +22,12 @@ import kubernetes_validate
 import pytest
 import yaml
 from gmai_eval.clients.cli.main import cli
-from gmai_eval.server.app import SERVICE_NAME
+from gmai_eval.server.api.auth import TokenConfig
+from gmai_eval.server.app import SERVICE_NAME, ServeConfig, check_config
+from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.metrics.collector import build_registry
 from gmai_eval.server.store import Database
+from gmai_eval.server.tls import ServerTls
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -46,6 +49,8 @@ NAMESPACE = "gmai-eval"
 EVALUATOR_PORTS = {50050, 9464}
 EVALUATOR_HEALTH_PORT = 8081
 """The evaluator's plaintext health-only port, for the kubelet's native gRPC probe only."""
+EVALUATOR_UI_PORT = 8080
+"""The live viewer's port (``--ui-port``): exposed, published and in the Service like the API's."""
 MODEL_PORTS = {50051, 9465}
 BUILTIN_METRICS = {"up"}
 """Series Prometheus itself creates for each target."""
@@ -333,12 +338,13 @@ def test_evaluator_image_has_no_torch_and_serves_on_the_configured_ports() -> No
             assert "torch" not in args.lower(), f"evaluator image mentions torch: {word} {args}"
     final = final_stage(ins)
     exposed = {int(p) for word, args in final if word == "EXPOSE" for p in args.split()}
-    assert exposed == EVALUATOR_PORTS
+    assert exposed == EVALUATOR_PORTS | {EVALUATOR_UI_PORT}
     entry = exec_form(next(a for w, a in final if w == "ENTRYPOINT"))
     cmd = exec_form(next(a for w, a in final if w == "CMD"))
     assert entry[:2] == ["gmai-eval", "serve"]
     params = parse_cli(cli, [*entry[1:], *cmd]).params
     assert {params["port"], params["metrics_port"]} == EVALUATOR_PORTS
+    assert params["ui_port"] == EVALUATOR_UI_PORT
     assert str(params["db_path"]).startswith("/var/lib/gmai-eval/")
     assert any(w == "VOLUME" and "/var/lib/gmai-eval" in a for w, a in final)
 
@@ -415,7 +421,7 @@ def test_compose_services_files_and_ports() -> None:
     evaluator = services["evaluator"]
     params = parse_cli(cli, ["serve", *evaluator["command"]]).params
     published = {int(p.split(":")[-1]) for p in evaluator["ports"]}
-    assert published == {params["port"], params["metrics_port"]} == EVALUATOR_PORTS
+    assert published == {params["port"], params["metrics_port"], params["ui_port"]} == EVALUATOR_PORTS | {EVALUATOR_UI_PORT}
     assert all(p.startswith("127.0.0.1:") for s in services.values() for p in s.get("ports", []))
     reg = services["register-model"]
     add = parse_cli(cli, reg["command"]).params
@@ -458,7 +464,7 @@ def test_evaluator_is_a_single_writer_with_storage_tls_and_tokens() -> None:
     (container,) = pod["containers"]
     params = parse_cli(cli, ["serve", *container["args"]]).params
     assert {params["port"], params["metrics_port"]} == EVALUATOR_PORTS
-    assert {p["containerPort"] for p in container["ports"]} == EVALUATOR_PORTS | {params["health_port"]}
+    assert {p["containerPort"] for p in container["ports"]} == EVALUATOR_PORTS | {params["health_port"], params["ui_port"]}
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert set(mounts.values()) <= set(volumes)
@@ -477,7 +483,7 @@ def test_evaluator_is_a_single_writer_with_storage_tls_and_tokens() -> None:
     assert not params["insecure"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     svc = k8s_find("Service", "evaluator")
-    assert {p["port"] for p in svc["spec"]["ports"]} == EVALUATOR_PORTS
+    assert {p["port"] for p in svc["spec"]["ports"]} == EVALUATOR_PORTS | {EVALUATOR_UI_PORT}
 
 
 def test_evaluator_probes_use_the_native_grpc_probe_on_the_health_only_port() -> None:
@@ -510,6 +516,96 @@ def test_evaluator_probes_use_the_native_grpc_probe_on_the_health_only_port() ->
             assert ports, f"NetworkPolicy {doc['metadata']['name']}: an ingress rule without ports opens every port"
             assert EVALUATOR_HEALTH_PORT not in ports, f"NetworkPolicy {doc['metadata']['name']} admits the health port"
     assert policies >= 2, "default-deny and the evaluator's own policy select the evaluator"
+
+
+# -- the live viewer -------------------------------------------------------------------------
+
+
+def serve_config(params: dict[str, Any]) -> ServeConfig:
+    """The configuration ``gmai-eval serve`` builds from its parsed options (a token file
+    stands for its token: the files are secrets mounted at run time, absent here)."""
+    tls = ServerTls(params["tls_cert"], params["tls_key"], params["tls_client_ca"]) if params["tls_cert"] else None
+    tokens = TokenConfig(admin_token="a" * 32 if params["admin_token_file"] else "",
+                         read_token="r" * 32 if params["read_token_file"] else "")
+    return ServeConfig(
+        db_path=str(params["db_path"]), host=params["host"], port=params["port"],
+        metrics_port=params["metrics_port"], metrics_host=params["metrics_host"], tls=tls, tokens=tokens,
+        insecure=params["insecure"], health_port=params["health_port"], health_host=params["health_host"],
+        ui_port=params["ui_port"], ui_host=params["ui_host"],
+    )
+
+
+def evaluator_deployments() -> dict[str, list[str]]:
+    """The ``gmai-eval serve ...`` arguments of each way deploy/ starts the evaluator."""
+    final = final_stage(dockerfile("Dockerfile.evaluator"))
+    entry = exec_form(next(a for w, a in final if w == "ENTRYPOINT"))
+    cmd = exec_form(next(a for w, a in final if w == "CMD"))
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    (container,) = k8s_find("Deployment", "evaluator")["spec"]["template"]["spec"]["containers"]
+    return {
+        "Dockerfile.evaluator": [*entry[1:], *cmd],
+        "compose.yaml": ["serve", *compose["services"]["evaluator"]["command"]],
+        "k8s/evaluator.yaml": ["serve", *container["args"]],
+    }
+
+
+def test_every_deployment_serves_the_viewer_on_one_port_within_its_bind_rules() -> None:
+    deployments = evaluator_deployments()
+    assert len(deployments) == 3
+    for where, argv in deployments.items():
+        params = parse_cli(cli, argv).params
+        assert params["ui_port"] == EVALUATOR_UI_PORT, where
+        # a container is reached on its own address, so the viewer listens off loopback...
+        assert (params["ui_host"] or params["host"]) == "0.0.0.0", where
+        # ...and the evaluator's own start-up rule must accept it: TLS, or --insecure on purpose
+        check_config(serve_config(params))
+    # the rule has teeth: without --insecure the plaintext compose evaluator would not start
+    compose = parse_cli(cli, [a for a in deployments["compose.yaml"] if a != "--insecure"]).params
+    assert not compose["tls_cert"]
+    with pytest.raises(InvalidArgument, match="viewer"):
+        check_config(serve_config({**compose, "host": "127.0.0.1", "ui_host": "0.0.0.0"}))
+    # compose publishes it on the host's loopback only, at the same number
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    assert f"127.0.0.1:{EVALUATOR_UI_PORT}:{EVALUATOR_UI_PORT}" in services["evaluator"]["ports"]
+
+
+def test_the_kubernetes_viewer_has_the_api_tls_tokens_service_and_policy() -> None:
+    pod = k8s_find("Deployment", "evaluator")["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    params = parse_cli(cli, ["serve", *container["args"]]).params
+    assert params["ui_port"] == EVALUATOR_UI_PORT
+    assert not params["ui_host"], "the viewer listens where the API does"
+    # HTTPS with the API's certificate, client certificates under mTLS; the token files
+    # make it ask for the read-only token on its login page
+    assert params["tls_cert"] and params["tls_key"] and params["tls_client_ca"] and not params["insecure"]
+    assert params["admin_token_file"] and params["read_token_file"]
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert named["ui"] == params["ui_port"]
+    # the Service's ui port targets the container's ui port
+    svc = k8s_find("Service", "evaluator")
+    (ui,) = [p for p in svc["spec"]["ports"] if p["port"] == EVALUATOR_UI_PORT]
+    target = ui["targetPort"]
+    assert (named[target] if isinstance(target, str) else target) == params["ui_port"]
+    assert ui["appProtocol"] == "https"
+    # readiness, liveness and start-up stay on the health-only port
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"]["port"] == params["health_port"] != params["ui_port"], probe
+    # NetworkPolicy: the viewer is admitted from exactly the API's clients, nobody else
+    labels = pod["metadata"]["labels"]
+
+    def sources(port: int) -> list[Any]:
+        found = []
+        for _, doc in k8s_docs():
+            selector = doc["spec"]["podSelector"].get("matchLabels", {}) if doc["kind"] == "NetworkPolicy" else None
+            if selector is None or not all(labels.get(k) == v for k, v in selector.items()):
+                continue
+            for rule in doc["spec"].get("ingress", []):
+                if any(p["port"] == port and p.get("protocol", "TCP") == "TCP" for p in rule.get("ports", [])):
+                    found += rule["from"]
+        return found
+
+    assert sources(params["port"]), "the API is admitted from somewhere"
+    assert sources(params["ui_port"]) == sources(params["port"])
 
 
 def test_model_replicas_are_balanced_client_side() -> None:
