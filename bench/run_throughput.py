@@ -9,7 +9,12 @@ channel options. The model server runs in a separate process.
 Usage::
 
     .venv/bin/python bench/run_throughput.py [--questions 3000] [--images 200]
-        [--image-kb 200] [--concurrency 32] [--repeat 5] [--profile]
+        [--image-kb 200] [--concurrency 32] [--repeat 5] [--profile] [--model-delay-ms 0]
+
+``--concurrency 0`` leaves the run's concurrency to the evaluator's default (the model
+advertises ``max_concurrency`` 128, as the SDK's cheap models do); ``--model-delay-ms``
+makes the model wait that long before each answer, for a run bound by the model's latency
+rather than by CPU.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import grpc.aio
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams, SourceFile, TlsSettings
+from gmai_eval.server.runs.contract import run_concurrency
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.runs.model_client import channel_options
 from gmai_eval.server.store import benchmarks as bench_store
@@ -50,9 +56,14 @@ SERVICE = "gmai_eval.model.v1.ModelService"
 
 
 class InstantModel(model_pb2_grpc.ModelServiceServicer):
-    """Answers "A" at once."""
+    """Answers "A" at once, or after ``delay_s``."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
 
     async def AnswerVQA(self, request, context):  # type: ignore[no-untyped-def]
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         return model_pb2.AnswerVQAResponse(
             question_id=request.question_id,
             status=model_pb2.ANSWER_STATUS_ANSWERED,
@@ -62,14 +73,14 @@ class InstantModel(model_pb2_grpc.ModelServiceServicer):
 
     async def GetModelInfo(self, request, context):  # type: ignore[no-untyped-def]
         return model_pb2.GetModelInfoResponse(
-            name="instant", version="1", protocol_version="gmai_eval.model.v1"
+            name="instant", version="1", protocol_version="gmai_eval.model.v1", max_concurrency=128
         )
 
 
-async def serve_model(port_file: str) -> None:
+async def serve_model(port_file: str, delay_s: float) -> None:
     """Serve the instant model on a free loopback port; write the port to ``port_file``."""
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
-    model_pb2_grpc.add_ModelServiceServicer_to_server(InstantModel(), server)
+    model_pb2_grpc.add_ModelServiceServicer_to_server(InstantModel(delay_s), server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -178,7 +189,8 @@ def minor_faults() -> int:
 async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="gmai-bench-"))
     port_file = tmp / "port"
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-model", str(port_file)])
+    serve = [sys.executable, __file__, "--serve-model", str(port_file), "--model-delay-ms", str(args.model_delay_ms)]
+    proc = subprocess.Popen(serve)
     try:
         t0 = time.perf_counter()
         db_path = tmp / "eval.db"
@@ -189,14 +201,15 @@ async def main(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(0.05)
         target = f"127.0.0.1:{port_file.read_text()}"
-        print(f"cpus={os.cpu_count()} concurrency={args.concurrency} python={sys.version.split()[0]} grpc={grpc.__version__}")
+        in_flight = run_concurrency(args.concurrency, 128)  # the model advertises 128
+        print(f"cpus={os.cpu_count()} concurrency={in_flight} python={sys.version.split()[0]} grpc={grpc.__version__}")
         raws: list[float] = []
         wholes: list[float] = []
         cpus_raw: list[float] = []
         cpus_whole: list[float] = []
         for i in range(args.repeat):
             cpu0, flt0 = time.process_time(), minor_faults()
-            raw = await raw_grpc(target, args.questions, args.concurrency, args.image_kb)
+            raw = await raw_grpc(target, args.questions, in_flight, args.image_kb)
             cpu_raw = (time.process_time() - cpu0) / args.questions * 1e6
             flt_raw = (minor_faults() - flt0) / args.questions
             raws.append(raw)
@@ -232,12 +245,13 @@ if __name__ == "__main__":
     parser.add_argument("--questions", type=int, default=3000)
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--image-kb", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=32, help="0: the evaluator's default")
+    parser.add_argument("--model-delay-ms", type=float, default=0.0)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--serve-model", metavar="PORT_FILE", help=argparse.SUPPRESS)
     ns = parser.parse_args()
     if ns.serve_model:
-        asyncio.run(serve_model(ns.serve_model))
+        asyncio.run(serve_model(ns.serve_model, ns.model_delay_ms / 1000))
     else:
         asyncio.run(main(ns))

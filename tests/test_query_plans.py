@@ -31,6 +31,7 @@ READS: dict[str, Callable[[sqlite_utils.Database], object]] = {
     "graded_rows": lambda s: gstore.graded_rows(s, RUN, "2024", ""),
     "run_info": lambda s: gstore.run_info(s, RUN),
     "question_fields": lambda s: gstore.question_fields(s, RUN),
+    "scored_answers": lambda s: gstore.scored_answers(s, RUN),
 }
 
 

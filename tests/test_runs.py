@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 
 import gmai_eval
@@ -86,8 +87,12 @@ async def test_run_end_to_end(db: Database, manager: RunManager) -> None:
     assert len(set(expected.values())) > 1
     # Blinding: opaque ids, no index, no answer in the request.
     req = srv.model.requests[-1]
-    assert req.question_id.startswith("q-") and len(req.question_id) == 18
-    assert str(idxs[-1]) not in req.question_id
+    qid_of = {a.idx: a.request_id.rsplit("-", 1)[0] for a in attempts}  # request_id = qid-attempt
+    assert len(set(qid_of.values())) == 30
+    assert all(re.fullmatch(r"q-[0-9a-f]{16}", q) for q in qid_of.values())
+    # No id is its index written out (decimal or hex, padded). A substring check would fail
+    # by chance: 16 random hex digits contain a given 4-digit index about once in 5,000 runs.
+    assert all(q[2:] not in (f"{i:016d}", f"{i:016x}") for i, q in qid_of.items())
     assert req.prompt.startswith("Question: ")
     assert req.images[0].sha256 and len(req.images[0].data) == 64
     assert [r.id for r in manager.list_runs()] == [rec.id]

@@ -9,12 +9,14 @@ import hmac
 from collections.abc import AsyncIterator
 
 import pytest
+from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RunParams
 from gmai_eval.server.runs.adaptive_limit import CUT_INTERVAL_S, AdaptiveLimit
 from gmai_eval.server.runs.contract import run_concurrency
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.runs.opaque_ids import opaque_question_id
+from gmai_eval.server.runs.preflight import normalize_params
 from gmai_eval.server.scoring.grading import grade_pending
 from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.store import runs as run_store
@@ -191,6 +193,12 @@ async def test_model_advised_max_concurrency_is_honoured(db: Database, manager: 
 )
 def test_run_concurrency_rule(asked: int, advertised: int, expected: int) -> None:
     assert run_concurrency(asked, advertised) == expected
+
+
+def test_concurrency_zero_is_kept_for_the_model_and_out_of_range_is_refused() -> None:
+    assert normalize_params(RunParams()).concurrency == 0  # resolved after the handshake
+    with pytest.raises(InvalidArgument, match="concurrency must be between 1 and 4096"):
+        normalize_params(RunParams(concurrency=4097))
 
 
 @pytest.mark.parametrize(("advertised", "expected"), [(0, 16), (24, 24), (200, 64)])

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gmai_eval.server.errors import EvalError, FailedPrecondition, NotFound
-from gmai_eval.server.records import OPTION_LABELS, Grade, Verdict
+from gmai_eval.server.records import Grade, Verdict
 from gmai_eval.server.scoring.aggregate import Item, RunScores, aggregate
 from gmai_eval.server.scoring.calibration import Calibration, Scored, normalise, summarise
 from gmai_eval.server.scoring.circular_scores import CircularResult, circular_result
@@ -35,7 +35,6 @@ from gmai_eval.server.scoring.summary import to_json as summary_json
 from gmai_eval.server.scoring.verdicts import grade_answer
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as store
-from gmai_eval.server.store import prediction_files as files
 
 
 async def grade_pending(db: Database, run_id: str, era: str | None = None) -> int:
@@ -379,11 +378,8 @@ def calibration_items(db: Database, run_id: str) -> list[Scored]:
     if db.read(lambda s: store.run_info(s, run_id)).multi_choice:
         return []
     items = []
-    for r in db.read(lambda s: files.export_rows(s, run_id)):
-        if r.recorded is None or r.recorded.outcome != "answered" or not r.option_scores or r.answer is None:
-            continue
-        labels = [lab for lab, text in zip(OPTION_LABELS, r.options, strict=True) if text not in (None, "")]
-        it = normalise(r.idx, labels, r.option_scores, r.answer)
+    for r in db.read(lambda s: store.scored_answers(s, run_id)):
+        it = normalise(r.idx, r.labels, r.option_scores, r.answer)
         if it is not None:
             items.append(it)
     return items

@@ -305,6 +305,43 @@ def option_labels(s: sqlite_utils.Database, run_id: str) -> dict[int, tuple[str,
     }
 
 
+@dataclass(frozen=True)
+class ScoredAnswer:
+    """A question whose final attempt was answered with option scores, with its key."""
+
+    idx: int
+    """Benchmark row index."""
+    labels: tuple[str, ...]
+    """Labels of the question's non-empty options, in order."""
+    option_scores: dict[str, float]
+    """The answer's option probabilities, as the model sent them."""
+    answer: str
+    """Correct label."""
+
+
+def scored_answers(s: sqlite_utils.Database, run_id: str) -> list[ScoredAnswer]:
+    """The questions of a run with a key whose final attempt is answered with option scores,
+    ordered by index (what calibration reads; one attempt lookup per question). In a
+    circular run these are the vanilla answers (rotation 0)."""
+    rows = s.execute(
+        "SELECT rq.idx, " + OPTION_COLUMNS + ", q.answer, a.option_scores"
+        " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
+        " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx"
+        " JOIN attempts a ON a.run_id = rq.run_id AND a.idx = rq.idx AND a.rotation = rq.rotation"
+        " AND a.final = 1"
+        " WHERE rq.run_id = ? AND rq.rotation = 0 AND a.outcome = 'answered' AND q.answer IS NOT NULL"
+        " ORDER BY rq.idx",
+        [run_id],
+    ).fetchall()
+    out = []
+    for r in rows:
+        scores = {str(k): float(v) for k, v in json.loads(r[7] or "{}").items()}
+        if scores:
+            labels = tuple(lab for lab, text in zip(OPTION_LABELS, r[1:6], strict=True) if text not in (None, ""))
+            out.append(ScoredAnswer(int(r[0]), labels, scores, str(r[6])))
+    return out
+
+
 def put_summary(s: sqlite_utils.Database, run_id: str, era: str, summary: str) -> None:
     """Store (replace) the JSON summary the metrics collector exports for a run."""
     s.conn.execute(
