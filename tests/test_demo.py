@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,9 @@ from gmai_eval.clients.reference.data import read_rows
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_reference_beats_random(tmp_path: Path) -> None:
     work = tmp_path / "demo"
-    proc = subprocess.run(
+    # Its own process group: on a timeout the demo's services (evaluator, models) are killed
+    # with it, instead of living on as orphans (subprocess.run kills only the demo itself).
+    demo = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -30,11 +34,22 @@ def test_demo_runs_end_to_end_and_reference_beats_random(tmp_path: Path) -> None
             "--epochs",
             "6",
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=280,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = demo.communicate(timeout=280)
+    except subprocess.TimeoutExpired:
+        os.killpg(demo.pid, signal.SIGKILL)
+        stdout, stderr = demo.communicate()
+        pytest.fail("the demo took over 280 s: " + stdout[-2000:] + stderr[-2000:])
+    finally:
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGKILL)
+            demo.wait()
+    proc = subprocess.CompletedProcess(demo.args, demo.returncode, stdout, stderr)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     accuracy = {
