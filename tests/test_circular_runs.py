@@ -20,6 +20,7 @@ from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.scoring.grading import finish_grading
+from gmai_eval.server.store import question_browser as qb
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.attempts import list_attempts
 from gmai_eval.server.store.benchmarks import get_benchmark, load_questions
@@ -241,3 +242,29 @@ async def test_a_circular_run_of_a_multi_answer_benchmark_is_refused(
     with pytest.raises(InvalidArgument, match="--circular is for single-answer benchmarks; 'multi'"):
         await manager.create_run("m-multi", "multi", RunParams(circular=True))
     assert run_store.list_runs(db) == []
+
+
+async def _one_circular_run(db: Database, manager: RunManager) -> str:
+    build_benchmark(db, "bench", 12)  # question i has 2 + i % 4 options: 42 rotations in all
+    srv = await start_model_server()
+    try:
+        register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams(concurrency=2, circular=True))
+        assert (await wait_final(manager, rec.id)).state == "succeeded"
+    finally:
+        await srv.stop()
+    return rec.id
+
+
+async def test_the_viewers_question_browser_shows_each_question_of_a_circular_run_once(
+    db: Database, manager: RunManager
+) -> None:
+    run_id = await _one_circular_run(db, manager)
+    vanilla = {a.idx: a.labels for a in list_attempts(db, run_id) if a.final and a.rotation == 0}
+    total, rows = db.read(lambda s: qb.question_page(s, run_id, "2024", "", qb.QuestionFilter(), 0, 100))
+    # 12 questions, once each (not once per pair of rotation rows), with rotation 0's answer.
+    assert total == 12
+    assert [r.idx for r in rows] == sorted(vanilla) and len(vanilla) == 12
+    assert {r.idx: r.labels for r in rows} == vanilla
+    nodes = db.read(lambda s: qb.node_counts(s, run_id))
+    assert {dim: sum(n for _, n in counts) for dim, counts in nodes.items()} == dict.fromkeys(qb.NODE_COLUMNS, 12)
