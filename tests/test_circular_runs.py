@@ -25,6 +25,7 @@ from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.attempts import list_attempts
 from gmai_eval.server.store.benchmarks import get_benchmark, load_questions
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.lifecycle import RUN_TABLES, delete_run
 from gmai_eval.server.store.models import register_model
 from prometheus_client import CollectorRegistry
 
@@ -268,3 +269,13 @@ async def test_the_viewers_question_browser_shows_each_question_of_a_circular_ru
     assert {r.idx: r.labels for r in rows} == vanilla
     nodes = db.read(lambda s: qb.node_counts(s, run_id))
     assert {dim: sum(n for _, n in counts) for dim, counts in nodes.items()} == dict.fromkeys(qb.NODE_COLUMNS, 12)
+
+
+async def test_deleting_a_circular_run_deletes_every_rotations_rows(db: Database, manager: RunManager) -> None:
+    run_id = await _one_circular_run(db, manager)
+    deleted = delete_run(db, run_id)
+    # By hand: 3 questions each of 2, 3, 4 and 5 options, one row per rotation (one attempt each).
+    assert (deleted.rows["run_questions"], deleted.rows["attempts"], deleted.rows["runs"]) == (42, 42, 1)
+    left = db.read(lambda s: {t: s.execute(f"SELECT count(*) FROM {t} WHERE run_id = ?", [run_id]).fetchone()[0]
+                              for t in RUN_TABLES})
+    assert left == dict.fromkeys(RUN_TABLES, 0)
