@@ -125,12 +125,16 @@ def test_a_deterministic_model_scored_by_hand(world: tuple[Path, ServeProcess], 
     assert [float(overall[k]) for k in ("exact_accuracy", "ACC_mcls", "Recall_mcls")] == pytest.approx(
         [0.25, 0.625, 7 / 12]
     )
-    html = tmp_path / "report.html"
-    reported = run_cli("report", "--db", str(db), run_id, "--out", str(html))
-    assert reported.returncode == 0, reported.stderr
-    page = html.read_text(encoding="utf-8")
+    pages = {}
+    for way, where in (("db", ["--db", str(db)]), ("server", ["--server", server.target])):
+        html = tmp_path / f"report-{way}.html"
+        reported = run_cli("report", *where, run_id, "--out", str(html), env={"SOURCE_DATE_EPOCH": "1767225600"})
+        assert reported.returncode == 0, reported.stderr
+        pages[way] = html.read_text(encoding="utf-8")
+    page = pages["db"]
     assert '<section id="multi-answer">' in page
     assert 'data-node="Overall" data-acc-mcls="0.625000" data-recall-mcls="0.583333"' in page
+    assert pages["server"] == page  # the multi-answer section comes through GetRunScores too
 
 
 @pytest.fixture
