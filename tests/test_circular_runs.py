@@ -27,6 +27,7 @@ from gmai_eval.server.store.benchmarks import get_benchmark, load_questions
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.lifecycle import RUN_TABLES, delete_run
 from gmai_eval.server.store.models import register_model
+from gmai_eval.server.store.rotations import rotation_answers
 from prometheus_client import CollectorRegistry
 
 from tests._data_helpers import make_row, write_tsv
@@ -279,3 +280,13 @@ async def test_deleting_a_circular_run_deletes_every_rotations_rows(db: Database
     left = db.read(lambda s: {t: s.execute(f"SELECT count(*) FROM {t} WHERE run_id = ?", [run_id]).fetchone()[0]
                               for t in RUN_TABLES})
     assert left == dict.fromkeys(RUN_TABLES, 0)
+
+
+async def test_rotation_answers_read_the_benchmarks_multi_choice_flag_not_the_rotation(
+    db: Database, manager: RunManager
+) -> None:
+    run_id = await _one_circular_run(db, manager)
+    answers = db.read(lambda s: rotation_answers(s, run_id))
+    # By hand: rotations 1..k-1 of 3 questions each of 2, 3, 4 and 5 options.
+    assert sorted(Counter(a.rotation for a in answers).items()) == [(1, 12), (2, 9), (3, 6), (4, 3)]
+    assert not any(a.row.multi_choice for a in answers)  # a single-answer benchmark
