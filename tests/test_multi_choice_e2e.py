@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from gmai_eval.clients.processes import READY_MODEL
+from gmai_eval.clients.processes import GMAI_MODEL, READY_MODEL, Service
 from gmai_eval.model.v1 import model_pb2
 
 from tests._data_helpers import image_b64, make_row, write_tsv
@@ -138,29 +135,14 @@ def test_a_deterministic_model_scored_by_hand(world: tuple[Path, ServeProcess], 
 
 
 @pytest.fixture
-def random_model() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gmai_eval.clients.reference.cli", "serve", "random",
-         "--host", "127.0.0.1", "--port", "0", "--seed", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
+def random_model(tmp_path: Path) -> Iterator[str]:
+    model = Service("random", [*GMAI_MODEL, "serve", "random", "--host", "127.0.0.1", "--port", "0", "--seed", "5"],
+                    tmp_path / "random.log", READY_MODEL)
+    model.start()
     try:
-        assert proc.stdout is not None
-        target = ""
-        for line in proc.stdout:
-            m = READY_MODEL.search(line)
-            if m:
-                target = f"{m.group(1)}:{m.group(2)}"
-                break
-        assert target, "gmai-model did not announce itself"
-        yield target
+        yield model.address
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        model.stop()
 
 
 def test_the_random_baseline_scored_from_its_stored_answers(world: tuple[Path, ServeProcess], random_model: str) -> None:
