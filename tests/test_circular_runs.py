@@ -18,6 +18,7 @@ from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.metrics.collector import AccuracyCollector
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
+from gmai_eval.server.reports import build_report, render_html
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.scoring.grading import finish_grading
 from gmai_eval.server.store import question_browser as qb
@@ -290,3 +291,11 @@ async def test_rotation_answers_read_the_benchmarks_multi_choice_flag_not_the_ro
     # By hand: rotations 1..k-1 of 3 questions each of 2, 3, 4 and 5 options.
     assert sorted(Counter(a.rotation for a in answers).items()) == [(1, 12), (2, 9), (3, 6), (4, 3)]
     assert not any(a.row.multi_choice for a in answers)  # a single-answer benchmark
+
+
+async def test_the_report_of_a_circular_run_counts_questions_not_asks(db: Database, manager: RunManager) -> None:
+    run_id = await _one_circular_run(db, manager)
+    assert run_store.get_run(db, run_id).total == 42  # the row counts asks: progress runs over them
+    report = build_report(db, run_id, now="2026-01-01T00:00:00+00:00", images=False)
+    assert report.run.total == 12  # 12 questions (by hand), as GetRunProvenance carries it
+    assert '<dd data-key="subset">12, whole benchmark' in render_html(report)
