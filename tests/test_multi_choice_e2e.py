@@ -118,6 +118,13 @@ def test_a_deterministic_model_scored_by_hand(world: tuple[Path, ServeProcess], 
     ]
     with open(out.with_name("scripted_mcls.csv"), encoding="utf-8", newline="") as f:
         overall = next(csv.DictReader(f))
+    remote_out = tmp_path / "export-server" / "scripted.tsv"
+    exported = run_cli("export", "--server", server.target, run_id, "--out", str(remote_out))
+    assert exported.returncode == 0, exported.stderr
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert "scripted_mcls.csv" in names and sorted(p.name for p in remote_out.parent.iterdir()) == names
+    for name in names:  # ExportRun streams the same files, the _mcls.csv included
+        assert (remote_out.parent / name).read_bytes() == (out.parent / name).read_bytes(), name
     assert overall["dimension"] == "overall" and overall["n"] == "4"
     assert [float(overall[k]) for k in ("exact_accuracy", "ACC_mcls", "Recall_mcls")] == pytest.approx(
         [0.25, 0.625, 7 / 12]
