@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+from gmai_eval.server.api.report_convert import circular_from_proto
 from gmai_eval.server.api.scoring_service import scores_response
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument
@@ -299,3 +300,35 @@ async def test_the_report_of_a_circular_run_counts_questions_not_asks(db: Databa
     report = build_report(db, run_id, now="2026-01-01T00:00:00+00:00", images=False)
     assert report.run.total == 12  # 12 questions (by hand), as GetRunProvenance carries it
     assert '<dd data-key="subset">12, whole benchmark' in render_html(report)
+
+
+async def test_the_report_of_a_circular_run_shows_circular_accuracy_the_same_both_ways(
+    db: Database, manager: RunManager
+) -> None:
+    build_benchmark(db, "bench", 12)
+    srv = await start_model_server()
+    try:
+        register_model(db, spec_for("m1", srv))
+        ids = []
+        for circular in (True, False):
+            rec = await manager.create_run("m1", "bench", RunParams(concurrency=2, circular=circular))
+            assert (await wait_final(manager, rec.id)).state == "succeeded"
+            ids.append(rec.id)
+    finally:
+        await srv.stop()
+    run_id, plain = ids
+    circular_right = 0  # by hand: the scripted model's choice in each rotation (answer_for)
+    for q in load_questions(db, get_benchmark(db, "bench").id):
+        k, key_text = len(q.options), dict(q.options)[q.answer]
+        shown = [[(q.options[j][0], q.options[(j + r) % k][1]) for j in range(k)] for r in range(k)]
+        circular_right += all(dict(s)[answer_for(q.question, s)] == key_text for s in shown)
+    report = build_report(db, run_id, now="2026-01-01T00:00:00+00:00", images=False)
+    assert report.circular is not None
+    assert (report.circular.n, report.circular.correct, report.circular.incomplete) == (12, circular_right, 0)
+    page = render_html(report)
+    assert f'<p id="circular" data-accuracy="{circular_right / 12:.6f}" data-n="12" data-correct="{circular_right}">' in page
+    # Through the evaluator: the same record from GetRunScores' answer (report --server).
+    assert circular_from_proto(scores_response(db, pb.GetRunScoresRequest(id=run_id))) == report.circular
+    assert circular_from_proto(scores_response(db, pb.GetRunScoresRequest(id=plain))) is None
+    plain_report = build_report(db, plain, now="2026-01-01T00:00:00+00:00", images=False)
+    assert plain_report.circular is None and 'id="circular"' not in render_html(plain_report)
