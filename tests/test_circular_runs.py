@@ -12,19 +12,24 @@ from pathlib import Path
 
 import pytest
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
+from gmai_eval.server.api.report_convert import circular_from_proto
 from gmai_eval.server.api.scoring_service import scores_response
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.metrics.collector import AccuracyCollector
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
+from gmai_eval.server.reports import build_report, render_html
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.scoring.grading import finish_grading
+from gmai_eval.server.store import question_browser as qb
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.attempts import list_attempts
 from gmai_eval.server.store.benchmarks import get_benchmark, load_questions
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.lifecycle import RUN_TABLES, delete_run
 from gmai_eval.server.store.models import register_model
+from gmai_eval.server.store.rotations import rotation_answers
 from prometheus_client import CollectorRegistry
 
 from tests._data_helpers import make_row, write_tsv
@@ -241,3 +246,89 @@ async def test_a_circular_run_of_a_multi_answer_benchmark_is_refused(
     with pytest.raises(InvalidArgument, match="--circular is for single-answer benchmarks; 'multi'"):
         await manager.create_run("m-multi", "multi", RunParams(circular=True))
     assert run_store.list_runs(db) == []
+
+
+async def _one_circular_run(db: Database, manager: RunManager) -> str:
+    build_benchmark(db, "bench", 12)  # question i has 2 + i % 4 options: 42 rotations in all
+    srv = await start_model_server()
+    try:
+        register_model(db, spec_for("m1", srv))
+        rec = await manager.create_run("m1", "bench", RunParams(concurrency=2, circular=True))
+        assert (await wait_final(manager, rec.id)).state == "succeeded"
+    finally:
+        await srv.stop()
+    return rec.id
+
+
+async def test_the_viewers_question_browser_shows_each_question_of_a_circular_run_once(
+    db: Database, manager: RunManager
+) -> None:
+    run_id = await _one_circular_run(db, manager)
+    vanilla = {a.idx: a.labels for a in list_attempts(db, run_id) if a.final and a.rotation == 0}
+    total, rows = db.read(lambda s: qb.question_page(s, run_id, "2024", "", qb.QuestionFilter(), 0, 100))
+    # 12 questions, once each (not once per pair of rotation rows), with rotation 0's answer.
+    assert total == 12
+    assert [r.idx for r in rows] == sorted(vanilla) and len(vanilla) == 12
+    assert {r.idx: r.labels for r in rows} == vanilla
+    nodes = db.read(lambda s: qb.node_counts(s, run_id))
+    assert {dim: sum(n for _, n in counts) for dim, counts in nodes.items()} == dict.fromkeys(qb.NODE_COLUMNS, 12)
+
+
+async def test_deleting_a_circular_run_deletes_every_rotations_rows(db: Database, manager: RunManager) -> None:
+    run_id = await _one_circular_run(db, manager)
+    deleted = delete_run(db, run_id)
+    # By hand: 3 questions each of 2, 3, 4 and 5 options, one row per rotation (one attempt each).
+    assert (deleted.rows["run_questions"], deleted.rows["attempts"], deleted.rows["runs"]) == (42, 42, 1)
+    left = db.read(lambda s: {t: s.execute(f"SELECT count(*) FROM {t} WHERE run_id = ?", [run_id]).fetchone()[0]
+                              for t in RUN_TABLES})
+    assert left == dict.fromkeys(RUN_TABLES, 0)
+
+
+async def test_rotation_answers_read_the_benchmarks_multi_choice_flag_not_the_rotation(
+    db: Database, manager: RunManager
+) -> None:
+    run_id = await _one_circular_run(db, manager)
+    answers = db.read(lambda s: rotation_answers(s, run_id))
+    # By hand: rotations 1..k-1 of 3 questions each of 2, 3, 4 and 5 options.
+    assert sorted(Counter(a.rotation for a in answers).items()) == [(1, 12), (2, 9), (3, 6), (4, 3)]
+    assert not any(a.row.multi_choice for a in answers)  # a single-answer benchmark
+
+
+async def test_the_report_of_a_circular_run_counts_questions_not_asks(db: Database, manager: RunManager) -> None:
+    run_id = await _one_circular_run(db, manager)
+    assert run_store.get_run(db, run_id).total == 42  # the row counts asks: progress runs over them
+    report = build_report(db, run_id, now="2026-01-01T00:00:00+00:00", images=False)
+    assert report.run.total == 12  # 12 questions (by hand), as GetRunProvenance carries it
+    assert '<dd data-key="subset">12, whole benchmark' in render_html(report)
+
+
+async def test_the_report_of_a_circular_run_shows_circular_accuracy_the_same_both_ways(
+    db: Database, manager: RunManager
+) -> None:
+    build_benchmark(db, "bench", 12)
+    srv = await start_model_server()
+    try:
+        register_model(db, spec_for("m1", srv))
+        ids = []
+        for circular in (True, False):
+            rec = await manager.create_run("m1", "bench", RunParams(concurrency=2, circular=circular))
+            assert (await wait_final(manager, rec.id)).state == "succeeded"
+            ids.append(rec.id)
+    finally:
+        await srv.stop()
+    run_id, plain = ids
+    circular_right = 0  # by hand: the scripted model's choice in each rotation (answer_for)
+    for q in load_questions(db, get_benchmark(db, "bench").id):
+        k, key_text = len(q.options), dict(q.options)[q.answer]
+        shown = [[(q.options[j][0], q.options[(j + r) % k][1]) for j in range(k)] for r in range(k)]
+        circular_right += all(dict(s)[answer_for(q.question, s)] == key_text for s in shown)
+    report = build_report(db, run_id, now="2026-01-01T00:00:00+00:00", images=False)
+    assert report.circular is not None
+    assert (report.circular.n, report.circular.correct, report.circular.incomplete) == (12, circular_right, 0)
+    page = render_html(report)
+    assert f'<p id="circular" data-accuracy="{circular_right / 12:.6f}" data-n="12" data-correct="{circular_right}">' in page
+    # Through the evaluator: the same record from GetRunScores' answer (report --server).
+    assert circular_from_proto(scores_response(db, pb.GetRunScoresRequest(id=run_id))) == report.circular
+    assert circular_from_proto(scores_response(db, pb.GetRunScoresRequest(id=plain))) is None
+    plain_report = build_report(db, plain, now="2026-01-01T00:00:00+00:00", images=False)
+    assert plain_report.circular is None and 'id="circular"' not in render_html(plain_report)

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import csv
 import json
-import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from gmai_eval.clients.processes import READY_MODEL
+from gmai_eval.clients.processes import GMAI_MODEL, READY_MODEL, Service
 from gmai_eval.model.v1 import model_pb2
 
 from tests._data_helpers import image_b64, make_row, write_tsv
@@ -121,42 +118,38 @@ def test_a_deterministic_model_scored_by_hand(world: tuple[Path, ServeProcess], 
     ]
     with open(out.with_name("scripted_mcls.csv"), encoding="utf-8", newline="") as f:
         overall = next(csv.DictReader(f))
+    remote_out = tmp_path / "export-server" / "scripted.tsv"
+    exported = run_cli("export", "--server", server.target, run_id, "--out", str(remote_out))
+    assert exported.returncode == 0, exported.stderr
+    names = sorted(p.name for p in out.parent.iterdir())
+    assert "scripted_mcls.csv" in names and sorted(p.name for p in remote_out.parent.iterdir()) == names
+    for name in names:  # ExportRun streams the same files, the _mcls.csv included
+        assert (remote_out.parent / name).read_bytes() == (out.parent / name).read_bytes(), name
     assert overall["dimension"] == "overall" and overall["n"] == "4"
     assert [float(overall[k]) for k in ("exact_accuracy", "ACC_mcls", "Recall_mcls")] == pytest.approx(
         [0.25, 0.625, 7 / 12]
     )
-    html = tmp_path / "report.html"
-    reported = run_cli("report", "--db", str(db), run_id, "--out", str(html))
-    assert reported.returncode == 0, reported.stderr
-    page = html.read_text(encoding="utf-8")
+    pages = {}
+    for way, where in (("db", ["--db", str(db)]), ("server", ["--server", server.target])):
+        html = tmp_path / f"report-{way}.html"
+        reported = run_cli("report", *where, run_id, "--out", str(html), env={"SOURCE_DATE_EPOCH": "1767225600"})
+        assert reported.returncode == 0, reported.stderr
+        pages[way] = html.read_text(encoding="utf-8")
+    page = pages["db"]
     assert '<section id="multi-answer">' in page
     assert 'data-node="Overall" data-acc-mcls="0.625000" data-recall-mcls="0.583333"' in page
+    assert pages["server"] == page  # the multi-answer section comes through GetRunScores too
 
 
 @pytest.fixture
-def random_model() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gmai_eval.clients.reference.cli", "serve", "random",
-         "--host", "127.0.0.1", "--port", "0", "--seed", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
+def random_model(tmp_path: Path) -> Iterator[str]:
+    model = Service("random", [*GMAI_MODEL, "serve", "random", "--host", "127.0.0.1", "--port", "0", "--seed", "5"],
+                    tmp_path / "random.log", READY_MODEL)
+    model.start()
     try:
-        assert proc.stdout is not None
-        target = ""
-        for line in proc.stdout:
-            m = READY_MODEL.search(line)
-            if m:
-                target = f"{m.group(1)}:{m.group(2)}"
-                break
-        assert target, "gmai-model did not announce itself"
-        yield target
+        yield model.address
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        model.stop()
 
 
 def test_the_random_baseline_scored_from_its_stored_answers(world: tuple[Path, ServeProcess], random_model: str) -> None:

@@ -1,9 +1,10 @@
 """The HTML report of a run read through the evaluator's API (``gmai-eval report --server``).
 
 The report's parts come from the read-only RPCs, each the same function the ``--db`` path
-calls on the file: ``GetRunProvenance`` (header, official split), ``GetRunScores`` (scores
-and position bias, the run's own era), ``GetRunCalibration`` (with the reliability bins),
-``CompareRuns`` (with ``--baseline``, at the run's era and the policy's alpha),
+calls on the file: ``GetRunProvenance`` (header, official split), ``GetRunScores`` (scores,
+position bias and a circular run's circular side, the run's own era), ``GetRunCalibration``
+(with the reliability bins), ``CompareRuns`` (with ``--baseline``, at the run's era and the
+policy's alpha),
 ``GetModelHistory`` and ``GetRunGallery`` (thumbnails made by the evaluator, which holds
 the images; ExportRun's files carry no images, only their paths). ``assemble_report``
 then derives what both ways share, so the same run gives the same HTML either way.
@@ -43,5 +44,5 @@ def remote_report(
         baseline=base, comparison=cmp, policy=policy,
         gallery=rc.gallery_from_proto(c.get_run_gallery(run_id, no_images=not images)), images=images,
         split=prov.official_split or None, history=tuple(rc.history_from_proto(history)),
-        position_bias=rc.position_bias_from_proto(scores_msg.position_bias),
+        position_bias=rc.position_bias_from_proto(scores_msg.position_bias), circular=rc.circular_from_proto(scores_msg),
     )

@@ -12,14 +12,21 @@ from __future__ import annotations
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.server.api.scoring_service import node_to_proto
-from gmai_eval.server.reports.content import GalleryItem, GalleryNode, ReliabilityBin
+from gmai_eval.server.reports.content import (
+    CircularReport,
+    GalleryItem,
+    GalleryNode,
+    ReliabilityBin,
+)
 from gmai_eval.server.reports.history import Change, HistoryEntry
 from gmai_eval.server.reports.leaderboard import LeaderRow
 from gmai_eval.server.reports.provenance import Provenance
 from gmai_eval.server.reports.thumbnails import jpeg_data_uri, jpeg_of_data_uri
 from gmai_eval.server.scoring.aggregate import DIMENSIONS, NodeScore, RunScores
 from gmai_eval.server.scoring.calibration import Calibration
+from gmai_eval.server.scoring.circular import Following
 from gmai_eval.server.scoring.compare import Comparison, NodeComparison
+from gmai_eval.server.scoring.multi_scores import MclsFigures
 from gmai_eval.server.scoring.position_bias import GroupBias, PositionBias
 from gmai_eval.server.store.report_reads import GalleryRow
 
@@ -50,10 +57,28 @@ def node_from_proto(m: pb.NodeScore) -> NodeScore:
 
 
 def scores_from_proto(m: pb.GetRunScoresResponse) -> RunScores:
-    """The scores of a ``GetRunScores`` answer (macro averages in the evaluator's dimension order)."""
+    """The scores of a ``GetRunScores`` answer (macro averages in the evaluator's dimension
+    order; a multi-answer run's ACC_mcls and Recall_mcls with their intervals)."""
     macro = {d: m.macro_accuracy[d] for d in DIMENSIONS if d in m.macro_accuracy}
+    mcls = {
+        (n.dimension, tuple(n.path)): MclsFigures(
+            n.multi_answer.acc_mcls, (n.multi_answer.acc_mcls_ci_low, n.multi_answer.acc_mcls_ci_high),
+            n.multi_answer.recall_mcls, (n.multi_answer.recall_mcls_ci_low, n.multi_answer.recall_mcls_ci_high),
+        )
+        for n in m.nodes if n.HasField("multi_answer")
+    }
     return RunScores(m.run_id, m.extraction_era, m.judge_model, tuple(node_from_proto(n) for n in m.nodes), macro,
-                     m.unscored, m.ungraded)
+                     m.unscored, m.ungraded, m.multi_choice, mcls)
+
+
+def circular_from_proto(m: pb.GetRunScoresResponse) -> CircularReport | None:
+    """A circular run's report side from a ``GetRunScores`` answer (None for other runs:
+    only a circular run's answer carries ``position_bias.following``)."""
+    if not m.position_bias.HasField("following"):
+        return None
+    overall = next((n.circular for n in m.nodes if n.dimension == "overall"), pb.CircularScore())
+    f = m.position_bias.following
+    return CircularReport(overall.n, overall.correct, m.circular_incomplete, Following(f.eligible, f.position, f.text))
 
 
 def position_bias_from_proto(m: pb.PositionBias) -> PositionBias:

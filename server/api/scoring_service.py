@@ -35,7 +35,7 @@ from gmai_eval.server.scoring.grading import (
     scores_with_position_bias,
 )
 from gmai_eval.server.scoring.judge import JudgeClient, ModelJudge
-from gmai_eval.server.scoring.multi_scores import MclsScore
+from gmai_eval.server.scoring.multi_scores import MclsFigures, MclsScore
 from gmai_eval.server.scoring.position_bias import FLAG_EFFECT, FLAG_P, PositionBias
 from gmai_eval.server.scoring.vlmeval_files import export_run, score_file
 from gmai_eval.server.store import Database
@@ -49,7 +49,7 @@ DEFAULT_ALPHA = 0.05
 """Significance level when neither the request nor the gate policy sets one."""
 
 
-def node_to_proto(n: NodeScore, mcls: MclsScore | None = None) -> pb.NodeScore:
+def node_to_proto(n: NodeScore, mcls: MclsScore | MclsFigures | None = None) -> pb.NodeScore:
     """A node score as its proto message (with the paper's multi-answer metrics when given)."""
     lo, hi = n.ci
     msg = pb.NodeScore(

@@ -27,6 +27,8 @@ from gmai_eval.server.reports.provenance import Provenance, provenance
 from gmai_eval.server.reports.thumbnails import thumbnail_data_uri
 from gmai_eval.server.scoring.aggregate import NA_DEPARTMENT, Item, NodeScore, RunScores, node_keys
 from gmai_eval.server.scoring.calibration import Calibration, Scored, summarise
+from gmai_eval.server.scoring.circular import Following
+from gmai_eval.server.scoring.circular_scores import CircularResult
 from gmai_eval.server.scoring.compare import Comparison, GatePolicy, apply_gate, compare_runs
 from gmai_eval.server.scoring.grading import (
     calibration_items,
@@ -34,7 +36,7 @@ from gmai_eval.server.scoring.grading import (
     scores_with_position_bias,
 )
 from gmai_eval.server.scoring.position_bias import PositionBias
-from gmai_eval.server.scoring.stats import Z95
+from gmai_eval.server.scoring.stats import Z95, wilson_interval
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as grade_reads
 from gmai_eval.server.store import report_reads as reads
@@ -102,6 +104,37 @@ class GalleryNode:
 
 
 @dataclass(frozen=True)
+class CircularReport:
+    """A circular run's side of the report: overall circular accuracy and what answers follow."""
+
+    n: int
+    """Questions whose every rotation has a final answer (scored)."""
+    correct: int
+    """Of those, correct in every rotation."""
+    incomplete: int
+    """Questions with a rotation not answered yet (left out)."""
+    following: Following
+    """Whether the answers follow a position or the option text."""
+
+    @property
+    def accuracy(self) -> float:
+        """correct / n (0 when nothing is scored)."""
+        return self.correct / self.n if self.n else 0.0
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """Wilson 95% interval, as for vanilla accuracy."""
+        lo, hi = wilson_interval(self.correct, self.n)
+        return min(lo, self.accuracy), max(hi, self.accuracy)
+
+
+def circular_report(result: CircularResult) -> CircularReport:
+    """The report's view of a circular run's scores."""
+    o = result.scores.overall
+    return CircularReport(o.n, o.correct, result.incomplete, result.following)
+
+
+@dataclass(frozen=True)
 class RunReport:
     """Everything the HTML report shows."""
 
@@ -135,6 +168,8 @@ class RunReport:
     """The model's runs on this benchmark, oldest first (the trend chart)."""
     position_bias: PositionBias | None = None
     """Chosen letters against key letters per number of options, with the chi-square test."""
+    circular: CircularReport | None = None
+    """A circular run's circular accuracy and following shares (None for other runs)."""
     report_version: str = __version__
     """gmai-eval version that built the report."""
 
@@ -255,7 +290,7 @@ def build_report(
     """
     info = db.read(lambda s: grade_reads.run_info(s, run_id))
     run = provenance(db, run_id)
-    scores, bias, _circular = scores_with_position_bias(db, run_id)
+    scores, bias, circular = scores_with_position_bias(db, run_id)
     cal_items = calibration_items(db, run_id)
     cmp = base = None
     if baseline is not None:
@@ -267,6 +302,7 @@ def build_report(
         reliability=reliability_bins(cal_items) if cal_items else (), baseline=base, comparison=cmp, policy=policy,
         gallery=_gallery(db, info, scores, images), images=images, split=split,
         history=tuple(model_history(db, run.model, run.benchmark)), position_bias=bias,
+        circular=circular_report(circular) if circular is not None else None,
     )
 
 
@@ -290,6 +326,7 @@ def assemble_report(
     split: str | None,
     history: tuple[HistoryEntry, ...],
     position_bias: PositionBias | None,
+    circular: CircularReport | None = None,
 ) -> RunReport:
     """A report from its parts, read from the file (:func:`build_report`) or through the API.
 
@@ -303,7 +340,7 @@ def assemble_report(
         run=run, scores=scores, generated_at=now, calibration=calibration, reliability=reliability,
         baseline=baseline, comparison=comparison, delta_ci=delta_ci,
         gate=_gate(policy, scores, comparison) if policy is not None else None, gallery=gallery, images=images,
-        split=split, published=published, history=history, position_bias=position_bias,
+        split=split, published=published, history=history, position_bias=position_bias, circular=circular,
     )
 
 

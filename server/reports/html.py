@@ -153,6 +153,13 @@ def _overall(r: RunReport) -> str:
            '<div class="kpis">']
     out += [f'<div data-key="{k}"><b>{v}</b>{escape(label)}</div>' for k, label, v in kpis]
     out.append("</div>")
+    if (c := r.circular) is not None:
+        f, (clo, chi) = c.following, c.ci
+        out.append(f'<p id="circular" data-accuracy="{c.accuracy:.6f}" data-n="{c.n}" data-correct="{c.correct}">'
+                   f"Circular run: the accuracy above is rotation 0's (vanilla); circular accuracy (right in every "
+                   f"rotation) {_pct(c.accuracy)} {_ci(clo, chi)} over {c.n} questions ({c.incomplete} incomplete). "
+                   f"Of {f.eligible} answered in every rotation, {_pct(f.position_share)} follow a position and "
+                   f"{_pct(f.text_share)} the text (docs/scoring.md, \"Circular evaluation\").</p>")
     if r.scores.macro:
         out.append('<p class="muted">Macro accuracy (unweighted mean of nodes): ' + ", ".join(
             f"{escape(d)} {_pct(v)}" for d, v in r.scores.macro.items() if d != "label") + "</p>")

@@ -7,7 +7,7 @@ dashboards' accuracy series use whole runs; a subset run is shown, but marked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gmai_eval.server.records import RunParams
 from gmai_eval.server.store import Database
@@ -92,4 +92,6 @@ def provenance(db: Database, run_id: str) -> Provenance:
         NotFound: no such run.
     """
     row = get_run(db, run_id)
-    return from_row(row, db.read(lambda s: run_info(s, run_id)).model_version)
+    info = db.read(lambda s: run_info(s, run_id))
+    # A circular run's row counts its asks (one per rotation); the provenance counts questions.
+    return replace(from_row(row, info.model_version), total=info.total)

@@ -29,7 +29,7 @@ from gmai_eval.server.scoring.stats import wilson_interval
 from gmai_eval.server.taxonomy import DEPARTMENTS, GRANULARITIES, TASKS
 
 if TYPE_CHECKING:
-    from gmai_eval.server.scoring.multi_scores import MclsScore
+    from gmai_eval.server.scoring.multi_scores import MclsFigures, MclsScore
 
 DIMENSIONS: tuple[str, ...] = ("overall", "task", "department", "granularity", "modality", "label", "tree")
 """Every dimension, in report order."""
@@ -125,8 +125,9 @@ class RunScores:
     """Questions of the run without a final answer yet."""
     multi_choice: bool = False
     """Multi-answer questions: accuracy is exact-set accuracy, and :attr:`mcls` is set."""
-    mcls: Mapping[tuple[str, tuple[str, ...]], MclsScore] = field(default_factory=dict)
-    """(dimension, path) -> the paper's ACC_mcls and Recall_mcls (multi-answer runs only)."""
+    mcls: Mapping[tuple[str, tuple[str, ...]], MclsScore | MclsFigures] = field(default_factory=dict)
+    """(dimension, path) -> the paper's ACC_mcls and Recall_mcls (multi-answer runs only;
+    :class:`~.multi_scores.MclsFigures` when read back from ``GetRunScores``)."""
 
     @property
     def overall(self) -> NodeScore:

@@ -126,6 +126,25 @@ class MclsScore:
         return _mean_interval(self.recall_sum, self.recall_squares, self.n)
 
 
+@dataclass(frozen=True)
+class MclsFigures:
+    """A node's multi-answer metrics as reported: the means with their intervals.
+
+    What ``NodeScore.multi_answer`` carries; a report read through the API
+    (``report --server``) holds these in place of the :class:`MclsScore` sums, and renders
+    the same, since both have the same four attributes.
+    """
+
+    acc_mcls: float
+    """Mean ACC_mcls."""
+    acc_ci: tuple[float, float]
+    """Its 95% interval."""
+    recall_mcls: float
+    """Mean Recall_mcls."""
+    recall_ci: tuple[float, float]
+    """Its 95% interval."""
+
+
 def rollup(items: Sequence[Item], metrics: Sequence[tuple[float, float]]) -> dict[NodeKey, MclsScore]:
     """Mean ACC_mcls and Recall_mcls at every node the items count in.
 

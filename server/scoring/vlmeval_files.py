@@ -99,7 +99,7 @@ class ExportResult:
     predictions: Path
     """The prediction file."""
     group_csvs: tuple[Path, ...]
-    """The three group accuracy CSVs."""
+    """The three group accuracy CSVs, then a multi-answer run's ``<stem>_mcls.csv``."""
     rows: int
     """Rows in the prediction file."""
     rotations: Path | None = None

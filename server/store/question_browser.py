@@ -1,6 +1,7 @@
 """Reads for the viewer's question browser: one page of a run's questions, filtered (read-only).
 
-A page is the run's questions with their final attempt and grade (the run's era), narrowed
+A page is the run's questions with their final attempt and grade (the run's era; in a
+circular run, rotation 0: the vanilla answers, as every vanilla read), narrowed
 by a :class:`QuestionFilter`: one node of the lexical tree, a verdict, an answer status and
 a text search over the question and the model's text. Every function takes the
 ``sqlite_utils.Database`` handed out by
@@ -84,7 +85,7 @@ def _like(text: str) -> str:
 
 
 def _where(flt: QuestionFilter, era: str, judge: str, run_id: str) -> tuple[str, list[object]]:
-    clauses = ["rq.run_id = ?"]
+    clauses = ["rq.run_id = ?", "rq.rotation = 0"]
     args: list[object] = [era, judge, run_id]
     if flt.dimension:
         clauses.append(f"q.{NODE_COLUMNS[flt.dimension]} = ?")
@@ -110,7 +111,8 @@ def _where(flt: QuestionFilter, era: str, judge: str, run_id: str) -> tuple[str,
 _FROM = (
     " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
     " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx"
-    " LEFT JOIN attempts a ON a.run_id = rq.run_id AND a.idx = rq.idx AND a.final = 1"
+    " LEFT JOIN attempts a ON a.run_id = rq.run_id AND a.idx = rq.idx AND a.rotation = rq.rotation"
+    " AND a.final = 1"
     " LEFT JOIN grades g ON g.run_id = rq.run_id AND g.idx = rq.idx AND g.era = ? AND g.judge = ?"
 )
 
@@ -151,7 +153,7 @@ def node_counts(s: sqlite_utils.Database, run_id: str) -> dict[str, list[tuple[s
             for r in s.execute(
                 f"SELECT q.{col}, count(*) FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
                 " JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = rq.idx"
-                f" WHERE rq.run_id = ? GROUP BY q.{col} ORDER BY q.{col}",
+                f" WHERE rq.run_id = ? AND rq.rotation = 0 GROUP BY q.{col} ORDER BY q.{col}",
                 [run_id],
             )
         ]

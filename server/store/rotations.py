@@ -38,11 +38,12 @@ def rotation_answers(s: sqlite_utils.Database, run_id: str) -> list[RotationAnsw
     """The final attempts of rotations 1..k-1, by question index then rotation."""
     rows = s.execute(
         "SELECT a.idx, a.outcome, a.status, a.labels, a.text, q.answer, "
-        f"{OPTION_COLUMNS}, a.attempt, a.rotation FROM attempts a JOIN runs r ON r.id = a.run_id "
+        f"{OPTION_COLUMNS}, a.attempt, b.multi_choice, a.rotation FROM attempts a JOIN runs r ON r.id = a.run_id "
         "JOIN questions q ON q.benchmark_id = r.benchmark_id AND q.idx = a.idx "
+        "JOIN benchmarks b ON b.id = r.benchmark_id "
         "WHERE a.run_id = ? AND a.final = 1 AND a.rotation > 0 ORDER BY a.idx, a.rotation",
         [run_id],
     ).fetchall()
     return [
-        RotationAnswer(int(r[12]), p) for r, p in zip(rows, pending_from(rows), strict=True)
+        RotationAnswer(int(r[13]), p) for r, p in zip(rows, pending_from(rows), strict=True)
     ]
