@@ -45,7 +45,7 @@ def _synth(path: Path, questions: int, seed: int) -> list[Row]:
 def _train(tmp: Path) -> Path:
     """Weights of a reference model trained for one epoch on another seed's questions."""
     train_tsv = tmp / "train.tsv"
-    _synth(train_tsv, 160, seed=21)
+    _synth(train_tsv, 64, seed=21)
     weights = tmp / "reference.pt"
     out = run_step([*GMAI_MODEL, "train", "--tsv", str(train_tsv), "--out", str(weights),
                     "--epochs", "1", "--threads", "1"], timeout=120)
