@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from gmai_eval.clients.processes import GMAI_MODEL, READY_MODEL, Service
 
+from tests._run_checks import never_above_vanilla
 from tests._service_helpers import ServeProcess, model_service, run_cli, running_server
 
 QUESTIONS = 400
@@ -91,22 +92,12 @@ def test_random_model_circular_accuracy_matches_its_expectation(evaluator: tuple
     v_expected = sum(v_ps) / len(v_ps)
     v_half = 1.96 * math.sqrt(sum(p * (1 - p) for p in v_ps)) / len(v_ps)
     assert v_expected - v_half <= overall["accuracy"] <= v_expected + v_half
-    _never_above_vanilla(doc)
+    never_above_vanilla(doc)
     # A random model follows neither the position nor the text much: for k options the
     # chance of one letter in all k rotations is k (1/k)^k, the same for one text.
     follow = doc["position_bias"]["following"]  # type: ignore[index]
     assert follow["eligible"] == QUESTIONS
     assert follow["position_share"] < 0.35 and follow["text_share"] < 0.35
-
-
-def _never_above_vanilla(doc: dict[str, object]) -> None:
-    nodes = doc["nodes"]
-    assert isinstance(nodes, list) and len(nodes) > 10
-    for n in nodes:
-        c = n["circular"]
-        assert c["n"] == n["n"]
-        assert c["correct"] <= n["correct"], n
-        assert c["ci_low"] <= c["accuracy"] <= c["ci_high"]
 
 
 def test_a_model_answering_by_position_follows_the_position(evaluator: tuple[ServeProcess, Path]) -> None:
@@ -121,7 +112,7 @@ def test_a_model_answering_by_position_follows_the_position(evaluator: tuple[Ser
     assert follow["text"] == 0
     # Same letter every time: right in exactly one rotation of each question.
     assert _overall(doc)["circular"]["correct"] == 0  # type: ignore[index]
-    _never_above_vanilla(doc)
+    never_above_vanilla(doc)
     text = run_cli("scores", str(doc["run_id"]), "--server", server.target)
     assert text.returncode == 0, text.stderr
     assert "circular %" in text.stdout and "100.0% follow a position" in text.stdout

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from gmai_eval.server.store.attempts import list_attempts
 from gmai_eval.server.store.database import Database
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests._run_checks import final_by_rotation, wait_run
 from tests._service_helpers import (
     DeterministicModel,
     ServeProcess,
@@ -49,16 +49,6 @@ def _prepare(server: ServeProcess, endpoint: str, tsv: Path) -> pb_grpc.Evaluato
     return stub
 
 
-def _wait(stub: pb_grpc.EvaluatorServiceStub, run_id: str, predicate, timeout: float = 60) -> pb.Run:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = stub.GetRun(pb.GetRunRequest(id=run_id), timeout=10).run
-        if predicate(run):
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"run {run_id} never reached the expected state: {run}")
-
-
 def _final_labels(db_path: Path, run_id: str) -> dict[int, tuple[str, ...]]:
     """Labels of each question's final attempt; asserts exactly one final attempt each."""
     with Database(db_path) as db:
@@ -68,18 +58,6 @@ def _final_labels(db_path: Path, run_id: str) -> dict[int, tuple[str, ...]]:
         if a.final:
             assert a.idx not in finals, f"question {a.idx} has two final attempts"
             finals[a.idx] = a.labels
-    return finals
-
-
-def _final_by_rotation(db_path: Path, run_id: str) -> dict[tuple[int, int], tuple[str, ...]]:
-    """Labels of each (question, rotation)'s final attempt; asserts one final attempt each."""
-    with Database(db_path) as db:
-        attempts = list_attempts(db, run_id)
-    finals: dict[tuple[int, int], tuple[str, ...]] = {}
-    for a in attempts:
-        if a.final:
-            assert (a.idx, a.rotation) not in finals, f"question {a.idx} rotation {a.rotation}: two final attempts"
-            finals[(a.idx, a.rotation)] = a.labels
     return finals
 
 
@@ -100,7 +78,7 @@ def test_sigkill_mid_run_resumes_with_exact_counts_and_same_labels(
         stub = _prepare(first, endpoint, tsv)
         servicer.delay_s = 0.05
         run_id = _run(stub, concurrency=2)
-        partial = _wait(stub, run_id, lambda r: r.progress.done >= 8)
+        partial = wait_run(stub, run_id, lambda r: r.progress.done >= 8)
         assert partial.progress.done < N, "the run finished before the kill; slow the model down"
         first.stop(signal.SIGKILL)
     finally:
@@ -112,11 +90,11 @@ def test_sigkill_mid_run_resumes_with_exact_counts_and_same_labels(
     with running_server(db_path) as second:
         with grpc.insecure_channel(second.target) as channel:
             stub = pb_grpc.EvaluatorServiceStub(channel)
-            done = _wait(stub, run_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
+            done = wait_run(stub, run_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
             assert (done.progress.total, done.progress.done, done.progress.errors) == (N, N, 0)
             # An uninterrupted run of the same deterministic model, for comparison.
             reference_id = _run(stub, concurrency=4)
-            reference = _wait(stub, reference_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
+            reference = wait_run(stub, reference_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
             assert reference.progress.done == N
         assert second.stop() == 0
 
@@ -139,7 +117,7 @@ def test_sigkill_mid_circular_run_resumes_every_rotation_exactly(
         stub = _prepare(first, endpoint, tsv)
         servicer.delay_s = 0.05
         run_id = _run(stub, concurrency=2, circular=True)
-        partial = _wait(stub, run_id, lambda r: r.progress.done >= 8)
+        partial = wait_run(stub, run_id, lambda r: r.progress.done >= 8)
         asks = partial.progress.total
         assert partial.progress.done < asks, "the run finished before the kill; slow the model down"
         first.stop(signal.SIGKILL)
@@ -147,21 +125,21 @@ def test_sigkill_mid_circular_run_resumes_every_rotation_exactly(
         if first.proc.poll() is None:
             first.proc.kill()
     assert first.proc.returncode == -signal.SIGKILL
-    before = _final_by_rotation(db_path, run_id)
+    before = final_by_rotation(db_path, run_id)
 
     servicer.delay_s = 0.0
     with running_server(db_path) as second:
         with grpc.insecure_channel(second.target) as channel:
             stub = pb_grpc.EvaluatorServiceStub(channel)
-            done = _wait(stub, run_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
+            done = wait_run(stub, run_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
             assert (done.progress.total, done.progress.done, done.progress.errors) == (asks, asks, 0)
             assert done.parameters.circular  # a resume keeps the mode
             reference_id = _run(stub, concurrency=4, circular=True)
-            _wait(stub, reference_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
+            wait_run(stub, reference_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
         assert second.stop() == 0
 
-    resumed = _final_by_rotation(db_path, run_id)
-    uninterrupted = _final_by_rotation(db_path, reference_id)
+    resumed = final_by_rotation(db_path, run_id)
+    uninterrupted = final_by_rotation(db_path, reference_id)
     # Every rotation of every question, each answered exactly once, as in a run never killed.
     assert len(resumed) == asks > N
     assert resumed == uninterrupted
@@ -181,7 +159,7 @@ def test_sigterm_drains_marks_interrupted_and_exits_zero(
         stub = _prepare(server, endpoint, tsv)
         servicer.delay_s = 0.1
         run_id = _run(stub, concurrency=1)
-        _wait(stub, run_id, lambda r: r.progress.done >= 2)
+        wait_run(stub, run_id, lambda r: r.progress.done >= 2)
 
         health_channel = grpc.insecure_channel(server.target)
         watch = health_pb2_grpc.HealthStub(health_channel).Watch(health_pb2.HealthCheckRequest(service=SERVICE))
@@ -234,7 +212,7 @@ def test_sigterm_drains_marks_interrupted_and_exits_zero(
     servicer.delay_s = 0.0
     with running_server(db_path) as again, grpc.insecure_channel(again.target) as channel:
         stub = pb_grpc.EvaluatorServiceStub(channel)
-        done = _wait(stub, run_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
+        done = wait_run(stub, run_id, lambda r: r.state == pb.RUN_STATE_SUCCEEDED)
         assert (done.progress.total, done.progress.done) == (N, N)
     final = _final_labels(db_path, run_id)
     assert len(final) == N
