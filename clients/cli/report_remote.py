@@ -2,7 +2,8 @@
 
 The report's parts come from the read-only RPCs, each the same function the ``--db`` path
 calls on the file: ``GetRunProvenance`` (header, official split), ``GetRunScores`` (scores
-and position bias, the run's own era), ``GetRunCalibration`` (with the reliability bins),
+and position bias, the run's own era; for a circular run also its circular accuracy per
+node and what its answers follow), ``GetRunCalibration`` (with the reliability bins),
 ``CompareRuns`` (with ``--baseline``, at the run's era and the policy's alpha),
 ``GetModelHistory`` and ``GetRunGallery`` (thumbnails made by the evaluator, which holds
 the images; ExportRun's files carry no images, only their paths). ``assemble_report``
@@ -44,4 +45,5 @@ def remote_report(
         gallery=rc.gallery_from_proto(c.get_run_gallery(run_id, no_images=not images)), images=images,
         split=prov.official_split or None, history=tuple(rc.history_from_proto(history)),
         position_bias=rc.position_bias_from_proto(scores_msg.position_bias),
+        circular=rc.circular_from_proto(scores_msg),
     )

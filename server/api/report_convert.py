@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.server.api.scoring_service import node_to_proto
+from gmai_eval.server.reports.circular import CircularNode, CircularPart
 from gmai_eval.server.reports.content import GalleryItem, GalleryNode, ReliabilityBin
 from gmai_eval.server.reports.history import Change, HistoryEntry
 from gmai_eval.server.reports.leaderboard import LeaderRow
@@ -19,6 +20,7 @@ from gmai_eval.server.reports.provenance import Provenance
 from gmai_eval.server.reports.thumbnails import jpeg_data_uri, jpeg_of_data_uri
 from gmai_eval.server.scoring.aggregate import DIMENSIONS, NodeScore, RunScores
 from gmai_eval.server.scoring.calibration import Calibration
+from gmai_eval.server.scoring.circular import Following
 from gmai_eval.server.scoring.compare import Comparison, NodeComparison
 from gmai_eval.server.scoring.position_bias import GroupBias, PositionBias
 from gmai_eval.server.store.report_reads import GalleryRow
@@ -64,6 +66,16 @@ def position_bias_from_proto(m: pb.PositionBias) -> PositionBias:
         for g in m.groups
     )
     return PositionBias(groups, m.excluded, m.flagged)
+
+
+def circular_from_proto(m: pb.GetRunScoresResponse) -> CircularPart | None:
+    """The circular part of a ``GetRunScores`` answer; None unless the run is circular
+    (its position bias then carries ``following``)."""
+    if not m.position_bias.HasField("following"):
+        return None
+    f = m.position_bias.following
+    nodes = {(n.dimension, tuple(n.path)): CircularNode(n.circular.n, n.circular.correct) for n in m.nodes}
+    return CircularPart(nodes, Following(f.eligible, f.position, f.text), m.circular_incomplete)
 
 
 def comparison_from_proto(m: pb.CompareRunsResponse) -> Comparison:

@@ -4,7 +4,8 @@
 read path: stored grades, ``ungraded`` for answers without one), its calibration, the
 comparison with a baseline run and a gate verdict when asked, the failure gallery of its
 weakest nodes with downscaled thumbnails, the paper's published rows when the run covers a
-whole official split, and the model's release history. :mod:`.html` renders it.
+whole official split, the model's release history and, for a circular run, its circular
+accuracy per node and what its answers follow (:mod:`.circular`). :mod:`.html` renders it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gmai_eval import __version__
+from gmai_eval.server.reports.circular import CircularPart, circular_part
 from gmai_eval.server.reports.history import HistoryEntry, model_history
 from gmai_eval.server.reports.paper import (
     REFERENCE_MODELS,
@@ -135,6 +137,8 @@ class RunReport:
     """The model's runs on this benchmark, oldest first (the trend chart)."""
     position_bias: PositionBias | None = None
     """Chosen letters against key letters per number of options, with the chi-square test."""
+    circular: CircularPart | None = None
+    """A circular run's circular accuracy per node and what its answers follow; None otherwise."""
     report_version: str = __version__
     """gmai-eval version that built the report."""
 
@@ -255,7 +259,7 @@ def build_report(
     """
     info = db.read(lambda s: grade_reads.run_info(s, run_id))
     run = provenance(db, run_id)
-    scores, bias, _circular = scores_with_position_bias(db, run_id)
+    scores, bias, circ = scores_with_position_bias(db, run_id)
     cal_items = calibration_items(db, run_id)
     cmp = base = None
     if baseline is not None:
@@ -267,6 +271,7 @@ def build_report(
         reliability=reliability_bins(cal_items) if cal_items else (), baseline=base, comparison=cmp, policy=policy,
         gallery=_gallery(db, info, scores, images), images=images, split=split,
         history=tuple(model_history(db, run.model, run.benchmark)), position_bias=bias,
+        circular=None if circ is None else circular_part(scores, circ.scores, circ.following, circ.incomplete),
     )
 
 
@@ -290,6 +295,7 @@ def assemble_report(
     split: str | None,
     history: tuple[HistoryEntry, ...],
     position_bias: PositionBias | None,
+    circular: CircularPart | None = None,
 ) -> RunReport:
     """A report from its parts, read from the file (:func:`build_report`) or through the API.
 
@@ -303,7 +309,7 @@ def assemble_report(
         run=run, scores=scores, generated_at=now, calibration=calibration, reliability=reliability,
         baseline=baseline, comparison=comparison, delta_ci=delta_ci,
         gate=_gate(policy, scores, comparison) if policy is not None else None, gallery=gallery, images=images,
-        split=split, published=published, history=history, position_bias=position_bias,
+        split=split, published=published, history=history, position_bias=position_bias, circular=circular,
     )
 
 
