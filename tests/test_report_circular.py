@@ -232,3 +232,42 @@ def test_the_circular_blocks_are_laid_out_in_a_browser(built: Built, pages: dict
         driver.find_element(By.ID, "position-bias").screenshot(str(ARTIFACTS / "report-circular-bias.png"))
     finally:
         driver.quit()
+
+
+def _report(built: Built, target: str, *args: str) -> tuple[int, str, str]:
+    """``report`` of the circular run through ``target`` ("db" or a server address): exit code,
+    last stdout line, stderr; the HTML is in ``gate-<way>.html``."""
+    way = "db" if target == "db" else "server"
+    where = ["--db", str(built.path)] if target == "db" else ["--server", target, "--token", READ]
+    out = built.path.parent / f"gate-{way}.html"
+    out.unlink(missing_ok=True)
+    done = run_cli("report", built.circular_run, "--out", str(out), *args, *where, env=PINNED)
+    assert "Traceback" not in done.stderr
+    return done.returncode, (done.stdout.strip().splitlines() or [""])[-1], done.stderr
+
+
+def test_a_circular_gate_policy_gates_on_circular_accuracy_both_ways(built: Built, tmp_path: Path) -> None:
+    (vc, n), (cc, _) = built.hand.vanilla[""], built.hand.circular[""]
+    floor = (cc + vc) / 2 / n  # between circular and vanilla accuracy
+    vanilla, circular = tmp_path / "vanilla.toml", tmp_path / "circular.toml"
+    vanilla.write_text(f"min_overall_accuracy = {floor}\n")
+    circular.write_text(f'min_overall_accuracy = {floor}\naccuracy = "circular"\n')
+    env = {"GMAI_EVAL_ADMIN_TOKEN": ADMIN, "GMAI_EVAL_READ_TOKEN": READ}
+    with running_server(built.path, env=env) as proc:
+        for extra in ([], ["--baseline", built.circular_run]):  # alone, and against a circular baseline
+            pages = []
+            for target in ("db", proc.target):
+                code, last, err = _report(built, target, "--policy", str(vanilla), *extra)
+                assert code == 0 and last.endswith(", gate PASSED"), err
+                code, last, err = _report(built, target, "--policy", str(circular), *extra)
+                assert code == 0 and last.endswith(", gate FAILED"), err
+                pages.append((built.path.parent / f"gate-{'db' if target == 'db' else 'server'}.html").read_text())
+            assert pages[0] == pages[1]
+            assert f"{cc / n:.4f}" in pages[0]
+            assert html.escape('gated on circular accuracy (policy accuracy = "circular")') in pages[0]
+        # A circular policy needs circular runs: a plain baseline is one line, and no file.
+        for target in ("db", proc.target):
+            code, _, err = _report(built, target, "--policy", str(circular), "--baseline", built.plain_run)
+            assert code == 1 and len(err.strip().splitlines()) == 1, err
+            assert f"run {built.plain_run} is not a circular run" in err
+            assert not (built.path.parent / f"gate-{'db' if target == 'db' else 'server'}.html").exists()

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gmai_eval import __version__
+from gmai_eval.server.errors import FailedPrecondition
 from gmai_eval.server.reports.circular import CircularPart, circular_part
 from gmai_eval.server.reports.history import HistoryEntry, model_history
 from gmai_eval.server.reports.paper import (
@@ -172,14 +173,22 @@ def reliability_bins(items: Sequence[Scored], bins: int = CALIBRATION_BINS) -> t
     )
 
 
-def _gate(policy: GatePolicy, scores: RunScores, cmp: Comparison | None) -> GateVerdict:
+def _gate(policy: GatePolicy, scores: RunScores, cmp: Comparison | None, circular: CircularPart | None) -> GateVerdict:
+    """The verdict on ``cmp`` (circular verdicts when the policy asks for circular accuracy),
+    else on the run's own overall accuracy (circular accuracy for such a policy)."""
+    on_circular = policy.accuracy == "circular"
+    notes = ['gated on circular accuracy (policy accuracy = "circular")'] if on_circular else []
     if cmp is not None:
         failures = apply_gate(cmp, policy)
-        return GateVerdict(not failures, tuple(failures), ())
-    failures, notes = [], []
-    acc = scores.overall.accuracy
+        return GateVerdict(not failures, tuple(failures), tuple(notes))
+    failures = []
+    if on_circular and circular is None:
+        raise FailedPrecondition(f"run {scores.run_id} is not a circular run (gmai-eval run --circular); the gate "
+                                 'policy asks for accuracy = "circular"')
+    acc = circular.node(scores.overall).accuracy if circular is not None and on_circular else scores.overall.accuracy
     if policy.min_overall_accuracy is not None and acc < policy.min_overall_accuracy:
-        failures.append(f"overall accuracy {acc:.4f} is below min_overall_accuracy {policy.min_overall_accuracy:.4f}")
+        failures.append(f"overall {'circular ' if on_circular else ''}accuracy {acc:.4f} is below "
+                        f"min_overall_accuracy {policy.min_overall_accuracy:.4f}")
     if policy.max_significant_drop is not None:
         notes.append("max_significant_drop not checked: it needs a baseline run (--baseline)")
     return GateVerdict(not failures, tuple(failures), tuple(notes))
@@ -261,10 +270,12 @@ def build_report(
     run = provenance(db, run_id)
     scores, bias, circ = scores_with_position_bias(db, run_id)
     cal_items = calibration_items(db, run_id)
-    cmp = base = None
+    cmp = gate_cmp = base = None
     if baseline is not None:
         base = provenance(db, baseline)
-        cmp = compare_runs(db, baseline, run_id, comparison_alpha(policy), info.era)
+        cmp = gate_cmp = compare_runs(db, baseline, run_id, comparison_alpha(policy), info.era)
+        if policy is not None and policy.accuracy == "circular":
+            gate_cmp = compare_runs(db, baseline, run_id, comparison_alpha(policy), info.era, circular=True)
     split = official_split(get_benchmark_by_id(db, info.benchmark_id)) if run.whole else None
     return assemble_report(
         run=run, scores=scores, now=now, calibration=summarise(cal_items) if cal_items else None,
@@ -272,6 +283,7 @@ def build_report(
         gallery=_gallery(db, info, scores, images), images=images, split=split,
         history=tuple(model_history(db, run.model, run.benchmark)), position_bias=bias,
         circular=None if circ is None else circular_part(scores, circ.scores, circ.following, circ.incomplete),
+        gate_comparison=gate_cmp,
     )
 
 
@@ -296,11 +308,17 @@ def assemble_report(
     history: tuple[HistoryEntry, ...],
     position_bias: PositionBias | None,
     circular: CircularPart | None = None,
+    gate_comparison: Comparison | None = None,
 ) -> RunReport:
     """A report from its parts, read from the file (:func:`build_report`) or through the API.
 
     Derives what both ways share: the comparison's delta intervals, the gate verdict and
-    the paper's published rows of a whole official split.
+    the paper's published rows of a whole official split. ``gate_comparison`` is what the
+    gate checks with a baseline: the circular comparison when the policy asks for circular
+    accuracy (``comparison``, shown in the report, stays vanilla).
+
+    Raises:
+        FailedPrecondition: the policy asks for circular accuracy and the run is not circular.
     """
     delta_ci = {} if comparison is None else {
         (c.dimension, c.path): paired_delta_ci(c.n, c.a_only, c.b_only) for c in comparison.nodes}
@@ -308,7 +326,7 @@ def assemble_report(
     return RunReport(
         run=run, scores=scores, generated_at=now, calibration=calibration, reliability=reliability,
         baseline=baseline, comparison=comparison, delta_ci=delta_ci,
-        gate=_gate(policy, scores, comparison) if policy is not None else None, gallery=gallery, images=images,
+        gate=_gate(policy, scores, gate_comparison or comparison, circular) if policy is not None else None, gallery=gallery, images=images,
         split=split, published=published, history=history, position_bias=position_bias, circular=circular,
     )
 
