@@ -39,6 +39,7 @@ from tests._runs_helpers import (
     wait_final,
 )
 from tests._service_helpers import run_cli, running_server
+from tests.test_viewer import login, request
 
 READ = "read-token-0123456789ab"
 ADMIN = "admin-token-0123456789"
@@ -124,15 +125,20 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 @pytest.fixture(scope="module")
 def pages(built: Built) -> Iterator[dict[str, str]]:
-    """The circular run's report by way ("db", "server"), and the plain run's ("plain")."""
+    """The circular run's report by way ("db", "server"), its live viewer page ("viewer"),
+    and the plain run's report ("plain")."""
     out: dict[str, str] = {}
     env = {"GMAI_EVAL_ADMIN_TOKEN": ADMIN, "GMAI_EVAL_READ_TOKEN": READ}
-    with running_server(built.path, env=env) as proc:
+    with running_server(built.path, "--ui-port", "0", env=env) as proc:
         for way, where in (("db", ["--db", str(built.path)]), ("server", ["--server", proc.target, "--token", READ])):
             f = built.path.parent / f"{way}.html"
             done = run_cli("report", built.circular_run, "--out", str(f), *where, env=PINNED)
             assert done.returncode == 0, done.stderr
             out[way] = f.read_text("utf-8")
+        cookie, _ = login(proc.ui_port, READ)
+        viewer = request(proc.ui_port, f"/runs/{built.circular_run}", cookie=cookie)
+        assert viewer.status == 200
+        out["viewer"] = viewer.text
     f = built.path.parent / "plain.html"
     done = run_cli("report", built.plain_run, "--out", str(f), "--db", str(built.path), env=PINNED)
     assert done.returncode == 0, done.stderr
@@ -154,6 +160,11 @@ def _wilson(correct: int, n: int) -> tuple[float, float]:
 def test_the_report_is_the_same_file_both_ways(pages: dict[str, str]) -> None:
     assert pages["db"] == pages["server"]
     assert 'id="circular-overall"' in pages["db"]
+
+
+def test_the_live_viewers_run_page_shows_the_same_circular_blocks(pages: dict[str, str]) -> None:
+    for pattern in ('id="circular-overall"', 'id="following"', 'class="circular-table" data-dimension="task"'):
+        assert _attrs(pages["viewer"], pattern) == _attrs(pages["db"], pattern)
 
 
 def test_overall_shows_vanilla_first_and_circular_against_the_hand_count(built: Built, pages: dict[str, str]) -> None:
