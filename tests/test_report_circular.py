@@ -21,7 +21,15 @@ from pathlib import Path
 import pytest
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RunParams
+from gmai_eval.server.reports.circular import (
+    CircularNode,
+    CircularPart,
+    dimension_table_html,
+    overall_html,
+)
 from gmai_eval.server.runs.manager import RunManager
+from gmai_eval.server.scoring.aggregate import NodeScore
+from gmai_eval.server.scoring.circular import Following
 from gmai_eval.server.scoring.grading import finish_grading
 from gmai_eval.server.store.benchmarks import get_benchmark, load_questions
 from gmai_eval.server.store.database import Database
@@ -282,3 +290,19 @@ def test_a_circular_gate_policy_gates_on_circular_accuracy_both_ways(built: Buil
             assert code == 1 and len(err.strip().splitlines()) == 1, err
             assert f"run {built.plain_run} is not a circular run" in err
             assert not (built.path.parent / f"gate-{'db' if target == 'db' else 'server'}.html").exists()
+
+
+def test_a_run_still_answering_says_how_many_questions_circular_leaves_out() -> None:
+    overall = NodeScore("overall", (), "", 10, 6, 0, 0, 0)
+    done, waiting = NodeScore("task", ("Counting",), "C", 6, 4, 0, 0, 0), NodeScore("task", ("Other",), "", 4, 2, 0, 0, 0)
+    part = CircularPart({("overall", ()): CircularNode(6, 3), ("task", ("Counting",)): CircularNode(6, 3)},
+                        Following(6, 1, 3), incomplete=4)
+    block = overall_html(part, overall)
+    assert '<span data-key="circular-incomplete">4</span> questions are left out' in block
+    assert "Circular accuracy 50.00%" in block and "3 of 6 questions" in block
+    table = dimension_table_html(part, "task", [done, waiting], lambda n: n.name)
+    counting = _attrs(table, 'data-node="Counting"')
+    assert (counting["data-circular-n"], counting["data-circular-correct"]) == ("6", "3")
+    assert "<td>16.67</td>" in table  # 4/6 vanilla - 3/6 circular, in points
+    other = _attrs(table, 'data-node="Other"')  # no question of the node has every rotation answered yet
+    assert other["data-circular-n"] == "0" and "<td>0</td><td>-</td><td>-</td>" in table
