@@ -47,7 +47,7 @@ def _format_option(f: F) -> F:
 def _ask(target: Target, local: Callable[[Database], R], remote: Callable[[Any], R]) -> R:
     """``local(db)`` on the file, or ``remote(client)`` through the evaluator."""
     if target.db is None:
-        with client(target.conn) as c:
+        with evaluator_errors(), client(target.conn) as c:  # evaluator_errors: what the client checks itself
             return remote(c)
     with evaluator_errors(), Database(target.db) as db:
         return local(db)

@@ -12,12 +12,8 @@ from __future__ import annotations
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.server.api.scoring_service import node_to_proto
-from gmai_eval.server.reports.content import (
-    CircularReport,
-    GalleryItem,
-    GalleryNode,
-    ReliabilityBin,
-)
+from gmai_eval.server.reports.circular import CircularNode, CircularPart
+from gmai_eval.server.reports.content import GalleryItem, GalleryNode, ReliabilityBin
 from gmai_eval.server.reports.history import Change, HistoryEntry
 from gmai_eval.server.reports.leaderboard import LeaderRow
 from gmai_eval.server.reports.provenance import Provenance
@@ -71,16 +67,6 @@ def scores_from_proto(m: pb.GetRunScoresResponse) -> RunScores:
                      m.unscored, m.ungraded, m.multi_choice, mcls)
 
 
-def circular_from_proto(m: pb.GetRunScoresResponse) -> CircularReport | None:
-    """A circular run's report side from a ``GetRunScores`` answer (None for other runs:
-    only a circular run's answer carries ``position_bias.following``)."""
-    if not m.position_bias.HasField("following"):
-        return None
-    overall = next((n.circular for n in m.nodes if n.dimension == "overall"), pb.CircularScore())
-    f = m.position_bias.following
-    return CircularReport(overall.n, overall.correct, m.circular_incomplete, Following(f.eligible, f.position, f.text))
-
-
 def position_bias_from_proto(m: pb.PositionBias) -> PositionBias:
     """The position bias of a ``GetRunScores`` answer."""
     groups = tuple(
@@ -89,6 +75,16 @@ def position_bias_from_proto(m: pb.PositionBias) -> PositionBias:
         for g in m.groups
     )
     return PositionBias(groups, m.excluded, m.flagged)
+
+
+def circular_from_proto(m: pb.GetRunScoresResponse) -> CircularPart | None:
+    """The circular part of a ``GetRunScores`` answer; None unless the run is circular
+    (its position bias then carries ``following``)."""
+    if not m.position_bias.HasField("following"):
+        return None
+    f = m.position_bias.following
+    nodes = {(n.dimension, tuple(n.path)): CircularNode(n.circular.n, n.circular.correct) for n in m.nodes}
+    return CircularPart(nodes, Following(f.eligible, f.position, f.text), m.circular_incomplete)
 
 
 def comparison_from_proto(m: pb.CompareRunsResponse) -> Comparison:

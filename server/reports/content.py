@@ -4,7 +4,8 @@
 read path: stored grades, ``ungraded`` for answers without one), its calibration, the
 comparison with a baseline run and a gate verdict when asked, the failure gallery of its
 weakest nodes with downscaled thumbnails, the paper's published rows when the run covers a
-whole official split, and the model's release history. :mod:`.html` renders it.
+whole official split, the model's release history and, for a circular run, its circular
+accuracy per node and what its answers follow (:mod:`.circular`). :mod:`.html` renders it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gmai_eval import __version__
+from gmai_eval.server.errors import FailedPrecondition
+from gmai_eval.server.reports.circular import CircularPart, circular_part
 from gmai_eval.server.reports.history import HistoryEntry, model_history
 from gmai_eval.server.reports.paper import (
     REFERENCE_MODELS,
@@ -27,8 +30,6 @@ from gmai_eval.server.reports.provenance import Provenance, provenance
 from gmai_eval.server.reports.thumbnails import thumbnail_data_uri
 from gmai_eval.server.scoring.aggregate import NA_DEPARTMENT, Item, NodeScore, RunScores, node_keys
 from gmai_eval.server.scoring.calibration import Calibration, Scored, summarise
-from gmai_eval.server.scoring.circular import Following
-from gmai_eval.server.scoring.circular_scores import CircularResult
 from gmai_eval.server.scoring.compare import Comparison, GatePolicy, apply_gate, compare_runs
 from gmai_eval.server.scoring.grading import (
     calibration_items,
@@ -36,7 +37,7 @@ from gmai_eval.server.scoring.grading import (
     scores_with_position_bias,
 )
 from gmai_eval.server.scoring.position_bias import PositionBias
-from gmai_eval.server.scoring.stats import Z95, wilson_interval
+from gmai_eval.server.scoring.stats import Z95
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as grade_reads
 from gmai_eval.server.store import report_reads as reads
@@ -104,37 +105,6 @@ class GalleryNode:
 
 
 @dataclass(frozen=True)
-class CircularReport:
-    """A circular run's side of the report: overall circular accuracy and what answers follow."""
-
-    n: int
-    """Questions whose every rotation has a final answer (scored)."""
-    correct: int
-    """Of those, correct in every rotation."""
-    incomplete: int
-    """Questions with a rotation not answered yet (left out)."""
-    following: Following
-    """Whether the answers follow a position or the option text."""
-
-    @property
-    def accuracy(self) -> float:
-        """correct / n (0 when nothing is scored)."""
-        return self.correct / self.n if self.n else 0.0
-
-    @property
-    def ci(self) -> tuple[float, float]:
-        """Wilson 95% interval, as for vanilla accuracy."""
-        lo, hi = wilson_interval(self.correct, self.n)
-        return min(lo, self.accuracy), max(hi, self.accuracy)
-
-
-def circular_report(result: CircularResult) -> CircularReport:
-    """The report's view of a circular run's scores."""
-    o = result.scores.overall
-    return CircularReport(o.n, o.correct, result.incomplete, result.following)
-
-
-@dataclass(frozen=True)
 class RunReport:
     """Everything the HTML report shows."""
 
@@ -168,8 +138,8 @@ class RunReport:
     """The model's runs on this benchmark, oldest first (the trend chart)."""
     position_bias: PositionBias | None = None
     """Chosen letters against key letters per number of options, with the chi-square test."""
-    circular: CircularReport | None = None
-    """A circular run's circular accuracy and following shares (None for other runs)."""
+    circular: CircularPart | None = None
+    """A circular run's circular accuracy per node and what its answers follow; None otherwise."""
     report_version: str = __version__
     """gmai-eval version that built the report."""
 
@@ -203,14 +173,22 @@ def reliability_bins(items: Sequence[Scored], bins: int = CALIBRATION_BINS) -> t
     )
 
 
-def _gate(policy: GatePolicy, scores: RunScores, cmp: Comparison | None) -> GateVerdict:
+def _gate(policy: GatePolicy, scores: RunScores, cmp: Comparison | None, circular: CircularPart | None) -> GateVerdict:
+    """The verdict on ``cmp`` (circular verdicts when the policy asks for circular accuracy),
+    else on the run's own overall accuracy (circular accuracy for such a policy)."""
+    on_circular = policy.accuracy == "circular"
+    notes = ['gated on circular accuracy (policy accuracy = "circular")'] if on_circular else []
     if cmp is not None:
         failures = apply_gate(cmp, policy)
-        return GateVerdict(not failures, tuple(failures), ())
-    failures, notes = [], []
-    acc = scores.overall.accuracy
+        return GateVerdict(not failures, tuple(failures), tuple(notes))
+    failures = []
+    if on_circular and circular is None:
+        raise FailedPrecondition(f"run {scores.run_id} is not a circular run (gmai-eval run --circular); the gate "
+                                 'policy asks for accuracy = "circular"')
+    acc = circular.node(scores.overall).accuracy if circular is not None and on_circular else scores.overall.accuracy
     if policy.min_overall_accuracy is not None and acc < policy.min_overall_accuracy:
-        failures.append(f"overall accuracy {acc:.4f} is below min_overall_accuracy {policy.min_overall_accuracy:.4f}")
+        failures.append(f"overall {'circular ' if on_circular else ''}accuracy {acc:.4f} is below "
+                        f"min_overall_accuracy {policy.min_overall_accuracy:.4f}")
     if policy.max_significant_drop is not None:
         notes.append("max_significant_drop not checked: it needs a baseline run (--baseline)")
     return GateVerdict(not failures, tuple(failures), tuple(notes))
@@ -290,19 +268,22 @@ def build_report(
     """
     info = db.read(lambda s: grade_reads.run_info(s, run_id))
     run = provenance(db, run_id)
-    scores, bias, circular = scores_with_position_bias(db, run_id)
+    scores, bias, circ = scores_with_position_bias(db, run_id)
     cal_items = calibration_items(db, run_id)
-    cmp = base = None
+    cmp = gate_cmp = base = None
     if baseline is not None:
         base = provenance(db, baseline)
-        cmp = compare_runs(db, baseline, run_id, comparison_alpha(policy), info.era)
+        cmp = gate_cmp = compare_runs(db, baseline, run_id, comparison_alpha(policy), info.era)
+        if policy is not None and policy.accuracy == "circular":
+            gate_cmp = compare_runs(db, baseline, run_id, comparison_alpha(policy), info.era, circular=True)
     split = official_split(get_benchmark_by_id(db, info.benchmark_id)) if run.whole else None
     return assemble_report(
         run=run, scores=scores, now=now, calibration=summarise(cal_items) if cal_items else None,
         reliability=reliability_bins(cal_items) if cal_items else (), baseline=base, comparison=cmp, policy=policy,
         gallery=_gallery(db, info, scores, images), images=images, split=split,
         history=tuple(model_history(db, run.model, run.benchmark)), position_bias=bias,
-        circular=circular_report(circular) if circular is not None else None,
+        circular=None if circ is None else circular_part(scores, circ.scores, circ.following, circ.incomplete),
+        gate_comparison=gate_cmp,
     )
 
 
@@ -326,12 +307,18 @@ def assemble_report(
     split: str | None,
     history: tuple[HistoryEntry, ...],
     position_bias: PositionBias | None,
-    circular: CircularReport | None = None,
+    circular: CircularPart | None = None,
+    gate_comparison: Comparison | None = None,
 ) -> RunReport:
     """A report from its parts, read from the file (:func:`build_report`) or through the API.
 
     Derives what both ways share: the comparison's delta intervals, the gate verdict and
-    the paper's published rows of a whole official split.
+    the paper's published rows of a whole official split. ``gate_comparison`` is what the
+    gate checks with a baseline: the circular comparison when the policy asks for circular
+    accuracy (``comparison``, shown in the report, stays vanilla).
+
+    Raises:
+        FailedPrecondition: the policy asks for circular accuracy and the run is not circular.
     """
     delta_ci = {} if comparison is None else {
         (c.dimension, c.path): paired_delta_ci(c.n, c.a_only, c.b_only) for c in comparison.nodes}
@@ -339,7 +326,7 @@ def assemble_report(
     return RunReport(
         run=run, scores=scores, generated_at=now, calibration=calibration, reliability=reliability,
         baseline=baseline, comparison=comparison, delta_ci=delta_ci,
-        gate=_gate(policy, scores, comparison) if policy is not None else None, gallery=gallery, images=images,
+        gate=_gate(policy, scores, gate_comparison or comparison, circular) if policy is not None else None, gallery=gallery, images=images,
         split=split, published=published, history=history, position_bias=position_bias, circular=circular,
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from html import escape
 
+from gmai_eval.server.reports import circular as circ
 from gmai_eval.server.reports.content import PLOTTED_DIMENSIONS, RunReport, node_label
 from gmai_eval.server.reports.history import HistoryEntry, trend
 from gmai_eval.server.reports.paper import (
@@ -56,6 +57,8 @@ svg .ci{stroke:var(--accent);stroke-width:2}svg .point{fill:var(--accent)}
 svg .label{fill:var(--fg)}svg .value{fill:var(--fg)}svg .n{fill:var(--muted)}
 svg .bin{fill:var(--accent)}svg .line{fill:none;stroke:var(--accent);stroke-width:1.5}
 svg .axis{fill:var(--muted)}
+svg .circular-ci{stroke:var(--accent);stroke-width:1;stroke-dasharray:3 2}
+svg .circular-point{fill:#fff;stroke:var(--accent);stroke-width:1.5}
 .legend span{display:inline-block;margin-right:14px}.legend i{display:inline-block;width:10px;height:10px;
 transform:rotate(45deg);margin-right:5px}
 .gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:10px}
@@ -153,13 +156,8 @@ def _overall(r: RunReport) -> str:
            '<div class="kpis">']
     out += [f'<div data-key="{k}"><b>{v}</b>{escape(label)}</div>' for k, label, v in kpis]
     out.append("</div>")
-    if (c := r.circular) is not None:
-        f, (clo, chi) = c.following, c.ci
-        out.append(f'<p id="circular" data-accuracy="{c.accuracy:.6f}" data-n="{c.n}" data-correct="{c.correct}">'
-                   f"Circular run: the accuracy above is rotation 0's (vanilla); circular accuracy (right in every "
-                   f"rotation) {_pct(c.accuracy)} {_ci(clo, chi)} over {c.n} questions ({c.incomplete} incomplete). "
-                   f"Of {f.eligible} answered in every rotation, {_pct(f.position_share)} follow a position and "
-                   f"{_pct(f.text_share)} the text (docs/scoring.md, \"Circular evaluation\").</p>")
+    if r.circular is not None:
+        out.append(circ.overall_html(r.circular, o))
     if r.scores.macro:
         out.append('<p class="muted">Macro accuracy (unweighted mean of nodes): ' + ", ".join(
             f"{escape(d)} {_pct(v)}" for d, v in r.scores.macro.items() if d != "label") + "</p>")
@@ -194,6 +192,8 @@ def _multi_answer(r: RunReport) -> str:
 def _dimensions(r: RunReport) -> str:
     out = ['<section id="dimensions"><h2>Per dimension</h2><p class="muted">Accuracy with its 95% Wilson '
            "interval, sorted from best to worst; abbreviations as in the paper.</p>"]
+    if r.circular is not None:
+        out.append(circ.LEGEND_HTML)
     models = list(REFERENCE_MODELS) if r.split else []
     for dim in PLOTTED_DIMENSIONS:
         nodes = sorted(r.scores.dimension(dim), key=lambda n: (-n.accuracy, -n.n, n.path))
@@ -203,7 +203,9 @@ def _dimensions(r: RunReport) -> str:
             lo, hi = n.ci
             pub = tuple(published[m].nodes.get(node_key(dim, n.name, n.abbreviation)) if m in published else None
                         for m in models)
-            rows.append(ForestRow(n.name, node_label(n), n.n, n.accuracy, lo, hi, pub))
+            c = r.circular.node(n) if r.circular is not None else None
+            rows.append(ForestRow(n.name, node_label(n), n.n, n.accuracy, lo, hi, pub,
+                                  (c.accuracy, *c.ci) if c is not None and c.n else None))
         out.append(f'<figure id="forest-{dim}"><h3>{escape(dim.capitalize())} ({len(nodes)} nodes)</h3>')
         out.append(forest_plot(dim, rows, models) if rows else '<p class="muted">no scored questions</p>')
         if published:
@@ -213,6 +215,8 @@ def _dimensions(r: RunReport) -> str:
                 for k, m in enumerate(models)) + "</div>")
             out.append(f'<p class="muted published-source">Diamonds: published, not measured here: paper '
                        f"{escape(DIMENSION_TABLES[dim])} ({escape(table.note)}).</p>")
+        if r.circular is not None and nodes:
+            out.append(circ.dimension_table_html(r.circular, dim, nodes, node_label))
         out.append("</figure>")
     out.append("</section>")
     return "".join(out)
@@ -245,6 +249,8 @@ def _position_bias(r: RunReport) -> str:
            f"(docs/scoring.md, \"Position bias\"). Only answers that chose one of the question's own options "
            f'count; <span data-key="excluded">{b.excluded}</span> graded questions left out (no option chosen, '
            "or no key).</p>"]
+    if r.circular is not None:
+        out.append(circ.following_html(r.circular))
     if not b.groups:
         out.append('<p class="muted">No answered question with a key to test.</p></section>')
         return "".join(out)

@@ -1,7 +1,8 @@
 """Inline SVG charts of the report (pure; no script, no chart library).
 
 - :func:`forest_plot`: one row per node, accuracy as a dot with its 95 % interval as a bar
-  on a 0-100 % axis, ``n`` and the value printed; optional published values as diamonds.
+  on a 0-100 % axis, ``n`` and the value printed; optional published values as diamonds,
+  and a circular run's circular accuracy as a hollow dot with a dashed bar just under it.
 - :func:`reliability_diagram`: accuracy against mean confidence per bin, with the diagonal.
 - :func:`trend_chart`: overall accuracy with its interval, release after release.
 
@@ -36,6 +37,8 @@ class ForestRow:
     """CI upper bound, fraction."""
     published: tuple[float | None, ...] = ()
     """Published accuracies in percent, one per reference model (None: not published)."""
+    circular: tuple[float, float, float] | None = None
+    """Circular accuracy, CI low and high (fractions) of a circular run, drawn hollow under the dot."""
 
 
 def _f(x: float) -> str:
@@ -66,11 +69,17 @@ def forest_plot(dimension: str, rows: Sequence[ForestRow], models: Sequence[str]
         lo, hi, acc = (label_w + plot_w * v for v in (r.low, r.high, r.accuracy))
         attrs = (f'data-node="{escape(r.key)}" data-n="{r.n}" data-accuracy="{r.accuracy:.6f}" '
                  f'data-ci-low="{r.low:.6f}" data-ci-high="{r.high:.6f}"')
+        if r.circular is not None:
+            attrs += f' data-circular-accuracy="{r.circular[0]:.6f}"'
         parts.append(f'<g class="node" {attrs}>')
         label = r.label if len(r.label) <= 38 else r.label[:37] + "…"
         parts.append(f'<text class="label" x="4" y="{_f(y + 4)}"><title>{escape(r.label)}</title>{escape(label)}</text>')
         parts.append(f'<line class="ci" x1="{_f(lo)}" y1="{_f(y)}" x2="{_f(hi)}" y2="{_f(y)}"/>')
         parts.append(f'<circle class="point" cx="{_f(acc)}" cy="{_f(y)}" r="3.5"/>')
+        if r.circular is not None:
+            c_acc, c_lo, c_hi = (label_w + plot_w * v for v in r.circular)
+            parts.append(f'<line class="circular-ci" x1="{_f(c_lo)}" y1="{_f(y + 5)}" x2="{_f(c_hi)}" y2="{_f(y + 5)}"/>'
+                         f'<circle class="circular-point" cx="{_f(c_acc)}" cy="{_f(y + 5)}" r="2.5"/>')
         for k, value in enumerate(r.published):
             if value is None:
                 continue
@@ -84,7 +93,9 @@ def forest_plot(dimension: str, rows: Sequence[ForestRow], models: Sequence[str]
             )
         parts.append(
             f'<text class="value" x="{label_w + plot_w + 8}" y="{_f(y + 4)}">{100 * r.accuracy:.1f}% '
-            f'<tspan class="n">n={r.n}</tspan></text>'
+            f'<tspan class="n">n={r.n}</tspan>'
+            + (f' <tspan class="n">○ {100 * r.circular[0]:.1f}%</tspan>' if r.circular is not None else "")
+            + "</text>"
         )
         parts.append("</g>")
     parts.append("</svg>")
