@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import random
 import re
+import threading
 
 from gmai_eval.server.data.tsv_records import OVERSIZED_MARK, LineReader, Malformed, read_records
 from hypothesis import given, settings
@@ -55,6 +57,44 @@ def test_drain_hashes_what_the_records_did_not_read() -> None:
     list(read_records(lines))
     lines.drain()
     assert file_hash.digest() == hashlib.sha256(data).digest() and lines.bytes_read == len(data)
+
+
+class _CheckingHasher:
+    """A slow sha256 that checks each chunk against the file's bytes at its offset.
+
+    It runs on the reader's hashing thread while the parsing thread goes on: a buffer
+    moved or read into before its chunk was hashed would show here as a wrong chunk.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.offset = 0
+        self.threads: set[str] = set()
+        self.hash = hashlib.sha256()
+
+    def update(self, chunk: memoryview) -> None:
+        self.threads.add(threading.current_thread().name)
+        for _ in range(20):  # slow, so the parsing thread runs ahead if nothing stops it
+            hashlib.sha256(chunk).digest()
+        got = bytes(chunk)
+        assert got == self.data[self.offset : self.offset + len(got)], f"chunk at {self.offset} was overwritten"
+        self.offset += len(got)
+        self.hash.update(got)
+
+
+def test_hashing_runs_beside_the_parsing_and_sees_every_chunk_intact() -> None:
+    rng = random.Random(7)
+    data = b"".join(
+        bytes(rng.choice(b"abc\t") for _ in range(rng.randrange(1, 3000))) + b"\n" for _ in range(600)
+    )
+    hasher = _CheckingHasher(data)
+    lines = _reader(data, 2500, 1024, [hasher])
+    assert list(lines) == _expected_lines(data, 2500)  # moves, grows and skips of the buffer
+    lines.drain()
+    lines.close()
+    assert hasher.offset == len(data) == lines.bytes_read
+    assert hasher.hash.digest() == hashlib.sha256(data).digest()
+    assert len(hasher.threads) == 1 and next(iter(hasher.threads)).startswith("gmai-hash")
 
 
 def test_records_fast_path_csv_path_blank_lines_and_oversized() -> None:

@@ -94,8 +94,7 @@ def _import_file(st: ImportState, path: Path, name: str, overall: Any) -> tuple[
     hashers = [file_hash] if overall is None else [file_hash, overall]
     rows = 0
     has_answer = False
-    with open(path, "rb", buffering=0) as f:
-        raw = LineReader(f, hashers, st.max_field + _LINE_SLACK)
+    with open(path, "rb", buffering=0) as f, contextlib.closing(LineReader(f, hashers, st.max_field + _LINE_SLACK)) as raw:
         records = read_records(raw)
         first = next(records, None)
         if first is None:

@@ -1,7 +1,9 @@
 """Streaming, hashing, bounded-memory reader of tab-separated records.
 
 The file is read in large chunks into one reused buffer (:class:`LineReader`) and every
-byte is fed to sha256 hashers as it is read. Physical lines are found in that buffer with
+byte is fed to sha256 hashers as it is read, on a worker thread while the rows of the
+chunk are parsed (``hashlib`` releases the GIL on large updates); the buffer is not
+written again before that chunk's hash is done. Physical lines are found in that buffer with
 a length limit; a longer line is skipped (drained) and stands as one :class:`Malformed`
 record, so memory stays bounded by the limit.
 
@@ -16,6 +18,7 @@ stopping the read. Line ends are ``\\n`` or ``\\r\\n``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -47,7 +50,9 @@ class LineReader:
 
     The file is read with ``readinto`` into one buffer that is reused (and grown only for
     a line longer than it, up to the limit), and every byte read is fed to the hashers
-    once. :meth:`next_span` hands out the next line as a span of that buffer, without
+    once, in order, on a worker thread (one chunk in flight: the buffer is moved or
+    read into only after the previous chunk is hashed). :meth:`drain` waits for the last
+    chunk; :meth:`close` ends the worker. :meth:`next_span` hands out the next line as a span of that buffer, without
     copying it; iterating yields each line as ``bytes`` (for the csv parser) and takes
     a pushed-back :attr:`pending` line first. A line longer than ``limit`` bytes is read
     and hashed but not kept, so memory stays bounded by the limit.
@@ -72,13 +77,26 @@ class LineReader:
         self.pending: bytes | None = None
         """A line pushed back, returned first by ``next()``."""
         self.bytes_read = 0
-        """Bytes read (and hashed) so far."""
+        """Bytes read (and handed to the hashers) so far."""
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="gmai-hash")
+        self._hashing: concurrent.futures.Future[None] | None = None
+
+    def _hash(self, chunk: memoryview) -> None:
+        with chunk:
+            for h in self._hashers:
+                h.update(chunk)
+
+    def _wait(self) -> None:
+        """Wait until the chunk in flight is hashed (before the buffer is written again)."""
+        if self._hashing is not None:
+            hashing, self._hashing = self._hashing, None
+            hashing.result()
 
     def _read(self, view: memoryview) -> int:
+        self._wait()
         n = self._f.readinto(view) or 0  # type: ignore[attr-defined]
         if n:
-            for h in self._hashers:
-                h.update(view[:n])
+            self._hashing = self._pool.submit(self._hash, view[:n])
             self.bytes_read += n
         else:
             self._eof = True
@@ -86,6 +104,7 @@ class LineReader:
 
     def _fill(self) -> bool:
         """Move the partial line to the front, grow the buffer if it is full, read more."""
+        self._wait()
         kept = self._end - self._start
         if kept == len(self.buffer):
             grown = bytearray(min(2 * len(self.buffer), self.limit + 1))
@@ -149,11 +168,17 @@ class LineReader:
             return bytes(view[span[0] : span[1]])
 
     def drain(self) -> None:
-        """Read (and hash) the rest of the file."""
+        """Read (and hash) the rest of the file; the hashers are complete on return."""
         self._start = self._end = 0
         with memoryview(self.buffer) as view:
             while self._read(view):
                 pass
+        self._wait()
+
+    def close(self) -> None:
+        """End the hashing thread (after the chunk in flight)."""
+        self._pool.shutdown(wait=True)
+        self._hashing = None
 
 
 def _ensure_csv_limit(limit: int) -> None:
