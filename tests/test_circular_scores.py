@@ -98,6 +98,10 @@ def test_random_model_circular_accuracy_matches_its_expectation(evaluator: tuple
     follow = doc["position_bias"]["following"]  # type: ignore[index]
     assert follow["eligible"] == QUESTIONS
     assert follow["position_share"] < 0.35 and follow["text_share"] < 0.35
+    # Calibration reads the vanilla answers only: one item per question, not per ask.
+    cal = run_cli("calibration", str(doc["run_id"]), "--server", server.target, "--format", "json")
+    assert cal.returncode == 0, cal.stderr
+    assert json.loads(cal.stdout)["n"] == QUESTIONS
 
 
 def test_a_model_answering_by_position_follows_the_position(evaluator: tuple[ServeProcess, Path]) -> None:
