@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 import grpc.aio
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunRecord, SourceFile
 from gmai_eval.server.runs.manager import RunManager
+from gmai_eval.server.scoring.grading import finish_grading
 from gmai_eval.server.store import benchmarks as bench_store
 from gmai_eval.server.store.database import Database
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
+from prometheus_client import CollectorRegistry
 
 SERVICE = "gmai_eval.model.v1.ModelService"
 
@@ -309,3 +313,26 @@ async def wait_final(mgr: RunManager, run_id: str, timeout: float = 60) -> RunRe
     await asyncio.wait_for(follow(), timeout)
     assert last is not None
     return last
+
+
+@contextlib.asynccontextmanager
+async def running_manager(
+    db: Database, metrics: EvaluatorMetrics | None = None, *, graded: bool = False
+) -> AsyncIterator[RunManager]:
+    """A started :class:`RunManager` with fast retries, shut down on exit.
+
+    ``graded`` grades each run when it ends, as app.py wires it.
+    """
+
+    async def final_grader(run_id: str) -> None:
+        await finish_grading(db, run_id)
+
+    mgr = RunManager(
+        db, metrics=metrics or EvaluatorMetrics(CollectorRegistry()),
+        final_grader=final_grader if graded else None, backoff_base_s=0.01,
+    )
+    await mgr.start()
+    try:
+        yield mgr
+    finally:
+        await mgr.shutdown(grace_s=0)
