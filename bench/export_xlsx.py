@@ -26,7 +26,7 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gmai_eval.server.scoring import grading, vlmeval_files
+from gmai_eval.server.scoring import grading, vlmeval_export
 from gmai_eval.server.store import Database
 from read_scaling import attempts
 
@@ -39,14 +39,14 @@ def openpyxl_writer(path: Path, table: list[list[object]]) -> None:
 
     wb = Workbook()
     ws = wb.active
-    ws.append(list(vlmeval_files.PREDICTION_COLUMNS))
+    ws.append(list(vlmeval_export.PREDICTION_COLUMNS))
     for r, row in enumerate(table, start=2):
         for c, v in enumerate(row, start=1):
             if v is None:
                 continue
             cell = ws.cell(row=r, column=c)
             if isinstance(v, str):
-                cell.value = vlmeval_files._ILLEGAL_XLSX.sub("", v)
+                cell.value = vlmeval_export._ILLEGAL_XLSX.sub("", v)
                 cell.data_type = "s"
             else:
                 cell.value = v
@@ -70,13 +70,13 @@ def main() -> None:
             for name in ("openpyxl (before)", "XlsxWriter"):
                 out = Path(tmp) / "r-a.xlsx"
                 patch = (
-                    mock.patch.object(vlmeval_files, "_write_xlsx", openpyxl_writer)
+                    mock.patch.object(vlmeval_export, "_write_xlsx", openpyxl_writer)
                     if name.startswith("openpyxl")
-                    else mock.patch.object(vlmeval_files, "_write_xlsx", vlmeval_files._write_xlsx)
+                    else mock.patch.object(vlmeval_export, "_write_xlsx", vlmeval_export._write_xlsx)
                 )
                 with patch:
                     wall, cpu = time.perf_counter(), time.process_time()
-                    rows = vlmeval_files.export_run(db, "r-a", out, "xlsx").rows
+                    rows = vlmeval_export.export_run(db, "r-a", out, "xlsx").rows
                     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 print(f"{name:<18} {rows:,} rows  wall {wall:6.2f} s  cpu {cpu:6.2f} s", flush=True)
         db.close()

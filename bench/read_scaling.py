@@ -8,7 +8,7 @@ read once, in process:
 - ``scores``: ``grading.compute_scores`` (what ``gmai-eval scores`` and GetRunScores call);
 - ``compare``: ``compare.compare_runs`` of the two runs;
 - ``calibration``: ``grading.run_calibration``;
-- ``export xlsx``: ``vlmeval_files.export_run`` to an .xlsx file and its group CSVs;
+- ``export xlsx``: ``vlmeval_export.export_run`` to an .xlsx file and its group CSVs;
 - ``runs show``: ``RunManager.get_run``, the run with its progress counts (what GetRun
   and ``gmai-eval runs show`` read);
 - ``scrape``: the first HTTP scrape of a fresh registry with the accuracy collector.
@@ -37,7 +37,7 @@ from gmai_eval.server.records import OPTION_LABELS
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.scoring import grading
 from gmai_eval.server.scoring.compare import compare_runs
-from gmai_eval.server.scoring.vlmeval_files import export_run
+from gmai_eval.server.scoring.vlmeval_export import export_run
 from gmai_eval.server.store import Database
 from prometheus_client import CollectorRegistry
 

@@ -42,7 +42,7 @@ from gmai_eval.server.records import ModelSpec, RunParams, SourceFile, TlsSettin
 from gmai_eval.server.runs.contract import run_concurrency
 from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.runs.model_client import channel_options
-from gmai_eval.server.store import benchmarks as bench_store
+from gmai_eval.server.store import benchmark_imports as bench_imports
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.models import register_model
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -97,14 +97,14 @@ async def serve_model(port_file: str, delay_s: float) -> None:
 def build_db(path: Path, questions: int, images: int, image_kb: int) -> None:
     """A ready benchmark of ``questions`` rows over ``images`` distinct images."""
     db = Database(path)
-    bid = bench_store.begin_import(db, "bench", "VAL")
+    bid = bench_imports.begin_import(db, "bench", "VAL")
     imgs = []
     for i in range(images):
         seed = hashlib.sha256(str(i).encode()).digest()
         data = (b"\x89PNG\r\n\x1a\n" + seed * (image_kb * 1024 // 32 + 1))[: image_kb * 1024]
-        imgs.append(bench_store.ImageRow(hashlib.sha256(data).hexdigest(), "image/png", 512, 512, "RGB", data))
+        imgs.append(bench_imports.ImageRow(hashlib.sha256(data).hexdigest(), "image/png", 512, 512, "RGB", data))
     rows = [
-        bench_store.QuestionRow(
+        bench_imports.QuestionRow(
             idx=i,
             question=f"This is a CT image. Which organ is marked in question {i}?",
             options=("liver", "spleen", "kidney", "pancreas", ""),
@@ -124,8 +124,8 @@ def build_db(path: Path, questions: int, images: int, image_kb: int) -> None:
         )
         for i in range(questions)
     ]
-    db.write(lambda d: bench_store.write_batch(d, bid, imgs, rows))
-    bench_store.finish_import(db, bid, "sha256:bench", "VAL", [SourceFile("bench.tsv", "sha256:x", questions, 1)], [])
+    db.write(lambda d: bench_imports.write_batch(d, bid, imgs, rows))
+    bench_imports.finish_import(db, bid, "sha256:bench", "VAL", [SourceFile("bench.tsv", "sha256:x", questions, 1)], [])
     db.close()
 
 

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 import grpc.aio
 from gmai_eval.model.v1 import model_pb2, model_pb2_grpc
+from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunRecord, SourceFile
 from gmai_eval.server.runs.manager import RunManager
-from gmai_eval.server.store import benchmarks as bench_store
+from gmai_eval.server.scoring.grading import finish_grading
+from gmai_eval.server.store import benchmark_imports as bench_imports
 from gmai_eval.server.store.database import Database
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
+from prometheus_client import CollectorRegistry
 
 SERVICE = "gmai_eval.model.v1.ModelService"
 
@@ -258,7 +262,7 @@ def build_benchmark(
     Returns:
         The question indexes.
     """
-    bid = bench_store.begin_import(db, name, "VAL")
+    bid = bench_imports.begin_import(db, name, "VAL")
     images, questions = [], []
     for i in range(n):
         size = big_image_bytes if i in big_images else image_bytes
@@ -266,11 +270,11 @@ def build_benchmark(
         data = b"\x89PNG\r\n\x1a\n" + (seed * (size // 32 + 1))[: max(0, size - 8)]
         sha = hashlib.sha256(data).hexdigest()
         media = "image/jpeg" if i in jpeg else "image/png"
-        images.append(bench_store.ImageRow(sha, media, 16, 16, "RGB", data))
+        images.append(bench_imports.ImageRow(sha, media, 16, 16, "RGB", data))
         n_opts = 2 + i % 4
         opts = tuple(f"option {j} of question {i}" if j < n_opts else "" for j in range(5))
         questions.append(
-            bench_store.QuestionRow(
+            bench_imports.QuestionRow(
                 idx=1000 + i,
                 question=f"Question {i}: which finding is shown?",
                 options=opts,  # type: ignore[arg-type]
@@ -289,9 +293,9 @@ def build_benchmark(
                 extra={},
             )
         )
-    db.write(lambda d: bench_store.write_batch(d, bid, images, questions))
+    db.write(lambda d: bench_imports.write_batch(d, bid, images, questions))
     digest = "sha256:" + hashlib.sha256(name.encode()).hexdigest()
-    bench_store.finish_import(
+    bench_imports.finish_import(
         db, bid, digest, "VAL", [SourceFile(f"{name}.tsv", digest, n, 1)], []
     )
     return [q.idx for q in questions]
@@ -309,3 +313,26 @@ async def wait_final(mgr: RunManager, run_id: str, timeout: float = 60) -> RunRe
     await asyncio.wait_for(follow(), timeout)
     assert last is not None
     return last
+
+
+@contextlib.asynccontextmanager
+async def running_manager(
+    db: Database, metrics: EvaluatorMetrics | None = None, *, graded: bool = False
+) -> AsyncIterator[RunManager]:
+    """A started :class:`RunManager` with fast retries, shut down on exit.
+
+    ``graded`` grades each run when it ends, as app.py wires it.
+    """
+
+    async def final_grader(run_id: str) -> None:
+        await finish_grading(db, run_id)
+
+    mgr = RunManager(
+        db, metrics=metrics or EvaluatorMetrics(CollectorRegistry()),
+        final_grader=final_grader if graded else None, backoff_base_s=0.01,
+    )
+    await mgr.start()
+    try:
+        yield mgr
+    finally:
+        await mgr.shutdown(grace_s=0)

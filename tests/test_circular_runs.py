@@ -17,11 +17,9 @@ from gmai_eval.server.api.scoring_service import scores_response
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument
 from gmai_eval.server.metrics.collector import AccuracyCollector
-from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import ModelSpec, RunParams
 from gmai_eval.server.reports import build_report, render_html
 from gmai_eval.server.runs.manager import RunManager
-from gmai_eval.server.scoring.grading import finish_grading
 from gmai_eval.server.store import question_browser as qb
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.attempts import list_attempts
@@ -36,6 +34,7 @@ from tests._data_helpers import make_row, write_tsv
 from tests._runs_helpers import (
     answer_for,
     build_benchmark,
+    running_manager,
     spec_for,
     start_model_server,
     wait_final,
@@ -45,13 +44,8 @@ from tests._service_helpers import run_cli
 
 @pytest.fixture
 async def manager(db: Database) -> AsyncIterator[RunManager]:
-    async def final_grader(run_id: str) -> None:  # as app.py wires it
-        await finish_grading(db, run_id)
-
-    mgr = RunManager(db, metrics=EvaluatorMetrics(CollectorRegistry()), final_grader=final_grader, backoff_base_s=0.01)
-    await mgr.start()
-    yield mgr
-    await mgr.shutdown(grace_s=0)
+    async with running_manager(db, graded=True) as mgr:
+        yield mgr
 
 
 async def test_each_rotation_is_asked_under_its_own_id(db: Database, manager: RunManager) -> None:

@@ -15,6 +15,7 @@ from gmai_eval.server.data.synth import write_synthetic_tsv
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import AlreadyExists, Defect, ImportDefects, InvalidArgument, NotFound
 from gmai_eval.server.store import Database
+from gmai_eval.server.store import benchmark_imports as imports
 from gmai_eval.server.store import benchmarks as store
 from gmai_eval.server.taxonomy import count_nodes
 from PIL import Image
@@ -321,7 +322,7 @@ def test_reimport_is_a_noop_and_name_conflict(tmp_path: Path, db: Database) -> N
 
 
 def test_stale_importing_rows_are_cleaned(tmp_path: Path, db: Database) -> None:
-    stale = store.begin_import(db, "crashed", "VAL")  # what a killed import leaves behind
+    stale = imports.begin_import(db, "crashed", "VAL")  # what a killed import leaves behind
     with pytest.raises(NotFound):
         store.get_benchmark(db, "crashed")
     tsv = write_tsv(tmp_path / "a.tsv", [make_row(0)])

@@ -18,8 +18,8 @@ from tests._service_helpers import (
     running_server,
     wait_channel_ready,
 )
+from tests._viewer_helpers import login, request
 from tests.test_reads_never_write import _build, _checkpoint, _fingerprint
-from tests.test_viewer import login, request
 
 
 def test_every_viewer_page_and_endpoint_leaves_the_database_unchanged(tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import RunParams
 from gmai_eval.server.reports.circular import (
     CircularNode,
@@ -27,14 +26,11 @@ from gmai_eval.server.reports.circular import (
     dimension_table_html,
     overall_html,
 )
-from gmai_eval.server.runs.manager import RunManager
 from gmai_eval.server.scoring.aggregate import NodeScore
 from gmai_eval.server.scoring.circular import Following
-from gmai_eval.server.scoring.grading import finish_grading
 from gmai_eval.server.store.benchmarks import get_benchmark, load_questions
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.models import register_model
-from prometheus_client import CollectorRegistry
 from statsmodels.stats.proportion import proportion_confint
 
 from tests._browser_helpers import ARTIFACTS, CHROMIUM, DRIVER, MISSING, chromium, console_errors
@@ -42,12 +38,13 @@ from tests._runs_helpers import (
     TASKS,
     answer_for,
     build_benchmark,
+    running_manager,
     spec_for,
     start_model_server,
     wait_final,
 )
 from tests._service_helpers import run_cli, running_server
-from tests.test_viewer import login, request
+from tests._viewer_helpers import login, request
 
 READ = "read-token-0123456789ab"
 ADMIN = "admin-token-0123456789"
@@ -104,25 +101,18 @@ def _hand_count(db: Database) -> Hand:
 async def _make_runs(path: Path) -> Built:
     with Database(path) as db:
         build_benchmark(db, "bench", N)
-
-        async def final_grader(run_id: str) -> None:  # as app.py wires it
-            await finish_grading(db, run_id)
-
-        mgr = RunManager(db, metrics=EvaluatorMetrics(CollectorRegistry()), final_grader=final_grader,
-                         backoff_base_s=0.01)
-        await mgr.start()
-        srv = await start_model_server()
-        try:
-            register_model(db, spec_for("m1", srv))
-            ids = []
-            for circular in (True, False):
-                rec = await mgr.create_run("m1", "bench", RunParams(concurrency=2, circular=circular))
-                final = await wait_final(mgr, rec.id)
-                assert final.state == "succeeded", final.error_message
-                ids.append(rec.id)
-        finally:
-            await srv.stop()
-            await mgr.shutdown(grace_s=0)
+        async with running_manager(db, graded=True) as mgr:
+            srv = await start_model_server()
+            try:
+                register_model(db, spec_for("m1", srv))
+                ids = []
+                for circular in (True, False):
+                    rec = await mgr.create_run("m1", "bench", RunParams(concurrency=2, circular=circular))
+                    final = await wait_final(mgr, rec.id)
+                    assert final.state == "succeeded", final.error_message
+                    ids.append(rec.id)
+            finally:
+                await srv.stop()
         return Built(path, ids[0], ids[1], _hand_count(db))
 
 

@@ -31,6 +31,7 @@ from tests._runs_helpers import (
     ScriptedModel,
     answer_for,
     build_benchmark,
+    running_manager,
     spec_for,
     start_model_server,
     wait_final,
@@ -44,10 +45,8 @@ def metrics() -> EvaluatorMetrics:
 
 @pytest.fixture
 async def manager(db: Database, metrics: EvaluatorMetrics) -> AsyncIterator[RunManager]:
-    mgr = RunManager(db, metrics=metrics, backoff_base_s=0.01)
-    await mgr.start()
-    yield mgr
-    await mgr.shutdown(grace_s=0)
+    async with running_manager(db, metrics) as mgr:
+        yield mgr
 
 
 def final_answers(db: Database, run_id: str) -> dict[int, tuple[str, tuple[str, ...]]]:

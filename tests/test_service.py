@@ -483,7 +483,7 @@ def test_list_runs_pages_with_a_cursor_that_new_runs_do_not_shift(tmp_path: Path
 def test_each_domain_enum_has_one_total_mapping_to_its_proto_enum() -> None:
     from gmai_eval.model.v1 import model_pb2
     from gmai_eval.server.records import AnswerStatus, RunState
-    from gmai_eval.server.runs.scheduler import _STATUS_NAMES
+    from gmai_eval.server.runs.attempt_records import _STATUS_NAMES
 
     states = {state: convert.run_state(state) for state in RunState}
     assert len(set(states.values())) == len(RunState)

@@ -43,7 +43,7 @@ from tests._service_helpers import (
     running_server,
     write_benchmark_tsv,
 )
-from tests.test_viewer import request
+from tests._viewer_helpers import request
 
 pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[dev]')")
 if CHROMIUM is None or DRIVER is None:

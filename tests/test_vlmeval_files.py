@@ -13,12 +13,8 @@ from gmai_eval.server.data.synth import write_synthetic_tsv
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import InvalidArgument, NotFound
 from gmai_eval.server.scoring.extraction import ERAS
-from gmai_eval.server.scoring.vlmeval_files import (
-    PREDICTION_COLUMNS,
-    export_run,
-    read_prediction_file,
-    score_file,
-)
+from gmai_eval.server.scoring.vlmeval_export import PREDICTION_COLUMNS, export_run
+from gmai_eval.server.scoring.vlmeval_files import read_prediction_file, score_file
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as gstore
 from gmai_eval.server.store import prediction_files as files

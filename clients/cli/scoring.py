@@ -214,7 +214,7 @@ def export_cmd(target: Target, run: str, fmt: str, out: Path, era: str | None, j
     req = pb.ExportRunRequest(id=run, format=fmt, extraction_era=era or "", judge_model=judge, file_name=out.name)
 
     def local(s: Any, db: Any) -> tuple[int, list[Path]]:
-        from gmai_eval.server.scoring.vlmeval_files import export_run
+        from gmai_eval.server.scoring.vlmeval_export import export_run
 
         res = export_run(db, run, out, fmt, era, judge)
         return res.rows, res.files

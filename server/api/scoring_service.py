@@ -37,7 +37,8 @@ from gmai_eval.server.scoring.grading import (
 from gmai_eval.server.scoring.judge import JudgeClient, ModelJudge
 from gmai_eval.server.scoring.multi_scores import MclsFigures, MclsScore
 from gmai_eval.server.scoring.position_bias import FLAG_EFFECT, FLAG_P, PositionBias
-from gmai_eval.server.scoring.vlmeval_files import export_run, score_file
+from gmai_eval.server.scoring.vlmeval_export import export_run
+from gmai_eval.server.scoring.vlmeval_files import score_file
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import runs as run_store
 from gmai_eval.server.store.attempts import run_counts

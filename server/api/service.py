@@ -10,8 +10,6 @@ Blocking store calls run in a worker thread so the event loop keeps serving.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -107,8 +105,7 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     async def ImportBenchmark(
         self, request_iterator: AsyncIterator[pb.ImportBenchmarkRequest], context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ImportBenchmarkResponse:
-        spool = Path(tempfile.mkdtemp(prefix=".gmai-upload-", dir=self._upload_dir))
-        try:
+        async with uploads.spooled(self._upload_dir) as spool:
             header, paths = await uploads.receive_import(request_iterator, spool, self._max_upload_bytes)
             result = await asyncio.to_thread(
                 import_tsv_files,
@@ -119,8 +116,6 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
                 multi_choice=header.multi_choice,
                 display_names=list(header.file_names),
             )
-        finally:
-            await asyncio.to_thread(shutil.rmtree, spool, True)
         return convert.import_report_to_proto(result)
 
     async def ListBenchmarks(
@@ -285,15 +280,12 @@ class EvaluatorService(pb_grpc.EvaluatorServiceServicer):
     async def ScoreFile(
         self, request_iterator: AsyncIterator[pb.ScoreFileRequest], context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ScoreFileResponse:
-        spool = Path(tempfile.mkdtemp(prefix=".gmai-upload-", dir=self._upload_dir))
-        try:
+        async with uploads.spooled(self._upload_dir) as spool:
             header, path = await uploads.receive_prediction_file(request_iterator, spool)
             return await asyncio.to_thread(
                 score_file_response, self._db, header.benchmark, path, header.extraction_era or "2024",
                 __version__, header.file_name,
             )
-        finally:
-            await asyncio.to_thread(shutil.rmtree, spool, True)
 
     # --- reports (handlers keyed like the scoring ones) ---------------------------------
 

@@ -1,7 +1,7 @@
 """Client-streamed uploads, spooled to disk under a cap: ImportBenchmark's TSVs, ScoreFile's file.
 
 An upload is a header followed by the bytes, in chunks. The bytes are written to files in
-a spool directory beside the database (the caller makes and removes it), under neutral
+a spool directory beside the database (:func:`spooled` makes and removes it), under neutral
 names: the client's names are display names only. Every upload is capped: a header that
 states its size is refused before any byte is read when the size is over the cap or the
 disk has no room for it, and the bytes received are counted against the cap as they come,
@@ -10,10 +10,13 @@ so a client that under-states its size is stopped at the cap, not at a full disk
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal, Protocol, TypeVar
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.server.errors import InvalidArgument, StoreFull
@@ -61,19 +64,71 @@ def check_room(rpc: str, size: int, cap: int, spool: Path, copies: int) -> None:
         )
 
 
-class _Counter:
-    """Counts the bytes of an upload against its cap."""
+@contextlib.asynccontextmanager
+async def spooled(upload_dir: Path) -> AsyncIterator[Path]:
+    """A fresh spool directory inside ``upload_dir``, removed on exit whatever happened."""
+    spool = Path(tempfile.mkdtemp(prefix=".gmai-upload-", dir=upload_dir))
+    try:
+        yield spool
+    finally:
+        await asyncio.to_thread(shutil.rmtree, spool, True)
+
+
+class _Writer:
+    """Writes an upload's bytes to one spool file at a time, counting them against the cap."""
 
     def __init__(self, rpc: str, cap: int) -> None:
         self.rpc, self.cap, self.total = rpc, cap, 0
+        self._handle: IO[bytes] | None = None
 
-    def add(self, n: int) -> None:
-        self.total += n
+    def start(self, path: Path) -> None:
+        """Close the current file, if any, and write to ``path`` from now on."""
+        self.close()
+        self._handle = path.open("wb")
+
+    def write(self, data: bytes) -> None:
+        """Count ``data`` (InvalidArgument once the upload is over the cap), then write it."""
+        self.total += len(data)
         if self.total > self.cap:
             raise InvalidArgument(
                 f"{self.rpc}: the upload went over this evaluator's cap of {_gb(self.cap)} "
                 "(gmai-eval serve --max-upload-gb); nothing was written"
             )
+        assert self._handle is not None
+        self._handle.write(data)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class _Upload(Protocol):
+    """An upload's request message: a ``part`` oneof of ``header`` and the data."""
+
+    def WhichOneof(self, oneof_group: Literal["part"]) -> str | None: ...
+
+
+_M = TypeVar("_M", bound=_Upload)
+
+
+async def _in_order(rpc: str, request_iterator: AsyncIterator[_M], data_part: str) -> AsyncIterator[_M]:
+    """An upload's messages, checked as they come: the header first, then only ``data_part``.
+
+    Raises:
+        InvalidArgument: no header first, a second header, or no message at all.
+    """
+    first = True
+    async for message in request_iterator:
+        part = message.WhichOneof("part")
+        if first and part != "header":
+            raise InvalidArgument(f"{rpc}: the first message must carry the header")
+        if not first and part != data_part:
+            raise InvalidArgument(f"{rpc}: only the first message may carry a header")
+        first = False
+        yield message
+    if first:
+        raise InvalidArgument(f"{rpc}: empty upload (no header)")
 
 
 def _check_import_header(header: pb.ImportHeader) -> None:
@@ -101,14 +156,9 @@ async def receive_import(
     paths: list[Path] = []
     sizes: list[int] = []
     current = -1
-    handle: IO[bytes] | None = None
-    counter = _Counter("ImportBenchmark", max_bytes)
-    try:
-        async for message in request_iterator:
-            part = message.WhichOneof("part")
+    with contextlib.closing(_Writer("ImportBenchmark", max_bytes)) as out:
+        async for message in _in_order("ImportBenchmark", request_iterator, "chunk"):
             if header is None:
-                if part != "header":
-                    raise InvalidArgument("ImportBenchmark: the first message must carry the header")
                 header = message.header
                 _check_import_header(header)
                 if header.size_bytes:
@@ -116,8 +166,6 @@ async def receive_import(
                 paths = [spool / f"{i:03d}.tsv" for i in range(len(header.file_names))]
                 sizes = [0] * len(paths)
                 continue
-            if part != "chunk":
-                raise InvalidArgument("ImportBenchmark: only the first message may carry a header")
             name = message.chunk.file_name
             names = list(header.file_names)
             if name not in names:
@@ -127,20 +175,12 @@ async def receive_import(
                 raise InvalidArgument(
                     f"ImportBenchmark: chunk for {name!r} after chunks of a later file; send files in order"
                 )
-            counter.add(len(message.chunk.data))
             if index != current:
-                if handle is not None:
-                    handle.close()
                 current = index
-                handle = paths[index].open("wb")
-            assert handle is not None
-            handle.write(message.chunk.data)
+                out.start(paths[index])
+            out.write(message.chunk.data)
             sizes[index] += len(message.chunk.data)
-    finally:
-        if handle is not None:
-            handle.close()
-    if header is None:
-        raise InvalidArgument("ImportBenchmark: empty upload (no header)")
+    assert header is not None  # _in_order raised on an empty upload
     for name, size in zip(header.file_names, sizes, strict=True):
         if size == 0:
             raise InvalidArgument(f"ImportBenchmark: file {name!r} was announced but no bytes were sent")
@@ -158,15 +198,10 @@ async def receive_prediction_file(
         StoreFull: the header's size_bytes does not fit on the disk.
     """
     header: pb.ScoreFileHeader | None = None
-    path: Path | None = None
-    handle: IO[bytes] | None = None
-    counter = _Counter("ScoreFile", max_bytes)
-    try:
-        async for message in request_iterator:
-            part = message.WhichOneof("part")
+    path = spool
+    with contextlib.closing(_Writer("ScoreFile", max_bytes)) as out:
+        async for message in _in_order("ScoreFile", request_iterator, "data"):
             if header is None:
-                if part != "header":
-                    raise InvalidArgument("ScoreFile: the first message must carry the header")
                 header = message.header
                 if not header.benchmark.strip():
                     raise InvalidArgument("ScoreFile: header.benchmark is empty")
@@ -178,18 +213,10 @@ async def receive_prediction_file(
                 if header.size_bytes:
                     check_room("ScoreFile", header.size_bytes, max_bytes, spool, copies=1)
                 path = spool / base
-                handle = path.open("wb")
+                out.start(path)
                 continue
-            if part != "data":
-                raise InvalidArgument("ScoreFile: only the first message may carry a header")
-            counter.add(len(message.data))
-            assert handle is not None
-            handle.write(message.data)
-    finally:
-        if handle is not None:
-            handle.close()
-    if header is None or path is None:
-        raise InvalidArgument("ScoreFile: empty upload (no header)")
-    if counter.total == 0:
+            out.write(message.data)
+    assert header is not None  # _in_order raised on an empty upload
+    if out.total == 0:
         raise InvalidArgument(f"ScoreFile: no bytes were sent for {header.file_name!r}")
     return header, path

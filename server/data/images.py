@@ -3,7 +3,7 @@
 Images are stored exactly as imported (never re-encoded), keyed by the sha256 of their
 bytes. Checking is cheap: Pillow reads the header (format, size, mode) and, for PNG,
 verifies the chunk checksums without decoding pixels. The result is the store's
-:class:`~gmai_eval.server.store.benchmarks.ImageRow`, ready to be written.
+:class:`~gmai_eval.server.store.benchmark_imports.ImageRow`, ready to be written.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import io
 import warnings
 
 import pybase64
-from gmai_eval.server.store.benchmarks import ImageRow
+from gmai_eval.server.store.benchmark_imports import ImageRow
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 

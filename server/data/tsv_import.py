@@ -50,6 +50,7 @@ from gmai_eval.server.errors import (
 )
 from gmai_eval.server.names import check_name
 from gmai_eval.server.records import Benchmark, SourceFile
+from gmai_eval.server.store import benchmark_imports as imports
 from gmai_eval.server.store import benchmarks as store
 from gmai_eval.server.store.database import Database
 
@@ -195,12 +196,12 @@ def import_tsv_files(
             raise InvalidArgument(f"{n}: not a readable file")
 
     with _active_lock:
-        store.delete_stale_imports(db, keep=sorted(_active_imports))
-        existing = store.find_any_state(db, name)
+        imports.delete_stale_imports(db, keep=sorted(_active_imports))
+        existing = imports.find_any_state(db, name)
         if existing is not None and existing[2] != "ready":
             raise AlreadyExists(f"benchmark {name!r} is being imported right now")
         if existing is None:
-            bid = store.begin_import(db, name, "VAL", multi_choice)
+            bid = imports.begin_import(db, name, "VAL", multi_choice)
             _active_imports.add(bid)
     if existing is not None:
         digest = files_digest(paths)
@@ -232,13 +233,13 @@ def import_tsv_files(
         if st.imported == 0:
             raise ImportDefects(defects, f"import of {name!r}: no valid rows; nothing imported")
         layout = "VAL" if all(has for _, has in layouts) else "TEST"
-        store.finish_import(db, bid, digest, layout, files, st.defects)
+        imports.finish_import(db, bid, digest, layout, files, st.defects)
     except BaseException as exc:
         if st.pending is not None:
             with contextlib.suppress(Exception):
                 st.pending.result()
         try:
-            store.abort_import(db, bid)
+            imports.abort_import(db, bid)
         except StoreError as abort_exc:  # the original error matters more; the next import deletes it
             log.warning("import of %r: the unfinished benchmark was not deleted: %s", name, abort_exc)
         if isinstance(exc, StoreFull):

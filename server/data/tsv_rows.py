@@ -18,7 +18,7 @@ from gmai_eval.server.data.images import ImageDefect, decode_image_field
 from gmai_eval.server.data.tsv_records import Field
 from gmai_eval.server.errors import Defect
 from gmai_eval.server.records import OPTION_LABELS
-from gmai_eval.server.store import benchmarks as store
+from gmai_eval.server.store import benchmark_imports as store
 from gmai_eval.server.store.database import Database
 
 MAX_TEXT_BYTES = 64 * 1024

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 
+from gmai_eval.server.reports.html_numbers import ci, pct
 from gmai_eval.server.scoring.aggregate import NodeScore, RunScores
 from gmai_eval.server.scoring.circular import Following
 from gmai_eval.server.scoring.stats import wilson_interval
@@ -75,14 +76,6 @@ def circular_part(vanilla: RunScores, circular: RunScores, follows: Following, i
     return CircularPart(nodes, follows, incomplete)
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
-
-
-def _ci(lo: float, hi: float) -> str:
-    return f"[{100 * lo:.2f}, {100 * hi:.2f}]"
-
-
 def _attrs(c: CircularNode) -> str:
     lo, hi = c.ci
     return (f'data-circular-n="{c.n}" data-circular-correct="{c.correct}" '
@@ -97,8 +90,8 @@ def overall_html(part: CircularPart, overall: NodeScore) -> str:
     left = (f' <span data-key="circular-incomplete">{part.incomplete}</span> questions are left out of it: a '
             "rotation has no final answer yet." if part.incomplete else "")
     return (
-        f'<div id="circular-overall" {_attrs(c)}><b>Circular accuracy {_pct(c.accuracy)}</b> '
-        f'<span class="muted">95% CI {_ci(lo, hi)} (Wilson), {c.correct} of {c.n} questions</span></div>'
+        f'<div id="circular-overall" {_attrs(c)}><b>Circular accuracy {pct(c.accuracy)}</b> '
+        f'<span class="muted">95% CI {ci(lo, hi)} (Wilson), {c.correct} of {c.n} questions</span></div>'
         '<p class="muted">Circular run: the accuracy above is vanilla, the official number (each question in its '
         "original option order, rotation 0). Circular accuracy counts a question only if every rotation of its "
         f"options was answered correctly (docs/scoring.md, \"Circular evaluation\").{left}</p>"
@@ -120,11 +113,11 @@ def dimension_table_html(
            "</thead><tbody>"]
     for n in nodes:
         c = part.node(n)
-        circ = f"{_pct(c.accuracy)} {_ci(*c.ci)}" if c.n else "-"
+        circ = f"{pct(c.accuracy)} {ci(*c.ci)}" if c.n else "-"
         drop = f"{100 * (n.accuracy - c.accuracy):.2f}" if c.n else "-"
         out.append(
             f'<tr data-node="{escape(n.name)}" {_attrs(c)}><td>{escape(label(n))}</td>'
-            f"<td>{n.n}</td><td>{_pct(n.accuracy)} {_ci(*n.ci)}</td><td>{c.n}</td><td>{circ}</td><td>{drop}</td></tr>"
+            f"<td>{n.n}</td><td>{pct(n.accuracy)} {ci(*n.ci)}</td><td>{c.n}</td><td>{circ}</td><td>{drop}</td></tr>"
         )
     out.append("</tbody></table>")
     return "".join(out)
@@ -137,7 +130,7 @@ def following_html(part: CircularPart) -> str:
         f'<p id="following" data-eligible="{f.eligible}" data-position="{f.position}" data-text="{f.text}" '
         f'data-position-share="{f.position_share:.6f}" data-text-share="{f.text_share:.6f}">Circular run: of '
         f"{f.eligible} questions (at least two options) answered with one of their letters in every rotation, "
-        f"<b>{f.position} ({_pct(f.position_share)}) follow a position</b> (the same letter each time, so a "
-        f"different text) and <b>{f.text} ({_pct(f.text_share)}) follow the text</b> (the same option each time, "
+        f"<b>{f.position} ({pct(f.position_share)}) follow a position</b> (the same letter each time, so a "
+        f"different text) and <b>{f.text} ({pct(f.text_share)}) follow the text</b> (the same option each time, "
         "so a different letter); the rest do neither. The table counts rotation 0 (the vanilla answers).</p>"
     )

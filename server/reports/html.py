@@ -12,8 +12,10 @@ from collections.abc import Iterable, Sequence
 from html import escape
 
 from gmai_eval.server.reports import circular as circ
+from gmai_eval.server.reports.comparison_html import COMPARISON_SCRIPT, comparison_section
 from gmai_eval.server.reports.content import PLOTTED_DIMENSIONS, RunReport, node_label
 from gmai_eval.server.reports.history import HistoryEntry, trend
+from gmai_eval.server.reports.html_numbers import ci, pct
 from gmai_eval.server.reports.paper import (
     DIMENSION_TABLES,
     REFERENCE_MODELS,
@@ -28,7 +30,6 @@ from gmai_eval.server.reports.svg import (
     reliability_diagram,
     trend_chart,
 )
-from gmai_eval.server.scoring.compare import NodeComparison
 from gmai_eval.server.scoring.position_bias import FLAG_EFFECT, FLAG_P
 
 REPORT_CSS = """
@@ -75,29 +76,6 @@ nav.viewer{display:flex;gap:16px;padding:4px 0 8px;border-bottom:1px solid var(-
 @media print{body{max-width:none;padding:0}.no-print{display:none}section,figure,.item,tr{break-inside:avoid}
 h2{break-after:avoid}.item .text{max-height:none}}
 """
-
-_SCRIPT = """
-(function(){
-  var box=document.getElementById('only-significant');
-  if(!box){return;}
-  box.addEventListener('change',function(){
-    var rows=document.querySelectorAll('#comparison tbody tr');
-    for(var i=0;i<rows.length;i++){
-      var sig=rows[i].getAttribute('data-significant')==='1';
-      rows[i].style.display=(box.checked&&!sig)?'none':'';
-    }
-  });
-})();
-"""
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
-
-
-def _ci(lo: float, hi: float) -> str:
-    return f"[{100 * lo:.2f}, {100 * hi:.2f}]"
-
 
 def _prov_items(run: Provenance, split: str | None) -> Iterable[tuple[str, str, str]]:
     subset = "whole benchmark (no filter, no limit)" if run.whole else (
@@ -152,7 +130,7 @@ def _overall(r: RunReport) -> str:
             ("unscored", "no answer key", r.scores.unscored), ("ungraded", "not answered yet", r.scores.ungraded)]
     out = ['<section id="overall"><h2>Overall</h2>',
            f'<div class="big" data-accuracy="{o.accuracy:.6f}" data-ci-low="{lo:.6f}" data-ci-high="{hi:.6f}">'
-           f'{_pct(o.accuracy)} <span class="muted" style="font-size:16px">95% CI {_ci(lo, hi)} (Wilson)</span></div>',
+           f'{pct(o.accuracy)} <span class="muted" style="font-size:16px">95% CI {ci(lo, hi)} (Wilson)</span></div>',
            '<div class="kpis">']
     out += [f'<div data-key="{k}"><b>{v}</b>{escape(label)}</div>' for k, label, v in kpis]
     out.append("</div>")
@@ -160,7 +138,7 @@ def _overall(r: RunReport) -> str:
         out.append(circ.overall_html(r.circular, o))
     if r.scores.macro:
         out.append('<p class="muted">Macro accuracy (unweighted mean of nodes): ' + ", ".join(
-            f"{escape(d)} {_pct(v)}" for d, v in r.scores.macro.items() if d != "label") + "</p>")
+            f"{escape(d)} {pct(v)}" for d, v in r.scores.macro.items() if d != "label") + "</p>")
     out.append("</section>")
     return "".join(out)
 
@@ -182,8 +160,8 @@ def _multi_answer(r: RunReport) -> str:
         out.append(
             f'<tr data-dimension="{escape(n.dimension)}" data-node="{escape(n.name)}" '
             f'data-acc-mcls="{m.acc_mcls:.6f}" data-recall-mcls="{m.recall_mcls:.6f}"><td>{escape(name)}</td>'
-            f"<td>{n.n}</td><td>{_pct(n.accuracy)} {_ci(*n.ci)}</td><td>{_pct(m.acc_mcls)} {_ci(*m.acc_ci)}</td>"
-            f"<td>{_pct(m.recall_mcls)} {_ci(*m.recall_ci)}</td></tr>"
+            f"<td>{n.n}</td><td>{pct(n.accuracy)} {ci(*n.ci)}</td><td>{pct(m.acc_mcls)} {ci(*m.acc_ci)}</td>"
+            f"<td>{pct(m.recall_mcls)} {ci(*m.recall_ci)}</td></tr>"
         )
     out.append("</table></section>")
     return "".join(out)
@@ -230,7 +208,7 @@ def _calibration(r: RunReport) -> str:
         return "".join(out)
     out.append(f'<p>Over {c.n} answers with option probabilities: <b data-key="ece" data-value="{c.ece:.6f}">'
                f"ECE {c.ece:.4f}</b> (10 bins), Brier {c.brier:.4f}, NLL {c.nll:.4f}, "
-               f"accuracy of the most probable option {_pct(c.accuracy)}.</p>")
+               f"accuracy of the most probable option {pct(c.accuracy)}.</p>")
     out.append(reliability_diagram([(b.low, b.high, b.count, b.confidence, b.accuracy) for b in r.reliability]))
     out.append("</section>")
     return "".join(out)
@@ -273,47 +251,6 @@ def _position_bias(r: RunReport) -> str:
     return "".join(out)
 
 
-def _cmp_order(c: NodeComparison) -> tuple[int, float, float]:
-    if c.significant and c.delta_points < 0:
-        return (0, c.delta_points, c.p_value)
-    if c.significant:
-        return (1, -c.delta_points, c.p_value)
-    return (2, c.p_value, -abs(c.delta_points))
-
-
-def _comparison(r: RunReport) -> str:
-    cmp = r.comparison
-    if cmp is None or r.baseline is None:
-        return ""
-    o = cmp.overall
-    out = [f'<section id="comparison"><h2>Against baseline {escape(r.baseline.run_id)}</h2>',
-           f'<p>Baseline {escape(r.baseline.model)} {escape(r.baseline.model_version)}: {_pct(o.accuracy_a)}; this run: '
-           f"{_pct(o.accuracy_b)} on {o.n} paired questions (delta {o.delta_points:+.2f} points, McNemar p "
-           f'{o.p_value:.3g}). <span id="flips" data-to-wrong="{len(cmp.flipped_to_wrong)}" '
-           f'data-to-right="{len(cmp.flipped_to_right)}">{len(cmp.flipped_to_wrong)} questions flipped to wrong, '
-           f"{len(cmp.flipped_to_right)} to right</span>; alpha {cmp.alpha:g}.</p>"]
-    if cmp.only_a or cmp.only_b:
-        out.append(f'<p class="muted">Not paired: {cmp.only_a} only in the baseline, {cmp.only_b} only in this run.</p>')
-    out.append('<label class="no-print"><input type="checkbox" id="only-significant"> only significant changes'
-               "</label>")
-    out.append("<table><thead><tr><th>node</th><th>n</th><th>baseline</th><th>this run</th><th>delta (95% CI)</th>"
-               "<th>to wrong</th><th>to right</th><th>p</th></tr></thead><tbody>")
-    nodes = [c for c in cmp.nodes if c.dimension in ("overall", *PLOTTED_DIMENSIONS)]
-    for c in sorted(nodes, key=_cmp_order):
-        lo, hi = r.delta_ci.get((c.dimension, c.path), (0.0, 0.0))
-        cls = ("sig-down" if c.delta_points < 0 else "sig-up") if c.significant else ""
-        name = "Overall" if not c.path else f"{c.dimension}: {' / '.join(c.path)}"
-        out.append(
-            f'<tr class="{cls}" data-dimension="{escape(c.dimension)}" data-node="{escape("/".join(c.path))}" '
-            f'data-significant="{int(c.significant)}" data-delta="{c.delta_points:.6f}" data-p="{c.p_value:.6g}">'
-            f"<td>{escape(name)}</td><td>{c.n}</td><td>{_pct(c.accuracy_a)}</td><td>{_pct(c.accuracy_b)}</td>"
-            f"<td>{c.delta_points:+.2f} [{lo:+.2f}, {hi:+.2f}]</td><td>{c.a_only}</td><td>{c.b_only}</td>"
-            f"<td>{c.p_value:.3g}</td></tr>"
-        )
-    out.append("</tbody></table></section>")
-    return "".join(out)
-
-
 def _history(r: RunReport) -> str:
     return history_section(r.history, f"{r.run.model} on {r.run.benchmark}")
 
@@ -337,7 +274,7 @@ def history_section(history: Sequence[HistoryEntry], title: str) -> str:
         out.append(
             f'<tr data-run="{escape(e.run.run_id)}" data-accuracy="{e.accuracy:.6f}"><td>{escape(e.date)}</td>'
             f"<td>{escape(e.run.model_version)}</td><td>{escape(e.run.weights_digest[:19])}</td>"
-            f"<td>{escape(e.run.run_id)}{whole}</td><td>{e.n}</td><td>{_pct(e.accuracy)} {_ci(*e.ci)}</td>"
+            f"<td>{escape(e.run.run_id)}{whole}</td><td>{e.n}</td><td>{pct(e.accuracy)} {ci(*e.ci)}</td>"
             f"<td>{change}</td></tr>"
         )
     out.append("</tbody></table></section>")
@@ -352,7 +289,7 @@ def _gallery(r: RunReport) -> str:
     for g in r.gallery:
         n = g.node
         out.append(f'<h3 data-dimension="{escape(n.dimension)}" data-node="{escape(n.name)}">{escape(n.dimension)}: '
-                   f"{escape(node_label(n))} · {_pct(n.accuracy)} of {n.n}</h3><div class=\"gallery\">")
+                   f"{escape(node_label(n))} · {pct(n.accuracy)} of {n.n}</h3><div class=\"gallery\">")
         for it in g.items:
             q = it.row
             chosen = set(q.labels) | set(q.extracted.split(",")) if q.extracted else set(q.labels)
@@ -386,7 +323,7 @@ def render_html(report: RunReport, nav: str = "") -> str:
     body = "".join([
         _header(report), _overall(report), _multi_answer(report), _dimensions(report), _calibration(report),
         _position_bias(report),
-        _comparison(report),
+        comparison_section(report),
         _history(report), _gallery(report),
     ])
     return (
@@ -397,5 +334,5 @@ def render_html(report: RunReport, nav: str = "") -> str:
         f"<title>{escape(title)}</title><style>{REPORT_CSS}</style></head><body>{nav}{body}"
         f"<footer>Built by gmai-eval {escape(report.report_version)} at {escape(report.generated_at)}. "
         "This file is self-contained: it loads nothing from the network.</footer>"
-        f"<script>{_SCRIPT}</script></body></html>\n"
+        f"<script>{COMPARISON_SCRIPT}</script></body></html>\n"
     )

@@ -1,15 +1,18 @@
 """Creating a run: choosing its questions and building its row.
 
 The manager (``manager.py``) drives the creation (idempotency, pre-flight, launch); this
-module holds the pieces that need no state of its own: resolving the model and the
-benchmark and sampling the questions, building the stored row, and the one-line
-provenance and handshake notes written to the run's history.
+module holds the pieces that need no state of its own: the run an idempotency key already
+made, resolving the model and the benchmark and sampling the questions, building the
+stored row, the model a run is restarted with, and the one-line provenance and handshake
+notes written to the run's history.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gmai_eval
-from gmai_eval.server.errors import InvalidArgument
+from gmai_eval.server.errors import AlreadyExists, InvalidArgument, NotFound
 from gmai_eval.server.records import Benchmark, ModelSpec, RunParams, RunState
 from gmai_eval.server.runs.opaque_ids import opaque_question_id
 from gmai_eval.server.runs.preflight import sample_indexes
@@ -20,6 +23,31 @@ from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.models import get_model
 from gmai_eval.server.store.run_questions import option_counts
 from gmai_eval.server.taxonomy import parse_filter
+
+
+def run_for_request(db: Database, request_id: str, model: str, benchmark: str, params: RunParams) -> str | None:
+    """The run an earlier creation with ``request_id`` made, if any (blocking read).
+
+    Raises:
+        AlreadyExists: that run has another model, benchmark or parameters.
+    """
+    existing = store.find_run_by_request_id(db, request_id)
+    if existing is None:
+        return None
+    asked = params
+    if not params.concurrency:  # the existing run holds the derived value
+        asked = replace(params, concurrency=existing.params.concurrency)
+    if (existing.model, existing.benchmark, existing.params) != (model, benchmark, asked):
+        raise AlreadyExists(f"request_id {request_id!r} was used for run {existing.id} with different parameters")
+    return existing.id
+
+
+def restart_spec(db: Database, row: store.RunRow) -> ModelSpec:
+    """The model a resumed run talks to: as registered now, else as stored with the run (blocking read)."""
+    try:
+        return get_model(db, row.model)
+    except NotFound:
+        return row.model_spec
 
 
 def select_questions(

@@ -20,12 +20,7 @@ import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
-from gmai_eval.server.errors import (
-    AlreadyExists,
-    NotFound,
-    RunStateError,
-    ShuttingDown,
-)
+from gmai_eval.server.errors import RunStateError, ShuttingDown
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
 from gmai_eval.server.records import (
     FINAL_RUN_STATES,
@@ -40,7 +35,9 @@ from gmai_eval.server.runs.creation import (
     handshake_line,
     new_run_row,
     provenance_line,
+    restart_spec,
     run_asks,
+    run_for_request,
     select_questions,
 )
 from gmai_eval.server.runs.model_check import ModelCheck, check_model
@@ -111,10 +108,7 @@ class RunManager:
             if run_id in self._active:
                 continue
             row = store.get_run(self.db, run_id)
-            try:
-                spec = get_model(self.db, row.model)
-            except NotFound:
-                spec = row.model_spec
+            spec = restart_spec(self.db, row)
             await store.aset_run_state(self.db, run_id, RunState.RUNNING, started=True)
             limits = limits_from_dict(row.model_info, row.params.concurrency)
             await note(
@@ -174,24 +168,9 @@ class RunManager:
             lock = self._create_locks.setdefault(request_id, asyncio.Lock())
         async with lock:
             if request_id is not None:
-                existing = await asyncio.to_thread(
-                    store.find_run_by_request_id, self.db, request_id
-                )
+                existing = await asyncio.to_thread(run_for_request, self.db, request_id, model, benchmark, params)
                 if existing is not None:
-                    asked = params
-                    if not params.concurrency:  # the existing run holds the derived value
-                        asked = replace(params, concurrency=existing.params.concurrency)
-                    same = (existing.model, existing.benchmark, existing.params) == (
-                        model,
-                        benchmark,
-                        asked,
-                    )
-                    if not same:
-                        raise AlreadyExists(
-                            f"request_id {request_id!r} was used for run {existing.id}"
-                            " with different parameters"
-                        )
-                    return await asyncio.to_thread(self.get_run, existing.id)
+                    return await asyncio.to_thread(self.get_run, existing)
             spec, bench, indexes = await asyncio.to_thread(
                 select_questions, self.db, model, benchmark, params
             )
@@ -296,10 +275,7 @@ class RunManager:
         if row.state not in RESUMABLE_RUN_STATES or run_id in self._active:
             what = "still running" if row.state == RunState.RUNNING else f"already {row.state}"
             raise RunStateError(f"run {run_id} is {what}; only {', '.join(RESUMABLE_RUN_STATES)} runs resume")
-        try:
-            spec = await asyncio.to_thread(get_model, self.db, row.model)
-        except NotFound:
-            spec = row.model_spec
+        spec = await asyncio.to_thread(restart_spec, self.db, row)
         pending = await apending_questions(self.db, run_id)
         first = pending[0].idx if pending else None
         client = self._factory(spec)

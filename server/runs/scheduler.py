@@ -13,8 +13,9 @@ The scheduler composes store -> model client -> store for one run session:
   model's health check reports SERVING again, so a model restart costs each in-flight
   question one attempt instead of burning through the pending list; once no endpoint has
   answered for the run's ``max_outage_s``, the session ends ``failed`` with the reason;
-* every attempt is committed as it completes (an :class:`AttemptWriter` groups those that
-  arrive together into one write); the question's last attempt has ``final = 1``;
+* every attempt is committed as it completes (``attempt_records`` builds it from the call's
+  outcome; an :class:`AttemptWriter` groups those that arrive together into one write);
+  the question's last attempt has ``final = 1``;
 * a failure on one question is data; the session stops early only once the run cannot
   stay under ``max_error_fraction`` (or clearly exceeds it after enough questions).
 
@@ -32,10 +33,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gmai_eval.model.v1 import model_pb2
 from gmai_eval.server.errors import ModelCallError, ModelOverloaded, ModelUnavailable
 from gmai_eval.server.metrics.operational import EvaluatorMetrics
-from gmai_eval.server.records import AnswerStatus, AttemptOutcome, RunParams
+from gmai_eval.server.records import AttemptOutcome, RunParams
+from gmai_eval.server.runs import attempt_records
 from gmai_eval.server.runs.adaptive_limit import AdaptiveLimit
 from gmai_eval.server.runs.attempt_writer import AttemptWriter
 from gmai_eval.server.runs.contract import Limits, unsendable, validate_response
@@ -53,15 +54,6 @@ WINDOW = 64
 
 EARLY_FAIL_MIN_DONE = 100
 """Questions that must be done before the error fraction can fail a run early."""
-
-_STATUS_NAMES: dict[int, AnswerStatus] = {
-    model_pb2.ANSWER_STATUS_UNSPECIFIED: AnswerStatus.ANSWERED,
-    model_pb2.ANSWER_STATUS_ANSWERED: AnswerStatus.ANSWERED,
-    model_pb2.ANSWER_STATUS_ABSTAINED: AnswerStatus.ABSTAINED,
-    model_pb2.ANSWER_STATUS_REFUSED: AnswerStatus.REFUSED,
-    model_pb2.ANSWER_STATUS_INPUT_UNSUPPORTED: AnswerStatus.INPUT_UNSUPPORTED,
-}
-"""The one mapping from the proto AnswerStatus to the domain's (a test checks it is total)."""
 
 
 @dataclass(frozen=True)
@@ -271,20 +263,7 @@ class Scheduler:
         refused = unsendable(self.limits, item, size)
         attempt = item.next_attempt
         if refused is not None:
-            await self._record(
-                Attempt(
-                    run_id=self.run_id,
-                    idx=item.idx,
-                    rotation=item.rotation,
-                    attempt=attempt,
-                    request_id="",
-                    outcome=AttemptOutcome.ERROR,
-                    final=True,
-                    code=refused[0],
-                    error=refused[1],
-                    request_bytes=size,
-                )
-            )
+            await self._record(attempt_records.unsent(self.run_id, item, attempt, refused, size))
             return
         deadline = self.params.deadline_s
         for n in range(self.params.max_attempts):
@@ -310,23 +289,7 @@ class Scheduler:
             if err is None:
                 self.limit.on_success()
                 await self._record(
-                    Attempt(
-                        run_id=self.run_id,
-                        idx=item.idx,
-                    rotation=item.rotation,
-                        attempt=attempt,
-                        request_id=req.request_id,
-                        outcome=AttemptOutcome.ANSWERED,
-                        final=True,
-                        status=_STATUS_NAMES.get(resp.status, AnswerStatus.ANSWERED),
-                        labels=tuple(resp.selected_labels),
-                        text=resp.text,
-                        option_scores={s.label: s.probability for s in resp.option_scores},
-                        model_version=resp.model_version,
-                        endpoint=endpoint,
-                        latency_s=latency,
-                        request_bytes=size,
-                    )
+                    attempt_records.answered(self.run_id, item, attempt, req, resp, endpoint, latency, size)
                 )
                 return
             if isinstance(err, ModelOverloaded):
@@ -337,9 +300,9 @@ class Scheduler:
             retry = err.retryable and not last
             if retry and self._finished_early:
                 # Shutting down: keep the question pending rather than give up on it.
-                await self._record(self._error(item, attempt, req, err, latency, size, False))
+                await self._record(attempt_records.failed(self.run_id, item, attempt, req, err, latency, size, False))
                 return
-            await self._record(self._error(item, attempt, req, err, latency, size, not retry))
+            await self._record(attempt_records.failed(self.run_id, item, attempt, req, err, latency, size, not retry))
             if not retry:
                 return
             if self.metrics is not None:
@@ -348,31 +311,6 @@ class Scheduler:
             # A model's RetryInfo is a floor under the jittered backoff, never a shortcut.
             await asyncio.sleep(max(err.retry_after_s, random.uniform(0, ceiling)))
             attempt += 1
-
-    def _error(
-        self,
-        item: RunItem,
-        attempt: int,
-        req: model_pb2.AnswerVQARequest,
-        err: ModelCallError,
-        latency: float,
-        size: int,
-        final: bool,
-    ) -> Attempt:
-        return Attempt(
-            run_id=self.run_id,
-            idx=item.idx,
-            rotation=item.rotation,
-            attempt=attempt,
-            request_id=req.request_id,
-            outcome=AttemptOutcome.ERROR,
-            final=final,
-            code=err.code,
-            error=str(err),
-            endpoint=err.endpoint,
-            latency_s=latency,
-            request_bytes=size,
-        )
 
     async def _record(self, attempt: Attempt) -> None:
         await self._writer.record(attempt)

@@ -2,7 +2,7 @@
 
 Pure stages (``prompt``, ``extraction``, ``verdicts``, ``aggregate``, ``stats``,
 ``calibration``) do no I/O; ``grading`` writes verdicts for newly recorded answers and is
-the only writer of grades; ``compare`` and ``vlmeval_files`` read stored grades to compare
-runs and read or write VLMEvalKit's prediction files (the CLI renders the API's messages).
+the only writer of grades; ``compare`` and ``vlmeval_export`` read stored grades to compare
+runs and write VLMEvalKit's prediction files, which ``vlmeval_files`` reads back (the CLI renders the API's messages).
 Extraction follows VLMEvalKit's rules per era, for score parity.
 """
