@@ -318,11 +318,13 @@ async def test_the_report_of_a_circular_run_shows_circular_accuracy_the_same_bot
         circular_right += all(dict(s)[answer_for(q.question, s)] == key_text for s in shown)
     report = build_report(db, run_id, now="2026-01-01T00:00:00+00:00", images=False)
     assert report.circular is not None
-    assert (report.circular.n, report.circular.correct, report.circular.incomplete) == (12, circular_right, 0)
+    overall = report.circular.node(report.scores.overall)
+    assert (overall.n, overall.correct, report.circular.incomplete) == (12, circular_right, 0)
     page = render_html(report)
-    assert f'<p id="circular" data-accuracy="{circular_right / 12:.6f}" data-n="12" data-correct="{circular_right}">' in page
+    assert f'data-circular-n="12" data-circular-correct="{circular_right}" ' in page
+    assert f'data-circular-accuracy="{circular_right / 12:.6f}"' in page
     # Through the evaluator: the same record from GetRunScores' answer (report --server).
     assert circular_from_proto(scores_response(db, pb.GetRunScoresRequest(id=run_id))) == report.circular
     assert circular_from_proto(scores_response(db, pb.GetRunScoresRequest(id=plain))) is None
     plain_report = build_report(db, plain, now="2026-01-01T00:00:00+00:00", images=False)
-    assert plain_report.circular is None and 'id="circular"' not in render_html(plain_report)
+    assert plain_report.circular is None and 'id="circular-overall"' not in render_html(plain_report)
