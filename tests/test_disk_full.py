@@ -11,6 +11,7 @@ Real processes throughout: the ``gmai-eval`` CLI, ``gmai-eval serve`` and a mode
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import subprocess
@@ -121,9 +122,28 @@ def _until(c: EvaluatorClient, run_id: str, ok: Callable[[pb.Run], bool], timeou
         time.sleep(0.05)
 
 
+def _fill(path: Path, size: int) -> None:
+    """Allocate ``size`` bytes at ``path``, or 64 KiB less each time the disk refuses (the
+    evaluator keeps writing answers meanwhile, so the free space shrinks under us)."""
+    with open(path, "wb") as f:
+        while size > 0:
+            try:
+                os.posix_fallocate(f.fileno(), 0, size)
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                size -= 64 * 1024
+
+
+@pytest.mark.parametrize("leave_kib", [256, 16])
 def test_a_run_that_hits_a_full_disk_is_interrupted_and_resumes_once_there_is_room(
-    small_disk: Callable[[int], Tmpfs], tmp_path: Path
+    small_disk: Callable[[int], Tmpfs], tmp_path: Path, leave_kib: int
 ) -> None:
+    # 256 KiB left: a few commits of answers, then the interrupted state is written.
+    # 16 KiB, less than one 64 KiB page: the state write fails too; the file still says
+    # "running", and the evaluator must still report the run interrupted, with its
+    # reason, until it restarts.
     disk = small_disk(24)
     db = disk.path / "e.db"
     filler = disk.path / "filler"
@@ -136,9 +156,7 @@ def test_a_run_that_hits_a_full_disk_is_interrupted_and_resumes_once_there_is_ro
                 c.register_model(pb.Model(name="det", endpoints=[model.endpoint]))
                 run_id = c.create_run("det", "bench", pb.RunParameters(concurrency=2)).id
                 _until(c, run_id, lambda r: r.progress.done >= 5, 30)
-                with open(filler, "wb") as f:  # leave 256 KiB: a few commits of answers
-                    f.truncate(max(0, disk.free_bytes() - 256 * 1024))
-                    os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+                _fill(filler, disk.free_bytes() - leave_kib * 1024)
                 stopped = _until(c, run_id, lambda r: r.state != pb.RUN_STATE_RUNNING, 60)
         finally:
             first.stop()

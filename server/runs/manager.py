@@ -99,6 +99,7 @@ class RunManager:
         self._closing = False
         self._create_locks: dict[str, asyncio.Lock] = {}
         self._finishing: set[str] = set()
+        self._unsaved: dict[str, tuple[RunState, str]] = {}  # stops a full disk kept out of the file
 
     # -- life cycle -----------------------------------------------------------------------
 
@@ -207,6 +208,7 @@ class RunManager:
     # -- driving --------------------------------------------------------------------------
 
     def _launch(self, row: store.RunRow, client: ModelClient, limits: Limits) -> None:
+        self._unsaved.pop(row.id, None)
         self._active[row.id] = RunSession(
             db=self.db,
             row=row,
@@ -223,6 +225,8 @@ class RunManager:
     def _ended(self, session: RunSession) -> None:
         if self._active.get(session.row.id) is session:
             del self._active[session.row.id]
+            if session.unsaved_stop is not None:
+                self._unsaved[session.row.id] = session.unsaved_stop
         self.metrics.active_runs.set(len(self._active))
 
     # -- control --------------------------------------------------------------------------
@@ -331,6 +335,9 @@ class RunManager:
     def _record(self, row: store.RunRow) -> RunRecord:
         counts = run_counts(self.db, row.id, row.params.extraction_era)
         session = self._active.get(row.id)
+        if row.state == RunState.RUNNING and session is None and row.id in self._unsaved:
+            state, message = self._unsaved[row.id]
+            row = replace(row, state=state, error_message=message)
         rate = 0.0
         outage = None
         if session is not None and session.scheduler is not None:

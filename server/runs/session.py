@@ -93,6 +93,8 @@ class RunSession:
         self._dirty = False
         self._waiting = False
         self._on_exit = on_exit
+        self.unsaved_stop: tuple[RunState, str] | None = None
+        """How the run stopped when the store could not record it (a full disk)."""
         self.task = asyncio.create_task(self._drive(), name=f"run {row.id}")
         """The driving task."""
 
@@ -181,14 +183,17 @@ class RunSession:
         except StoreFull as exc:
             # Not the run's fault: stop here, keep every committed answer, and resume at the
             # next start (the state write itself may fail on a full disk: the run then stays
-            # "running", which the next start resumes just the same).
+            # "running" in the file, which the next start resumes just the same, and the
+            # manager reports it interrupted from ``unsaved_stop`` meanwhile).
             log.error("run %s interrupted: %s", row.id, exc)
+            self.unsaved_stop = (RunState.INTERRUPTED, str(exc))
             with contextlib.suppress(Exception):
                 changed = await store.aset_run_state(
                     self.db, row.id, RunState.INTERRUPTED, error_message=str(exc),
                     only_from=(RunState.RUNNING,),
                 )
                 if changed:
+                    self.unsaved_stop = None
                     self.metrics.runs.labels("interrupted").inc()
                     await note(
                         self.db, row.id, "interrupted", f"{exc}; resumes at the next start",
