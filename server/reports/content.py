@@ -33,6 +33,7 @@ from gmai_eval.server.scoring.calibration import Calibration, Scored, summarise
 from gmai_eval.server.scoring.compare import Comparison, GatePolicy, apply_gate, compare_runs
 from gmai_eval.server.scoring.grading import (
     calibration_items,
+    compute_scores,
     graded_rows,
     scores_with_position_bias,
 )
@@ -240,7 +241,7 @@ def gallery(db: Database, run_id: str, images: bool = True) -> tuple[GalleryNode
         NotFound: unknown run.
     """
     info = db.read(lambda s: grade_reads.run_info(s, run_id))
-    return _gallery(db, info, scores_with_position_bias(db, run_id)[0], images)
+    return _gallery(db, info, compute_scores(db, run_id), images)
 
 
 def build_report(
