@@ -11,7 +11,10 @@ from gmai_eval.clients.cli.main import cli
 def _commands(cmd: click.Command, path: tuple[str, ...]) -> Iterator[tuple[str, click.Command]]:
     yield " ".join(path), cmd
     if isinstance(cmd, click.Group):
-        for name, sub in sorted(cmd.commands.items()):
+        ctx = click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            sub = cmd.get_command(ctx, name)
+            assert sub is not None, f"{' '.join(path)} lists {name!r} but has no such command"
             yield from _commands(sub, (*path, name))
 
 

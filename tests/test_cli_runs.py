@@ -46,9 +46,10 @@ def test_every_command_has_help(command: str) -> None:
     result = invoke(*command.split(), "--help")
     assert result.exit_code == 0
     assert "Usage:" in result.output
-    group = cli
+    group: click.Command | None = cli
     for part in command.split():
-        group = group.commands[part]  # type: ignore[attr-defined]
+        assert isinstance(group, click.Group)
+        group = group.get_command(click.Context(group), part)
     assert isinstance(group, click.Command) and (group.help or "").strip()
     if command not in ("serve", "models"):
         assert "--server" in result.output and "--token" in result.output

@@ -23,7 +23,7 @@ def _resolve(group: click.Group, words: list[str]) -> click.Command:
     for word in words:
         if not isinstance(cmd, click.Group) or word.startswith("-"):
             break
-        sub = cmd.commands.get(word)
+        sub = cmd.get_command(click.Context(cmd), word)
         assert sub is not None, f"{cmd.name} has no command {word!r}"
         cmd = sub
     return cmd

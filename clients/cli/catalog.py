@@ -21,6 +21,7 @@ from gmai_eval.server.errors import EvalError
 from gmai_eval.server.taxonomy import abbreviation, parse_filter
 
 from .extras import server_extra
+from .lazy import LazyGroup
 from .options import Target, target_options
 from .runs import client
 
@@ -96,7 +97,9 @@ def _json_flag(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     return value
 
 
-@click.group("benchmarks", invoke_without_command=True)
+@click.group(
+    "benchmarks", invoke_without_command=True, cls=LazyGroup, lazy_subcommands={"remove": "run_admin:remove_cmd"}
+)
 @target_options
 @click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default="table", show_default=True,
               help="Output format.")
@@ -183,9 +186,3 @@ def taxonomy_cmd(target: Target, name: str, where: str, fmt: str) -> None:
             current = path[0]
             click.echo(f"{_DIMENSION_TITLES.get(current, current)}:")
         click.echo(f"{'  ' * (len(path) - 1)}{_label(path)}  {n}")
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to ``cli``."""
-    for cmd in (benchmarks_cmd, taxonomy_cmd):
-        cli.add_command(cmd)

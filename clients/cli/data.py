@@ -48,9 +48,3 @@ def synth_cmd(out: Path, questions: int, seed: int, layout: str, image_size: int
             write_synthetic_tsv(out, questions, seed, layout=layout.lower(), image_size=image_size)
     kind = "multi-answer " if multi_choice else ""
     click.echo(f"wrote {questions} {layout.upper()} {kind}questions to {out}")
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to ``cli``."""
-    for cmd in (synth_cmd,):
-        cli.add_command(cmd)

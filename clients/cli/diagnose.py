@@ -9,8 +9,8 @@ every step; it exits 1 with the failed step's reason when the model would be ref
 ``models remove NAME`` removes a registration (RemoveModel); the evaluator refuses while a
 run of the model is live, and the CLI prints its reason in one line.
 
-:func:`register` adds ``show`` to the ``runs`` group and ``check``/``remove`` to the
-``models`` group that ``runs.register`` created.
+The ``runs`` and ``models`` groups (``runs``) load ``show``, ``check`` and ``remove`` from
+here when they are used (``lazy``).
 """
 
 from __future__ import annotations
@@ -81,11 +81,6 @@ def _remove_command() -> click.Command:
     return remove
 
 
-def register(cli: click.Group) -> None:
-    """Add ``runs show``, ``models check`` and ``models remove`` to their groups in ``cli``."""
-    runs_group = cli.commands["runs"]
-    models_group = cli.commands["models"]
-    assert isinstance(runs_group, click.Group) and isinstance(models_group, click.Group)
-    runs_group.add_command(_show_command())
-    models_group.add_command(_check_command())
-    models_group.add_command(_remove_command())
+show_cmd = _show_command()
+check_cmd = _check_command()
+remove_cmd = _remove_command()

@@ -27,12 +27,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
 
 import click
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
 from .options import (
@@ -43,6 +41,10 @@ from .options import (
     EXIT_SOME_ERRORS,
 )
 from .reasons import sub_state_text, summary_error_lines
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -166,6 +168,9 @@ class RichDisplay:
     """A live bar on a terminal, drawn by rich."""
 
     def __init__(self, console: Console) -> None:
+        # rich is imported only when a terminal draws a bar
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -211,6 +216,8 @@ def choose_display(show: bool, interval: float, stream: TextIO | None = None) ->
     if not show:
         return NoDisplay(out)
     if out.isatty() and os.environ.get("TERM", "") != "dumb":
+        from rich.console import Console  # rich: only when a terminal draws a bar
+
         return RichDisplay(Console(file=out))
     return PlainDisplay(out, interval)
 

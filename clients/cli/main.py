@@ -1,6 +1,7 @@
 """The ``gmai-eval`` command group.
 
-Each area registers its commands from its own module: ``data`` (synth), ``writes``
+Each area's commands live in its own module, imported only when a command of it is used
+(``COMMANDS``, a lazily loaded group: ``lazy``): ``data`` (synth), ``writes``
 (import, score-file: the file or the evaluator),
 ``catalog`` (benchmarks, taxonomy: the file or the evaluator), ``runs`` (serve, models,
 run, runs, watch, cancel, resume), ``diagnose`` (runs show, models check, models remove),
@@ -15,37 +16,60 @@ that say what to install (``extras``).
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
 from gmai_eval import __version__
 
-from . import catalog, diagnose, run_admin, runs, scoring, writes
 from .extras import OFFLINE_COMMANDS, is_server_module, placeholder
+from .lazy import LazyGroup
 from .options import EXIT_CODES_EPILOG
 
+COMMANDS: dict[str, str] = {
+    "benchmarks": "catalog:benchmarks_cmd",
+    "calibration": "scoring:calibration_cmd",
+    "cancel": "runs:cancel_cmd",
+    "compare": "scoring:compare_cmd",
+    "export": "scoring:export_cmd",
+    "history": "reports:history_cmd",
+    "import": "writes:import_cmd",
+    "leaderboard": "reports:leaderboard_cmd",
+    "models": "runs:models_cmd",
+    "report": "reports:report_cmd",
+    "rescore": "scoring:rescore_cmd",
+    "resume": "runs:resume_cmd",
+    "run": "runs:run_cmd",
+    "runs": "runs:runs_cmd",
+    "score-file": "writes:score_file_cmd",
+    "scores": "scoring:scores_cmd",
+    "serve": "runs:serve_cmd",
+    "synth": "data:synth_cmd",
+    "taxonomy": "catalog:taxonomy_cmd",
+    "upload": "runs:upload_cmd",
+    "watch": "runs:watch_cmd",
+}
+"""Every command, by name: ``module:attribute`` in this package, imported when used (``lazy``)."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_EPILOG)
+
+class _Commands(LazyGroup):
+    """The top-level group: an offline command whose module needs the missing server extra is a placeholder."""
+
+    def load(self, cmd_name: str) -> click.Command:
+        try:
+            return super().load(cmd_name)
+        except ModuleNotFoundError as exc:
+            if not (is_server_module(exc) and any(cmd_name in names for names in OFFLINE_COMMANDS.values())):
+                raise
+            return placeholder(cmd_name, exc)
+
+
+@click.group(
+    cls=_Commands, lazy_subcommands=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_EPILOG,
+)
 @click.version_option(__version__, prog_name="gmai-eval")
 def cli() -> None:
     """Evaluate medical vision-language models on GMAI-MMBench."""
-
-
-runs.register(cli)
-diagnose.register(cli)
-catalog.register(cli)
-run_admin.register(cli)
-scoring.register(cli)
-writes.register(cli)
-for _area, _names in OFFLINE_COMMANDS.items():
-    try:
-        importlib.import_module(f"{__package__}.{_area}").register(cli)
-    except ModuleNotFoundError as _exc:
-        if not is_server_module(_exc):
-            raise
-        for _name in _names:
-            cli.add_command(placeholder(_name, _exc))
 
 
 def main() -> None:

@@ -142,9 +142,3 @@ def leaderboard_cmd(
     click.echo(
         render_leaderboard(leaderboard_from_proto(resp), resp.benchmark, list(resp.by), fmt, resp.circular), nl=False
     )
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to ``cli``."""
-    for cmd in (report_cmd, history_cmd, leaderboard_cmd):
-        cli.add_command(cmd)

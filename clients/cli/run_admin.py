@@ -124,11 +124,3 @@ def remove_cmd(target: Target, name: str, with_runs: bool, yes: bool) -> None:
     gone = f"; deleted {len(ids)} run(s): {', '.join(ids[:SHOWN_RUNS])}{more}" if ids else ""
     click.echo(f"removed benchmark {b.name} ({b.question_count} questions, {b.digest}){gone}; "
                f"rows: {rows_text(resp.deleted_rows)}")
-
-
-def register(cli: click.Group) -> None:
-    """Add ``delete`` to the ``runs`` group and ``remove`` to the ``benchmarks`` group of ``cli``."""
-    runs_group, benchmarks_group = cli.commands["runs"], cli.commands["benchmarks"]
-    assert isinstance(runs_group, click.Group) and isinstance(benchmarks_group, click.Group)
-    runs_group.add_command(delete_cmd)
-    benchmarks_group.add_command(remove_cmd)

@@ -28,6 +28,7 @@ from google.protobuf import json_format
 from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
 from .extras import server_extra
 from .follow import FollowSettings, follow_and_exit, follow_options, state_name
+from .lazy import LazyGroup
 from .log_format import LOG_FORMATS, configure_logging
 from .options import EXIT_CODES_EPILOG, Target, connection_options, db_option, target_options
 from .score_views import FORMATS as TABLE_FORMATS
@@ -135,7 +136,9 @@ def _serve_command() -> click.Command:
 
 
 def _models_group() -> click.Group:
-    @click.group("models")
+    @click.group(
+        "models", cls=LazyGroup, lazy_subcommands={"check": "diagnose:check_cmd", "remove": "diagnose:remove_cmd"}
+    )
     def models() -> None:
         """Register and list model services."""
 
@@ -241,7 +244,10 @@ def _run_command() -> click.Command:
 
 
 def _run_management_commands() -> list[click.Command]:
-    @click.group("runs", invoke_without_command=True)
+    @click.group(
+        "runs", invoke_without_command=True, cls=LazyGroup,
+        lazy_subcommands={"show": "diagnose:show_cmd", "delete": "run_admin:delete_cmd"},
+    )
     @click.option("--model", default="", help="Only runs of this model.")
     @click.option("--benchmark", default="", help="Only runs of this benchmark.")
     @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="At most this many.")
@@ -332,10 +338,7 @@ def _run_management_commands() -> list[click.Command]:
     return [runs, watch, cancel, resume, upload]
 
 
-def register(cli: click.Group) -> None:
-    """Add this area's commands to ``cli``."""
-    cli.add_command(_serve_command())
-    cli.add_command(_models_group())
-    cli.add_command(_run_command())
-    for command in _run_management_commands():
-        cli.add_command(command)
+serve_cmd = _serve_command()
+models_cmd = _models_group()
+run_cmd = _run_command()
+runs_cmd, watch_cmd, cancel_cmd, resume_cmd, upload_cmd = _run_management_commands()

@@ -235,9 +235,3 @@ def calibration_cmd(target: Target, run: str, fmt: str) -> None:
     resp = _ask(target, "calibration", lambda s, db: s.calibration_response(db, req), req,
                 lambda c: c.get_run_calibration(run))
     click.echo(render_calibration(resp, fmt), nl=False)
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to ``cli``."""
-    for cmd in (scores_cmd, rescore_cmd, compare_cmd, export_cmd, calibration_cmd):
-        cli.add_command(cmd)

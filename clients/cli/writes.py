@@ -121,9 +121,3 @@ def score_file_cmd(target: Target, benchmark: str, predictions: Path, era: str, 
     if fmt in ("table", "markdown"):
         click.echo(f"created run {resp.run_id} (model {resp.scores.run.model})")
     click.echo(render_scores(resp.scores, "overall", fmt), nl=False)
-
-
-def register(cli: click.Group) -> None:
-    """Add this area's commands to ``cli``."""
-    for cmd in (import_cmd, score_file_cmd):
-        cli.add_command(cmd)
