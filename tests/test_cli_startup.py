@@ -13,7 +13,10 @@ from pathlib import Path
 
 import click
 import pytest
+from gmai_eval.clients.cli.lazy import LazyGroup
 from gmai_eval.clients.cli.main import COMMANDS, cli
+
+from tests._service_helpers import run_cli
 
 HEAVY = ("grpc", "google.protobuf", "rich", "numpy", "sqlite_utils", "PIL", "gmai_eval.server", "gmai_eval.evaluator")
 """Packages a command may need but ``--version`` never does."""
@@ -86,3 +89,17 @@ def test_sub_groups_hold_the_subcommands_of_every_module() -> None:
         assert isinstance(group, click.Group)
         subcommands[name] = group.list_commands(click.Context(group))
     assert subcommands == {"runs": ["delete", "show"], "models": ["add", "check", "list", "remove"], "benchmarks": ["remove"]}
+
+
+def test_a_table_entry_that_is_not_a_command_is_an_error() -> None:
+    group = LazyGroup("g", lazy_subcommands={"hint": "extras:INSTALL_HINT"})
+    with pytest.raises(TypeError, match="extras:INSTALL_HINT is not a click command"):
+        group.get_command(click.Context(group), "hint")
+    assert group.list_commands(click.Context(group)) == ["hint"]
+
+
+@pytest.mark.parametrize(("argv", "meant"), [(["wach"], "watch"), (["runs", "sho"], "show"), (["benchmarks", "remov"], "remove")])
+def test_a_mistyped_command_is_matched_against_the_commands_not_loaded_yet(argv: list[str], meant: str) -> None:
+    result = run_cli(*argv)
+    assert result.returncode == 2
+    assert f"Error: No such command {argv[-1]!r}. Did you mean {meant!r}?" in result.stderr

@@ -23,7 +23,7 @@ OFFLINE_COMMANDS: dict[str, tuple[str, ...]] = {
     "data": ("synth",),
     "reports": ("report", "history", "leaderboard"),
 }
-"""The commands each offline module registers (tests/test_packaging.py checks the names)."""
+"""The commands of each offline module (``main.COMMANDS`` names them too; tests/test_packaging.py checks both agree)."""
 
 INSTALL_HINT = "install gmai-eval[server] for this command (pip install 'gmai-eval[server]')"
 """What a command that needs the evaluator says when its dependencies are missing."""

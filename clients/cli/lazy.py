@@ -21,6 +21,9 @@ from typing import Any
 
 import click
 
+_NO_SUCH_COMMAND: type[click.exceptions.NoSuchCommand] | None = getattr(click.exceptions, "NoSuchCommand", None)
+"""click 8.2 and later suggest close names for a mistyped command (8.1 says only that it is unknown)."""
+
 
 class LazyGroup(click.Group):
     """A ``click.Group`` whose table of subcommands is imported on demand."""
@@ -41,6 +44,15 @@ class LazyGroup(click.Group):
             self.add_command(self.load(cmd_name), cmd_name)
             del self.lazy_subcommands[cmd_name]
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        """Click's, but a mistyped name is matched against every subcommand, loaded or not."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            if _NO_SUCH_COMMAND is None or not isinstance(exc, _NO_SUCH_COMMAND):
+                raise
+            raise _NO_SUCH_COMMAND(exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx) from None
 
     def load(self, cmd_name: str) -> click.Command:
         """Import the module of ``cmd_name`` and return its command object."""
