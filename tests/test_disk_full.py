@@ -144,7 +144,9 @@ def test_a_run_that_hits_a_full_disk_is_interrupted_and_resumes_once_there_is_ro
     # 16 KiB, less than one 64 KiB page: the state write fails too; the file still says
     # "running", and the evaluator must still report the run interrupted, with its
     # reason, until it restarts.
-    disk = small_disk(24)
+    # Room for the database and a WAL at its autocheckpoint size (1000 pages of 16 KiB):
+    # freed, a smaller disk could fill again with the WAL alone before its first checkpoint.
+    disk = small_disk(40)
     db = disk.path / "e.db"
     filler = disk.path / "filler"
     model = start_model_process(delay_s=0.02)
