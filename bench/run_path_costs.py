@@ -50,9 +50,10 @@ class InstantClient:
         return (await self.answer_from(req, deadline_s=deadline_s))[0]
 
     async def answer_from(
-        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float, payload: bytes | None = None
     ) -> tuple[model_pb2.AnswerVQAResponse, str]:
-        req.SerializeToString()
+        if payload is None:
+            req.SerializeToString()
         await asyncio.sleep(0)
         resp = model_pb2.AnswerVQAResponse(
             question_id=req.question_id, status=model_pb2.ANSWER_STATUS_ANSWERED, selected_labels=["A"]

@@ -66,7 +66,9 @@ def test_request_carries_the_question_and_nothing_of_the_row(
     assert str(ROW_INDEX).encode() not in req.SerializeToString()
 
 
-async def test_model_receives_the_request_intact() -> None:
+@pytest.mark.parametrize("serialized", [False, True], ids=["message", "payload"])
+async def test_model_receives_the_request_intact(serialized: bool) -> None:
+    """The client sends the message, or the bytes the scheduler serialized it to, unchanged."""
     model = ScriptedModel()
     model.keep_requests = True
     srv = await start_model_server(model)
@@ -77,7 +79,7 @@ async def test_model_receives_the_request_intact() -> None:
     req.request_id = "rid-1"
     sent = req.SerializeToString()
     try:
-        resp, endpoint = await client.answer_from(req, deadline_s=5)
+        resp, endpoint = await client.answer_from(req, deadline_s=5, payload=sent if serialized else None)
     finally:
         await client.close()
         await srv.stop()

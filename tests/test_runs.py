@@ -214,7 +214,9 @@ async def test_retries_recorded_per_attempt(
 ) -> None:
     idxs = build_benchmark(db, "bench", 10)
     # The smoke question (call 1) is answered; then every question fails twice first.
-    srv = await start_model_server(ScriptedModel(Script(from_call=1, fail_times=2)))
+    model = ScriptedModel(Script(from_call=1, fail_times=2))
+    model.keep_requests = True
+    srv = await start_model_server(model)
     try:
         register_model(db, spec_for("m1", srv))
         rec = await manager.create_run("m1", "bench", RunParams(max_attempts=4))
@@ -231,6 +233,9 @@ async def test_retries_recorded_per_attempt(
         assert [a.final for a in rows] == [False, False, True]
         assert [a.code for a in rows] == ["UNAVAILABLE", "UNAVAILABLE", "OK"]
         assert len({a.request_id for a in rows}) == 3
+    # What the model received on each retry is the request with that attempt's id.
+    sent = {r.request_id for r in model.requests}
+    assert {a.request_id for a in attempts} <= sent
     value = metrics.registry.get_sample_value(
         "gmai_eval_answer_retries_total", {"model": "m1", "reason": "UNAVAILABLE"}
     )

@@ -19,6 +19,7 @@ from gmai_eval.server.data.tsv_records import Field
 from gmai_eval.server.errors import Defect
 from gmai_eval.server.records import OPTION_LABELS
 from gmai_eval.server.store import benchmark_imports as store
+from gmai_eval.server.store.benchmark_imports import ImageRow
 from gmai_eval.server.store.database import Database
 
 MAX_TEXT_BYTES = 64 * 1024
@@ -146,8 +147,13 @@ def import_row(
     cols: dict[str, int],
     extra: dict[str, int],
     width: int,
+    decoded: concurrent.futures.Future[ImageRow] | None = None,
 ) -> None:
-    """Check one data row and queue it for writing (or record why not)."""
+    """Check one data row and queue it for writing (or record why not).
+
+    ``decoded``, when given, is the row's image field already going through
+    :func:`~gmai_eval.server.data.images.decode_image_field` (on a worker thread).
+    """
     image_pos = cols.get("image", -1)
     image_field = raw_fields[image_pos] if 0 <= image_pos < len(raw_fields) else ""
     fields = [
@@ -225,7 +231,7 @@ def import_row(
             )
     image = None
     try:
-        image = decode_image_field(image_field)
+        image = decoded.result() if decoded is not None else decode_image_field(image_field)
     except ImageDefect as exc:
         found.append(Defect(name, rowno, "image", str(exc)))
     if found or idx is None or image is None:

@@ -118,9 +118,12 @@ class ModelClient(Protocol):
         ...
 
     async def answer_from(
-        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float, payload: bytes | None = None
     ) -> tuple[model_pb2.AnswerVQAResponse, str]:
-        """Like :meth:`answer`, also returning the endpoint that answered (recorded)."""
+        """Like :meth:`answer`, also returning the endpoint that answered (recorded).
+
+        ``payload``, when given, is ``req`` serialized: it is sent as it is.
+        """
         ...
 
     async def info(self, *, deadline_s: float = 10) -> model_pb2.GetModelInfoResponse:
@@ -230,6 +233,13 @@ class _Replica:
         else:
             self.channel = grpc.aio.insecure_channel(target, options=opts)
         self.model = model_pb2_grpc.ModelServiceStub(self.channel)
+        # AnswerVQA with the request already serialized by the caller: the scheduler needs
+        # its size anyway, so the message is serialized once, not measured and serialized.
+        self.answer_bytes = self.channel.unary_unary(
+            f"/{SERVICE_NAME}/AnswerVQA",
+            request_serializer=None,
+            response_deserializer=model_pb2.AnswerVQAResponse.FromString,
+        )
         self.health = health_pb2_grpc.HealthStub(self.channel)
         self.down_until = 0.0
 
@@ -297,17 +307,23 @@ class GrpcModelClient:
         return resp
 
     async def answer_from(
-        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float
+        self, req: model_pb2.AnswerVQARequest, *, deadline_s: float, payload: bytes | None = None
     ) -> tuple[model_pb2.AnswerVQAResponse, str]:
-        """Like :meth:`answer`, also returning the endpoint that answered."""
+        """Like :meth:`answer`, also returning the endpoint that answered.
+
+        ``payload``, when given, must be ``req.SerializeToString()``; it is sent as it is
+        (the scheduler serializes each request once, for its size check and for sending).
+        """
         rep = self._pick()
         metrics = self._metrics
+        if payload is None:
+            payload = req.SerializeToString()
         if metrics is not None:
             self._m_inflight.inc()
-            self._m_size.observe(req.ByteSize())
+            self._m_size.observe(len(payload))
             start = time.perf_counter()
         try:
-            resp = await rep.model.AnswerVQA(req, timeout=deadline_s)
+            resp: model_pb2.AnswerVQAResponse = await rep.answer_bytes(payload, timeout=deadline_s)
         except grpc.aio.AioRpcError as exc:
             err = map_rpc_error(exc, rep.target)
             if isinstance(err, ModelUnavailable):

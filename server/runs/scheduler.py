@@ -259,9 +259,11 @@ class Scheduler:
 
     async def _ask(self, item: RunItem) -> None:
         req = build_request(item, self._parameters)
-        size = req.ByteSize()
-        refused = unsendable(self.limits, item, size)
         attempt = item.next_attempt
+        req.request_id = f"{item.qid}-{attempt}"
+        payload = req.SerializeToString()  # once: its length is the size checked and recorded
+        size = len(payload)
+        refused = unsendable(self.limits, item, size)
         if refused is not None:
             await self._record(attempt_records.unsent(self.run_id, item, attempt, refused, size))
             return
@@ -271,13 +273,15 @@ class Scheduler:
                 await self._open.wait()
             if self._finished_early:
                 return
-            req.request_id = f"{item.qid}-{attempt}"
+            if n:  # a retry: a new request id, so serialized again
+                req.request_id = f"{item.qid}-{attempt}"
+                payload = req.SerializeToString()
             endpoint = ""
             err: ModelCallError | None = None
             await self.limit.acquire()
             start = time.perf_counter()
             try:
-                resp, endpoint = await self.client.answer_from(req, deadline_s=deadline)
+                resp, endpoint = await self.client.answer_from(req, deadline_s=deadline, payload=payload)
                 validate_response(req, resp, endpoint, self.limits.model_version)
             except ModelCallError as exc:
                 err = exc

@@ -64,9 +64,18 @@ def _batch_error(exc: Exception, path: str) -> StoreError:
     return StoreError(f"cannot write to database {path}: {type(exc).__name__}: {exc}")
 
 
+PAGE_SIZE = 16384
+"""SQLite page size of new database files. With the default WAL autocheckpoint (1000
+pages) the WAL is checkpointed at about 16 MB."""
+
+
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-    conn.execute("PRAGMA page_size=65536")  # only takes effect on a new file
+    # Only takes effect on a new file; an existing database keeps its page size. Every
+    # commit writes whole pages to the WAL, and a run commits a few answers at a time, so
+    # the page size trades import speed (large blobs) against every run's commits; 16 KiB
+    # is the balance measured in docs/benchmarks.md ("The page size").
+    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
