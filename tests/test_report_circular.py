@@ -43,7 +43,7 @@ from tests._runs_helpers import (
     start_model_server,
     wait_final,
 )
-from tests._service_helpers import run_cli, running_server
+from tests._service_helpers import ServeProcess, run_cli, running_server
 from tests._viewer_helpers import login, request
 
 READ = "read-token-0123456789ab"
@@ -122,21 +122,27 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
 
 
 @pytest.fixture(scope="module")
-def pages(built: Built) -> Iterator[dict[str, str]]:
+def served(built: Built) -> Iterator[ServeProcess]:
+    """``gmai-eval serve`` of the file with both tokens and the live viewer, for the module."""
+    env = {"GMAI_EVAL_ADMIN_TOKEN": ADMIN, "GMAI_EVAL_READ_TOKEN": READ}
+    with running_server(built.path, "--ui-port", "0", env=env) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def pages(built: Built, served: ServeProcess) -> Iterator[dict[str, str]]:
     """The circular run's report by way ("db", "server"), its live viewer page ("viewer"),
     and the plain run's report ("plain")."""
     out: dict[str, str] = {}
-    env = {"GMAI_EVAL_ADMIN_TOKEN": ADMIN, "GMAI_EVAL_READ_TOKEN": READ}
-    with running_server(built.path, "--ui-port", "0", env=env) as proc:
-        for way, where in (("db", ["--db", str(built.path)]), ("server", ["--server", proc.target, "--token", READ])):
-            f = built.path.parent / f"{way}.html"
-            done = run_cli("report", built.circular_run, "--out", str(f), *where, env=PINNED)
-            assert done.returncode == 0, done.stderr
-            out[way] = f.read_text("utf-8")
-        cookie, _ = login(proc.ui_port, READ)
-        viewer = request(proc.ui_port, f"/runs/{built.circular_run}", cookie=cookie)
-        assert viewer.status == 200
-        out["viewer"] = viewer.text
+    for way, where in (("db", ["--db", str(built.path)]), ("server", ["--server", served.target, "--token", READ])):
+        f = built.path.parent / f"{way}.html"
+        done = run_cli("report", built.circular_run, "--out", str(f), *where, env=PINNED)
+        assert done.returncode == 0, done.stderr
+        out[way] = f.read_text("utf-8")
+    cookie, _ = login(served.ui_port, READ)
+    viewer = request(served.ui_port, f"/runs/{built.circular_run}", cookie=cookie)
+    assert viewer.status == 200
+    out["viewer"] = viewer.text
     f = built.path.parent / "plain.html"
     done = run_cli("report", built.plain_run, "--out", str(f), "--db", str(built.path), env=PINNED)
     assert done.returncode == 0, done.stderr
@@ -255,31 +261,31 @@ def _report(built: Built, target: str, *args: str) -> tuple[int, str, str]:
     return done.returncode, (done.stdout.strip().splitlines() or [""])[-1], done.stderr
 
 
-def test_a_circular_gate_policy_gates_on_circular_accuracy_both_ways(built: Built, tmp_path: Path) -> None:
+def test_a_circular_gate_policy_gates_on_circular_accuracy_both_ways(
+    built: Built, served: ServeProcess, tmp_path: Path
+) -> None:
     (vc, n), (cc, _) = built.hand.vanilla[""], built.hand.circular[""]
     floor = (cc + vc) / 2 / n  # between circular and vanilla accuracy
     vanilla, circular = tmp_path / "vanilla.toml", tmp_path / "circular.toml"
     vanilla.write_text(f"min_overall_accuracy = {floor}\n")
     circular.write_text(f'min_overall_accuracy = {floor}\naccuracy = "circular"\n')
-    env = {"GMAI_EVAL_ADMIN_TOKEN": ADMIN, "GMAI_EVAL_READ_TOKEN": READ}
-    with running_server(built.path, env=env) as proc:
-        for extra in ([], ["--baseline", built.circular_run]):  # alone, and against a circular baseline
-            pages = []
-            for target in ("db", proc.target):
-                code, last, err = _report(built, target, "--policy", str(vanilla), *extra)
-                assert code == 0 and last.endswith(", gate PASSED"), err
-                code, last, err = _report(built, target, "--policy", str(circular), *extra)
-                assert code == 0 and last.endswith(", gate FAILED"), err
-                pages.append((built.path.parent / f"gate-{'db' if target == 'db' else 'server'}.html").read_text())
-            assert pages[0] == pages[1]
-            assert f"{cc / n:.4f}" in pages[0]
-            assert html.escape('gated on circular accuracy (policy accuracy = "circular")') in pages[0]
-        # A circular policy needs circular runs: a plain baseline is one line, and no file.
-        for target in ("db", proc.target):
-            code, _, err = _report(built, target, "--policy", str(circular), "--baseline", built.plain_run)
-            assert code == 1 and len(err.strip().splitlines()) == 1, err
-            assert f"run {built.plain_run} is not a circular run" in err
-            assert not (built.path.parent / f"gate-{'db' if target == 'db' else 'server'}.html").exists()
+    for extra in ([], ["--baseline", built.circular_run]):  # alone, and against a circular baseline
+        pages = []
+        for target in ("db", served.target):
+            code, last, err = _report(built, target, "--policy", str(vanilla), *extra)
+            assert code == 0 and last.endswith(", gate PASSED"), err
+            code, last, err = _report(built, target, "--policy", str(circular), *extra)
+            assert code == 0 and last.endswith(", gate FAILED"), err
+            pages.append((built.path.parent / f"gate-{'db' if target == 'db' else 'server'}.html").read_text())
+        assert pages[0] == pages[1]
+        assert f"{cc / n:.4f}" in pages[0]
+        assert html.escape('gated on circular accuracy (policy accuracy = "circular")') in pages[0]
+    # A circular policy needs circular runs: a plain baseline is one line, and no file.
+    for target in ("db", served.target):
+        code, _, err = _report(built, target, "--policy", str(circular), "--baseline", built.plain_run)
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert f"run {built.plain_run} is not a circular run" in err
+        assert not (built.path.parent / f"gate-{'db' if target == 'db' else 'server'}.html").exists()
 
 
 def test_a_run_still_answering_says_how_many_questions_circular_leaves_out() -> None:
