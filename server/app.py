@@ -32,6 +32,7 @@ import ipaddress
 import logging
 import signal
 import sys
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,10 +321,17 @@ async def serve(config: ServeConfig, *, announce: Callable[[str], None] | None =
             with contextlib.suppress(Exception):
                 await viewer.stop()
         if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
+            # The exporter's serve_forever notices a shutdown at its next 0.5 s poll; it
+            # holds nothing to save, so the evaluator does not wait for it to exit.
+            threading.Thread(target=_close_exporter, args=(httpd,), name="gmai-metrics-stop", daemon=True).start()
         db.close()
         owner.release()
+
+
+def _close_exporter(httpd: Any) -> None:
+    """Stop the metrics exporter's serving thread and close its socket."""
+    httpd.shutdown()
+    httpd.server_close()
 
 
 def _health_only_server(health: health_pb2_grpc.HealthServicer) -> grpc.aio.Server:
