@@ -23,6 +23,7 @@ from google.protobuf import json_format
 
 from .batching import Batcher
 from .errors import InvalidQuestion, NotLoaded, NotReady, rich_trailers, status_for
+from .loop_batching import LoopBatcher
 from .metrics import ModelMetrics
 from .model import (
     Answer,
@@ -192,7 +193,7 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
 
     def __init__(
         self,
-        batcher: Batcher,
+        batcher: Batcher | LoopBatcher,
         metrics: ModelMetrics,
         *,
         max_request_bytes: int,
