@@ -79,6 +79,7 @@ class LoopBatcher(BatchQueue):
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
+            self._flush_now = False
         while self._pending:
             self._run_one_batch()
 

@@ -61,7 +61,8 @@ def _batcher(
     called right on the event loop by a :class:`LoopBatcher`: its answers cost
     microseconds, less than the hand-off of each batch to the worker thread and back (which
     made batches of one or two questions on the user path; bench/user_path.py) or than a
-    scheduler task and a task per batch. Every other model runs in the worker thread.
+    scheduler task and a task per batch; its batches run one at a time, whatever
+    ``ServeOptions.concurrency`` says. Every other model runs in the worker thread.
     """
     assert options.max_batch_size is not None
     if model.cheap and not isinstance(model, AsyncModel):
