@@ -155,9 +155,22 @@ def upstream_slow(q: Question) -> Answer:
         ),
         (
             answer_by_text,
+            make_request(image=b"GIF89a?", media_type="image/gif"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "image 0 (image/gif) cannot be decoded",
+        ),
+        (answer_by_text, make_request(image=b""), grpc.StatusCode.INVALID_ARGUMENT, "is empty"),
+        (
+            answer_by_text,
             make_request(options=(("A", "x"), ("A", "y"))),
             grpc.StatusCode.INVALID_ARGUMENT,
             "repeats option labels",
+        ),
+        (
+            answer_by_text,
+            make_request(options=(("A", "x"), ("", "y"))),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "an option without a label",
         ),
         (wrong_label, make_request(), grpc.StatusCode.INTERNAL, "not among the options"),
         (crashing, make_request(), grpc.StatusCode.INTERNAL, "CUDA out of memory"),

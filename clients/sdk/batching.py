@@ -90,7 +90,114 @@ class _Item:
     enqueued: float
 
 
-class Batcher:
+class BatchQueue:
+    """What both batchers share: the bounded queue, its admission and the delivery of answers.
+
+    :class:`Batcher` runs batches in an executor (or awaits them); :class:`~gmai_eval.clients.sdk.loop_batching.LoopBatcher`
+    runs a cheap model's batches on the event loop.
+    """
+
+    def __init__(
+        self,
+        run_batch: Callable[[Sequence[Question]], Sequence[Answer]],
+        *,
+        max_batch_size: int,
+        max_queue_delay_s: float,
+        max_queue_size: int,
+        concurrency: int,
+        observer: BatchObserver | None,
+        clock: Callable[[], float],
+    ) -> None:
+        if max_batch_size < 1 or max_queue_size < 1 or concurrency < 1:
+            raise ValueError("max_batch_size, max_queue_size and concurrency must be >= 1")
+        if max_queue_delay_s < 0:
+            raise ValueError("max_queue_delay_s must be >= 0")
+        self._run_batch = run_batch
+        self.max_batch_size = max_batch_size
+        self.max_queue_delay_s = max_queue_delay_s
+        self.max_queue_size = max_queue_size
+        self.concurrency = concurrency
+        self._observer = observer
+        self._clock = clock
+        self._recent: collections.deque[tuple[int, float]] = collections.deque(maxlen=RATE_WINDOW)
+        self._pending: collections.deque[_Item] = collections.deque()
+        self._closing = False
+
+    @property
+    def queued(self) -> int:
+        """Requests waiting for a batch."""
+        return len(self._pending)
+
+    def retry_delay_s(self) -> float:
+        """The retry delay a refused caller gets now (see :func:`retry_delay_s`)."""
+        return retry_delay_s(len(self._pending), self._recent, self.concurrency)
+
+    def _enqueue(self, question: Question) -> asyncio.Future[tuple[Answer, BatchTiming]]:
+        """Queue ``question``; the future its answer will reach.
+
+        Raises:
+            Overloaded: the queue is full (with the delay to retry after).
+            NotReady: the batcher is closing.
+        """
+        if self._closing:
+            raise NotReady("the model service is draining")
+        if len(self._pending) >= self.max_queue_size:
+            raise Overloaded(
+                f"request queue full ({self.max_queue_size} waiting)",
+                retry_after_s=self.retry_delay_s(),
+            )
+        future: asyncio.Future[tuple[Answer, BatchTiming]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._pending.append(_Item(question, future, self._clock()))
+        self._report_depth()
+        return future
+
+    def _report_depth(self) -> None:
+        if self._observer is not None:
+            self._observer.queue_depth(len(self._pending))
+
+    def _drop_cancelled(self) -> None:
+        while self._pending and self._pending[0].future.done():
+            self._pending.popleft()
+        if any(item.future.done() for item in self._pending):
+            self._pending = collections.deque(i for i in self._pending if not i.future.done())
+
+    def _take_batch(self) -> list[_Item]:
+        """Take the oldest requests, up to ``max_batch_size``."""
+        pending = self._pending
+        batch = [pending.popleft() for _ in range(min(self.max_batch_size, len(pending)))]
+        self._report_depth()
+        return batch
+
+    def _checked(self, answers: Sequence[Answer], batch: list[_Item]) -> list[Answer]:
+        out = list(answers)
+        if len(out) != len(batch):
+            raise InvalidAnswer(
+                f"predict_batch returned {len(out)} answers for {len(batch)} questions"
+            )
+        return out
+
+    @staticmethod
+    def _fail(batch: list[_Item], exc: Exception) -> None:
+        """Deliver ``exc`` to every caller of the batch still waiting."""
+        for item in batch:
+            if not item.future.done():
+                item.future.set_exception(exc)
+
+    def _deliver(self, batch: list[_Item], answers: list[Answer], start: float) -> None:
+        """Record the batch and hand each answer to the caller that asked it."""
+        compute = self._clock() - start
+        self._recent.append((len(batch), compute))
+        if self._observer is not None:
+            self._observer.batch_done(len(batch), compute)
+        for item, answer in zip(batch, answers, strict=True):
+            if not item.future.done():
+                timing = BatchTiming(start - item.enqueued, compute, len(batch))
+                item.future.set_result((answer, timing))
+
+
+class Batcher(BatchQueue):
     """Collects requests into batches and runs them in an executor.
 
     Args:
@@ -122,40 +229,26 @@ class Batcher:
         run_batch_async: Callable[[Sequence[Question]], Awaitable[Sequence[Answer]]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_batch_size < 1 or max_queue_size < 1 or concurrency < 1:
-            raise ValueError("max_batch_size, max_queue_size and concurrency must be >= 1")
-        if max_queue_delay_s < 0:
-            raise ValueError("max_queue_delay_s must be >= 0")
-        self._run_batch = run_batch
+        super().__init__(
+            run_batch,
+            max_batch_size=max_batch_size,
+            max_queue_delay_s=max_queue_delay_s,
+            max_queue_size=max_queue_size,
+            concurrency=concurrency,
+            observer=observer,
+            clock=clock,
+        )
         self._run_batch_async = run_batch_async
         self._executor = executor
-        self.max_batch_size = max_batch_size
-        self.max_queue_delay_s = max_queue_delay_s
-        self.max_queue_size = max_queue_size
-        self._observer = observer
-        self._clock = clock
-        self._recent: collections.deque[tuple[int, float]] = collections.deque(maxlen=RATE_WINDOW)
-        self._pending: collections.deque[_Item] = collections.deque()
         self._wakeup = asyncio.Event()
-        self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._running: set[asyncio.Task[None]] = set()
-        self._closing = False
         self._loop_task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the scheduler coroutine on the running event loop."""
         if self._loop_task is None:
             self._loop_task = asyncio.get_running_loop().create_task(self._schedule())
-
-    @property
-    def queued(self) -> int:
-        """Requests waiting for a batch."""
-        return len(self._pending)
-
-    def retry_delay_s(self) -> float:
-        """The retry delay a refused caller gets now (see :func:`retry_delay_s`)."""
-        return retry_delay_s(len(self._pending), self._recent, self.concurrency)
 
     async def submit(self, question: Question) -> tuple[Answer, BatchTiming]:
         """Queue one question and wait for its answer.
@@ -164,18 +257,7 @@ class Batcher:
             Overloaded: the queue is full (with the delay to retry after).
             NotReady: the batcher is closing.
         """
-        if self._closing:
-            raise NotReady("the model service is draining")
-        if len(self._pending) >= self.max_queue_size:
-            raise Overloaded(
-                f"request queue full ({self.max_queue_size} waiting)",
-                retry_after_s=self.retry_delay_s(),
-            )
-        future: asyncio.Future[tuple[Answer, BatchTiming]] = (
-            asyncio.get_running_loop().create_future()
-        )
-        self._pending.append(_Item(question, future, self._clock()))
-        self._report_depth()
+        future = self._enqueue(question)
         self._wakeup.set()
         return await future
 
@@ -187,16 +269,6 @@ class Batcher:
             await self._loop_task
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-
-    def _report_depth(self) -> None:
-        if self._observer is not None:
-            self._observer.queue_depth(len(self._pending))
-
-    def _drop_cancelled(self) -> None:
-        while self._pending and self._pending[0].future.done():
-            self._pending.popleft()
-        if any(item.future.done() for item in self._pending):
-            self._pending = collections.deque(i for i in self._pending if not i.future.done())
 
     async def _wait(self, timeout: float | None) -> None:
         with contextlib.suppress(TimeoutError):
@@ -224,10 +296,7 @@ class Batcher:
                 if len(self._pending) >= self.max_batch_size or remaining <= 0 or not self._pending:
                     break
                 await self._wait(remaining)
-            batch = [
-                self._pending.popleft() for _ in range(min(self.max_batch_size, len(self._pending)))
-            ]
-            self._report_depth()
+            batch = self._take_batch()
             if not batch:
                 self._slots.release()
                 continue
@@ -241,33 +310,19 @@ class Batcher:
             questions = [item.question for item in batch]
             try:
                 if self._run_batch_async is not None:
-                    answers = list(await self._run_batch_async(questions))
+                    answers = await self._run_batch_async(questions)
                 else:
-                    answers = list(
-                        await asyncio.get_running_loop().run_in_executor(
-                            self._executor, self._run_batch, questions
-                        )
+                    answers = await asyncio.get_running_loop().run_in_executor(
+                        self._executor, self._run_batch, questions
                     )
-                if len(answers) != len(batch):
-                    raise InvalidAnswer(
-                        f"predict_batch returned {len(answers)} answers for {len(batch)} questions"
-                    )
+                checked = self._checked(answers, batch)
             except asyncio.CancelledError:
                 for item in batch:
                     item.future.cancel()
                 raise
             except Exception as exc:  # delivered to every caller of the batch
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(exc)
+                self._fail(batch, exc)
                 return
-            compute = self._clock() - start
-            self._recent.append((len(batch), compute))
-            if self._observer is not None:
-                self._observer.batch_done(len(batch), compute)
-            for item, answer in zip(batch, answers, strict=True):
-                if not item.future.done():
-                    timing = BatchTiming(start - item.enqueued, compute, len(batch))
-                    item.future.set_result((answer, timing))
+            self._deliver(batch, checked, start)
         finally:
             self._slots.release()

@@ -24,8 +24,8 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -37,8 +37,9 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from .batching import Batcher
 from .binding import InsecureBindError, check_bind, dial_host, format_address
+from .loop_batching import LoopBatcher
 from .metrics import ModelMetrics
-from .model import Answer, AsyncModel, Model, Question, as_model
+from .model import AsyncModel, Model, as_model
 from .options import ServeOptions
 from .servicer import ModelServicer, State
 from .tls import TlsFileError, server_credentials
@@ -49,25 +50,39 @@ SERVICE_NAME = model_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name
 """The health key: ``gmai_eval.model.v1.ModelService``."""
 _STOP_GRACE_S = 1.0
 """Grace given to other open calls (health watches) once AnswerVQA calls have drained."""
-def _batch_coroutine(
-    model: Model,
-) -> Callable[[Sequence[Question]], Awaitable[Sequence[Answer]]] | None:
-    """How the batcher runs ``model`` on the event loop, or None for the worker thread.
 
-    An :class:`AsyncModel` is awaited. A cheap model (``Model.cheap``) is called right on
-    the event loop: its answers cost microseconds, less than the hand-off of each batch to
-    the worker thread and back (which made batches of one or two questions on the user
-    path; bench/user_path.py). Every other model runs in the worker thread.
+
+def _batcher(
+    model: Model, options: ServeOptions, executor: Executor, metrics: ModelMetrics
+) -> Batcher | LoopBatcher:
+    """The batcher that runs ``model``: on the event loop or in the worker thread.
+
+    An :class:`AsyncModel` is awaited on the loop. A cheap model (``Model.cheap``) is
+    called right on the event loop by a :class:`LoopBatcher`: its answers cost
+    microseconds, less than the hand-off of each batch to the worker thread and back (which
+    made batches of one or two questions on the user path; bench/user_path.py) or than a
+    scheduler task and a task per batch; its batches run one at a time, whatever
+    ``ServeOptions.concurrency`` says. Every other model runs in the worker thread.
     """
-    if isinstance(model, AsyncModel):
-        return model.apredict_batch
-    if not model.cheap:
-        return None
-
-    async def on_loop(questions: Sequence[Question]) -> Sequence[Answer]:
-        return model.predict_batch(questions)
-
-    return on_loop
+    assert options.max_batch_size is not None
+    if model.cheap and not isinstance(model, AsyncModel):
+        return LoopBatcher(
+            model.predict_batch,
+            max_batch_size=options.max_batch_size,
+            max_queue_delay_s=options.max_queue_delay_ms / 1000.0,
+            max_queue_size=options.max_queue_size,
+            observer=metrics,
+        )
+    return Batcher(
+        model.predict_batch,
+        executor,
+        max_batch_size=options.max_batch_size,
+        max_queue_delay_s=options.max_queue_delay_ms / 1000.0,
+        max_queue_size=options.max_queue_size,
+        concurrency=options.concurrency,
+        observer=metrics,
+        run_batch_async=model.apredict_batch if isinstance(model, AsyncModel) else None,
+    )
 
 
 class ModelServer:
@@ -101,16 +116,7 @@ class ModelServer:
         self._metrics_server: Any = None
         self._load_task: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
-        self.batcher = Batcher(
-            self.model.predict_batch,
-            self._executor,
-            max_batch_size=options.max_batch_size,
-            max_queue_delay_s=options.max_queue_delay_ms / 1000.0,
-            max_queue_size=options.max_queue_size,
-            concurrency=options.concurrency,
-            observer=self.metrics,
-            run_batch_async=_batch_coroutine(self.model),
-        )
+        self.batcher = _batcher(self.model, options, self._executor, self.metrics)
         self.servicer = ModelServicer(
             self.batcher,
             self.metrics,

@@ -23,6 +23,7 @@ from google.protobuf import json_format
 
 from .batching import Batcher
 from .errors import InvalidQuestion, NotLoaded, NotReady, rich_trailers, status_for
+from .loop_batching import LoopBatcher
 from .metrics import ModelMetrics
 from .model import (
     Answer,
@@ -82,9 +83,8 @@ def png_header_problem(data: bytes) -> str:
     return ""
 
 
-def _check_image(image: model_pb2.Image, index: int, max_image_bytes: int) -> None:
+def _check_image(data: bytes, media_type: str, index: int, max_image_bytes: int) -> None:
     where = f"image {index}"
-    data = image.data
     if not data:
         raise InvalidQuestion(f"{where} is empty")
     if max_image_bytes and len(data) > max_image_bytes:
@@ -93,7 +93,7 @@ def _check_image(image: model_pb2.Image, index: int, max_image_bytes: int) -> No
         problem = png_header_problem(data)
         if problem:
             raise InvalidQuestion(
-                f"{where} ({image.media_type or 'no media type'}) cannot be decoded: {problem}"
+                f"{where} ({media_type or 'no media type'}) cannot be decoded: {problem}"
             )
         return
     from PIL import Image as PILImage
@@ -104,7 +104,7 @@ def _check_image(image: model_pb2.Image, index: int, max_image_bytes: int) -> No
             img.size  # noqa: B018
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InvalidQuestion(
-            f"{where} ({image.media_type or 'no media type'}) cannot be decoded: {exc}"
+            f"{where} ({media_type or 'no media type'}) cannot be decoded: {exc}"
         ) from None
 
 
@@ -121,15 +121,28 @@ def question_from_proto(request: model_pb2.AnswerVQARequest, max_image_bytes: in
     Raises:
         InvalidQuestion: no options, repeated or empty labels, an empty or undecodable image.
     """
-    if not request.options:
+    options = tuple(Option(o.label, o.text) for o in request.options)
+    if not options:
         raise InvalidQuestion(f"question {request.question_id!r} has no options")
-    labels = [o.label for o in request.options]
-    if any(not label for label in labels):
+    labels = [o.label for o in options]
+    if not all(labels):
         raise InvalidQuestion(f"question {request.question_id!r} has an option without a label")
     if len(set(labels)) != len(labels):
         raise InvalidQuestion(f"question {request.question_id!r} repeats option labels {labels}")
+    images = []
     for i, image in enumerate(request.images):
-        _check_image(image, i, max_image_bytes)
+        data = image.data  # each read of a bytes field copies it: read it once
+        media_type = image.media_type
+        _check_image(data, media_type, i, max_image_bytes)
+        images.append(
+            Image(
+                data=data,
+                media_type=media_type,
+                sha256=image.sha256,
+                width=image.width,
+                height=image.height,
+            )
+        )
     parameters: dict[str, Any] = (
         json_format.MessageToDict(request.parameters) if request.HasField("parameters") else {}
     )
@@ -141,17 +154,8 @@ def question_from_proto(request: model_pb2.AnswerVQARequest, max_image_bytes: in
     return Question(
         question_id=request.question_id,
         question=request.question,
-        options=tuple(Option(o.label, o.text) for o in request.options),
-        images=tuple(
-            Image(
-                data=i.data,
-                media_type=i.media_type,
-                sha256=i.sha256,
-                width=i.width,
-                height=i.height,
-            )
-            for i in request.images
-        ),
+        options=options,
+        images=tuple(images),
         prompt=request.prompt,
         answer_format=fmt,
         parameters=parameters,
@@ -192,7 +196,7 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
 
     def __init__(
         self,
-        batcher: Batcher,
+        batcher: Batcher | LoopBatcher,
         metrics: ModelMetrics,
         *,
         max_request_bytes: int,
@@ -202,6 +206,8 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
         self.batcher = batcher
         self.max_concurrency = max_concurrency or batcher.max_batch_size * (batcher.concurrency + 1)
         self.metrics = metrics
+        self._answered = metrics.requests.labels("AnswerVQA", grpc.StatusCode.OK.name)
+        """The counter child of answered calls, looked up once (a lookup costs a lock)."""
         self.max_request_bytes = max_request_bytes
         self.max_image_bytes = max_image_bytes
         self.state = State.LOADING
@@ -258,7 +264,10 @@ class ModelServicer(model_pb2_grpc.ModelServiceServicer):
             if self.active == 0:
                 self._idle.set()
             self.metrics.inflight.dec()
-            self.metrics.requests.labels("AnswerVQA", code.name).inc()
+            if code is grpc.StatusCode.OK:
+                self._answered.inc()
+            else:
+                self.metrics.requests.labels("AnswerVQA", code.name).inc()
             self.metrics.request_duration.observe(time.monotonic() - start)
 
     async def GetModelInfo(
