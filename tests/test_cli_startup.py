@@ -103,3 +103,14 @@ def test_a_mistyped_command_is_matched_against_the_commands_not_loaded_yet(argv:
     result = run_cli(*argv)
     assert result.returncode == 2
     assert f"Error: No such command {argv[-1]!r}. Did you mean {meant!r}?" in result.stderr
+
+
+def test_the_evaluator_imports_the_viewer_only_when_it_serves_one() -> None:
+    """``serve`` without ``--ui-port`` loads neither aiohttp nor the viewer's pages."""
+    code = (
+        "import json, sys\n"
+        "import gmai_eval.server.app\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('aiohttp', 'gmai_eval.server.viewer')))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(result.stdout) == []
