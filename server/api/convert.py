@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
-from gmai_eval.server.data.tsv_import import ImportReport
 from gmai_eval.server.errors import Defect, InvalidArgument
 from gmai_eval.server.names import MAX_FILTER_BYTES, check_endpoints, check_name, check_size
 from gmai_eval.server.records import (
@@ -26,12 +25,15 @@ from gmai_eval.server.records import (
     RunState,
     TlsSettings,
 )
-from gmai_eval.server.runs.model_check import ModelCheck
 from gmai_eval.server.runs.progress import RunReport
 from gmai_eval.server.store.error_groups import ErrorGroup
 from gmai_eval.server.taxonomy import NodePath
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
+
+if TYPE_CHECKING:  # annotations only: a --db read need not import the TSV import (Pillow) or the model check
+    from gmai_eval.server.data.tsv_import import ImportReport
+    from gmai_eval.server.runs.model_check import ModelCheck
 
 _STATES: dict[RunState, pb.RunState] = {
     RunState.QUEUED: pb.RUN_STATE_QUEUED,
