@@ -42,9 +42,8 @@ class CircularNode:
 
     @property
     def ci(self) -> tuple[float, float]:
-        """Wilson 95 % interval, clamped to contain the accuracy (as ``NodeScore.ci``)."""
-        lo, hi = wilson_interval(self.correct, self.n)
-        return min(lo, self.accuracy), max(hi, self.accuracy)
+        """Wilson 95% interval of the accuracy (:func:`.stats.wilson_interval` already contains it)."""
+        return wilson_interval(self.correct, self.n)
 
 
 _EMPTY = CircularNode(0, 0)

@@ -90,9 +90,8 @@ class NodeScore:
 
     @property
     def ci(self) -> tuple[float, float]:
-        """Wilson 95% interval of the accuracy (clamped to contain it despite rounding)."""
-        lo, hi = wilson_interval(self.correct, self.n)
-        return min(lo, self.accuracy), max(hi, self.accuracy)
+        """Wilson 95% interval of the accuracy (:func:`.stats.wilson_interval` already contains it)."""
+        return wilson_interval(self.correct, self.n)
 
     @property
     def incorrect(self) -> int:
