@@ -10,7 +10,7 @@ import logging
 import re
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -20,6 +20,7 @@ from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
 from gmai_eval.server.runs.outage import Outage
 
 from tests._model_process import start_model_process
+from tests._run_checks import wait_run
 from tests._service_helpers import ServeProcess, running_server, write_benchmark_tsv
 
 
@@ -104,16 +105,6 @@ def _stub(server: ServeProcess, endpoint: str, tmp_path: Path) -> pb_grpc.Evalua
     return stub
 
 
-def _until(stub: pb_grpc.EvaluatorServiceStub, run_id: str, ok: Callable[[pb.Run], bool], timeout: float = 60) -> pb.Run:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = stub.GetRun(pb.GetRunRequest(id=run_id), timeout=10).run
-        if ok(run):
-            return run
-        time.sleep(0.02)
-    raise AssertionError(f"run {run_id} never got there: {run}")
-
-
 def _waiting_gauge(server: ServeProcess) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as resp:
         text = resp.read().decode()
@@ -142,17 +133,17 @@ def test_a_model_killed_for_good_fails_the_run_within_max_outage(
     try:
         stub = _stub(evaluator, model.endpoint, tmp_path)
         run_id = _start(stub, max_outage=3)
-        _until(stub, run_id, lambda r: r.progress.done >= 5)
+        wait_run(stub, run_id, lambda r: r.progress.done >= 5)
         model.kill()
         killed = time.monotonic()
-        waiting = _until(stub, run_id, lambda r: r.sub_state == "waiting_for_model", timeout=10)
+        waiting = wait_run(stub, run_id, lambda r: r.sub_state == "waiting_for_model", timeout=10)
         assert waiting.state == pb.RUN_STATE_RUNNING and waiting.HasField("waiting_since")
         # the first reason is the failed call's; the health probes then find the port closed
-        probed = _until(stub, run_id, lambda r: "connection refused" in r.waiting_reason, timeout=3)
+        probed = wait_run(stub, run_id, lambda r: "connection refused" in r.waiting_reason, timeout=3)
         assert probed.waiting_reason == f"{model.endpoint}: connection refused"
         assert waiting.progress.eta_seconds == 0  # no ETA while nothing moves
         assert _waiting_gauge(evaluator) == 1
-        final = _until(stub, run_id, lambda r: r.state != pb.RUN_STATE_RUNNING, timeout=30)
+        final = wait_run(stub, run_id, lambda r: r.state != pb.RUN_STATE_RUNNING, timeout=30)
         took = time.monotonic() - killed
     finally:
         model.kill()
@@ -176,13 +167,13 @@ def test_a_model_stopped_then_restarted_the_run_waits_and_completes(
     try:
         stub = _stub(evaluator, model.endpoint, tmp_path)
         run_id = _start(stub, max_outage=120)
-        _until(stub, run_id, lambda r: r.progress.done >= 5)
+        wait_run(stub, run_id, lambda r: r.progress.done >= 5)
         model.kill()
-        waiting = _until(stub, run_id, lambda r: r.sub_state == "waiting_for_model", timeout=10)
+        waiting = wait_run(stub, run_id, lambda r: r.sub_state == "waiting_for_model", timeout=10)
         assert waiting.state == pb.RUN_STATE_RUNNING and waiting.progress.done < N
         assert _waiting_gauge(evaluator) == 1
         model = start_model_process(port=port, delay_s=0.005)
-        final = _until(stub, run_id, lambda r: r.state != pb.RUN_STATE_RUNNING, timeout=120)
+        final = wait_run(stub, run_id, lambda r: r.state != pb.RUN_STATE_RUNNING, timeout=120)
     finally:
         model.kill()
     assert final.state == pb.RUN_STATE_SUCCEEDED, final.error_message
