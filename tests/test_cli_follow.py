@@ -190,18 +190,22 @@ def test_some_questions_in_error_exit_4_with_the_summary(evaluator: ServeProcess
     assert f"run {run_id} succeeded" in result.stderr
 
 
-def _sigint_as_at_a_terminal() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# As at a terminal: a test run started in the background (`make test &`) ignores SIGINT,
+# children inherit that, and Python then installs no KeyboardInterrupt. This trampoline
+# restores the default and execs the command line (same process, so the signal reaches it).
+# Not ``preexec_fn``: that makes subprocess fork() where it would vfork(), and gRPC's fork
+# handlers in the forked test worker then wrote an epoll error to the child's stderr.
+_AT_A_TERMINAL = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'gmai_eval.clients.cli', *sys.argv[1:]])"
+)
 
 
 def test_ctrl_c_exits_130_and_the_run_goes_on(evaluator: ServeProcess, slow: SomeErrors) -> None:
     slow.delay_s = 0.3
     proc = subprocess.Popen(
-        gmai_eval_argv(*run_args(evaluator.target, "--progress-interval", "0.2")),
+        [sys.executable, "-c", _AT_A_TERMINAL, *run_args(evaluator.target, "--progress-interval", "0.2")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
-        # As at a terminal: a test run started in the background (`make test &`) ignores
-        # SIGINT, children inherit that, and Python then installs no KeyboardInterrupt.
-        preexec_fn=_sigint_as_at_a_terminal,
     )
     assert proc.stdout is not None and proc.stderr is not None
     run_id = proc.stdout.readline().strip()

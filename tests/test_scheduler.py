@@ -435,12 +435,18 @@ async def test_unreadable_question_fails_the_run_instead_of_hanging(
     srv = await start_model_server(ScriptedModel(Script(delay_s=0.005)))
     try:
         register_model(db, spec_for("m1", srv))
+
+        def lose_1090(d: object) -> None:
+            # The question goes while the run is being created (its list of questions is
+            # already written), before anything is loaded: the loader may read the second
+            # window at once, so a delete after create_run would race with it.
+            d.conn.execute(  # type: ignore[attr-defined]
+                "CREATE TRIGGER lose_1090 AFTER INSERT ON run_questions WHEN NEW.idx = 1090"
+                " BEGIN DELETE FROM questions WHERE idx = 1090; END"
+            )
+
+        db.write(lose_1090)  # the second window of questions will miss one
         rec = await manager.create_run("m1", "bench", RunParams(concurrency=2))
-
-        def drop(d: object) -> None:
-            d.conn.execute("DELETE FROM questions WHERE idx = 1090")  # type: ignore[attr-defined]
-
-        db.write(drop)  # the second window of questions now misses one
         final = await wait_final(manager, rec.id)
     finally:
         await srv.stop()
