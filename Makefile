@@ -11,24 +11,31 @@ DEMO_DIR ?= var/demo
 # setuptools' editable install always adds an informational note ("Editable installation.
 # Please be careful with folders..."), which pip >= 25 prints even with -q: hide that one.
 QUIET_BUILD := PYTHONWARNINGS='ignore:Editable installation:UserWarning'
+# Python may cache the bytecode it compiles (under __pycache__, ignored by git) while the demo
+# and the tests run, even where the environment sets PYTHONDONTWRITEBYTECODE: with it set, every
+# process compiled what it imported again (torch: 5.0 s per import instead of 1.6 s; each
+# `gmai-eval` start about 0.1 s more). docs/benchmarks.md has the measurements.
+CACHE_BYTECODE := PYTHONDONTWRITEBYTECODE=
 
 .PHONY: demo test lint typecheck lint-imports venv tools promtool protos bench clean
 
 demo: $(DEMO_STAMP)
-	$(PY) -m gmai_eval.clients.demo --dir $(DEMO_DIR)
+	$(CACHE_BYTECODE) $(PY) -m gmai_eval.clients.demo --dir $(DEMO_DIR)
 	@echo "The commands are in $(VENV)/bin: '. $(VENV)/bin/activate', then for example"
 	@echo "  gmai-eval benchmarks --db $(DEMO_DIR)/gmai-eval.db"
 
-# The tests run in parallel (pytest-xdist, one worker per core; TEST_WORKERS=0 runs them in one
-# process); --dist loadscope keeps each module on one worker, so a module-scoped fixture (a trained
-# model, a running evaluator) is built once. docs/benchmarks.md has the timings.
-TEST_WORKERS ?= auto
+# The tests run in parallel (pytest-xdist, one worker more than the cores, because many tests
+# wait on a subprocess or a model; TEST_WORKERS=0 runs them in one process). --dist loadscope
+# keeps each module on one worker, so a module-scoped fixture (a trained model, a running
+# evaluator) is built once; --no-loadscope-reorder hands the modules out in the order
+# tests/conftest.py gives them, the longest first. docs/benchmarks.md has the timings.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 test: venv tools
 	$(PY) -m ruff check .
 	.ci/typecheck
 	.ci/lint-imports
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
+	$(CACHE_BYTECODE) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 lint: venv
 	$(PY) -m ruff check .
