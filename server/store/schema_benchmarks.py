@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite_utils
+from gmai_eval.server.store.sql_script import execute_script
 
 
 def _initial(db: sqlite_utils.Database) -> None:
-    db.executescript(
+    execute_script(
+        db.conn,
         """
         CREATE TABLE benchmarks (
             id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids of deleted (failed) imports are never reused
@@ -70,7 +72,7 @@ def _initial(db: sqlite_utils.Database) -> None:
             skipped INTEGER NOT NULL           -- 1: row not imported; 0: imported, flagged
         );
         CREATE INDEX import_defects_benchmark ON import_defects (benchmark_id);
-        """
+        """,
     )
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite_utils
+from gmai_eval.server.store.sql_script import execute_script
 
 
 def _initial(db: sqlite_utils.Database) -> None:
-    db.executescript(
+    execute_script(
+        db.conn,
         """
         CREATE TABLE grades (
             run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -31,13 +33,14 @@ def _initial(db: sqlite_utils.Database) -> None:
             created_at TEXT NOT NULL,
             PRIMARY KEY (run_id, idx, judge, attempt)
         );
-        """
+        """,
     )
 
 
 def _run_summaries(db: sqlite_utils.Database) -> None:
     """What the metrics collector exports for a run, computed once when the run ends."""
-    db.executescript(
+    execute_script(
+        db.conn,
         """
         CREATE TABLE run_summaries (
             run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
@@ -45,7 +48,7 @@ def _run_summaries(db: sqlite_utils.Database) -> None:
             summary TEXT NOT NULL,             -- JSON: top-level nodes (n, correct), ratios, ECE
             computed_at TEXT NOT NULL
         );
-        """
+        """,
     )
 
 

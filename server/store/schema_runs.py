@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite_utils
+from gmai_eval.server.store.sql_script import execute_script
 
 
 def _initial(db: sqlite_utils.Database) -> None:
-    db.executescript(
+    execute_script(
+        db.conn,
         """
         CREATE TABLE models (
             name TEXT PRIMARY KEY,
@@ -64,7 +66,7 @@ def _initial(db: sqlite_utils.Database) -> None:
             PRIMARY KEY (run_id, idx, attempt)
         );
         CREATE INDEX attempts_final ON attempts (run_id, final);
-        """
+        """,
     )
 
 
@@ -76,17 +78,19 @@ def _final_attempt_by_question(db: sqlite_utils.Database) -> None:
     "Reads at scale"). ``(run_id, final, idx)`` serves the same run-wide reads and makes the
     per-question lookup an equality on all three columns.
     """
-    db.executescript(
+    execute_script(
+        db.conn,
         """
         DROP INDEX IF EXISTS attempts_final;
         CREATE INDEX attempts_final_question ON attempts (run_id, final, idx);
-        """
+        """,
     )
 
 
 def _run_events(db: sqlite_utils.Database) -> None:
     """A run's history: one row per life-cycle event (created, outage, end...), in order."""
-    db.executescript(
+    execute_script(
+        db.conn,
         """
         CREATE TABLE run_events (
             id INTEGER PRIMARY KEY,            -- order of recording
@@ -96,7 +100,7 @@ def _run_events(db: sqlite_utils.Database) -> None:
             message TEXT NOT NULL DEFAULT ''
         );
         CREATE INDEX run_events_run ON run_events (run_id, id);
-        """
+        """,
     )
 
 
@@ -108,7 +112,8 @@ def _rotations(db: sqlite_utils.Database) -> None:
     existing row becomes rotation 0 and reads as before. SQLite cannot change a primary
     key in place, so both tables are rebuilt (same columns, same indexes).
     """
-    db.executescript(
+    execute_script(
+        db.conn,
         """
         CREATE TABLE run_questions_new (
             run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -154,7 +159,7 @@ def _rotations(db: sqlite_utils.Database) -> None:
         DROP TABLE attempts;
         ALTER TABLE attempts_new RENAME TO attempts;
         CREATE INDEX attempts_final_question ON attempts (run_id, final, idx, rotation);
-        """
+        """,
     )
 
 
