@@ -57,10 +57,10 @@ from gmai_eval.server.tls import ServerTls, server_credentials
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio  # type: ignore[attr-defined]
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 
 if TYPE_CHECKING:
     from gmai_eval.server.viewer import Viewer
-from prometheus_client import start_http_server
 
 log = logging.getLogger(__name__)
 

@@ -74,7 +74,7 @@ def _connect(path: str) -> sqlite3.Connection:
     # Only takes effect on a new file; an existing database keeps its page size. Every
     # commit writes whole pages to the WAL, and a run commits a few answers at a time, so
     # the page size trades import speed (large blobs) against every run's commits; 16 KiB
-    # is the balance measured in docs/benchmarks.md ("The page size").
+    # is the balance measured in docs/benchmarks.md ("One serialization and 16 KiB pages").
     conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
