@@ -51,7 +51,7 @@ def png(seed: int, size: int = 96) -> bytes:
 
 def _add_images(db: Database, bid: int, questions: list[Q]) -> None:
     def fn(s: object) -> None:
-        conn = s.conn  # type: ignore[attr-defined]
+        conn = s
         for q in questions:
             data = png(q.idx)
             sha = f"png{q.idx}"
@@ -82,7 +82,7 @@ def set_run_info(db: Database, run_id: str, *, version: str, digest: str, params
     info = json.dumps({"version": version, "weights_digest": digest})
 
     def fn(s: object) -> None:
-        conn = s.conn  # type: ignore[attr-defined]
+        conn = s
         conn.execute("UPDATE runs SET model_info = ? WHERE id = ?", (info, run_id))
         if params is not None:
             conn.execute("UPDATE runs SET params = ? WHERE id = ?", (json.dumps(params), run_id))

@@ -78,7 +78,7 @@ def insert_benchmark(db: Database, questions: Sequence[Q], name: str = "bench", 
     """Insert a ready benchmark with ``questions``; return its id."""
 
     def fn(s: object) -> int:
-        conn = s.conn  # type: ignore[attr-defined]
+        conn = s
         conn.execute(
             "INSERT OR IGNORE INTO images (sha256, media_type, width, height, mode, size_bytes, data)"
             " VALUES ('img0', 'image/png', 1, 1, 'RGB', 1, x'00')"
@@ -137,7 +137,7 @@ def insert_run(
     """
 
     def fn(s: object) -> str:
-        conn = s.conn  # type: ignore[attr-defined]
+        conn = s
         idxs = [a.idx for a in attempts] + list(extra_questions)
         conn.execute(
             "INSERT INTO runs (id, model, benchmark_id, benchmark_digest, state, params, model_spec,"

@@ -34,12 +34,12 @@ def insert_run(db: Database) -> None:
     idxs = build_benchmark(db, "bench", 40)
 
     def fn(d: Any) -> None:
-        d.conn.execute(
+        d.execute(
             "INSERT INTO runs (id, model, benchmark_id, benchmark_digest, state, params, model_spec,"
             " model_info, evaluator_version, request_id, salt, total, error_message, created_at)"
             " VALUES ('r-1', 'm', 1, 'd', 'running', '{}', '{}', '{}', 'v', NULL, 's', 40, '', 't')"
         )
-        d.conn.executemany(
+        d.executemany(
             "INSERT INTO run_questions (run_id, idx, qid, position) VALUES ('r-1', ?, ?, ?)",
             [(i, f"q-{i}", p) for p, i in enumerate(idxs)],
         )

@@ -52,7 +52,7 @@ def _add_official_val(path: Path) -> None:
     qs = make_questions(4550, seed=2)
     with Database(path) as db:
         bid = insert_benchmark(db, qs, name="GMAI-MMBench_VAL", digest="sha256:val")
-        db.write(lambda s: s.conn.execute(
+        db.write(lambda s: s.execute(
             "INSERT INTO source_files (benchmark_id, position, name, sha256, rows, size_bytes)"
             " VALUES (?, 0, 'GMAI-MMBench_VAL.tsv', 'x', 4550, 1)", (bid,)))
         insert_run(db, bid, [A(q.idx, labels=["A"]) for q in qs], run_id="r-val", model="val-model",

@@ -42,7 +42,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         insert_run(d, bid, [A(q.idx, labels=["A"]) for q in qs], run_id="r-aaaaaaaaaaa1")
         errs = [A(q.idx, outcome="error") if q.idx < 3 else A(q.idx, labels=["B"]) for q in qs]
         insert_run(d, bid, errs, run_id="r-aaaaaaaaaaa2", model="other", state="failed")
-        d.write(lambda s: s.conn.executemany(  # type: ignore[attr-defined]
+        d.write(lambda s: s.executemany(
             "INSERT INTO run_events (run_id, at, kind, message) VALUES ('r-aaaaaaaaaaa2', ?, ?, ?)", EVENTS))
     env = {"GMAI_EVAL_ADMIN_TOKEN": ADMIN, "GMAI_EVAL_READ_TOKEN": READ}
     with running_server(db, env=env) as proc:

@@ -18,7 +18,7 @@ from gmai_eval.clients.cli.main import COMMANDS, cli
 
 from tests._service_helpers import run_cli
 
-HEAVY = ("grpc", "google.protobuf", "rich", "numpy", "sqlite_utils", "PIL", "gmai_eval.server", "gmai_eval.evaluator")
+HEAVY = ("grpc", "google.protobuf", "rich", "numpy", "sqlite3", "PIL", "gmai_eval.server", "gmai_eval.evaluator")
 """Packages a command may need but ``--version`` never does."""
 
 AREAS = sorted({where.split(":")[0] for where in COMMANDS.values()} | {"diagnose", "run_admin"})
@@ -71,7 +71,7 @@ def test_a_command_imports_its_own_area_only(tmp_path: Path, argv: list[str], ar
     out, modules = _imported(tmp_path, *argv)
     assert out.startswith(f"Usage: gmai-eval {argv[0]} ")
     assert _areas(modules) == areas
-    assert _loaded(modules, ("rich", "numpy", "sqlite_utils", "PIL")) == []
+    assert _loaded(modules, ("rich", "numpy", "sqlite3", "PIL")) == []
 
 
 def test_help_loads_every_command(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ async def test_grade_pending_is_incremental_and_idempotent(tmp_path: Path) -> No
         # more answers arrive
         def add(s: object) -> None:
             for q in qs[10:15]:
-                s.conn.execute(  # type: ignore[attr-defined]
+                s.execute(
                     "INSERT INTO attempts (run_id, idx, attempt, request_id, outcome, final, status, text, created_at)"
                     " VALUES ('r-000000000001', ?, 1, 'x', 'answered', 1, 'answered', ?, 'now')",
                     (q.idx, q.answer),
@@ -201,7 +201,7 @@ async def test_resumed_question_is_regraded(tmp_path: Path) -> None:
         assert db.read(lambda s: gstore.verdicts(s, "r-000000000001", "2024", ""))[0] == "error"
 
         def resume(s: object) -> None:  # the run manager retries question 0: a newer final attempt
-            conn = s.conn  # type: ignore[attr-defined]
+            conn = s
             conn.execute("UPDATE attempts SET final = 0 WHERE run_id = 'r-000000000001' AND idx = 0")
             conn.execute(
                 "INSERT INTO attempts (run_id, idx, attempt, request_id, outcome, final, status, labels, created_at)"

@@ -82,7 +82,7 @@ def fill(db: Path) -> None:
 
 def _extra_rows(s: Any) -> None:
     for sql in EXTRA_ROWS:
-        s.conn.execute(sql)
+        s.execute(sql)
 
 
 EXTRA_ROWS = [
@@ -215,7 +215,7 @@ def test_with_db_on_a_file_no_evaluator_serves(tmp_path: Path) -> None:
     result = gmai_eval("benchmarks", "remove", "bench", "--yes", "--with-runs", "--db", str(db))
     assert result.returncode == 1 and "2 run(s) going (r-queued000001, r-interr000001)" in result.stderr
     with Database(db) as d:  # both end: now the benchmark may go with its runs
-        d.write(lambda s: s.conn.execute(  # type: ignore[attr-defined]
+        d.write(lambda s: s.execute(
             "UPDATE runs SET state = 'cancelled' WHERE state IN ('queued', 'interrupted')"))
     result = gmai_eval("benchmarks", "remove", "bench", "--yes", "--with-runs", "--db", str(db))
     assert result.returncode == 0, result.stderr

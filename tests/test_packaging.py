@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-EVALUATOR_ONLY = {"sqlite-utils", "openpyxl", "xlsxwriter", "numpy", "torch", "grpcio-status", "aiohttp"}
+EVALUATOR_ONLY = {"openpyxl", "xlsxwriter", "numpy", "torch", "grpcio-status", "aiohttp"}
 """Distributions a model team's install must not pull (issue 9, item 8)."""
 
 # Source folder -> import name, as [tool.setuptools] package-dir maps them.
@@ -169,7 +169,7 @@ def test_the_base_install_requires_none_of_the_evaluator_libraries(wheel: Path) 
     assert {"grpcio", "grpcio-health-checking", "protobuf"} <= base
     assert not base & EVALUATOR_ONLY, sorted(base & EVALUATOR_ONLY)
     server = {canonicalize_name(r.name) for r in requirements if r.marker is not None and r.marker.evaluate({"extra": "server"})}
-    assert {"sqlite-utils", "openpyxl", "xlsxwriter", "numpy", "grpcio-status"} <= server
+    assert {"openpyxl", "xlsxwriter", "numpy", "grpcio-status"} <= server
     assert "torch" not in server
 
 
@@ -237,7 +237,7 @@ def _blocked(*lines: str) -> list[str]:
 
 def test_the_blocked_modules_are_the_server_extra() -> None:
     blocked = set(server_only_modules())
-    assert {"sqlite_utils", "openpyxl", "xlsxwriter", "numpy", "grpc_status"} <= blocked
+    assert {"openpyxl", "xlsxwriter", "numpy", "grpc_status"} <= blocked
     assert not blocked & {"grpc", "google", "google.rpc", "click", "PIL", "prometheus_client", "grpc_health", "grpc_reflection"}
 
 
@@ -249,7 +249,7 @@ def test_the_model_side_imports_without_the_server_extra() -> None:
     ]
     result = subprocess.run(
         _blocked("import importlib", f"for m in {modules!r}:", "    importlib.import_module(m)",
-                 "assert 'sqlite_utils' not in sys.modules or sys.modules['sqlite_utils'] is None"),
+                 "assert 'openpyxl' not in sys.modules or sys.modules['openpyxl'] is None"),
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import sqlite_utils
 from gmai_eval.server.store import Database
 from gmai_eval.server.store import grades as gstore
 from gmai_eval.server.store import prediction_files as files
@@ -24,7 +23,7 @@ from tests._scoring_helpers import A, insert_benchmark, insert_run, make_questio
 
 RUN = "r-000000000001"
 
-READS: dict[str, Callable[[sqlite_utils.Database], object]] = {
+READS: dict[str, Callable[[sqlite3.Connection], object]] = {
     "export_rows": lambda s: files.export_rows(s, RUN),
     "final_attempts": lambda s: gstore.final_attempts(s, RUN),
     "final_attempts ungraded": lambda s: gstore.final_attempts(s, RUN, ungraded_for=("2024", "")),
@@ -45,19 +44,19 @@ def _database(path: Path, n: int) -> Path:
     return path
 
 
-def _traced(path: Path, fn: Callable[[sqlite_utils.Database], object]) -> list[str]:
+def _traced(path: Path, fn: Callable[[sqlite3.Connection], object]) -> list[str]:
     """The SQL statements ``fn`` runs (parameters expanded)."""
     conn = sqlite3.connect(path)
     seen: list[str] = []
     conn.set_trace_callback(seen.append)
     try:
-        fn(sqlite_utils.Database(conn))
+        fn(conn)
     finally:
         conn.close()
     return [s for s in seen if s.lstrip().upper().startswith("SELECT")]
 
 
-def _steps(path: Path, fn: Callable[[sqlite_utils.Database], object]) -> int:
+def _steps(path: Path, fn: Callable[[sqlite3.Connection], object]) -> int:
     """Virtual-machine steps (in hundreds) SQLite spends on ``fn``."""
     conn = sqlite3.connect(path)
     count = 0
@@ -69,7 +68,7 @@ def _steps(path: Path, fn: Callable[[sqlite_utils.Database], object]) -> int:
 
     conn.set_progress_handler(tick, 100)
     try:
-        fn(sqlite_utils.Database(conn))
+        fn(conn)
     finally:
         conn.close()
     return count

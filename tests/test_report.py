@@ -221,7 +221,7 @@ def test_a_whole_official_split_marks_the_published_rows(tmp_path: Path) -> None
     path = tmp_path / "val.db"
     with Database(path) as db:
         bid = insert_benchmark(db, qs, name="GMAI-MMBench_VAL")
-        db.write(lambda s: s.conn.execute(
+        db.write(lambda s: s.execute(
             "INSERT INTO source_files (benchmark_id, position, name, sha256, rows, size_bytes)"
             " VALUES (?, 0, 'GMAI-MMBench_VAL.tsv', 'x', 4550, 1)", (bid,)))
         insert_run(db, bid, [A(q.idx, labels=["A"]) for q in qs], run_id="r-val")

@@ -440,7 +440,7 @@ async def test_unreadable_question_fails_the_run_instead_of_hanging(
             # The question goes while the run is being created (its list of questions is
             # already written), before anything is loaded: the loader may read the second
             # window at once, so a delete after create_run would race with it.
-            d.conn.execute(  # type: ignore[attr-defined]
+            d.execute(
                 "CREATE TRIGGER lose_1090 AFTER INSERT ON run_questions WHEN NEW.idx = 1090"
                 " BEGIN DELETE FROM questions WHERE idx = 1090; END"
             )

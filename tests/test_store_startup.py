@@ -1,19 +1,18 @@
-"""The store's start-up: sqlite-utils is imported without pandas and numpy, which stay importable.
+"""The store's start-up imports neither sqlite-utils, pandas nor numpy.
 
-sqlite-utils imports pandas and numpy at import time whenever they are installed (the development venv
-has it through statsmodels); the store hides it for that one import (docs/benchmarks.md,
-"Import at official row size"). Each case runs in a fresh interpreter, since the module
-cache of the test process already holds whatever other tests imported.
+The store talks to ``sqlite3`` directly (docs/dependencies.md); before, sqlite-utils imported
+pandas and numpy whenever they were installed, and loaded its plugins' entry points, on every
+``--db`` command and every ``serve`` (docs/benchmarks.md, "sqlite-utils removed"). Each case
+runs in a fresh interpreter, since the module cache of the test process already holds
+whatever other tests imported.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
-
-import pytest
+from pathlib import Path
 
 
 def _fresh(code: str) -> dict[str, object]:
@@ -22,52 +21,28 @@ def _fresh(code: str) -> dict[str, object]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def test_store_does_not_import_pandas() -> None:
+def test_opening_a_database_imports_no_third_party_store_library(tmp_path: Path) -> None:
     got = _fresh(
         "import json, sys\n"
-        "import gmai_eval.server.store\n"
-        "import sqlite_utils.db\n"
-        "print(json.dumps({'pandas': 'pandas' in sys.modules, 'pd': sqlite_utils.db.pd is None,\n"
-        "                  'entry': sys.modules.get('pandas', 'absent') is None,\n"
-        "                  'numpy': 'numpy' in sys.modules, 'np': sqlite_utils.db.np is None}))"
+        "from gmai_eval.server.store import Database\n"
+        f"db = Database({str(tmp_path / 'x.db')!r})\n"
+        "n = db.read(lambda c: c.execute('SELECT COUNT(*) FROM sqlite_master').fetchone()[0])\n"
+        "db.close()\n"
+        "heavy = ('sqlite_utils', 'pandas', 'numpy', 'pluggy', 'dateutil', 'importlib.metadata')\n"
+        "print(json.dumps({'tables': n > 20, 'loaded': [m for m in heavy if m in sys.modules]}))"
     )
-    assert got == {"pandas": False, "pd": True, "entry": False, "numpy": False, "np": True}
+    assert got == {"tables": True, "loaded": []}
 
 
-def test_numpy_stays_importable_and_one_imported_first_is_left_to_sqlite_utils() -> None:
+def test_the_connections_keep_the_pragmas_sqlite_utils_set(tmp_path: Path) -> None:
     got = _fresh(
         "import json\n"
-        "import gmai_eval.server.store\n"
-        "import numpy\n"
-        "print(json.dumps({'sum': int(numpy.arange(4).sum())}))"
+        "from gmai_eval.server.store import Database\n"
+        f"db = Database({str(tmp_path / 'x.db')!r})\n"
+        "r = db.read(lambda c: [c.execute(f'PRAGMA {p}').fetchone()[0] for p in\n"
+        "    ('recursive_triggers', 'foreign_keys', 'journal_mode')])\n"
+        "w = db.write(lambda c: c.execute('PRAGMA recursive_triggers').fetchone()[0])\n"
+        "db.close()\n"
+        "print(json.dumps({'read': r, 'write': w}))"
     )
-    assert got == {"sum": 6}
-    got = _fresh(
-        "import json, numpy\n"
-        "import gmai_eval.server.store\n"
-        "import sqlite_utils.db\n"
-        "print(json.dumps({'same': sqlite_utils.db.np is numpy}))"
-    )
-    assert got == {"same": True}
-
-
-@pytest.mark.skipif(importlib.util.find_spec("pandas") is None, reason="pandas is not installed")
-def test_pandas_stays_importable_after_the_store() -> None:
-    got = _fresh(
-        "import json\n"
-        "import gmai_eval.server.store\n"
-        "import pandas\n"
-        "print(json.dumps({'frame': int(pandas.DataFrame({'a': [1, 2, 3]})['a'].sum())}))"
-    )
-    assert got == {"frame": 6}
-
-
-@pytest.mark.skipif(importlib.util.find_spec("pandas") is None, reason="pandas is not installed")
-def test_pandas_imported_first_is_left_to_sqlite_utils() -> None:
-    got = _fresh(
-        "import json, pandas\n"
-        "import gmai_eval.server.store\n"
-        "import sqlite_utils.db\n"
-        "print(json.dumps({'same': sqlite_utils.db.pd is pandas}))"
-    )
-    assert got == {"same": True}
+    assert got == {"read": [1, 1, "wal"], "write": 1}

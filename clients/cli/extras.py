@@ -5,17 +5,23 @@ and the ``gmai-eval`` commands that talk to a running evaluator over gRPC. ``ser
 offline commands and the ``--db`` paths of the commands that work both ways open the
 SQLite file themselves, import the evaluator, and it needs the ``server`` extra. Without it, those commands stay listed in ``--help`` and fail
 with one line saying what to install, never with a traceback.
+
+The check is explicit (:func:`missing_server_module`, before anything is opened or written)
+rather than left to the first failing import: parts of the evaluator import with the
+standard library alone, and an ``import --db`` that failed on its image decoder half-way
+would already have created the database file.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
 
 SERVER_EXTRA_MODULES = frozenset(
-    {"sqlite_utils", "openpyxl", "xlsxwriter", "numpy", "grpc_status", "pybase64", "aiohttp"}
+    {"openpyxl", "xlsxwriter", "numpy", "grpc_status", "pybase64", "aiohttp"}
 )
 """Modules only the ``server`` extra installs (google.rpc is in the base: the SDK sends RetryInfo)."""
 
@@ -35,23 +41,40 @@ def is_server_module(exc: ModuleNotFoundError) -> bool:
     return any(name == m or name.startswith(m + ".") for m in SERVER_EXTRA_MODULES)
 
 
-def needs_server(command: str, exc: ModuleNotFoundError) -> click.ClickException:
+def missing_server_module() -> str | None:
+    """The first module of the ``server`` extra that is not installed, or None; imports nothing."""
+    for name in sorted(SERVER_EXTRA_MODULES):
+        try:
+            if importlib.util.find_spec(name) is None:
+                return name
+        except (ImportError, ValueError):  # a broken install, or a module blocked in sys.modules
+            return name
+    return None
+
+
+def needs_server(command: str, module: str | None) -> click.ClickException:
     """The one-line error of ``gmai-eval COMMAND`` when the server extra is missing."""
-    return click.ClickException(f"`gmai-eval {command}` needs the evaluator: {INSTALL_HINT}; no module {exc.name!r}")
+    return click.ClickException(f"`gmai-eval {command}` needs the evaluator: {INSTALL_HINT}; no module {module!r}")
 
 
 @contextmanager
 def server_extra(command: str) -> Iterator[None]:
-    """Turn a missing ``server``-extra module inside the block into :func:`needs_server`."""
+    """Refuse ``command`` unless the ``server`` extra is installed, then run the block.
+
+    A missing ``server``-extra module inside the block still becomes :func:`needs_server`.
+    """
+    missing = missing_server_module()
+    if missing is not None:
+        raise needs_server(command, missing)
     try:
         yield
     except ModuleNotFoundError as exc:
         if not is_server_module(exc):
             raise
-        raise needs_server(command, exc) from None
+        raise needs_server(command, exc.name) from None
 
 
-def placeholder(name: str, exc: ModuleNotFoundError) -> click.Command:
+def placeholder(name: str, module: str | None) -> click.Command:
     """A command that stands in for an offline one and fails with :func:`needs_server`."""
 
     @click.command(
@@ -63,6 +86,6 @@ def placeholder(name: str, exc: ModuleNotFoundError) -> click.Command:
     )
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def command(args: tuple[str, ...]) -> None:
-        raise needs_server(name, exc)
+        raise needs_server(name, module)
 
     return command

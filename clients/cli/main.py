@@ -21,7 +21,7 @@ import sys
 import click
 from gmai_eval import __version__
 
-from .extras import OFFLINE_COMMANDS, is_server_module, placeholder
+from .extras import OFFLINE_COMMANDS, is_server_module, missing_server_module, placeholder
 from .lazy import LazyGroup
 from .options import EXIT_CODES_EPILOG
 
@@ -55,12 +55,15 @@ class _Commands(LazyGroup):
     """The top-level group: an offline command whose module needs the missing server extra is a placeholder."""
 
     def load(self, cmd_name: str) -> click.Command:
+        offline = any(cmd_name in names for names in OFFLINE_COMMANDS.values())
+        if offline and (missing := missing_server_module()) is not None:
+            return placeholder(cmd_name, missing)
         try:
             return super().load(cmd_name)
         except ModuleNotFoundError as exc:
-            if not (is_server_module(exc) and any(cmd_name in names for names in OFFLINE_COMMANDS.values())):
+            if not (is_server_module(exc) and offline):
                 raise
-            return placeholder(cmd_name, exc)
+            return placeholder(cmd_name, exc.name)
 
 
 @click.group(

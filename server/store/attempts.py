@@ -11,10 +11,10 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import sqlite_utils
 from gmai_eval.server.records import AnswerStatus, AttemptOutcome
 from gmai_eval.server.store.database import Database
 
@@ -118,9 +118,9 @@ async def arecord_attempt(db: Database, attempt: Attempt) -> None:
     """Commit one attempt (upsert on its key); returns once it is durable."""
     args = _attempt_args(attempt)
 
-    def fn(d: sqlite_utils.Database) -> None:
+    def fn(d: sqlite3.Connection) -> None:
         # Never hand a cursor back to another thread: finalising it there races the writer.
-        d.conn.execute(_INSERT_ATTEMPT, args)
+        d.execute(_INSERT_ATTEMPT, args)
 
     await db.awrite(fn)
 
@@ -137,8 +137,8 @@ def submit_attempts(
     created_at = now_iso()
     rows = [_attempt_args(a, created_at) for a in attempts]
 
-    def fn(d: sqlite_utils.Database) -> None:
-        d.conn.executemany(_INSERT_ATTEMPT, rows)
+    def fn(d: sqlite3.Connection) -> None:
+        d.executemany(_INSERT_ATTEMPT, rows)
 
     return db.submit(fn)
 
@@ -146,7 +146,7 @@ def submit_attempts(
 def list_attempts(db: Database, run_id: str) -> list[Attempt]:
     """Every attempt of a run, by question index, rotation, then attempt."""
     rows = db.read(
-        lambda d: d.conn.execute(
+        lambda d: d.execute(
             "SELECT run_id, idx, attempt, request_id, outcome, final, code, error, status, labels,"
             " text, option_scores, model_version, endpoint, latency_s, request_bytes, rotation"
             " FROM attempts WHERE run_id = ? ORDER BY idx, rotation, attempt",
@@ -191,14 +191,14 @@ class Counts:
     """Questions graded correct in the run's era (no judge)."""
 
 
-def _counts(d: sqlite_utils.Database, run_id: str, era: str) -> Counts:
-    done, errors, retries = d.conn.execute(
+def _counts(d: sqlite3.Connection, run_id: str, era: str) -> Counts:
+    done, errors, retries = d.execute(
         "SELECT COALESCE(SUM(final), 0),"
         " COALESCE(SUM(final = 1 AND outcome = 'error'), 0), COALESCE(SUM(final = 0), 0)"
         " FROM attempts WHERE run_id = ?",
         (run_id,),
     ).fetchone()
-    (correct,) = d.conn.execute(
+    (correct,) = d.execute(
         "SELECT COUNT(*) FROM grades WHERE run_id = ? AND era = ? AND judge = ''"
         " AND verdict = 'correct'",
         (run_id, era),

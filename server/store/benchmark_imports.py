@@ -15,7 +15,6 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import sqlite_utils
 from gmai_eval.server.errors import AlreadyExists, Defect
 from gmai_eval.server.records import SourceFile
 from gmai_eval.server.store.database import Database
@@ -89,8 +88,8 @@ def _now() -> str:
 def find_any_state(db: Database, name: str) -> tuple[int, str, str] | None:
     """(id, digest, state) of the benchmark named ``name`` in any state, or None."""
 
-    def q(d: sqlite_utils.Database) -> tuple[int, str, str] | None:
-        row = d.conn.execute("SELECT id, digest, state FROM benchmarks WHERE name = ?", (name,)).fetchone()
+    def q(d: sqlite3.Connection) -> tuple[int, str, str] | None:
+        row = d.execute("SELECT id, digest, state FROM benchmarks WHERE name = ?", (name,)).fetchone()
         return (int(row[0]), str(row[1]), str(row[2])) if row else None
 
     return db.read(q)
@@ -103,9 +102,9 @@ def begin_import(db: Database, name: str, layout: str, multi_choice: bool = Fals
         AlreadyExists: ``name`` is taken (in any state).
     """
 
-    def w(d: sqlite_utils.Database) -> int:
+    def w(d: sqlite3.Connection) -> int:
         try:
-            cur = d.conn.execute(
+            cur = d.execute(
                 "INSERT INTO benchmarks (name, digest, layout, state, created_at, multi_choice)"
                 " VALUES (?, '', ?, 'importing', ?, ?)",
                 (name, layout, _now(), int(multi_choice)),
@@ -118,15 +117,15 @@ def begin_import(db: Database, name: str, layout: str, multi_choice: bool = Fals
 
 
 def write_batch(
-    d: sqlite_utils.Database, benchmark_id: int, images: Sequence[ImageRow], questions: Sequence[QuestionRow]
+    d: sqlite3.Connection, benchmark_id: int, images: Sequence[ImageRow], questions: Sequence[QuestionRow]
 ) -> None:
     """Insert one batch of images and questions (call inside ``db.write``)."""
-    d.conn.executemany(
+    d.executemany(
         "INSERT OR IGNORE INTO images (sha256, media_type, width, height, mode, size_bytes, data) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [(i.sha256, i.media_type, i.width, i.height, i.mode, len(i.data), i.data) for i in images],
     )
-    d.conn.executemany(
+    d.executemany(
         "INSERT INTO questions (benchmark_id, idx, question, option_a, option_b, option_c, option_d, "
         "option_e, answer, answer_source, category, clinical_task, department, granularity, modality, "
         "original_task, image_path, image_sha256, source_file, source_row, extra) "
@@ -153,20 +152,20 @@ def finish_import(
 ) -> None:
     """Record digest, layout, files and defects (with their ``skipped`` flag); flip to ``ready``."""
 
-    def w(d: sqlite_utils.Database) -> None:
-        d.conn.executemany(
+    def w(d: sqlite3.Connection) -> None:
+        d.executemany(
             "INSERT INTO source_files (benchmark_id, position, name, sha256, rows, size_bytes) VALUES (?, ?, ?, ?, ?, ?)",
             [(benchmark_id, i, f.name, f.sha256, f.rows, f.size_bytes) for i, f in enumerate(files)],
         )
-        d.conn.executemany(
+        d.executemany(
             "INSERT INTO import_defects (benchmark_id, file, row, column_name, message, skipped) VALUES (?, ?, ?, ?, ?, ?)",
             [(benchmark_id, x.file, x.row, x.column, x.message, int(skipped)) for x, skipped in defects],
         )
-        count, flagged = d.conn.execute(
+        count, flagged = d.execute(
             "SELECT COUNT(*), COALESCE(SUM(answer IS NULL), 0) FROM questions WHERE benchmark_id = ?",
             (benchmark_id,),
         ).fetchone()
-        d.conn.execute(
+        d.execute(
             "UPDATE benchmarks SET digest = ?, layout = ?, state = 'ready', question_count = ?, "
             "flagged_count = ?, created_at = ? WHERE id = ?",
             (digest, layout, count, flagged, _now(), benchmark_id),
@@ -178,8 +177,8 @@ def finish_import(
 def abort_import(db: Database, benchmark_id: int) -> None:
     """Delete an unfinished benchmark (cascading) and the images nothing references any more."""
 
-    def w(d: sqlite_utils.Database) -> None:
-        d.conn.execute("DELETE FROM benchmarks WHERE id = ? AND state = 'importing'", (benchmark_id,))
+    def w(d: sqlite3.Connection) -> None:
+        d.execute("DELETE FROM benchmarks WHERE id = ? AND state = 'importing'", (benchmark_id,))
         _delete_orphan_images(d)
 
     db.write(w)
@@ -188,11 +187,11 @@ def abort_import(db: Database, benchmark_id: int) -> None:
 def delete_stale_imports(db: Database, keep: Sequence[int] = ()) -> int:
     """Delete every ``importing`` benchmark except ids in ``keep``; return how many."""
 
-    def w(d: sqlite_utils.Database) -> int:
-        ids = [int(r[0]) for r in d.conn.execute("SELECT id FROM benchmarks WHERE state = 'importing'")]
+    def w(d: sqlite3.Connection) -> int:
+        ids = [int(r[0]) for r in d.execute("SELECT id FROM benchmarks WHERE state = 'importing'")]
         stale = [i for i in ids if i not in set(keep)]
         for i in stale:
-            d.conn.execute("DELETE FROM benchmarks WHERE id = ?", (i,))
+            d.execute("DELETE FROM benchmarks WHERE id = ?", (i,))
         if stale:
             _delete_orphan_images(d)
         return len(stale)
@@ -200,7 +199,7 @@ def delete_stale_imports(db: Database, keep: Sequence[int] = ()) -> int:
     return db.write(w)
 
 
-def _delete_orphan_images(d: sqlite_utils.Database) -> None:
-    d.conn.execute(
+def _delete_orphan_images(d: sqlite3.Connection) -> None:
+    d.execute(
         "DELETE FROM images WHERE NOT EXISTS (SELECT 1 FROM questions q WHERE q.image_sha256 = images.sha256)"
     )

@@ -9,10 +9,10 @@ Readers see only benchmarks in state ``ready``. The importer is the only writer,
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import sqlite_utils
 from gmai_eval.server.errors import Defect, NotFound
 from gmai_eval.server.records import OPTION_LABELS, Benchmark, Image, Question, SourceFile
 from gmai_eval.server.store.database import Database
@@ -29,11 +29,11 @@ _QUESTION_COLUMNS = (
 )
 
 
-def _benchmark(d: sqlite_utils.Database, row: Any) -> Benchmark:
+def _benchmark(d: sqlite3.Connection, row: Any) -> Benchmark:
     bid = int(row[0])
     files = tuple(
         SourceFile(name=str(f[0]), sha256=str(f[1]), rows=int(f[2]), size_bytes=int(f[3]))
-        for f in d.conn.execute(
+        for f in d.execute(
             "SELECT name, sha256, rows, size_bytes FROM source_files WHERE benchmark_id = ? ORDER BY position",
             (bid,),
         )
@@ -59,8 +59,8 @@ _BENCH_SELECT = (
 def _ready_benchmark(db: Database, column: str, value: object, missing: str) -> Benchmark:
     """The ready benchmark whose ``column`` (``name`` or ``id``) is ``value``; NotFound(missing)."""
 
-    def q(d: sqlite_utils.Database) -> Benchmark:
-        row = d.conn.execute(f"{_BENCH_SELECT} WHERE {column} = ? AND state = 'ready'", (value,)).fetchone()
+    def q(d: sqlite3.Connection) -> Benchmark:
+        row = d.execute(f"{_BENCH_SELECT} WHERE {column} = ? AND state = 'ready'", (value,)).fetchone()
         if row is None:
             raise NotFound(missing)
         return _benchmark(d, row)
@@ -94,8 +94,8 @@ def get_benchmark_by_id(db: Database, benchmark_id: int) -> Benchmark:
 def list_benchmarks(db: Database) -> list[Benchmark]:
     """Every ready benchmark, by name."""
 
-    def q(d: sqlite_utils.Database) -> list[Benchmark]:
-        rows = d.conn.execute(f"{_BENCH_SELECT} WHERE state = 'ready' ORDER BY name").fetchall()
+    def q(d: sqlite3.Connection) -> list[Benchmark]:
+        rows = d.execute(f"{_BENCH_SELECT} WHERE state = 'ready' ORDER BY name").fetchall()
         return [_benchmark(d, r) for r in rows]
 
     return db.read(q)
@@ -104,10 +104,10 @@ def list_benchmarks(db: Database) -> list[Benchmark]:
 def load_import_defects(db: Database, benchmark_id: int) -> list[tuple[Defect, bool]]:
     """The defects recorded at import, with their ``skipped`` flag, in file/row order."""
 
-    def q(d: sqlite_utils.Database) -> list[tuple[Defect, bool]]:
+    def q(d: sqlite3.Connection) -> list[tuple[Defect, bool]]:
         return [
             (Defect(file=str(r[0]), row=int(r[1]), column=str(r[2]), message=str(r[3])), bool(r[4]))
-            for r in d.conn.execute(
+            for r in d.execute(
                 "SELECT file, row, column_name, message, skipped FROM import_defects "
                 "WHERE benchmark_id = ? ORDER BY rowid",
                 (benchmark_id,),
@@ -158,17 +158,17 @@ def _where(flt: QuestionFilter | None) -> tuple[str, list[object]]:
 def load_questions(db: Database, benchmark_id: int, idxs: Sequence[int] | None = None) -> list[Question]:
     """Questions of a benchmark sorted by index: all of them, or those with index in ``idxs``."""
 
-    def q(d: sqlite_utils.Database) -> list[Question]:
+    def q(d: sqlite3.Connection) -> list[Question]:
         base = f"SELECT {_QUESTION_COLUMNS} FROM questions WHERE benchmark_id = ?"
         if idxs is None:
-            rows = d.conn.execute(base + " ORDER BY idx", (benchmark_id,)).fetchall()
+            rows = d.execute(base + " ORDER BY idx", (benchmark_id,)).fetchall()
         else:
             wanted = sorted(set(int(i) for i in idxs))
             rows = []
             for start in range(0, len(wanted), _CHUNK):
                 chunk = wanted[start : start + _CHUNK]
                 marks = ", ".join("?" for _ in chunk)
-                rows.extend(d.conn.execute(f"{base} AND idx IN ({marks})", (benchmark_id, *chunk)).fetchall())
+                rows.extend(d.execute(f"{base} AND idx IN ({marks})", (benchmark_id, *chunk)).fetchall())
             rows.sort(key=lambda r: int(r[0]))
         return [_question(benchmark_id, tuple(r)) for r in rows]
 
@@ -182,8 +182,8 @@ def load_image(db: Database, sha256: str) -> Image:
         NotFound: no such image.
     """
 
-    def q(d: sqlite_utils.Database) -> Image:
-        row = d.conn.execute(
+    def q(d: sqlite3.Connection) -> Image:
+        row = d.execute(
             "SELECT sha256, media_type, data, width, height FROM images WHERE sha256 = ?", (sha256,)
         ).fetchone()
         if row is None:
@@ -197,10 +197,10 @@ def select_question_indexes(db: Database, benchmark_id: int, flt: QuestionFilter
     """Indexes of the benchmark's questions that match ``flt`` (all when None), ascending."""
     cond, params = _where(flt)
 
-    def q(d: sqlite_utils.Database) -> list[int]:
+    def q(d: sqlite3.Connection) -> list[int]:
         return [
             int(r[0])
-            for r in d.conn.execute(
+            for r in d.execute(
                 f"SELECT idx FROM questions WHERE benchmark_id = ?{cond} ORDER BY idx", (benchmark_id, *params)
             )
         ]
@@ -214,8 +214,8 @@ def taxonomy_nodes(
     """Question counts at every taxonomy node (see :func:`~gmai_eval.server.taxonomy.count_nodes`)."""
     cond, params = _where(flt)
 
-    def q(d: sqlite_utils.Database) -> list[tuple[NodePath, int]]:
-        rows = d.conn.execute(
+    def q(d: sqlite3.Connection) -> list[tuple[NodePath, int]]:
+        rows = d.execute(
             "SELECT clinical_task, department, granularity, modality, category, COUNT(*) FROM questions "
             f"WHERE benchmark_id = ?{cond} GROUP BY 1, 2, 3, 4, 5",
             (benchmark_id, *params),

@@ -7,7 +7,8 @@ burst of answers costs one fsync, and each caller is woken only after its write 
 committed. Reads run on the calling thread (or an executor, from asyncio) with a
 thread-local connection and never block the writer (WAL).
 
-Only the ``store`` package imports ``sqlite_utils``.
+Only the ``store`` package imports ``sqlite3``: the callables given to :meth:`Database.write`
+and :meth:`Database.read` get a plain :class:`sqlite3.Connection`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlite_utils
 from gmai_eval.server.errors import StoreCorrupted, StoreError, StoreFull
 from gmai_eval.server.store.migrations import apply_migrations
 
@@ -79,6 +79,7 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA recursive_triggers=ON")
     conn.execute("PRAGMA busy_timeout=30000")
     # Image blobs are read on the hot path of runs; memory-mapped reads avoid a copy.
     conn.execute("PRAGMA mmap_size=1073741824")
@@ -94,7 +95,7 @@ class Database:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._queue: queue.Queue[tuple[Callable[[sqlite_utils.Database], Any], concurrent.futures.Future[Any]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[Callable[[sqlite3.Connection], Any], concurrent.futures.Future[Any]] | None] = queue.Queue()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
@@ -104,9 +105,8 @@ class Database:
             self._wconn = _connect(self.path)
         except sqlite3.Error as exc:
             raise store_error(exc, self.path, "open") from exc
-        self._wdb = sqlite_utils.Database(self._wconn)
         try:
-            apply_migrations(self._wdb)
+            apply_migrations(self._wconn)
         except sqlite3.Error as exc:
             raise store_error(exc, self.path, "migrate") from exc
         self._thread = threading.Thread(target=self._writer, name="gmai-writer", daemon=True)
@@ -114,7 +114,7 @@ class Database:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def write(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on the writer thread, atomically, and return its result once committed.
 
         ``fn`` must not return a cursor or anything else tied to the connection: the result
@@ -122,11 +122,11 @@ class Database:
         """
         return self.submit(fn).result()
 
-    async def awrite(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    async def awrite(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Like :meth:`write`, awaitable."""
         return await asyncio.wrap_future(self.submit(fn))
 
-    def submit(self, fn: Callable[[sqlite_utils.Database], T]) -> concurrent.futures.Future[T]:
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> concurrent.futures.Future[T]:
         """Queue ``fn`` for the writer thread; the future resolves after commit."""
         if self._closed:
             raise StoreError(f"database {self.path} is closed")
@@ -157,7 +157,7 @@ class Database:
                 for fn, fut in batch:
                     conn.execute("SAVEPOINT w")
                     try:
-                        result = fn(self._wdb)
+                        result = fn(conn)
                     except BaseException as exc:
                         if not conn.in_transaction:
                             # SQLite rolled the whole transaction back itself (SQLITE_FULL,
@@ -195,29 +195,28 @@ class Database:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def _reader(self) -> sqlite_utils.Database:
-        db = getattr(self._local, "db", None)
-        if db is None:
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
             conn = _connect(self.path)
             with self._readers_lock:
                 self._readers.append(conn)
-            db = sqlite_utils.Database(conn)
-            self._local.db = db
-        return db
+            self._local.conn = conn
+        return conn
 
-    def read(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` with this thread's read connection, in one read transaction."""
         try:
-            db = self._reader()
-            db.conn.execute("BEGIN")
+            conn = self._reader()
+            conn.execute("BEGIN")
             try:
-                return fn(db)
+                return fn(conn)
             finally:
-                db.conn.execute("COMMIT")
+                conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise store_error(exc, self.path, "read") from exc
 
-    async def aread(self, fn: Callable[[sqlite_utils.Database], T]) -> T:
+    async def aread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Like :meth:`read`, on a reader thread, awaitable."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self.read, fn)

@@ -47,7 +47,7 @@ GROUP BY code, error ORDER BY n DESC, code, error LIMIT ?
 def error_groups(db: Database, run_id: str, *, final: bool = True) -> list[ErrorGroup]:
     """A run's final errors (``final``) or retried attempts (not ``final``), grouped."""
     rows = db.read(
-        lambda d: d.conn.execute(_SQL, (run_id, 1 if final else 0, EXAMPLES, MAX_GROUPS)).fetchall()
+        lambda d: d.execute(_SQL, (run_id, 1 if final else 0, EXAMPLES, MAX_GROUPS)).fetchall()
     )
     return [
         ErrorGroup(

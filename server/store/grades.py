@@ -1,6 +1,6 @@
 """Repository of the grading area: grades, judge calls, and the reads scoring needs.
 
-Every function takes the ``sqlite_utils.Database`` handed out by
+Every function takes the ``sqlite3.Connection`` handed out by
 :meth:`~gmai_eval.server.store.database.Database.read` or ``write``; callers wrap them, for
 example ``db.read(lambda s: graded_rows(s, run_id, "2024", ""))``. Grades are keyed by
 ``(run_id, idx, era, judge)`` and upserted, so grading is idempotent.
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import sqlite_utils
 from gmai_eval.server.records import (
     OPTION_LABELS,
     AnswerStatus,
@@ -103,7 +103,7 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat()
 
 
-def run_info(s: sqlite_utils.Database, run_id: str) -> RunInfo:
+def run_info(s: sqlite3.Connection, run_id: str) -> RunInfo:
     """Load a run's header.
 
     Raises:
@@ -146,7 +146,7 @@ def run_info(s: sqlite_utils.Database, run_id: str) -> RunInfo:
     )
 
 
-def run_era(s: sqlite_utils.Database, run_id: str) -> str:
+def run_era(s: sqlite3.Connection, run_id: str) -> str:
     """The extraction era of a run's parameters (what :func:`run_info` says, in one lookup).
 
     Raises:
@@ -188,7 +188,7 @@ def pending_from(rows: Iterable[Sequence[object]]) -> list[PendingRow]:
 
 
 def final_attempts(
-    s: sqlite_utils.Database, run_id: str, *, ungraded_for: tuple[str, str] | None = None
+    s: sqlite3.Connection, run_id: str, *, ungraded_for: tuple[str, str] | None = None
 ) -> list[PendingRow]:
     """Final attempts of a run with their questions, ordered by index (rotation 0: in a
     circular run, the vanilla answers; :func:`rotation_attempts` reads the others).
@@ -216,12 +216,12 @@ def final_attempts(
     return pending_from(s.execute(sql, params).fetchall())
 
 
-def upsert_grades(s: sqlite_utils.Database, run_id: str, era: str, judge: str, grades: Iterable[Grade]) -> int:
+def upsert_grades(s: sqlite3.Connection, run_id: str, era: str, judge: str, grades: Iterable[Grade]) -> int:
     """Insert or replace grades; return how many."""
     rows = [
         (run_id, g.idx, era, judge, g.extracted, g.method, g.verdict, g.log, g.attempt) for g in grades
     ]
-    s.conn.executemany(
+    s.executemany(
         "INSERT OR REPLACE INTO grades (run_id, idx, era, judge, extracted, method, verdict, log, attempt)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         rows,
@@ -229,13 +229,13 @@ def upsert_grades(s: sqlite_utils.Database, run_id: str, era: str, judge: str, g
     return len(rows)
 
 
-def delete_grades(s: sqlite_utils.Database, run_id: str, era: str, judge: str) -> int:
+def delete_grades(s: sqlite3.Connection, run_id: str, era: str, judge: str) -> int:
     """Delete a run's grades for one (era, judge); return how many."""
-    cur = s.conn.execute("DELETE FROM grades WHERE run_id = ? AND era = ? AND judge = ?", (run_id, era, judge))
+    cur = s.execute("DELETE FROM grades WHERE run_id = ? AND era = ? AND judge = ?", (run_id, era, judge))
     return cur.rowcount
 
 
-def verdicts(s: sqlite_utils.Database, run_id: str, era: str, judge: str) -> dict[int, str]:
+def verdicts(s: sqlite3.Connection, run_id: str, era: str, judge: str) -> dict[int, str]:
     """idx -> verdict for one grading of a run."""
     return {
         int(r[0]): str(r[1])
@@ -245,7 +245,7 @@ def verdicts(s: sqlite_utils.Database, run_id: str, era: str, judge: str) -> dic
     }
 
 
-def graded_rows(s: sqlite_utils.Database, run_id: str, era: str, judge: str) -> list[GradedRow]:
+def graded_rows(s: sqlite3.Connection, run_id: str, era: str, judge: str) -> list[GradedRow]:
     """Graded questions of a run with their taxonomy fields, ordered by index."""
     rows = s.execute(
         "SELECT g.idx, g.verdict, g.extracted, g.method, q.answer, q.category, q.clinical_task,"
@@ -281,7 +281,7 @@ class QuestionFields:
     """Modality."""
 
 
-def question_fields(s: sqlite_utils.Database, run_id: str) -> dict[int, QuestionFields]:
+def question_fields(s: sqlite3.Connection, run_id: str) -> dict[int, QuestionFields]:
     """idx -> key and taxonomy fields, for the questions of a run."""
     rows = s.execute(
         "SELECT q.idx, q.answer, q.category, q.clinical_task, q.department, q.granularity, q.modality"
@@ -292,7 +292,7 @@ def question_fields(s: sqlite_utils.Database, run_id: str) -> dict[int, Question
     return {int(r[0]): QuestionFields(r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows}
 
 
-def option_labels(s: sqlite_utils.Database, run_id: str) -> dict[int, tuple[str, ...]]:
+def option_labels(s: sqlite3.Connection, run_id: str) -> dict[int, tuple[str, ...]]:
     """idx -> the labels of the non-empty options, for the questions of a run."""
     rows = s.execute(
         "SELECT q.idx, " + OPTION_COLUMNS + " FROM run_questions rq JOIN runs r ON r.id = rq.run_id"
@@ -319,7 +319,7 @@ class ScoredAnswer:
     """Correct label."""
 
 
-def scored_answers(s: sqlite_utils.Database, run_id: str) -> list[ScoredAnswer]:
+def scored_answers(s: sqlite3.Connection, run_id: str) -> list[ScoredAnswer]:
     """The questions of a run with a key whose final attempt is answered with option scores,
     ordered by index (what calibration reads; one attempt lookup per question). In a
     circular run these are the vanilla answers (rotation 0)."""
@@ -342,15 +342,15 @@ def scored_answers(s: sqlite_utils.Database, run_id: str) -> list[ScoredAnswer]:
     return out
 
 
-def put_summary(s: sqlite_utils.Database, run_id: str, era: str, summary: str) -> None:
+def put_summary(s: sqlite3.Connection, run_id: str, era: str, summary: str) -> None:
     """Store (replace) the JSON summary the metrics collector exports for a run."""
-    s.conn.execute(
+    s.execute(
         "INSERT OR REPLACE INTO run_summaries (run_id, era, summary, computed_at) VALUES (?, ?, ?, ?)",
         (run_id, era, summary, _now()),
     )
 
 
-def finished_runs_without_summary(s: sqlite_utils.Database) -> list[str]:
+def finished_runs_without_summary(s: sqlite3.Connection) -> list[str]:
     """Runs in a final state (succeeded, failed, cancelled) with no stored summary, oldest first.
 
     These are runs of a database written by an older release (or whose end-of-run grading
@@ -364,7 +364,7 @@ def finished_runs_without_summary(s: sqlite_utils.Database) -> list[str]:
     return [str(r[0]) for r in rows]
 
 
-def question_texts(s: sqlite_utils.Database, run_id: str) -> dict[int, str]:
+def question_texts(s: sqlite3.Connection, run_id: str) -> dict[int, str]:
     """idx -> question text for the questions of a run."""
     return {
         int(r[0]): str(r[1])
@@ -377,22 +377,22 @@ def question_texts(s: sqlite_utils.Database, run_id: str) -> dict[int, str]:
 
 
 def record_judge_call(
-    s: sqlite_utils.Database, run_id: str, idx: int, judge: str, attempt: int, prompt: str, reply: str
+    s: sqlite3.Connection, run_id: str, idx: int, judge: str, attempt: int, prompt: str, reply: str
 ) -> None:
     """Record one judge call (upsert on run, idx, judge, attempt)."""
-    s.conn.execute(
+    s.execute(
         "INSERT OR REPLACE INTO judge_calls (run_id, idx, judge, attempt, prompt, reply, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
         (run_id, idx, judge, attempt, prompt, reply, _now()),
     )
 
 
-def judge_call_count(s: sqlite_utils.Database, run_id: str, judge: str) -> int:
+def judge_call_count(s: sqlite3.Connection, run_id: str, judge: str) -> int:
     """Number of recorded judge calls of a run."""
     return int(s.execute("SELECT COUNT(*) FROM judge_calls WHERE run_id = ? AND judge = ?", [run_id, judge]).fetchone()[0])
 
 
-def latest_completed_run_ids(s: sqlite_utils.Database) -> list[str]:
+def latest_completed_run_ids(s: sqlite3.Connection) -> list[str]:
     """Id of the latest succeeded run of each (model, benchmark), by finish time."""
     rows = s.execute(
         "SELECT id FROM runs r WHERE state = 'succeeded' AND id = ("

@@ -20,10 +20,10 @@ Unknown names raise :class:`~gmai_eval.server.errors.NotFound` with the closest 
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import sqlite_utils
 from gmai_eval.server.errors import FailedPrecondition
 from gmai_eval.server.records import Benchmark, RunState
 from gmai_eval.server.store.benchmarks import get_benchmark
@@ -77,12 +77,12 @@ def _shown(ids: Sequence[str]) -> str:
     return ", ".join(ids[:SHOWN_RUNS]) + (f" and {more} more" if more > 0 else "")
 
 
-def _delete_run_rows(d: sqlite_utils.Database, run_ids: Sequence[str], rows: dict[str, int]) -> None:
+def _delete_run_rows(d: sqlite3.Connection, run_ids: Sequence[str], rows: dict[str, int]) -> None:
     for table in (*RUN_TABLES, "runs"):
         column = "id" if table == "runs" else "run_id"
         count = 0
         for run_id in run_ids:
-            count += d.conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,)).rowcount
+            count += d.execute(f"DELETE FROM {table} WHERE {column} = ?", (run_id,)).rowcount
         rows[table] = rows.get(table, 0) + count
 
 
@@ -101,8 +101,8 @@ def delete_run(db: Database, run_id: str, busy: Callable[[str], bool] = _idle) -
     """
     run = get_run(db, run_id)
 
-    def fn(d: sqlite_utils.Database) -> dict[str, int]:
-        found = d.conn.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
+    def fn(d: sqlite3.Connection) -> dict[str, int]:
+        found = d.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
         if found is None:  # deleted meanwhile
             raise unknown_in(d, "run", run_id, f"run {run_id!r} not found")
         state = str(found[0])
@@ -141,12 +141,12 @@ def remove_benchmark(
     """
     benchmark = get_benchmark(db, name)
 
-    def fn(d: sqlite_utils.Database) -> tuple[tuple[str, ...], dict[str, int]]:
-        if d.conn.execute("SELECT 1 FROM benchmarks WHERE id = ?", (benchmark.id,)).fetchone() is None:
+    def fn(d: sqlite3.Connection) -> tuple[tuple[str, ...], dict[str, int]]:
+        if d.execute("SELECT 1 FROM benchmarks WHERE id = ?", (benchmark.id,)).fetchone() is None:
             raise unknown_in(d, "benchmark", name)  # removed meanwhile
         runs = [
             (str(r[0]), str(r[1]))
-            for r in d.conn.execute(
+            for r in d.execute(
                 "SELECT id, state FROM runs WHERE benchmark_id = ? ORDER BY created_at, id", (benchmark.id,)
             )
         ]
@@ -165,15 +165,15 @@ def remove_benchmark(
         _delete_run_rows(d, ids, rows)
         images = [
             str(r[0])
-            for r in d.conn.execute(
+            for r in d.execute(
                 "SELECT DISTINCT image_sha256 FROM questions WHERE benchmark_id = ?", (benchmark.id,)
             )
         ]
         for table in BENCHMARK_TABLES:
-            rows[table] = d.conn.execute(f"DELETE FROM {table} WHERE benchmark_id = ?", (benchmark.id,)).rowcount
-        rows["benchmarks"] = d.conn.execute("DELETE FROM benchmarks WHERE id = ?", (benchmark.id,)).rowcount
+            rows[table] = d.execute(f"DELETE FROM {table} WHERE benchmark_id = ?", (benchmark.id,)).rowcount
+        rows["benchmarks"] = d.execute("DELETE FROM benchmarks WHERE id = ?", (benchmark.id,)).rowcount
         rows["images"] = sum(
-            d.conn.execute(
+            d.execute(
                 "DELETE FROM images WHERE sha256 = ?"
                 " AND NOT EXISTS (SELECT 1 FROM questions q WHERE q.image_sha256 = ?)",
                 (sha, sha),

@@ -9,11 +9,11 @@ scores as ``gmai-eval scores``); a scrape never computes them.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
 from gmai_eval.server.store.report_reads import is_whole
 
 
@@ -48,7 +48,7 @@ def _json_obj(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def succeeded_runs(db: sqlite_utils.Database) -> list[FinishedRun]:
+def succeeded_runs(db: sqlite3.Connection) -> list[FinishedRun]:
     """Every succeeded run, newest completion first."""
     rows = db.execute(
         """
@@ -81,12 +81,12 @@ def succeeded_runs(db: sqlite_utils.Database) -> list[FinishedRun]:
     return out
 
 
-def run_state_counts(db: sqlite_utils.Database) -> dict[str, int]:
+def run_state_counts(db: sqlite3.Connection) -> dict[str, int]:
     """Number of runs in each state."""
     return {state: n for state, n in db.execute("SELECT state, COUNT(*) FROM runs GROUP BY state")}
 
 
-def benchmark_digests(db: sqlite_utils.Database) -> list[tuple[str, str]]:
+def benchmark_digests(db: sqlite3.Connection) -> list[tuple[str, str]]:
     """(name, digest) of every imported benchmark that is ready."""
     return [
         (name, digest)
@@ -96,7 +96,7 @@ def benchmark_digests(db: sqlite_utils.Database) -> list[tuple[str, str]]:
     ]
 
 
-def summaries(db: sqlite_utils.Database, run_ids: Sequence[str]) -> dict[str, str]:
+def summaries(db: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, str]:
     """run id -> stored JSON summary, for those of ``run_ids`` that have one (a key lookup each)."""
     out: dict[str, str] = {}
     for run_id in run_ids:

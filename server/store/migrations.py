@@ -9,12 +9,12 @@ The resulting schema is documented in docs/schema.md.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from collections.abc import Callable
 
-import sqlite_utils
 from gmai_eval.server.store import schema_benchmarks, schema_grades, schema_runs
 
-Migration = tuple[str, Callable[[sqlite_utils.Database], None]]
+Migration = tuple[str, Callable[[sqlite3.Connection], None]]
 
 MIGRATIONS: list[Migration] = [
     *schema_benchmarks.MIGRATIONS,
@@ -23,29 +23,29 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-def apply_migrations(db: sqlite_utils.Database) -> list[str]:
+def apply_migrations(db: sqlite3.Connection) -> list[str]:
     """Apply every migration not yet recorded; return the names applied."""
     names = [name for name, _ in MIGRATIONS]
     if len(set(names)) != len(names):
         raise RuntimeError("duplicate migration names")
-    db.conn.execute(
+    db.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
-    done = {row[0] for row in db.conn.execute("SELECT name FROM _migrations")}
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
     applied = []
     for name, fn in MIGRATIONS:
         if name in done:
             continue
-        db.conn.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")
         try:
             fn(db)
-            db.conn.execute(
+            db.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
                 (name, dt.datetime.now(dt.UTC).isoformat()),
             )
         except BaseException:
-            db.conn.execute("ROLLBACK")
+            db.execute("ROLLBACK")
             raise
-        db.conn.execute("COMMIT")
+        db.execute("COMMIT")
         applied.append(name)
     return applied

@@ -7,10 +7,10 @@ model registered again later never changes what an existing run records.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict
 
-import sqlite_utils
 from gmai_eval.server.errors import FailedPrecondition
 from gmai_eval.server.records import ModelSpec, RunState, TlsSettings
 from gmai_eval.server.store.attempts import now_iso
@@ -54,8 +54,8 @@ def register_model(db: Database, spec: ModelSpec) -> ModelSpec:
     """
     stamp = now_iso()
 
-    def fn(d: sqlite_utils.Database) -> None:
-        d.conn.execute(
+    def fn(d: sqlite3.Connection) -> None:
+        d.execute(
             "INSERT INTO models (name, endpoints, version, tls, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET endpoints = excluded.endpoints,"
@@ -81,7 +81,7 @@ def get_model(db: Database, name: str) -> ModelSpec:
         NotFound: no such model.
     """
     row = db.read(
-        lambda d: d.conn.execute(
+        lambda d: d.execute(
             "SELECT name, endpoints, version, tls, updated_at FROM models WHERE name = ?", (name,)
         ).fetchone()
     )
@@ -93,7 +93,7 @@ def get_model(db: Database, name: str) -> ModelSpec:
 def list_models(db: Database) -> list[ModelSpec]:
     """Every registered model, by name."""
     rows = db.read(
-        lambda d: d.conn.execute(
+        lambda d: d.execute(
             "SELECT name, endpoints, version, tls, updated_at FROM models ORDER BY name"
         ).fetchall()
     )
@@ -118,16 +118,16 @@ def remove_model(db: Database, name: str) -> ModelSpec:
     spec = get_model(db, name)
     marks = ",".join("?" * len(LIVE_RUN_STATES))
 
-    def fn(d: sqlite_utils.Database) -> list[str]:
+    def fn(d: sqlite3.Connection) -> list[str]:
         live = [
             str(r[0])
-            for r in d.conn.execute(
+            for r in d.execute(
                 f"SELECT id FROM runs WHERE model = ? AND state IN ({marks}) ORDER BY created_at",
                 (name, *LIVE_RUN_STATES),
             )
         ]
         if not live:
-            d.conn.execute("DELETE FROM models WHERE name = ?", (name,))
+            d.execute("DELETE FROM models WHERE name = ?", (name,))
         return live
 
     live = db.write(fn)

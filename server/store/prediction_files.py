@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import sqlite_utils
 from gmai_eval.server.errors import NotFound
 from gmai_eval.server.records import (
     AnswerStatus,
@@ -59,7 +59,7 @@ class ExportRow:
     """Option probabilities of the final attempt."""
 
 
-def export_rows(s: sqlite_utils.Database, run_id: str) -> list[ExportRow]:
+def export_rows(s: sqlite3.Connection, run_id: str) -> list[ExportRow]:
     """Every question of a run with its final attempt (if any), ordered by index."""
     rows = s.execute(
         "SELECT rq.idx, q.question, " + OPTION_COLUMNS + ", q.answer, q.category, q.clinical_task,"
@@ -93,7 +93,7 @@ def export_rows(s: sqlite_utils.Database, run_id: str) -> list[ExportRow]:
     return out
 
 
-def benchmark_ref(s: sqlite_utils.Database, name: str) -> tuple[int, str]:
+def benchmark_ref(s: sqlite3.Connection, name: str) -> tuple[int, str]:
     """(id, digest) of a benchmark by name.
 
     Raises:
@@ -107,13 +107,13 @@ def benchmark_ref(s: sqlite_utils.Database, name: str) -> tuple[int, str]:
     return int(row[0]), str(row[1])
 
 
-def benchmark_indexes(s: sqlite_utils.Database, benchmark_id: int) -> set[int]:
+def benchmark_indexes(s: sqlite3.Connection, benchmark_id: int) -> set[int]:
     """Every question index of a benchmark."""
     return {int(r[0]) for r in s.execute("SELECT idx FROM questions WHERE benchmark_id = ?", [benchmark_id])}
 
 
 def create_file_run(
-    s: sqlite_utils.Database,
+    s: sqlite3.Connection,
     *,
     model: str,
     benchmark_id: int,
@@ -139,7 +139,7 @@ def create_file_run(
     run_id = f"r-{secrets.token_hex(6)}"
     now = now_iso()
     params = asdict(RunParams(extraction_era=Era(era)))
-    s.conn.execute(
+    s.execute(
         "INSERT INTO runs (id, model, benchmark_id, benchmark_digest, state, params, model_spec,"
         " evaluator_version, salt, total, created_at, started_at, finished_at)"
         " VALUES (?, ?, ?, ?, 'succeeded', ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -147,11 +147,11 @@ def create_file_run(
          json.dumps(asdict(ModelSpec(name=model, endpoints=())), sort_keys=True),
          evaluator_version, secrets.token_hex(16), len(predictions), now, now, now),
     )
-    s.conn.executemany(
+    s.executemany(
         "INSERT INTO run_questions (run_id, idx, qid, position) VALUES (?, ?, ?, ?)",
         [(run_id, idx, f"q-{pos}", pos) for pos, (idx, _) in enumerate(predictions)],
     )
-    s.conn.executemany(
+    s.executemany(
         "INSERT INTO attempts (run_id, idx, attempt, request_id, outcome, final, status, text, created_at)"
         " VALUES (?, ?, 1, ?, 'answered', 1, 'answered', ?, ?)",
         [(run_id, idx, f"file-{pos}", text, now) for pos, (idx, text) in enumerate(predictions)],

@@ -4,16 +4,16 @@ A page is the run's questions with their final attempt and grade (the run's era;
 circular run, rotation 0: the vanilla answers, as every vanilla read), narrowed
 by a :class:`QuestionFilter`: one node of the lexical tree, a verdict, an answer status and
 a text search over the question and the model's text. Every function takes the
-``sqlite_utils.Database`` handed out by
+``sqlite3.Connection`` handed out by
 :meth:`~gmai_eval.server.store.database.Database.read`; nothing here writes.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 
-import sqlite_utils
 from gmai_eval.server.records import OPTION_LABELS
 
 NODE_COLUMNS: dict[str, str] = {
@@ -118,7 +118,7 @@ _FROM = (
 
 
 def question_page(
-    s: sqlite_utils.Database, run_id: str, era: str, judge: str, flt: QuestionFilter, offset: int, limit: int
+    s: sqlite3.Connection, run_id: str, era: str, judge: str, flt: QuestionFilter, offset: int, limit: int
 ) -> tuple[int, list[BrowserRow]]:
     """(questions matching ``flt``, the page of them from ``offset``), ordered by index."""
     where, args = _where(flt, era, judge, run_id)
@@ -144,7 +144,7 @@ def question_page(
     return total, out
 
 
-def node_counts(s: sqlite_utils.Database, run_id: str) -> dict[str, list[tuple[str, int]]]:
+def node_counts(s: sqlite3.Connection, run_id: str) -> dict[str, list[tuple[str, int]]]:
     """Dimension -> (node name, questions of the run in it), by name: the node filter's choices."""
     out: dict[str, list[tuple[str, int]]] = {}
     for dim, col in NODE_COLUMNS.items():

@@ -1,6 +1,6 @@
 """Reads for the HTML report, the release history and the leaderboard (read-only).
 
-Every function takes the ``sqlite_utils.Database`` handed out by
+Every function takes the ``sqlite3.Connection`` handed out by
 :meth:`~gmai_eval.server.store.database.Database.read`; nothing here writes. The run headers
 come from :mod:`.runs` and :mod:`.benchmarks`; this module adds what only the report needs:
 the questions shown in its failure gallery, with their final attempt and grade.
@@ -9,10 +9,10 @@ the questions shown in its failure gallery, with their final attempt and grade.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import sqlite_utils
 from gmai_eval.server.records import OPTION_LABELS
 
 _CHUNK = 500
@@ -57,7 +57,7 @@ class GalleryRow:
 
 
 def gallery_rows(
-    s: sqlite_utils.Database, run_id: str, era: str, judge: str, idxs: Sequence[int]
+    s: sqlite3.Connection, run_id: str, era: str, judge: str, idxs: Sequence[int]
 ) -> list[GalleryRow]:
     """The questions ``idxs`` of a run with their final attempt and grade, ordered by index."""
     out: list[GalleryRow] = []
@@ -91,13 +91,13 @@ def gallery_rows(
     return out
 
 
-def image_data(s: sqlite_utils.Database, sha256: str) -> tuple[str, bytes] | None:
+def image_data(s: sqlite3.Connection, sha256: str) -> tuple[str, bytes] | None:
     """(media type, bytes) of a stored image, None when there is none."""
     row = s.execute("SELECT media_type, data FROM images WHERE sha256 = ?", [sha256]).fetchone()
     return None if row is None else (str(row[0]), bytes(row[1]))
 
 
-def run_question_sets(s: sqlite_utils.Database, run_ids: Sequence[str]) -> dict[str, frozenset[int]]:
+def run_question_sets(s: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, frozenset[int]]:
     """run id -> the set of question indexes it asks (to tell whether two runs pair up)."""
     out: dict[str, frozenset[int]] = {}
     for run_id in run_ids:

@@ -3,14 +3,14 @@
 A circular run stores each rotation of a question as its own row of ``run_questions`` and
 its own attempts, keyed by ``rotation`` (0 = the original order, read by every vanilla
 path). These reads give scoring the other rotations; like :mod:`.grades`, each function
-takes the ``sqlite_utils.Database`` of a ``db.read``.
+takes the ``sqlite3.Connection`` of a ``db.read``.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
-import sqlite_utils
 from gmai_eval.server.store.grades import OPTION_COLUMNS, PendingRow, pending_from
 
 
@@ -24,7 +24,7 @@ class RotationAnswer:
     """The attempt, with the question's original options and key."""
 
 
-def rotation_counts(s: sqlite_utils.Database, run_id: str) -> dict[int, int]:
+def rotation_counts(s: sqlite3.Connection, run_id: str) -> dict[int, int]:
     """idx -> how many rotations of the question the run asks (1 outside circular runs)."""
     return {
         int(r[0]): int(r[1])
@@ -34,7 +34,7 @@ def rotation_counts(s: sqlite_utils.Database, run_id: str) -> dict[int, int]:
     }
 
 
-def rotation_answers(s: sqlite_utils.Database, run_id: str) -> list[RotationAnswer]:
+def rotation_answers(s: sqlite3.Connection, run_id: str) -> list[RotationAnswer]:
     """The final attempts of rotations 1..k-1, by question index then rotation."""
     rows = s.execute(
         "SELECT a.idx, a.outcome, a.status, a.labels, a.text, q.answer, "

@@ -7,9 +7,9 @@ them through :func:`list_events` (``gmai-eval runs show``, GetRunReport).
 from __future__ import annotations
 
 import concurrent.futures
+import sqlite3
 from dataclasses import dataclass
 
-import sqlite_utils
 from gmai_eval.server.store.attempts import now_iso
 from gmai_eval.server.store.database import Database
 
@@ -40,8 +40,8 @@ def submit_event(
     """Queue an event for the writer; the future resolves once it is committed."""
     sql, args = _insert(run_id, kind, message)
 
-    def fn(d: sqlite_utils.Database) -> None:
-        d.conn.execute(sql, args)
+    def fn(d: sqlite3.Connection) -> None:
+        d.execute(sql, args)
 
     return db.submit(fn)
 
@@ -50,8 +50,8 @@ async def arecord_event(db: Database, run_id: str, kind: str, message: str = "")
     """Record an event and wait for its commit."""
     sql, args = _insert(run_id, kind, message)
 
-    def fn(d: sqlite_utils.Database) -> None:
-        d.conn.execute(sql, args)
+    def fn(d: sqlite3.Connection) -> None:
+        d.execute(sql, args)
 
     await db.awrite(fn)
 
@@ -59,7 +59,7 @@ async def arecord_event(db: Database, run_id: str, kind: str, message: str = "")
 def list_events(db: Database, run_id: str) -> list[RunEvent]:
     """A run's events, oldest first."""
     rows = db.read(
-        lambda d: d.conn.execute(
+        lambda d: d.execute(
             "SELECT at, kind, message FROM run_events WHERE run_id = ? ORDER BY id", (run_id,)
         ).fetchall()
     )

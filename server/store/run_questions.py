@@ -12,10 +12,10 @@ in one query.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import sqlite_utils
 from gmai_eval.server.errors import NotFound
 from gmai_eval.server.store.database import Database
 
@@ -66,7 +66,7 @@ class RunItem:
 def pending_questions(db: Database, run_id: str) -> list[PendingQuestion]:
     """Questions of a run without a final attempt, in asking order."""
     rows = db.read(
-        lambda d: d.conn.execute(
+        lambda d: d.execute(
             "SELECT rq.idx, COALESCE(MAX(a.attempt), 0) + 1, rq.rotation FROM run_questions rq"
             " LEFT JOIN attempts a ON a.run_id = rq.run_id AND a.idx = rq.idx"
             " AND a.rotation = rq.rotation"
@@ -113,13 +113,13 @@ _ITEM_COLUMNS = (
 
 
 def _load_items(
-    d: sqlite_utils.Database, run_id: str, benchmark_id: int, pending: Sequence[PendingQuestion]
+    d: sqlite3.Connection, run_id: str, benchmark_id: int, pending: Sequence[PendingQuestion]
 ) -> list[RunItem]:
     if not pending:
         return []
     idxs = sorted({p.idx for p in pending})
     marks = ",".join("?" * len(idxs))
-    rows = d.conn.execute(
+    rows = d.execute(
         f"SELECT {_ITEM_COLUMNS.format(qid='rq.qid')}, rq.rotation FROM run_questions rq"
         " JOIN questions q ON q.benchmark_id = ? AND q.idx = rq.idx"
         " JOIN images i ON i.sha256 = q.image_sha256"
@@ -159,9 +159,9 @@ async def aload_question_items(
         NotFound: a question or its image is missing.
     """
 
-    def fn(d: sqlite_utils.Database) -> list[RunItem]:
+    def fn(d: sqlite3.Connection) -> list[RunItem]:
         marks = ",".join("?" * len(idxs))
-        rows = d.conn.execute(
+        rows = d.execute(
             f"SELECT {_ITEM_COLUMNS.format(qid='NULL')} FROM questions q"
             " JOIN images i ON i.sha256 = q.image_sha256"
             f" WHERE q.benchmark_id = ? AND q.idx IN ({marks})",
@@ -179,12 +179,12 @@ async def aload_question_items(
 def option_counts(db: Database, benchmark_id: int, idxs: Sequence[int]) -> dict[int, int]:
     """idx -> the number of non-empty options of each question (a circular run's k)."""
 
-    def fn(d: sqlite_utils.Database) -> dict[int, int]:
+    def fn(d: sqlite3.Connection) -> dict[int, int]:
         out: dict[int, int] = {}
         for start in range(0, len(idxs), 500):
             chunk = list(idxs[start : start + 500])
             marks = ",".join("?" * len(chunk))
-            for r in d.conn.execute(
+            for r in d.execute(
                 "SELECT q.idx, q.option_a, q.option_b, q.option_c, q.option_d, q.option_e"
                 f" FROM questions q WHERE q.benchmark_id = ? AND q.idx IN ({marks})",
                 [benchmark_id, *chunk],
@@ -198,7 +198,7 @@ def option_counts(db: Database, benchmark_id: int, idxs: Sequence[int]) -> dict[
 def run_question_indexes(db: Database, run_id: str) -> list[int]:
     """The frozen question list of a run, in asking order."""
     rows = db.read(
-        lambda d: d.conn.execute(
+        lambda d: d.execute(
             "SELECT idx FROM run_questions WHERE run_id = ? AND rotation = 0 ORDER BY position",
             (run_id,),
         ).fetchall()

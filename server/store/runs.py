@@ -7,10 +7,10 @@ the models it may name in :mod:`.models`.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import sqlite_utils
 from gmai_eval.server.records import Era, ModelSpec, RunParams, RunState
 from gmai_eval.server.store.attempts import now_iso
 from gmai_eval.server.store.database import Database
@@ -113,8 +113,8 @@ def insert_run(db: Database, run: RunRow, questions: Sequence[tuple[int, str, in
             circular run).
     """
 
-    def fn(d: sqlite_utils.Database) -> None:
-        d.conn.execute(
+    def fn(d: sqlite3.Connection) -> None:
+        d.execute(
             "INSERT INTO runs (id, model, benchmark_id, benchmark_digest, state, params,"
             " model_spec, model_info, evaluator_version, request_id, salt, total, error_message,"
             " created_at, started_at, finished_at)"
@@ -138,7 +138,7 @@ def insert_run(db: Database, run: RunRow, questions: Sequence[tuple[int, str, in
                 run.finished_at or None,
             ),
         )
-        d.conn.executemany(
+        d.executemany(
             "INSERT INTO run_questions (run_id, idx, qid, position, rotation) VALUES (?, ?, ?, ?, ?)",
             [(run.id, idx, qid, pos, rot) for pos, (idx, qid, rot) in enumerate(questions)],
         )
@@ -153,7 +153,7 @@ def get_run(db: Database, run_id: str) -> RunRow:
         NotFound: no such run.
     """
     row = db.read(
-        lambda d: d.conn.execute(
+        lambda d: d.execute(
             _RUN_SELECT + " WHERE r.id = ?",
             (run_id,),
         ).fetchone()
@@ -166,7 +166,7 @@ def get_run(db: Database, run_id: str) -> RunRow:
 def find_run_by_request_id(db: Database, request_id: str) -> RunRow | None:
     """The run created with idempotency key ``request_id``, if any."""
     row = db.read(
-        lambda d: d.conn.execute(
+        lambda d: d.execute(
             _RUN_SELECT + " WHERE r.request_id = ?",
             (request_id,),
         ).fetchone()
@@ -202,7 +202,7 @@ def list_runs(
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY r.created_at DESC, r.id DESC LIMIT ?"
     args.append(max(0, limit))
-    rows = db.read(lambda d: d.conn.execute(sql, args).fetchall())
+    rows = db.read(lambda d: d.execute(sql, args).fetchall())
     return [_run_from_row(r) for r in rows]
 
 
@@ -210,7 +210,7 @@ def run_ids_in_states(db: Database, states: Sequence[str]) -> list[str]:
     """Ids of runs in any of ``states``, oldest first."""
     marks = ",".join("?" * len(states))
     rows = db.read(
-        lambda d: d.conn.execute(
+        lambda d: d.execute(
             f"SELECT id FROM runs WHERE state IN ({marks}) ORDER BY created_at, rowid",
             list(states),
         ).fetchall()
@@ -260,8 +260,8 @@ async def aset_run_state(
         sql += f" AND state IN ({','.join('?' * len(only_from))})"
         args.extend(only_from)
 
-    def fn(d: sqlite_utils.Database) -> bool:
-        return d.conn.execute(sql, args).rowcount > 0
+    def fn(d: sqlite3.Connection) -> bool:
+        return d.execute(sql, args).rowcount > 0
 
     return await db.awrite(fn)
 
@@ -270,7 +270,7 @@ async def aset_model_info(db: Database, run_id: str, info: dict[str, object]) ->
     """Store the pre-flight GetModelInfo of a resumed run."""
     text = json.dumps(info, sort_keys=True)
 
-    def fn(d: sqlite_utils.Database) -> None:
-        d.conn.execute("UPDATE runs SET model_info = ? WHERE id = ?", (text, run_id))
+    def fn(d: sqlite3.Connection) -> None:
+        d.execute("UPDATE runs SET model_info = ? WHERE id = ?", (text, run_id))
 
     await db.awrite(fn)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite_utils
+import sqlite3
+
 from gmai_eval.server.store.sql_script import execute_script
 
 
-def _initial(db: sqlite_utils.Database) -> None:
+def _initial(db: sqlite3.Connection) -> None:
     execute_script(
-        db.conn,
+        db,
         """
         CREATE TABLE benchmarks (
             id INTEGER PRIMARY KEY AUTOINCREMENT,  -- ids of deleted (failed) imports are never reused
@@ -76,7 +77,7 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
 
 
-def _multi_choice(db: sqlite_utils.Database) -> None:
+def _multi_choice(db: sqlite3.Connection) -> None:
     """Benchmarks of multi-answer questions (import --multi-choice): keys like ``A,C``."""
     db.execute("ALTER TABLE benchmarks ADD COLUMN multi_choice INTEGER NOT NULL DEFAULT 0")
 

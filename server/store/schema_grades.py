@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite_utils
+import sqlite3
+
 from gmai_eval.server.store.sql_script import execute_script
 
 
-def _initial(db: sqlite_utils.Database) -> None:
+def _initial(db: sqlite3.Connection) -> None:
     execute_script(
-        db.conn,
+        db,
         """
         CREATE TABLE grades (
             run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -37,10 +38,10 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
 
 
-def _run_summaries(db: sqlite_utils.Database) -> None:
+def _run_summaries(db: sqlite3.Connection) -> None:
     """What the metrics collector exports for a run, computed once when the run ends."""
     execute_script(
-        db.conn,
+        db,
         """
         CREATE TABLE run_summaries (
             run_id TEXT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,

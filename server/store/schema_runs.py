@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite_utils
+import sqlite3
+
 from gmai_eval.server.store.sql_script import execute_script
 
 
-def _initial(db: sqlite_utils.Database) -> None:
+def _initial(db: sqlite3.Connection) -> None:
     execute_script(
-        db.conn,
+        db,
         """
         CREATE TABLE models (
             name TEXT PRIMARY KEY,
@@ -70,7 +71,7 @@ def _initial(db: sqlite_utils.Database) -> None:
     )
 
 
-def _final_attempt_by_question(db: sqlite_utils.Database) -> None:
+def _final_attempt_by_question(db: sqlite3.Connection) -> None:
     """Index final attempts by question, so a join on (run_id, idx, final = 1) is one lookup.
 
     With only ``(run_id, final)`` SQLite answered that join by scanning every final attempt
@@ -79,7 +80,7 @@ def _final_attempt_by_question(db: sqlite_utils.Database) -> None:
     per-question lookup an equality on all three columns.
     """
     execute_script(
-        db.conn,
+        db,
         """
         DROP INDEX IF EXISTS attempts_final;
         CREATE INDEX attempts_final_question ON attempts (run_id, final, idx);
@@ -87,10 +88,10 @@ def _final_attempt_by_question(db: sqlite_utils.Database) -> None:
     )
 
 
-def _run_events(db: sqlite_utils.Database) -> None:
+def _run_events(db: sqlite3.Connection) -> None:
     """A run's history: one row per life-cycle event (created, outage, end...), in order."""
     execute_script(
-        db.conn,
+        db,
         """
         CREATE TABLE run_events (
             id INTEGER PRIMARY KEY,            -- order of recording
@@ -104,7 +105,7 @@ def _run_events(db: sqlite_utils.Database) -> None:
     )
 
 
-def _rotations(db: sqlite_utils.Database) -> None:
+def _rotations(db: sqlite3.Connection) -> None:
     """Circular runs ask a question once per rotation of its options (issue 14).
 
     ``run_questions`` and ``attempts`` gain a ``rotation`` column in their keys: 0 is the
@@ -113,7 +114,7 @@ def _rotations(db: sqlite_utils.Database) -> None:
     key in place, so both tables are rebuilt (same columns, same indexes).
     """
     execute_script(
-        db.conn,
+        db,
         """
         CREATE TABLE run_questions_new (
             run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,

@@ -9,9 +9,9 @@ Reads only; the message stays one line.
 from __future__ import annotations
 
 import difflib
+import sqlite3
 from collections.abc import Sequence
 
-import sqlite_utils
 from gmai_eval.server.errors import NotFound
 from gmai_eval.server.store.database import Database
 
@@ -49,8 +49,8 @@ def known_names(db: Database, kind: str) -> list[str]:
     return db.read(lambda d: _known(d, kind))
 
 
-def _known(d: sqlite_utils.Database, kind: str) -> list[str]:
-    return [str(r[0]) for r in d.conn.execute(_KNOWN_SQL[kind]).fetchall()]
+def _known(d: sqlite3.Connection, kind: str) -> list[str]:
+    return [str(r[0]) for r in d.execute(_KNOWN_SQL[kind]).fetchall()]
 
 
 def unknown(db: Database, kind: str, name: str, message: str | None = None) -> NotFound:
@@ -66,7 +66,7 @@ def unknown(db: Database, kind: str, name: str, message: str | None = None) -> N
     return NotFound(f"{first}; {hint(kind, name, known_names(db, kind))}")
 
 
-def unknown_in(d: sqlite_utils.Database, kind: str, name: str, message: str | None = None) -> NotFound:
+def unknown_in(d: sqlite3.Connection, kind: str, name: str, message: str | None = None) -> NotFound:
     """:func:`unknown` from inside a read or a write (``d`` is its connection)."""
     first = message or f"no {kind} {name!r}"
     return NotFound(f"{first}; {hint(kind, name, _known(d, kind))}")
