@@ -3,13 +3,13 @@
 Used by the ``gmai-eval`` CLI. One :class:`EvaluatorClient` holds one channel, built from a
 target, optional TLS files and an optional bearer token. Every failed call raises
 :class:`EvaluatorError` with the status code name and the server's message, so callers
-print one clean line instead of a traceback.
+print one clean line instead of a traceback. :class:`Connection` and
+:class:`EvaluatorError` are defined in :mod:`.connection` (without gRPC) and importable here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,6 +18,8 @@ import grpc
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
 from gmai_eval.tls import channel_credentials
+
+from .connection import Connection, EvaluatorError
 
 CHUNK_BYTES = 512 * 1024
 """Size of the upload chunks (the proto asks for under 1 MiB)."""
@@ -36,43 +38,6 @@ EXPORT_DEADLINE_S = 600.0
 
 REPORT_DEADLINE_S = 300.0
 """Deadline of GetModelHistory and GetLeaderboard (the proto allows 30 s plus about 1 s per run)."""
-
-
-class EvaluatorError(Exception):
-    """A call to the evaluator failed.
-
-    Attributes:
-        code: the gRPC status code name, e.g. ``"NOT_FOUND"``.
-        message: the server's message.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}" if message else code)
-        self.code = code
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Connection:
-    """Where the evaluator is and how to reach it."""
-
-    target: str = "localhost:50050"
-    """HOST:PORT."""
-    token: str = ""
-    """Bearer token, empty for none."""
-    ca_file: str = ""
-    """PEM CA of the evaluator's certificate; any of the TLS files turns TLS on."""
-    cert_file: str = ""
-    """PEM client certificate for mutual TLS."""
-    key_file: str = ""
-    """PEM client key."""
-    server_name: str = ""
-    """Override of the name checked in the server certificate."""
-
-    @property
-    def tls(self) -> bool:
-        """True when the channel uses TLS."""
-        return bool(self.ca_file or self.cert_file or self.key_file)
 
 
 def make_channel(conn: Connection) -> grpc.Channel:

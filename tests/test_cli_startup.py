@@ -114,3 +114,31 @@ def test_the_evaluator_imports_the_viewer_only_when_it_serves_one() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert json.loads(result.stdout) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["runs", "--db", "x.db"], ["benchmarks", "--db", "x.db"], ["runs", "show", "--db", "x.db", "r-000000000001"]],
+)
+def test_a_command_on_the_file_never_loads_grpc(tmp_path: Path, argv: list[str]) -> None:
+    """``--db`` reads the file in process: no channel, so neither gRPC nor the TLS loader."""
+    from gmai_eval.server.store import Database
+
+    Database(tmp_path / "x.db").close()
+    if argv[1] == "show":  # an unknown run: the one-line error, still without gRPC
+        code = (
+            "import json, runpy, sys\n"
+            f"sys.argv = ['gmai-eval', *{argv!r}]\n"
+            "try:\n"
+            "    runpy.run_module('gmai_eval.clients.cli', run_name='__main__')\n"
+            "except SystemExit as exc:\n"
+            "    print(json.dumps({'code': exc.code, 'grpc': 'grpc' in sys.modules}))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 1, "grpc": False}
+        assert "r-000000000001" in done.stderr and "not found" in done.stderr
+        return
+    out, modules = _imported(tmp_path, *argv)
+    assert out  # the table's header at least
+    assert _loaded(modules, ("grpc", "gmai_eval.tls", "gmai_eval.clients.evaluator_client")) == []
+    assert "gmai_eval.server.store" in modules  # it did read the file

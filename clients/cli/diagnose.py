@@ -15,15 +15,19 @@ here when they are used (``lazy``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
-from ..evaluator_client import Connection
 from .options import Target, connection_options, target_options
 from .run_admin import ask
 from .run_views import render_report
 from .runs import client
 from .score_views import FORMATS as TABLE_FORMATS
+
+if TYPE_CHECKING:
+    from ..connection import Connection
 
 
 def _show_command() -> click.Command:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
 import click
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
-from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
+from ..connection import Connection, EvaluatorError
 from .options import (
     DEFAULT_SERVER,
     EXIT_INTERRUPTED,
@@ -45,6 +45,8 @@ from .reasons import sub_state_text, summary_error_lines
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import TaskID
+
+    from ..evaluator_client import EvaluatorClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -15,13 +15,12 @@ import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
 
-if TYPE_CHECKING:
-    from ..evaluator_client import Connection
+from ..connection import Connection
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -115,9 +114,6 @@ def _connection_params(fn: F) -> F:
 
 
 def _connection(server: str | None, token: str, ca_file: str, cert_file: str, key_file: str, server_name: str) -> Connection:
-    # grpc comes with the client: imported when a command runs, not for --help or --version
-    from ..evaluator_client import Connection
-
     return Connection(
         target=server or DEFAULT_SERVER, token=token, ca_file=ca_file, cert_file=cert_file,
         key_file=key_file, server_name=server_name,

@@ -13,12 +13,15 @@ then derives what both ways share, so the same run gives the same HTML either wa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.server.api import report_convert as rc
 from gmai_eval.server.reports.content import RunReport, assemble_report, comparison_alpha
 from gmai_eval.server.scoring.compare import GatePolicy
 
-from ..evaluator_client import EvaluatorClient
+if TYPE_CHECKING:
+    from ..evaluator_client import EvaluatorClient
 
 
 def remote_report(

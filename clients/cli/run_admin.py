@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
-from ..evaluator_client import EvaluatorClient
 from .extras import server_extra
 from .follow import state_name
 from .options import Target, target_options
 from .runs import client
+
+if TYPE_CHECKING:
+    from ..evaluator_client import EvaluatorClient
 
 R = TypeVar("R")
 

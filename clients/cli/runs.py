@@ -19,13 +19,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
-from gmai_eval.tls import TlsFileError
 from google.protobuf import json_format
 
-from ..evaluator_client import Connection, EvaluatorClient, EvaluatorError
 from .extras import server_extra
 from .follow import FollowSettings, follow_and_exit, follow_options, state_name
 from .lazy import LazyGroup
@@ -33,10 +32,23 @@ from .log_format import LOG_FORMATS, configure_logging
 from .options import EXIT_CODES_EPILOG, Target, connection_options, db_option, target_options
 from .score_views import FORMATS as TABLE_FORMATS
 
+if TYPE_CHECKING:
+    from ..connection import Connection
+    from ..evaluator_client import EvaluatorClient
+
 
 @contextmanager
 def client(conn: Connection) -> Iterator[EvaluatorClient]:
-    """An EvaluatorClient whose errors become one-line click errors."""
+    """An EvaluatorClient whose errors become one-line click errors.
+
+    gRPC is imported here, not with the module: the commands on the file (``--db``) never
+    load it (``tests/test_cli_startup.py``).
+    """
+    from gmai_eval.tls import TlsFileError
+
+    from ..connection import EvaluatorError
+    from ..evaluator_client import EvaluatorClient
+
     try:
         with EvaluatorClient(conn) as c:
             yield c

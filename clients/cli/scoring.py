@@ -24,12 +24,11 @@ import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
-from ..evaluator_client import EvaluatorClient
 from .extras import server_extra
 from .options import Target, target_options
 from .runs import client
@@ -41,6 +40,9 @@ from .score_views import (
     render_comparison,
     render_scores,
 )
+
+if TYPE_CHECKING:
+    from ..evaluator_client import EvaluatorClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 R = TypeVar("R")
