@@ -142,7 +142,7 @@ def test_a_run_in_use_is_refused(served: Served) -> None:
 
 def test_an_unknown_run_names_the_closest(served: Served) -> None:
     err = remote(served, "runs", "delete", "r-delete00001", "--yes", code=1)
-    assert err.startswith("Error: NOT_FOUND: run 'r-delete00001' not found; known runs: ")
+    assert err.startswith("Error: NOT_FOUND: no run 'r-delete00001'; known runs: ")
     assert "r-delete000001" in err and len(err.strip().splitlines()) == 1
 
 

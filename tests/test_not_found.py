@@ -57,7 +57,7 @@ def cli(*args: str, server: str) -> subprocess.CompletedProcess[str]:
          "Error: NOT_FOUND: no benchmark named 'GMAI-MMBench_VAL'; known benchmarks: synthetic-val"),
         (["run", "--model", "my-modle", "--benchmark", "synthetic-val"],
          "Error: NOT_FOUND: model 'my-modle' is not registered; known models: my-model"),
-        (["watch", "r-000000000000"], "Error: NOT_FOUND: run 'r-000000000000' not found; no run exists yet"),
+        (["watch", "r-000000000000"], "Error: NOT_FOUND: no run 'r-000000000000'; no run exists yet"),
         (["taxonomy", "synthetic_val"],
          "Error: NOT_FOUND: no benchmark named 'synthetic_val'; known benchmarks: synthetic-val"),
     ],

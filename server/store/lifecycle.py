@@ -104,7 +104,7 @@ def delete_run(db: Database, run_id: str, busy: Callable[[str], bool] = _idle) -
     def fn(d: sqlite3.Connection) -> dict[str, int]:
         found = d.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
         if found is None:  # deleted meanwhile
-            raise unknown_in(d, "run", run_id, f"run {run_id!r} not found")
+            raise unknown_in(d, "run", run_id)
         state = str(found[0])
         if state in IN_USE_STATES:
             resumes = "; it resumes at the evaluator's next start" if state == RunState.INTERRUPTED else ""

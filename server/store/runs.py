@@ -159,7 +159,7 @@ def get_run(db: Database, run_id: str) -> RunRow:
         ).fetchone()
     )
     if row is None:
-        raise unknown(db, "run", run_id, f"run {run_id!r} not found")
+        raise unknown(db, "run", run_id)
     return _run_from_row(row)
 
 
