@@ -19,7 +19,8 @@ from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.evaluator.v1 import evaluator_pb2_grpc as pb_grpc
 from gmai_eval.tls import channel_credentials
 
-from .connection import Connection, EvaluatorError
+from .connection import Connection as Connection  # re-exported: callers may import them from here
+from .connection import EvaluatorError as EvaluatorError
 
 CHUNK_BYTES = 512 * 1024
 """Size of the upload chunks (the proto asks for under 1 MiB)."""

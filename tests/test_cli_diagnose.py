@@ -18,7 +18,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from gmai_eval.clients.evaluator_client import Connection, EvaluatorClient
+from gmai_eval.clients.connection import Connection
+from gmai_eval.clients.evaluator_client import EvaluatorClient
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 from gmai_eval.model.v1 import model_pb2
 

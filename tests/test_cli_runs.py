@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner, Result
 from gmai_eval.clients.cli.main import cli
 from gmai_eval.clients.cli.options import EXIT_NOT_SUCCEEDED as EXIT_RUN_NOT_SUCCEEDED
-from gmai_eval.clients.evaluator_client import Connection, EvaluatorClient
+from gmai_eval.clients.connection import Connection
+from gmai_eval.clients.evaluator_client import EvaluatorClient
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
 from tests._data_helpers import read_tsv

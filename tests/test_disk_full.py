@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from gmai_eval.clients.evaluator_client import Connection, EvaluatorClient
+from gmai_eval.clients.connection import Connection
+from gmai_eval.clients.evaluator_client import EvaluatorClient
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
 from tests._data_helpers import image_b64, make_row, write_tsv

@@ -8,7 +8,8 @@ import logging
 from pathlib import Path
 
 from gmai_eval.clients.cli.log_format import JsonFormatter
-from gmai_eval.clients.evaluator_client import Connection, EvaluatorClient
+from gmai_eval.clients.connection import Connection
+from gmai_eval.clients.evaluator_client import EvaluatorClient
 from gmai_eval.evaluator.v1 import evaluator_pb2 as pb
 
 from tests._service_helpers import model_service, running_server, write_benchmark_tsv

@@ -249,7 +249,7 @@ def test_the_model_side_imports_without_the_server_extra() -> None:
     ]
     result = subprocess.run(
         _blocked("import importlib", f"for m in {modules!r}:", "    importlib.import_module(m)",
-                 "assert 'openpyxl' not in sys.modules or sys.modules['openpyxl'] is None"),
+                 "assert not [m for m in sys.modules if m.startswith('gmai_eval.server')], 'the evaluator was imported'"),
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
@@ -312,6 +312,17 @@ def test_evaluator_commands_without_the_server_extra_say_what_to_install(argv: l
     assert len(lines) == 1, result.stderr
     assert f"`gmai-eval {argv[0]}` needs the evaluator" in lines[0]
     assert "install gmai-eval[server] for this command" in lines[0]
+
+
+def test_import_without_the_server_extra_creates_no_database(tmp_path: Path) -> None:
+    """The extra is checked before anything is opened: no empty database file is left behind."""
+    (tmp_path / "b.tsv").touch()
+    argv = ["import", "--db", "new.db", "--name", "b", "b.tsv"]
+    code = _blocked("from gmai_eval.clients.cli.main import main", f"sys.argv = ['gmai-eval', *{argv!r}]", "main()")
+    result = subprocess.run(code, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "`gmai-eval import` needs the evaluator" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.tsv"]
 
 
 def test_help_lists_every_command_without_the_server_extra(tmp_path: Path) -> None:

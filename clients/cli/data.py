@@ -10,10 +10,6 @@ from pathlib import Path
 
 import click
 
-# The server extra's marker: without it this module does not load and `synth` is a
-# placeholder that says what to install (``extras``).
-from gmai_eval.server.store import Database  # noqa: F401
-
 from .common import evaluator_errors
 
 

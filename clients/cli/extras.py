@@ -7,9 +7,10 @@ SQLite file themselves, import the evaluator, and it needs the ``server`` extra.
 with one line saying what to install, never with a traceback.
 
 The check is explicit (:func:`missing_server_module`, before anything is opened or written)
-rather than left to the first failing import: parts of the evaluator import with the
-standard library alone, and an ``import --db`` that failed on its image decoder half-way
-would already have created the database file.
+rather than left to the first failing import: most of the evaluator imports with the
+standard library alone, so without it ``scores --db`` would run and ``score-file --db`` fail
+half-way on openpyxl, and a command could open (create) the database file before reaching
+a module it imports later.
 """
 
 from __future__ import annotations

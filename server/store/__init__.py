@@ -1,4 +1,4 @@
-"""The SQLite store: the only package that imports ``sqlite3``.
+"""The SQLite store: the only package of the evaluator that imports ``sqlite3``.
 
 ``database`` owns the file: one writer thread with group commit, thread-local readers,
 and the named migrations of each area (``schema_*``). One repository module per area

@@ -9,8 +9,8 @@ def execute_script(conn: sqlite3.Connection, script: str) -> None:
     """Execute each statement of ``script`` on ``conn``, in order, in its open transaction.
 
     ``sqlite3.Connection.executescript`` would commit first, and sqlite-utils' splitter (the
-    store used that library then) rebuilds the script one character at a time, which made each new database cost 40-60 ms
-    of CPU (docs/benchmarks.md). Here the script is cut at every ``;`` and the pieces are
+    store used that library then) rebuilds the script one character at a time, which made
+    each new database cost 40-60 ms of CPU (docs/benchmarks.md). Here the script is cut at every ``;`` and the pieces are
     joined until SQLite says the statement is complete, so a ``;`` in a comment, a string or
     a trigger's body does not end it.
     """
