@@ -25,8 +25,9 @@ AREAS = sorted({where.split(":")[0] for where in COMMANDS.values()} | {"diagnose
 """The modules that hold commands (``diagnose`` and ``run_admin`` fill sub-groups)."""
 
 
-def _imported(tmp_path: Path, *argv: str) -> tuple[str, set[str]]:
-    """Run ``gmai-eval ARGV``; its stdout and the modules it imported."""
+def _imported(tmp_path: Path, *argv: str, exit_code: int = 0) -> tuple[str, str, set[str]]:
+    """Run ``gmai-eval ARGV``, which must exit with ``exit_code``; its stdout, its stderr and
+    the modules it imported."""
     dump = tmp_path / "modules.json"
     code = (
         "import json, runpy, sys\n"
@@ -34,12 +35,12 @@ def _imported(tmp_path: Path, *argv: str) -> tuple[str, set[str]]:
         "try:\n"
         "    runpy.run_module('gmai_eval.clients.cli', run_name='__main__')\n"
         "except SystemExit as exc:\n"
-        "    assert exc.code in (0, None), exc.code\n"
+        f"    assert (exc.code or 0) == {exit_code}, exc.code\n"
         f"open({str(dump)!r}, 'w').write(json.dumps(sorted(sys.modules)))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    return result.stdout, set(json.loads(dump.read_text()))
+    return result.stdout, result.stderr, set(json.loads(dump.read_text()))
 
 
 def _loaded(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
@@ -51,7 +52,7 @@ def _areas(modules: set[str]) -> list[str]:
 
 
 def test_version_imports_no_command_and_nothing_heavy(tmp_path: Path) -> None:
-    out, modules = _imported(tmp_path, "--version")
+    out, _, modules = _imported(tmp_path, "--version")
     assert out.startswith("gmai-eval, version ")
     assert _loaded(modules, HEAVY) == []
     assert _areas(modules) == []
@@ -68,14 +69,14 @@ def test_version_imports_no_command_and_nothing_heavy(tmp_path: Path) -> None:
     ],
 )
 def test_a_command_imports_its_own_area_only(tmp_path: Path, argv: list[str], areas: list[str]) -> None:
-    out, modules = _imported(tmp_path, *argv)
+    out, _, modules = _imported(tmp_path, *argv)
     assert out.startswith(f"Usage: gmai-eval {argv[0]} ")
     assert _areas(modules) == areas
     assert _loaded(modules, ("rich", "numpy", "sqlite3", "PIL")) == []
 
 
 def test_help_loads_every_command(tmp_path: Path) -> None:
-    out, modules = _imported(tmp_path, "--help")
+    out, _, modules = _imported(tmp_path, "--help")
     listed = [line.split()[0] for line in out.split("\nCommands:\n")[1].splitlines() if line.startswith("  ") and not line.startswith("   ")]
     assert listed[: len(COMMANDS)] == sorted(COMMANDS)
     assert _areas(modules) == sorted({where.split(":")[0] for where in COMMANDS.values()})
@@ -125,20 +126,11 @@ def test_a_command_on_the_file_never_loads_grpc(tmp_path: Path, argv: list[str])
     from gmai_eval.server.store import Database
 
     Database(tmp_path / "x.db").close()
-    if argv[1] == "show":  # an unknown run: the one-line error, still without gRPC
-        code = (
-            "import json, runpy, sys\n"
-            f"sys.argv = ['gmai-eval', *{argv!r}]\n"
-            "try:\n"
-            "    runpy.run_module('gmai_eval.clients.cli', run_name='__main__')\n"
-            "except SystemExit as exc:\n"
-            "    print(json.dumps({'code': exc.code, 'grpc': 'grpc' in sys.modules}))\n"
-        )
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
-        assert json.loads(done.stdout.strip().splitlines()[-1]) == {"code": 1, "grpc": False}
-        assert "no run 'r-000000000001'" in done.stderr
-        return
-    out, modules = _imported(tmp_path, *argv)
-    assert out  # the table's header at least
+    unknown = argv[1] == "show"  # an unknown run: the one-line error, still without gRPC
+    out, err, modules = _imported(tmp_path, *argv, exit_code=1 if unknown else 0)
+    if unknown:
+        assert "no run 'r-000000000001'" in err
+    else:
+        assert out  # the table's header at least
     assert _loaded(modules, ("grpc", "gmai_eval.tls", "gmai_eval.clients.evaluator_client")) == []
     assert "gmai_eval.server.store" in modules  # it did read the file

@@ -7,8 +7,8 @@ burst of answers costs one fsync, and each caller is woken only after its write 
 committed. Reads run on the calling thread (or an executor, from asyncio) with a
 thread-local connection and never block the writer (WAL).
 
-Only the ``store`` package of the evaluator imports ``sqlite3``: the callables given to :meth:`Database.write`
-and :meth:`Database.read` get a plain :class:`sqlite3.Connection`.
+Only the ``store`` package of the evaluator imports ``sqlite3``: the callables given to
+:meth:`Database.write` and :meth:`Database.read` get a plain :class:`sqlite3.Connection`.
 """
 
 from __future__ import annotations

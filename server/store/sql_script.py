@@ -10,9 +10,9 @@ def execute_script(conn: sqlite3.Connection, script: str) -> None:
 
     ``sqlite3.Connection.executescript`` would commit first, and sqlite-utils' splitter (the
     store used that library then) rebuilds the script one character at a time, which made
-    each new database cost 40-60 ms of CPU (docs/benchmarks.md). Here the script is cut at every ``;`` and the pieces are
-    joined until SQLite says the statement is complete, so a ``;`` in a comment, a string or
-    a trigger's body does not end it.
+    each new database cost 40-60 ms of CPU (docs/benchmarks.md). Here the script is cut at
+    every ``;`` and the pieces are joined until SQLite says the statement is complete, so a
+    ``;`` in a comment, a string or a trigger's body does not end it.
     """
     pieces = script.split(";")
     pending = ""
