@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,3 +46,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Put the modules of :data:`SLOWEST_FIRST` first; everything else keeps its order."""
     rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+HEAVY_MODULES = ("torch", "scipy", "statsmodels", "pandas", "kubernetes_validate")
+"""Oracles and tools that cost 0.1 to 1.3 s each to import. The tests that use them import
+them in their own body: pytest-xdist collects every module in every worker, and importing
+these at collection took each worker's collection from about 3.6 to 7.9 s
+(docs/benchmarks.md, "The test suite")."""
+
+IMPORTED_AT_COLLECTION = pytest.StashKey[tuple[str, ...]]()
+"""Which of :data:`HEAVY_MODULES` were imported once collection finished (see
+``tests/test_collection.py``)."""
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Note which of :data:`HEAVY_MODULES` collecting the tests imported."""
+    session.config.stash[IMPORTED_AT_COLLECTION] = tuple(m for m in HEAVY_MODULES if m in sys.modules)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import kubernetes_validate
 import pytest
 import yaml
 from gmai_eval.clients.cli.main import cli
@@ -437,6 +436,8 @@ def test_compose_services_files_and_ports() -> None:
 
 
 def test_manifests_validate_strictly_against_the_bundled_schemas() -> None:
+    import kubernetes_validate
+
     docs = list(k8s_docs())
     assert len(docs) >= 10
     for path, doc in docs:
@@ -449,6 +450,8 @@ def test_manifests_validate_strictly_against_the_bundled_schemas() -> None:
 
 
 def test_the_validator_rejects_a_broken_manifest() -> None:
+    import kubernetes_validate
+
     doc = k8s_find("Deployment", "evaluator")
     broken = json.loads(json.dumps(doc))
     broken["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["periodSecond"] = 5

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from gmai_eval.server.reports.history import model_history
 from gmai_eval.server.store import Database
-from scipy.stats import binomtest
-from statsmodels.stats.proportion import proportion_confint
 
 from tests._report_helpers import ReleaseDb, build_release_db, correct_count
 
@@ -31,6 +29,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _mcnemar_p(rel: ReleaseDb, a: str, b: str) -> float:
+    from scipy.stats import binomtest
+
     keys = {q.idx: q.answer for q in rel.questions}
     to_wrong = sum(rel.answers[a][i] == k and rel.answers[b][i] != k for i, k in keys.items())
     to_right = sum(rel.answers[a][i] != k and rel.answers[b][i] == k for i, k in keys.items())
@@ -38,6 +38,8 @@ def _mcnemar_p(rel: ReleaseDb, a: str, b: str) -> float:
 
 
 def test_history_lists_every_run_with_the_change_between_versions(rel: ReleaseDb) -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
     with Database(rel.path) as db:
         entries = model_history(db, "m")
     assert [e.run.run_id for e in entries] == ["r-v1", "r-v2", "r-sub"]

@@ -14,7 +14,6 @@ import sys
 import pytest
 from gmai_eval.server.reports.leaderboard import leaderboard
 from gmai_eval.server.store import Database
-from scipy.stats import binomtest
 
 from tests._report_helpers import ReleaseDb, build_release_db, correct_count
 
@@ -30,6 +29,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_models_are_ranked_by_their_latest_whole_run(rel: ReleaseDb) -> None:
+    from scipy.stats import binomtest
+
     with Database(rel.path) as db:
         rows = leaderboard(db, "bench", ("task",))
     # m's latest run is the subset r-sub: its latest *whole* run, r-v2, stands for it

@@ -15,7 +15,6 @@ from gmai_eval.server.metrics.collector import (
 from gmai_eval.server.store import Database
 from gmai_eval.server.store.metrics_reads import FinishedRun
 from prometheus_client import CollectorRegistry
-from statsmodels.stats.proportion import proportion_confint
 
 from tests._metrics_helpers import (
     Answer,
@@ -68,6 +67,8 @@ def _labels(model: str, version: str, release: str, dimension: str, node: str) -
 
 
 def test_overall_accuracy_and_interval_match_the_grades(db: Database, populated: dict[str, list[Answer]]) -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
     reg, _ = _registry(db)
     answers = populated["r-v2"]
     correct = sum(a.verdict == "correct" for a in answers)

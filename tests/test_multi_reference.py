@@ -5,29 +5,21 @@ keep their softmax path. Needs torch (the ``torch`` extra)."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import re
 from pathlib import Path
 
 import pytest
+from gmai_eval.clients.reference.data import read_rows
+from gmai_eval.clients.sdk import AnswerFormat, Image, Option, Question
+from gmai_eval.model.v1 import model_pb2
+from gmai_eval.server.data.synth_multi import write_multi_tsv
 
-torch = pytest.importorskip("torch")
+from tests._sdk_helpers import served_stub
 
-from gmai_eval.clients.reference.data import read_rows  # noqa: E402
-from gmai_eval.clients.reference.model import (  # noqa: E402
-    NetConfig,
-    ReferenceModel,
-    ReferenceNet,
-    image_array,
-    option_logits,
-    save_weights,
-    score_arrays,
-)
-from gmai_eval.clients.reference.train import multi_answer_metrics, train  # noqa: E402
-from gmai_eval.clients.sdk import AnswerFormat, Image, Option, Question  # noqa: E402
-from gmai_eval.model.v1 import model_pb2  # noqa: E402
-from gmai_eval.server.data.synth_multi import write_multi_tsv  # noqa: E402
-
-from tests._sdk_helpers import served_stub  # noqa: E402
+# torch and the reference model (which imports it) are imported in the tests, not here:
+# pytest-xdist collects every module in every worker, and torch costs each one over a second.
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch (the torch extra)")
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +31,9 @@ def multi_tsv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def untrained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+    from gmai_eval.clients.reference.model import NetConfig, ReferenceNet, save_weights
+
     torch.manual_seed(0)
     net = ReferenceNet(NetConfig())
     with torch.no_grad():
@@ -59,6 +54,9 @@ def _question(row_i: int, row: object, fmt: AnswerFormat) -> Question:
 
 
 def test_multi_answers_are_the_options_past_one_half_and_never_empty(multi_tsv: Path, untrained: Path) -> None:
+    import torch
+    from gmai_eval.clients.reference.model import ReferenceModel, image_array, option_logits
+
     rows = list(read_rows(multi_tsv))[:40]
     model = ReferenceModel(untrained, device="cpu")
     model.load()
@@ -77,6 +75,8 @@ def test_multi_answers_are_the_options_past_one_half_and_never_empty(multi_tsv: 
 
 
 def test_single_answers_keep_the_softmax(multi_tsv: Path, untrained: Path) -> None:
+    from gmai_eval.clients.reference.model import ReferenceModel, image_array, score_arrays
+
     rows = list(read_rows(multi_tsv))[:20]
     model = ReferenceModel(untrained, device="cpu")
     model.load()
@@ -90,6 +90,8 @@ def test_single_answers_keep_the_softmax(multi_tsv: Path, untrained: Path) -> No
 
 
 def test_served_multi_answer_request(multi_tsv: Path, untrained: Path) -> None:
+    from gmai_eval.clients.reference.model import ReferenceModel
+
     row = next(iter(read_rows(multi_tsv)))
 
     async def ask() -> model_pb2.AnswerVQAResponse:
@@ -107,6 +109,9 @@ def test_served_multi_answer_request(multi_tsv: Path, untrained: Path) -> None:
 
 
 def test_multi_choice_training_lowers_the_per_option_loss(multi_tsv: Path, tmp_path: Path) -> None:
+    from gmai_eval.clients.reference.model import ReferenceModel
+    from gmai_eval.clients.reference.train import multi_answer_metrics, train
+
     lines: list[str] = []
     result = train(multi_tsv, tmp_path / "m.pt", epochs=4, seed=0, multi_choice=True, progress=lines.append)
     losses = [float(m.group(1)) for line in lines if (m := re.search(r"loss ([0-9.]+)", line))]

@@ -18,10 +18,11 @@ from gmai_eval.server.scoring.position_bias import Choice, chi2_sf, group_bias, 
 from gmai_eval.server.scoring.vlmeval_files import score_file
 from gmai_eval.server.store import Database
 from gmai_eval.server.store.benchmarks import load_questions
-from scipy import stats
 
 
 def test_hand_computed_two_options() -> None:
+    from scipy import stats
+
     # 20 two-option questions, keys 10 A / 10 B, answers 18 A / 2 B:
     # chi2 = (18-10)^2/10 + (2-10)^2/10 = 12.8, df 1; TV = (|18-10| + |2-10|) / 2 / 20 = 0.4
     g = group_bias(2, ["A", "B"], [18, 2], [10, 10])
@@ -34,6 +35,8 @@ def test_hand_computed_two_options() -> None:
 
 @pytest.mark.parametrize("df", range(1, 9))
 def test_chi2_sf_matches_scipy(df: int) -> None:
+    from scipy import stats
+
     for x in (1e-6, 0.1, 0.5, 1.0, 2.7, 12.8, 40.0, 150.0, 900.0):
         want = stats.chi2.sf(x, df)
         assert chi2_sf(x, df) == pytest.approx(want, rel=1e-9, abs=1e-300), (x, df)
@@ -41,6 +44,8 @@ def test_chi2_sf_matches_scipy(df: int) -> None:
 
 
 def test_random_groups_match_scipy_chisquare() -> None:
+    from scipy import stats
+
     rng = random.Random(14)
     for _ in range(200):
         k = rng.randint(2, 5)

@@ -26,8 +26,6 @@ from gmai_eval.server.scoring.calibration import Scored, expected_calibration_er
 from gmai_eval.server.scoring.compare import GatePolicy
 from gmai_eval.server.store import Database
 from PIL import Image
-from scipy.stats import binomtest
-from statsmodels.stats.proportion import proportion_confint
 
 from tests._report_helpers import ReleaseDb, build_release_db, correct_count
 
@@ -63,6 +61,8 @@ def _page(rel: ReleaseDb, run: str = "r-v2", **kw: object) -> str:
 
 
 def test_overall_accuracy_and_interval_are_the_runs(rel: ReleaseDb) -> None:
+    from statsmodels.stats.proportion import proportion_confint
+
     page = _page(rel)
     correct, n = correct_count(rel, "r-v2")
     lo, hi = proportion_confint(correct, n, method="wilson")
@@ -140,6 +140,8 @@ def test_the_file_references_nothing_outside_itself(rel: ReleaseDb) -> None:
 
 
 def test_comparison_puts_significant_regressions_first_with_mcnemar_p(rel: ReleaseDb) -> None:
+    from scipy.stats import binomtest
+
     page = _page(rel, baseline="r-v1")
     rows = [a for t, a in _tags(page) if t == "tr" and "data-significant" in a]
     a_run, b_run = rel.answers["r-v1"], rel.answers["r-v2"]

@@ -31,7 +31,6 @@ from gmai_eval.server.scoring.circular import Following
 from gmai_eval.server.store.benchmarks import get_benchmark, load_questions
 from gmai_eval.server.store.database import Database
 from gmai_eval.server.store.models import register_model
-from statsmodels.stats.proportion import proportion_confint
 
 from tests._browser_helpers import ARTIFACTS, CHROMIUM, DRIVER, MISSING, chromium, console_errors
 from tests._runs_helpers import (
@@ -157,6 +156,8 @@ def _attrs(page: str, pattern: str) -> dict[str, str]:
 
 
 def _wilson(correct: int, n: int) -> tuple[float, float]:
+    from statsmodels.stats.proportion import proportion_confint
+
     lo, hi = proportion_confint(correct, n, method="wilson")
     return float(lo), float(hi)
 

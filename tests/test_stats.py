@@ -11,8 +11,6 @@ import pytest
 from gmai_eval.server.scoring.stats import Z95, mcnemar_exact, wilson_interval
 from hypothesis import given
 from hypothesis import strategies as st
-from scipy.stats import binom, binomtest, norm
-from statsmodels.stats.proportion import proportion_confint
 
 # -- Wilson ---------------------------------------------------------------------------------
 
@@ -25,6 +23,8 @@ WILSON_GRID = [
 
 
 def test_z95_is_the_normal_quantile() -> None:
+    from scipy.stats import norm
+
     assert norm.ppf(0.975) == pytest.approx(Z95, abs=1e-15)
 
 
@@ -59,6 +59,9 @@ def test_wilson_hand_worked_edges() -> None:
 
 @pytest.mark.parametrize("alpha", [0.05, 0.10, 0.01])
 def test_wilson_matches_statsmodels_over_a_grid(alpha: float) -> None:
+    from scipy.stats import norm
+    from statsmodels.stats.proportion import proportion_confint
+
     ks = np.array([k for k, _ in WILSON_GRID])
     ns = np.array([n for _, n in WILSON_GRID])
     want_lo, want_hi = proportion_confint(ks, ns, alpha=alpha, method="wilson")
@@ -93,6 +96,8 @@ def test_wilson_is_a_proper_interval_around_the_proportion(kn: tuple[int, int]) 
 
 @given(counts)
 def test_wilson_widens_with_confidence(kn: tuple[int, int]) -> None:
+    from scipy.stats import norm
+
     k, n = kn
     lo90, hi90 = wilson_interval(k, n, z=float(norm.ppf(0.95)))
     lo99, hi99 = wilson_interval(k, n, z=float(norm.ppf(0.995)))
@@ -127,6 +132,8 @@ def test_mcnemar_hand_worked() -> None:
 
 @pytest.mark.parametrize(("b", "c"), MCNEMAR_GRID)
 def test_mcnemar_matches_scipy(b: int, c: int) -> None:
+    from scipy.stats import binom, binomtest
+
     n = b + c
     got = mcnemar_exact(b, c)
     doubled_tail = min(1.0, 2 * float(binom.cdf(min(b, c), n, 0.5)))
