@@ -2,7 +2,8 @@
 
 Every command of ``gmai-eval`` pays its interpreter, its imports and its set-up before it
 does any work; the test suite starts ``gmai-eval`` hundreds of times. For ``--rounds``
-rounds, alternating the variants within each round, this runs each command as a child
+rounds, alternating the variants within each round (each round starts with the next
+variant, so none always follows the other), this runs each command as a child
 process and measures it with ``wait4`` (wall time, CPU time user + system):
 
 - the baseline: ``python -c pass`` with the same interpreter (the floor of any command);
@@ -92,9 +93,9 @@ def main() -> None:
     samples: dict[tuple[str, str], list[Child]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="cli-startup-") as tmp:
         db = make_db(Path(tmp))
-        for _ in range(args.rounds):
+        for r in range(args.rounds):
             samples[("python -c pass", "baseline")].append(run_child([sys.executable, "-c", "pass"]))
-            for label, pythonpath in variants:
+            for label, pythonpath in variants[r % len(variants):] + variants[: r % len(variants)]:
                 env = dict(os.environ)
                 if pythonpath:
                     env["PYTHONPATH"] = pythonpath
