@@ -24,6 +24,7 @@ from gmai_eval.server.errors import InvalidArgument, PreflightFailed
 from gmai_eval.server.reports.content import reliability_bins
 from gmai_eval.server.runs.progress import run_record
 from gmai_eval.server.scoring.aggregate import DIMENSIONS, NodeScore, RunScores
+from gmai_eval.server.scoring.calibration import summarise
 from gmai_eval.server.scoring.circular_scores import CircularResult
 from gmai_eval.server.scoring.compare import apply_gate, parse_policy
 from gmai_eval.server.scoring.compare import compare_runs as _compare
@@ -31,7 +32,6 @@ from gmai_eval.server.scoring.grading import (
     RescoreResult,
     calibration_items,
     rescore,
-    run_calibration,
     scores_with_position_bias,
 )
 from gmai_eval.server.scoring.judge import JudgeClient, ModelJudge
@@ -183,8 +183,9 @@ def calibration_response(db: Database, request: pb.GetRunCalibrationRequest) -> 
     Raises:
         NotFound: unknown run.
     """
-    cal = run_calibration(db, request.id)
-    bins = reliability_bins(calibration_items(db, request.id)) if cal.n else ()
+    items = calibration_items(db, request.id)
+    cal = summarise(items)
+    bins = reliability_bins(items) if items else ()
     return pb.GetRunCalibrationResponse(
         n=cal.n, accuracy=cal.accuracy, ece=cal.ece, brier=cal.brier, nll=cal.nll,
         coverage=[pb.CoveragePoint(coverage=c, accuracy=a) for c, a in cal.coverage],

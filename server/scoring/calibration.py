@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 NLL_CLIP = 1e-12
 """Smallest probability used in the log."""
@@ -39,17 +39,16 @@ class Scored:
     """Normalised probability of each label (sums to 1)."""
     answer: str
     """Correct label."""
+    confidence: float = field(init=False, compare=False, repr=False)
+    """Probability of the predicted label (the largest)."""
+    predicted: str = field(init=False, compare=False, repr=False)
+    """The most probable label (the earliest on ties)."""
 
-    @property
-    def predicted(self) -> str:
-        """The most probable label (the earliest on ties)."""
-        best = max(range(len(self.probs)), key=lambda i: (self.probs[i], -i))
-        return self.labels[best]
-
-    @property
-    def confidence(self) -> float:
-        """Probability of the predicted label."""
-        return max(self.probs)
+    def __post_init__(self) -> None:
+        # Computed once here: every calibration figure reads them for each question.
+        confidence = max(self.probs)
+        object.__setattr__(self, "confidence", confidence)
+        object.__setattr__(self, "predicted", self.labels[self.probs.index(confidence)])
 
     @property
     def correct(self) -> bool:
@@ -102,7 +101,7 @@ def negative_log_likelihood(items: Sequence[Scored]) -> float:
         return 0.0
     total = 0.0
     for it in items:
-        p = dict(zip(it.labels, it.probs, strict=True)).get(it.answer, 0.0)
+        p = it.probs[it.labels.index(it.answer)] if it.answer in it.labels else 0.0
         total -= math.log(max(p, NLL_CLIP))
     return total / len(items)
 

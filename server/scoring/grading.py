@@ -367,14 +367,17 @@ def run_calibration(db: Database, run_id: str) -> Calibration:
     Raises:
         NotFound: unknown run.
     """
-    db.read(lambda s: store.run_era(s, run_id))  # NotFound for an unknown run
     return summarise(calibration_items(db, run_id))
 
 
 def calibration_items(db: Database, run_id: str) -> list[Scored]:
     """The answered questions of a run that carry option probabilities and have a key
     (none on a multi-answer benchmark: its options are not exclusive, so a softmax-style
-    calibration does not apply)."""
+    calibration does not apply).
+
+    Raises:
+        NotFound: unknown run.
+    """
     if db.read(lambda s: store.run_info(s, run_id)).multi_choice:
         return []
     items = []
