@@ -30,23 +30,29 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-import re
+import queue
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from gmai_eval.clients.processes import READY_EVALUATOR
+
 from bench.import_throughput import Child, run_child
 
-GMAI_EVAL = str(Path(sys.executable).parent / "gmai-eval")
-SERVING = re.compile(r"serving on \S+:\d+")
+GMAI_EVAL = shutil.which("gmai-eval", path=str(Path(sys.executable).parent)) or "gmai-eval"
+READY_TIMEOUT_S = 60.0
+"""How long ``serve`` may take to say it is serving."""
 
 
 def serve_start(db: Path, env: dict[str, str]) -> Child:
@@ -56,20 +62,42 @@ def serve_start(db: Path, env: dict[str, str]) -> Child:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
         assert proc.stdout is not None
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.put(line)
+            lines.put(None)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
         ready = None
-        for line in proc.stdout:
-            if SERVING.search(line):
-                ready = time.perf_counter() - t0
+        exited = False
+        deadline = t0 + READY_TIMEOUT_S
+        while ready is None and time.perf_counter() < deadline:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.perf_counter()))
+            except queue.Empty:
                 break
-        proc.send_signal(signal.SIGTERM)
-        proc.stdout.read()
+            if line is None:
+                exited = True
+                break
+            if READY_EVALUATOR.search(line):
+                ready = time.perf_counter() - t0
+        with contextlib.suppress(ProcessLookupError):  # not reaped yet: os.wait4 below does that
+            os.kill(proc.pid, signal.SIGTERM if ready is not None else signal.SIGKILL)
         _, status, usage = os.wait4(proc.pid, 0)
-        if ready is None:
-            err.seek(0)
-            raise SystemExit(f"gmai-eval serve never said it was serving: {err.read().decode()[-2000:]}")
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        raise SystemExit(f"gmai-eval serve exited {code} after SIGTERM")
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        reader.join()
+        proc.stdout.close()
+        err.seek(0)
+        errors = err.read().decode(errors="replace")[-2000:]
+    if ready is None:
+        why = f"exited with {proc.returncode}" if exited else f"said nothing within {READY_TIMEOUT_S:.0f} s"
+        raise SystemExit(f"gmai-eval serve {why} before saying it was serving: {errors}")
+    if proc.returncode != 0:
+        raise SystemExit(f"gmai-eval serve exited {proc.returncode} after SIGTERM: {errors}")
     return Child(ready, usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024, "")
 
 
