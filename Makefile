@@ -31,9 +31,14 @@ demo: $(DEMO_STAMP)
 # tests/conftest.py gives them, the longest first. docs/benchmarks.md has the timings.
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
+# While mypy runs on one core, a collection of the tests on the other writes the caches every
+# worker then reads (the project's bytecode, pytest's rewritten test modules): on a fresh
+# clone each worker's collection takes 2.6 s instead of 6.2 s. Its output and exit status do
+# not matter; the real run reports any problem.
 test: venv tools
 	$(PY) -m ruff check .
-	.ci/typecheck
+	( $(CACHE_BYTECODE) $(PY) -m pytest --collect-only -q -p no:xdist -p no:cacheprovider >/dev/null 2>&1 || true ) & \
+	  warm=$$!; .ci/typecheck; status=$$?; wait $$warm; exit $$status
 	.ci/lint-imports
 	$(CACHE_BYTECODE) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
