@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import queue
 import shutil
 import signal
 import statistics
@@ -55,6 +54,12 @@ READY_TIMEOUT_S = 60.0
 """How long ``serve`` may take to say it is serving."""
 
 
+def _kill(pid: int, sig: int) -> None:
+    """Signal ``pid`` if it still exists (an exited child not yet reaped takes it harmlessly)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+
+
 def serve_start(db: Path, env: dict[str, str]) -> Child:
     """``gmai-eval serve`` until it says it is serving, then SIGTERM; CPU over its whole life."""
     argv = [GMAI_EVAL, "serve", "--db", str(db), "--port", "0", "--metrics-port", "0"]
@@ -62,40 +67,26 @@ def serve_start(db: Path, env: dict[str, str]) -> Child:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
         assert proc.stdout is not None
-        lines: queue.Queue[str | None] = queue.Queue()
-
-        def pump() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                lines.put(line)
-            lines.put(None)
-
-        reader = threading.Thread(target=pump, daemon=True)
-        reader.start()
+        watchdog = threading.Timer(READY_TIMEOUT_S, _kill, (proc.pid, signal.SIGKILL))
+        watchdog.start()
         ready = None
-        exited = False
-        deadline = t0 + READY_TIMEOUT_S
-        while ready is None and time.perf_counter() < deadline:
-            try:
-                line = lines.get(timeout=max(0.0, deadline - time.perf_counter()))
-            except queue.Empty:
-                break
-            if line is None:
-                exited = True
-                break
+        for line in proc.stdout:  # ends at EOF: it exited, or the watchdog killed it
             if READY_EVALUATOR.search(line):
                 ready = time.perf_counter() - t0
-        with contextlib.suppress(ProcessLookupError):  # not reaped yet: os.wait4 below does that
-            os.kill(proc.pid, signal.SIGTERM if ready is not None else signal.SIGKILL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        reader.join()
+                break
+        watchdog.cancel()
+        _kill(proc.pid, signal.SIGTERM)
+        proc.stdout.read()
         proc.stdout.close()
+        _, status, usage = os.wait4(proc.pid, 0)  # reaped here, once
+        proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         errors = err.read().decode(errors="replace")[-2000:]
     if ready is None:
-        why = f"exited with {proc.returncode}" if exited else f"said nothing within {READY_TIMEOUT_S:.0f} s"
-        raise SystemExit(f"gmai-eval serve {why} before saying it was serving: {errors}")
+        raise SystemExit(
+            f"gmai-eval serve never said it was serving (exit {proc.returncode}; killed after"
+            f" {READY_TIMEOUT_S:.0f} s if it hung): {errors}"
+        )
     if proc.returncode != 0:
         raise SystemExit(f"gmai-eval serve exited {proc.returncode} after SIGTERM: {errors}")
     return Child(ready, usage.ru_utime, usage.ru_stime, usage.ru_maxrss / 1024, "")
