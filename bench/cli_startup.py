@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import signal
 import statistics
 import subprocess
@@ -47,9 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gmai_eval.clients.processes import READY_EVALUATOR
 
-from bench.import_throughput import Child, run_child
+from bench.import_throughput import GMAI_EVAL, Child, add_variant_option, run_child, variant_env
 
-GMAI_EVAL = shutil.which("gmai-eval", path=str(Path(sys.executable).parent)) or "gmai-eval"
 READY_TIMEOUT_S = 60.0
 """How long ``serve`` may take to say it is serving."""
 
@@ -104,10 +102,9 @@ def main() -> None:
     """Run the benchmark and print its figures."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5, help="rounds; each runs every command of every variant once")
-    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=PYTHONPATH",
-                    help="a version of gmai_eval to run (repeat to alternate several); default: the installed one")
+    add_variant_option(ap)
     args = ap.parse_args()
-    variants = [tuple(v.split("=", 1)) for v in args.variant] or [("current", "")]
+    variants = args.variant or [("current", "")]
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.1f} python={sys.version.split()[0]}")
     samples: dict[tuple[str, str], list[Child]] = defaultdict(list)
     with tempfile.TemporaryDirectory(prefix="cli-startup-") as tmp:
@@ -115,9 +112,7 @@ def main() -> None:
         for r in range(args.rounds):
             samples[("python -c pass", "baseline")].append(run_child([sys.executable, "-c", "pass"]))
             for label, pythonpath in variants[r % len(variants):] + variants[: r % len(variants)]:
-                env = dict(os.environ)
-                if pythonpath:
-                    env["PYTHONPATH"] = pythonpath
+                env = variant_env(pythonpath)
                 for name, argv in (
                     ("--version", [GMAI_EVAL, "--version"]),
                     ("benchmarks --db", [GMAI_EVAL, "benchmarks", "--db", str(db)]),

@@ -49,6 +49,9 @@ COLUMNS = (
 )
 
 
+GMAI_EVAL = shutil.which("gmai-eval", path=str(Path(sys.executable).parent)) or "gmai-eval"
+"""This venv's ``gmai-eval`` (what a user's shell finds once the venv is active)."""
+
 IDAT_BYTES = 64 * 1024
 """Image data per IDAT chunk, as Pillow writes PNGs (libpng writes 8 KB)."""
 
@@ -166,19 +169,37 @@ def cli_start(gmai_eval: str) -> Child:
     return run_child([gmai_eval, "--version"])
 
 
-def cli_import(gmai_eval: str, tsv: Path, db: Path, rows: int, pythonpath: str | None, nice: int) -> Child:
+def cli_import(gmai_eval: str, tsv: Path, db: Path, rows: int, pythonpath: str, nice: int) -> Child:
     """One ``gmai-eval import`` into a fresh database; check it imported every row."""
     for p in db.parent.glob(db.name + "*"):
         p.unlink()
-    env = dict(os.environ)
-    if pythonpath:
-        env["PYTHONPATH"] = pythonpath
     argv = [gmai_eval, "import", "--db", str(db), "--name", "bench", str(tsv)]
-    res = run_child(["nice", "-n", str(nice), *argv] if nice else argv, env=env)
+    res = run_child(["nice", "-n", str(nice), *argv] if nice else argv, env=variant_env(pythonpath))
     m = re.search(r"imported bench: (\d+) questions .* (\d+) rows skipped, (\d+) defect", res.stdout)
     if not m or (int(m[1]), int(m[2]), int(m[3])) != (rows, 0, 0):
         raise SystemExit(f"unexpected import output: {res.stdout!r}")
     return res
+
+
+def _variant(text: str) -> tuple[str, str]:
+    label, sep, pythonpath = text.partition("=")
+    if not sep or not label:
+        raise argparse.ArgumentTypeError(f"expected LABEL=PYTHONPATH, got {text!r}")
+    return label, pythonpath
+
+
+def add_variant_option(ap: argparse.ArgumentParser) -> None:
+    """``--variant LABEL=PYTHONPATH``, repeatable; ``args.variant`` is a list of (label, path)."""
+    ap.add_argument("--variant", action="append", default=[], type=_variant, metavar="LABEL=PYTHONPATH",
+                    help="a version of gmai_eval to run (repeat to alternate several); default: the installed one")
+
+
+def variant_env(pythonpath: str) -> dict[str, str]:
+    """This process's environment, with ``PYTHONPATH`` set to a variant's tree (if any)."""
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    return env
 
 
 def _summary(label: str, values: list[float], unit: str, fmt: str = ".0f") -> str:
@@ -195,14 +216,12 @@ def main() -> None:
     ap.add_argument("--dir", type=Path, default=None, help="work directory (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the generated TSV and the database")
     ap.add_argument("--rounds", type=int, default=1, help="rounds; each runs the baselines and every variant once")
-    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=PYTHONPATH",
-                    help="a version of gmai_eval to run (repeat to alternate several); default: the installed one")
+    add_variant_option(ap)
     ap.add_argument("--nice", type=int, default=0,
                     help="run the imports under nice -n NICE (e.g. -10 as root on a shared machine: the import "
                          "then gets the CPU it would have on a quiet one)")
     args = ap.parse_args()
-    variants = [tuple(v.split("=", 1)) for v in args.variant] or [("current", "")]
-    gmai_eval = shutil.which("gmai-eval", path=str(Path(sys.executable).parent)) or "gmai-eval"
+    variants = args.variant or [("current", "")]
     work = args.dir or Path(tempfile.mkdtemp(prefix="gmai-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     tsv, db = args.tsv or work / "bench.tsv", work / "bench.db"
@@ -219,7 +238,7 @@ def main() -> None:
         figures: dict[str, list[float]] = {}
         cat_seconds(tsv)  # warm the page cache
         for rnd in range(1, args.rounds + 1):
-            cat_s, hash_s, start = cat_seconds(tsv), read_and_hash(tsv), cli_start(gmai_eval)
+            cat_s, hash_s, start = cat_seconds(tsv), read_and_hash(tsv), cli_start(GMAI_EVAL)
             figures.setdefault("cat MB/s", []).append(mb / cat_s)
             figures.setdefault("read+sha256 MB/s", []).append(mb / hash_s)
             figures.setdefault("start-up s", []).append(start.seconds)
@@ -227,7 +246,7 @@ def main() -> None:
             print(f"round {rnd}: cat {mb / cat_s:.0f} MB/s, read+sha256 {mb / hash_s:.0f} MB/s, "
                   f"gmai-eval --version {start.seconds:.2f} s at {start.rss_mb:.0f} MB")
             for label, pythonpath in variants:
-                res = cli_import(gmai_eval, tsv, db, rows, pythonpath or None, args.nice)
+                res = cli_import(GMAI_EVAL, tsv, db, rows, pythonpath, args.nice)
                 cpu = res.user + res.system
                 figures.setdefault(f"{label} MB/s", []).append(mb / res.seconds)
                 figures.setdefault(f"{label} peak RSS", []).append(res.rss_mb)
