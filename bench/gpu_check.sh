@@ -11,8 +11,8 @@
 #                               #   carry=[".whl"], timeout_s=540); the output lands in $OUT
 #
 # `run` lays the package out as pyproject's package-dir does (protos/gmai_eval, server,
-# clients) under /tmp/gmai-tree, puts it and the wheels on PYTHONPATH, prints the GPU, and
-# runs the bench. PY, DEVICE and SCALE override python3, cuda and gpu (PY=.venv/bin/python
+# clients) with .ci/tree, puts it and the wheels on PYTHONPATH, prints the GPU, and runs the
+# bench. PY, DEVICE and SCALE override python3, cuda and gpu (PY=.venv/bin/python
 # DEVICE=cpu SCALE=cpu bench/gpu_check.sh run tries the script on a CPU machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,11 +40,8 @@ run)
         "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/gmai-site .whl/*.whl
         site=/tmp/gmai-site
     fi
-    rm -rf /tmp/gmai-tree && mkdir -p /tmp/gmai-tree
-    cp -r protos/gmai_eval /tmp/gmai-tree/gmai_eval
-    cp -r server /tmp/gmai-tree/gmai_eval/server
-    cp -r clients /tmp/gmai-tree/gmai_eval/clients
-    export PYTHONPATH="/tmp/gmai-tree${site:+:$site}" PYTHONUNBUFFERED=1
+    .ci/tree  # build/typecheck/gmai_eval: the package laid out as pyproject's package-dir maps it
+    export PYTHONPATH="$PWD/build/typecheck${site:+:$site}" PYTHONUNBUFFERED=1
     { command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; } 2>&1 | tee "$OUT/gpu.txt" || true
     "$PY" -c "import torch, grpc; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'grpc', grpc.__version__)" | tee -a "$OUT/gpu.txt"
     "$PY" bench/sdk_batching.py --proxy-only --device "${DEVICE:-cuda}" --proxy-scale "${SCALE:-gpu}" --threads 8 2>&1 | tee "$OUT/sdk_batching.txt"
