@@ -6,7 +6,9 @@ are read and split into records with a bounded line length; each row is decoded 
 batch in flight on the writer thread while the next is parsed. The images of the next few
 rows are decoded and checked on worker threads meanwhile; rows are still taken in file
 order, so defects, duplicates and the first-seen image are those of a plain pass. Memory stays bounded by
-the largest row plus a batch, whatever the file size.
+the largest row plus a batch, whatever the file size. While the import writes, a
+:class:`~gmai_eval.server.store.write_behind.WriteBehind` thread pushes the database's
+pages to disk, so the checkpoints' syncs do not stall the writer.
 
 Atomicity: the benchmark is created in state ``importing`` (invisible to readers),
 filled in batched transactions and flipped to ``ready`` at the end; on any failure it is
@@ -59,6 +61,7 @@ from gmai_eval.server.store import benchmark_imports as imports
 from gmai_eval.server.store import benchmarks as store
 from gmai_eval.server.store.benchmark_imports import ImageRow
 from gmai_eval.server.store.database import Database
+from gmai_eval.server.store.write_behind import WriteBehind, database_files
 
 MAX_FIELD_CHARS = 64 * 1024 * 1024
 """Largest accepted field, in characters (64 MiB: a ~48 MB image in base64)."""
@@ -259,23 +262,24 @@ def import_tsv_files(
 
     st = ImportState(db=db, benchmark_id=bid, strict=strict, max_field=max_field_chars, multi_choice=multi_choice)
     try:
-        overall = hashlib.sha256() if len(paths) > 1 else None
-        files: list[SourceFile] = []
-        layouts: list[tuple[str, bool]] = []
-        for p, n in zip(paths, names, strict=True):
-            rec, has_answer = _import_file(st, p, n, overall)
-            files.append(rec)
-            layouts.append((n, has_answer))
-        st.flush()
-        st.flush()
-        digest = files[0].sha256 if overall is None else f"sha256:{overall.hexdigest()}"
-        defects = [d for d, _ in st.defects]
-        if strict and defects:
-            raise ImportDefects(defects, f"strict import of {name!r}: {len(defects)} defect(s); nothing imported")
-        if st.imported == 0:
-            raise ImportDefects(defects, f"import of {name!r}: no valid rows; nothing imported")
-        layout = "VAL" if all(has for _, has in layouts) else "TEST"
-        imports.finish_import(db, bid, digest, layout, files, st.defects)
+        with WriteBehind(database_files(db.path)):
+            overall = hashlib.sha256() if len(paths) > 1 else None
+            files: list[SourceFile] = []
+            layouts: list[tuple[str, bool]] = []
+            for p, n in zip(paths, names, strict=True):
+                rec, has_answer = _import_file(st, p, n, overall)
+                files.append(rec)
+                layouts.append((n, has_answer))
+            st.flush()
+            st.flush()
+            digest = files[0].sha256 if overall is None else f"sha256:{overall.hexdigest()}"
+            defects = [d for d, _ in st.defects]
+            if strict and defects:
+                raise ImportDefects(defects, f"strict import of {name!r}: {len(defects)} defect(s); nothing imported")
+            if st.imported == 0:
+                raise ImportDefects(defects, f"import of {name!r}: no valid rows; nothing imported")
+            layout = "VAL" if all(has for _, has in layouts) else "TEST"
+            imports.finish_import(db, bid, digest, layout, files, st.defects)
     except BaseException as exc:
         if st.pending is not None:
             with contextlib.suppress(Exception):
