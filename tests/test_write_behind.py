@@ -1,4 +1,5 @@
-"""Write-behind during bulk writes: which files it syncs, when it stops, what it leaves alone."""
+"""Write-behind during bulk writes: which files it syncs, when it stops, what it leaves alone
+(SQLite's own locks above all)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from gmai_eval.server.data.synth import write_synthetic_tsv
 from gmai_eval.server.data.tsv_import import import_tsv_files
 from gmai_eval.server.errors import ImportDefects
 from gmai_eval.server.store import Database
-from gmai_eval.server.store.write_behind import WriteBehind, database_files
+from gmai_eval.server.store.write_behind import WriteBehind, wal_file
 
 WAIT_S = 30
 """Longest wait for the thread to reach a point (it is there within milliseconds)."""
@@ -55,23 +56,36 @@ def _open_fds_on(paths: list[str]) -> int:
     return count
 
 
+def _posix_locks_on(path: str) -> list[str]:
+    """This process's POSIX locks on ``path`` (type and range), from /proc/locks."""
+    ino, pid = os.stat(path).st_ino, str(os.getpid())
+    out = []
+    for line in Path("/proc/locks").read_text().splitlines():
+        f = line.split()
+        if f[1] == "POSIX" and f[4] == pid and int(f[5].split(":")[2]) == ino:
+            out.append(f"{f[3]} {f[6]}-{f[7]}")
+    return sorted(out)
+
+
 def _write_behind_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "gmai-write-behind"]
 
 
-@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc (Linux)")
-def test_the_database_and_its_wal_are_synced_until_the_end_and_nothing_stays_open(db: Database) -> None:
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs /proc (Linux)")
+def test_the_wal_is_synced_until_the_end_and_sqlites_locks_are_kept(db: Database) -> None:
     db.write(lambda d: d.execute("CREATE TABLE t (x)"))
-    files = list(database_files(db.path))
-    assert all(Path(f).exists() for f in files)
-    inodes = {os.stat(f).st_ino for f in files}
-    before = _open_fds_on(files)
-    rec = Recorder(lambda calls: all(calls[i] >= 3 for i in inodes))
-    with WriteBehind(files, interval_s=0.001, sync=rec):
-        assert rec.event.wait(WAIT_S), f"not both files synced three times: {dict(rec.calls)}"
-    assert set(rec.calls) == inodes
+    wal = wal_file(db.path)
+    wal_ino = os.stat(wal).st_ino
+    before = _open_fds_on([db.path, wal])
+    locks = _posix_locks_on(db.path)
+    assert locks, "SQLite holds a lock on the database file while connected (WAL mode)"
+    rec = Recorder(lambda calls: calls[wal_ino] >= 3)
+    with WriteBehind([wal], interval_s=0.001, sync=rec):
+        assert rec.event.wait(WAIT_S), f"the WAL was not synced three times: {dict(rec.calls)}"
+    assert set(rec.calls) == {wal_ino}
     assert not _write_behind_threads()
-    assert _open_fds_on(files) == before
+    assert _open_fds_on([db.path, wal]) == before
+    assert _posix_locks_on(db.path) == locks
 
 
 def test_a_wal_that_appears_later_is_synced_once_it_exists(tmp_path: Path) -> None:
@@ -87,7 +101,7 @@ def test_a_wal_that_appears_later_is_synced_once_it_exists(tmp_path: Path) -> No
         return created.is_set() and any(ino != main_ino for ino in calls)
 
     rec = Recorder(done)
-    with WriteBehind(database_files(str(main)), interval_s=0.001, sync=rec):
+    with WriteBehind([str(main), wal_file(str(main))], interval_s=0.001, sync=rec):
         assert rec.event.wait(WAIT_S), f"the WAL was never synced: {dict(rec.calls)}"
     assert rec.calls[os.stat(wal).st_ino] >= 1
 
@@ -98,7 +112,7 @@ def test_a_file_that_refuses_to_sync_is_left_alone_and_the_other_still_synced(tm
     wal.write_bytes(b"w")
     main_ino, wal_ino = os.stat(main).st_ino, os.stat(wal).st_ino
     rec = Recorder(lambda calls: calls[main_ino] >= 10, refuse=wal_ino)
-    with WriteBehind(database_files(str(main)), interval_s=0.001, sync=rec) as wb:
+    with WriteBehind([str(main), wal_file(str(main))], interval_s=0.001, sync=rec) as wb:
         assert rec.event.wait(WAIT_S), f"the database file stopped being synced: {dict(rec.calls)}"
     assert rec.calls[wal_ino] == 1
     assert wb.rounds >= 10
@@ -129,6 +143,5 @@ def test_an_import_writes_behind_on_its_database_and_stops_whether_it_succeeds_o
     with pytest.raises(ImportDefects):
         import_tsv_files(db, "empty", [header_only])
 
-    files = [db.path, db.path + "-wal"]
-    assert spans == [(files, "ok"), (files, "failed")]
+    assert spans == [([db.path + "-wal"], "ok"), ([db.path + "-wal"], "failed")]
     assert not _write_behind_threads()

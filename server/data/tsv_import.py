@@ -7,8 +7,8 @@ batch in flight on the writer thread while the next is parsed. The images of the
 rows are decoded and checked on worker threads meanwhile; rows are still taken in file
 order, so defects, duplicates and the first-seen image are those of a plain pass. Memory stays bounded by
 the largest row plus a batch, whatever the file size. While the import writes, a
-:class:`~gmai_eval.server.store.write_behind.WriteBehind` thread pushes the database's
-pages to disk, so the checkpoints' syncs do not stall the writer.
+:class:`~gmai_eval.server.store.write_behind.WriteBehind` thread pushes the WAL's pages
+to disk, so the checkpoints' syncs do not stall the writer.
 
 Atomicity: the benchmark is created in state ``importing`` (invisible to readers),
 filled in batched transactions and flipped to ``ready`` at the end; on any failure it is
@@ -61,7 +61,7 @@ from gmai_eval.server.store import benchmark_imports as imports
 from gmai_eval.server.store import benchmarks as store
 from gmai_eval.server.store.benchmark_imports import ImageRow
 from gmai_eval.server.store.database import Database
-from gmai_eval.server.store.write_behind import WriteBehind, database_files
+from gmai_eval.server.store.write_behind import WriteBehind, wal_file
 
 MAX_FIELD_CHARS = 64 * 1024 * 1024
 """Largest accepted field, in characters (64 MiB: a ~48 MB image in base64)."""
@@ -262,7 +262,7 @@ def import_tsv_files(
 
     st = ImportState(db=db, benchmark_id=bid, strict=strict, max_field=max_field_chars, multi_choice=multi_choice)
     try:
-        with WriteBehind(database_files(db.path)):
+        with WriteBehind([wal_file(db.path)]):
             overall = hashlib.sha256() if len(paths) > 1 else None
             files: list[SourceFile] = []
             layouts: list[tuple[str, bool]] = []

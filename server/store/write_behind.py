@@ -1,16 +1,21 @@
-"""Write-behind for bulk writes: push a database's dirty pages to disk while the writer writes.
+"""Write-behind for bulk writes: push the WAL's pages to disk while the writer writes.
 
 With ``synchronous=NORMAL`` SQLite syncs only at checkpoints: it fsyncs the WAL, copies
 its pages into the database file and fsyncs that. The kernel starts writing dirty pages
 in the background only past ``vm.dirty_background_ratio`` (gigabytes on a server), so
 during an import every page of every batch waits in memory until the checkpoint's fsync,
 and the writer thread stands still while the disk takes it. :class:`WriteBehind` syncs
-the database file and its WAL from a thread of its own every few milliseconds, so most
-pages are already on disk when SQLite asks, and the writer's fsyncs are short.
+the WAL from a thread of its own every few milliseconds, so most of its pages are already
+on disk when SQLite asks, and the writer's syncs are short.
+
+Only the WAL, never the database file: closing a second descriptor of the database file
+would release every POSIX lock this process holds on it, SQLite's included (the hazard of
+section 2.2 of SQLite's "How To Corrupt An SQLite Database File"). SQLite locks only the
+database file and the shared-memory file, never the WAL. Syncing the database file too
+was measured and not faster (docs/benchmarks.md, "Write-behind during an import").
 
 It adds syncs and never removes one: what SQLite makes durable, and when, is unchanged.
-It only helps a large write; the importer uses it (the figures are in docs/benchmarks.md,
-"Write-behind during an import").
+It only helps a large write; the importer uses it.
 """
 
 from __future__ import annotations
@@ -30,9 +35,9 @@ _sync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 """``fdatasync`` where the platform has it (Linux), else ``fsync``."""
 
 
-def database_files(path: str) -> tuple[str, str]:
-    """The database file and its WAL."""
-    return path, path + "-wal"
+def wal_file(path: str) -> str:
+    """The WAL of the database file ``path``."""
+    return path + "-wal"
 
 
 class WriteBehind:
@@ -43,7 +48,7 @@ class WriteBehind:
     line: the writes' own syncs still make them durable.
 
     Args:
-        paths: the files (see :func:`database_files`).
+        paths: the files (the importer gives the WAL, :func:`wal_file`).
         interval_s: time between two rounds of syncs.
         sync: the sync call, given a file descriptor (tests record it).
     """
