@@ -123,7 +123,7 @@ def train(
     else:
         images, texts, answers = _encode(rows, config.image_size)
     net = ReferenceNet(config)
-    # fused: one kernel per step for all parameters (training 25-35% faster on the CPU,
+    # fused: one kernel per step for all parameters (training about 15% faster on the CPU,
     # docs/benchmarks.md "A fused optimiser step").
     optimiser = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=1e-4, fused=True)
     steps = epochs * ((len(rows) + batch_size - 1) // batch_size)

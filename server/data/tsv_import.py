@@ -8,7 +8,8 @@ rows are decoded and checked on worker threads meanwhile; rows are still taken i
 order, so defects, duplicates and the first-seen image are those of a plain pass. Memory stays bounded by
 the largest row plus a batch, whatever the file size. While the import writes, a
 :class:`~gmai_eval.server.store.write_behind.WriteBehind` thread pushes the WAL's pages
-to disk, so the checkpoints' syncs do not stall the writer.
+to disk (files of a WAL checkpoint or more), so the checkpoints' syncs do not stall the
+writer.
 
 Atomicity: the benchmark is created in state ``importing`` (invisible to readers),
 filled in batched transactions and flipped to ``ready`` at the end; on any failure it is
@@ -59,9 +60,9 @@ from gmai_eval.server.names import check_name
 from gmai_eval.server.records import Benchmark, SourceFile
 from gmai_eval.server.store import benchmark_imports as imports
 from gmai_eval.server.store import benchmarks as store
+from gmai_eval.server.store import write_behind
 from gmai_eval.server.store.benchmark_imports import ImageRow
 from gmai_eval.server.store.database import Database
-from gmai_eval.server.store.write_behind import WriteBehind, wal_file
 
 MAX_FIELD_CHARS = 64 * 1024 * 1024
 """Largest accepted field, in characters (64 MiB: a ~48 MB image in base64)."""
@@ -262,7 +263,10 @@ def import_tsv_files(
 
     st = ImportState(db=db, benchmark_id=bid, strict=strict, max_field=max_field_chars, multi_choice=multi_choice)
     try:
-        with WriteBehind([wal_file(db.path)]):
+        behind: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+        if sum(p.stat().st_size for p in paths) >= write_behind.MIN_BYTES:
+            behind = write_behind.WriteBehind([write_behind.wal_file(db.path)])
+        with behind:
             overall = hashlib.sha256() if len(paths) > 1 else None
             files: list[SourceFile] = []
             layouts: list[tuple[str, bool]] = []

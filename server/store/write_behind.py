@@ -15,37 +15,52 @@ database file and the shared-memory file, never the WAL. Syncing the database fi
 was measured and not faster (docs/benchmarks.md, "Write-behind during an import").
 
 It adds syncs and never removes one: what SQLite makes durable, and when, is unchanged.
-It only helps a large write; the importer uses it.
+It only helps a large write (:data:`MIN_BYTES`); the importer uses it for large files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
+from gmai_eval.server.store.database import PAGE_SIZE
+
 INTERVAL_S = 0.01
 """Time between two syncs of the files."""
+
+MIN_BYTES = PAGE_SIZE * 1000
+"""Smallest write worth a write-behind: SQLite checkpoints (and syncs) after the default
+1,000 pages of WAL, so a smaller write is synced once, at its end, and write-behind would
+only add syncs."""
 
 log = logging.getLogger(__name__)
 
 _sync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
 """``fdatasync`` where the platform has it (Linux), else ``fsync``."""
 
+_IO_ERRORS = frozenset({errno.EIO, errno.ENOSPC, errno.EDQUOT})
+"""Sync errors that say the data may not reach the disk (logged as warnings; SQLite's own
+syncs report them to the writer too)."""
+
 
 def wal_file(path: str) -> str:
-    """The WAL of the database file ``path``."""
-    return path + "-wal"
+    """The WAL of the database file ``path`` (SQLite puts it beside the file a link points to)."""
+    return os.path.realpath(path) + "-wal"
 
 
 class WriteBehind:
     """Sync ``paths`` every ``interval_s`` on a thread, from ``with`` until its end.
 
-    A file that does not exist yet is opened at a later tick; a file that cannot be synced
-    (removed, or a file system that refuses) is left alone from then on, with a debug log
-    line: the writes' own syncs still make them durable.
+    A file that does not exist yet is opened at a later tick, and one replaced by a new
+    file of the same name (a WAL deleted and created again) is opened again. A path that
+    is not a regular file, or that cannot be synced (a file system that refuses), is left
+    alone from then on, with a log line: the writes' own syncs still make them durable.
 
     Args:
         paths: the files (the importer gives the WAL, :func:`wal_file`).
@@ -74,24 +89,44 @@ class WriteBehind:
         self._stop.set()
         self._thread.join()
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread is still alive."""
+        return self._thread.is_alive()
+
     def _loop(self) -> None:
         fds: dict[str, int] = {}
         given_up: set[str] = set()
         try:
-            while not self._stop.wait(self._interval):
+            while len(given_up) < len(self._paths) and not self._stop.wait(self._interval):
                 for path in self._paths:
-                    if path in given_up:
-                        continue
-                    try:
-                        if path not in fds:
-                            fds[path] = os.open(path, os.O_RDONLY)
-                        self._sync(fds[path])
-                    except FileNotFoundError:
-                        continue
-                    except OSError as exc:
-                        log.debug("write-behind: leaving %s alone: %s", path, exc)
+                    if path not in given_up and not self._sync_one(path, fds):
                         given_up.add(path)
                 self.rounds += 1
         finally:
             for fd in fds.values():
-                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _sync_one(self, path: str, fds: dict[str, int]) -> bool:
+        """Sync ``path`` (opening it, or opening it again if replaced); False to give it up."""
+        try:
+            fd = fds.get(path)
+            if fd is not None and os.stat(path).st_ino != os.fstat(fd).st_ino:
+                os.close(fds.pop(path))
+                fd = None
+            if fd is None:
+                # Non-blocking: opening a FIFO left under that name must not hang the import.
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+                fds[path] = fd
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    log.warning("write-behind: %s is not a regular file; leaving it alone", path)
+                    return False
+            self._sync(fd)
+        except FileNotFoundError:
+            return True  # not there yet, or between a delete and a create: the next tick
+        except OSError as exc:
+            level = logging.WARNING if exc.errno in _IO_ERRORS else logging.DEBUG
+            log.log(level, "write-behind: leaving %s alone: %s", path, exc)
+            return False
+        return True
