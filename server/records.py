@@ -231,7 +231,7 @@ class RunParams:
     """Subset filter (server/taxonomy.py syntax); empty for all questions."""
     concurrency: int = 0
     """Maximum requests in flight; 0 takes the model's advertised ``max_concurrency`` at
-    creation, at most 64, or 16 when it advertises none (``runs.contract.run_concurrency``)."""
+    creation, at most 128, or 16 when it advertises none (``runs.contract.run_concurrency``)."""
     deadline_s: float = 60.0
     """Deadline of each AnswerVQA attempt."""
     max_attempts: int = 4

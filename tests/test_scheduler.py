@@ -184,7 +184,8 @@ async def test_model_advised_max_concurrency_is_honoured(db: Database, manager: 
     ("asked", "advertised", "expected"),
     [
         (0, 0, 16),  # no advice: the fixed default
-        (0, 128, 64),  # the SDK's cheap model: its advice, capped
+        (0, 128, 128),  # the SDK's cheap model: its advice, all of it
+        (0, 1000, 128),  # capped
         (0, 64, 64),
         (0, 3, 3),
         (5, 128, 5),  # set by the run: kept (the model's ceiling still applies per call)
@@ -201,11 +202,11 @@ def test_concurrency_zero_is_kept_for_the_model_and_out_of_range_is_refused() ->
         normalize_params(RunParams(concurrency=4097))
 
 
-@pytest.mark.parametrize(("advertised", "expected"), [(0, 16), (24, 24), (200, 64)])
+@pytest.mark.parametrize(("advertised", "expected"), [(0, 16), (24, 24), (200, 128)])
 async def test_default_concurrency_follows_the_model(
     db: Database, manager: RunManager, advertised: int, expected: int
 ) -> None:
-    build_benchmark(db, "bench", 100)
+    build_benchmark(db, "bench", 160)  # more questions than the cap, so the run can fill it
     gate = asyncio.Event()
     model = ScriptedModel(Script(max_concurrency=advertised))
     model.gate = gate

@@ -207,7 +207,7 @@ def _run_command() -> click.Command:
     @click.option("--model", required=True, help="Registered model name.")
     @click.option("--benchmark", required=True, help="Benchmark name.")
     @click.option("--where", "where", default="", help="Subset filter over the lexical tree.")
-    @click.option("--concurrency", default=0, type=click.IntRange(min=0), help="Requests in flight (0 = the model's advertised max_concurrency, at most 64; 16 if it advertises none).")
+    @click.option("--concurrency", default=0, type=click.IntRange(min=0), help="Requests in flight (0 = the model's advertised max_concurrency, at most 128; 16 if it advertises none).")
     @click.option("--deadline", default=0.0, type=click.FloatRange(min=0), help="Seconds per AnswerVQA attempt (0 = default).")
     @click.option("--max-attempts", default=0, type=click.IntRange(min=0), help="Attempts per question (0 = default).")
     @click.option(
