@@ -12,7 +12,8 @@ Only the WAL, never the database file: closing a second descriptor of the databa
 would release every POSIX lock this process holds on it, SQLite's included (the hazard of
 section 2.2 of SQLite's "How To Corrupt An SQLite Database File"). SQLite locks only the
 database file and the shared-memory file, never the WAL. Syncing the database file too
-was measured and not faster (docs/benchmarks.md, "Write-behind during an import").
+was measured and not faster (docs/benchmarks.md, "Write-behind: the checkpoints' syncs off
+the writer").
 
 It adds syncs and never removes one: what SQLite makes durable, and when, is unchanged.
 It only helps a large write (:data:`MIN_BYTES`); the importer uses it for large files.
